@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+#include "cli/app.hpp"
+
+#include "cli/command.hpp"
+#include "cli/progress.hpp"
+#include "core/topology.hpp"
+#include "transport/errors.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <unistd.h>
+
+#ifndef CLSYNC_VERSION
+#define CLSYNC_VERSION "0.0.0"
+#endif
+
+namespace clsync::cli {
+
+const char* const k_exit_status_help =
+    "EXIT STATUS:\n"
+    "  0 done; 1 failed; 2 usage or topology error; 3 partly done; 4 another run holds a lease;\n"
+    "  5 status --check found unhealthy chunks; 130 interrupted";
+
+namespace {
+
+constexpr std::array<CommandMaker, 14> k_commands{
+    &make_status,          &make_backup,          &make_push,          &make_restore,
+    &make_sync_online,     &make_rebalance_nodes, &make_rebalance_disks, &make_move_replicas,
+    &make_repair,          &make_snapshots,       &make_verify,        &make_prune,
+    &make_demo,            &make_agent,
+};
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void on_stop_signal(int) { g_stop.store(true); }
+
+void install_signal_handlers()
+{
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  // A closed pipe (`clsync status | head`) must be an error return, not a silent death.
+  signal(SIGPIPE, SIG_IGN);
+}
+
+void setup_logging(const GlobalOptions& g)
+{
+  std::vector<spdlog::sink_ptr> sinks;
+  auto err = std::make_shared<spdlog::sinks::stderr_color_sink_mt>(
+      std::getenv("NO_COLOR") ? spdlog::color_mode::never : spdlog::color_mode::automatic);
+  err->set_pattern("clsync: %l: %v");
+  sinks.push_back(err);
+  if (!g.log_file.empty()) {
+    auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(g.log_file);
+    file->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
+    file->set_level(spdlog::level::debug);
+    sinks.push_back(file);
+  }
+  auto logger = std::make_shared<spdlog::logger>("clsync", sinks.begin(), sinks.end());
+  // Under --json, stderr stays quiet but for warnings unless -v was asked for (as mamba).
+  auto level = spdlog::level::info;
+  if (g.quiet) {
+    level = spdlog::level::err;
+  } else if (g.verbose >= 2) {
+    level = spdlog::level::trace;
+  } else if (g.verbose == 1) {
+    level = spdlog::level::debug;
+  } else if (g.json) {
+    level = spdlog::level::warn;
+  }
+  err->set_level(level);
+  logger->set_level(g.log_file.empty() ? level : spdlog::level::debug);
+  spdlog::set_default_logger(logger);
+}
+
+std::filesystem::path default_state_dir()
+{
+  if (const char* x = std::getenv("XDG_STATE_HOME"); x && *x) {
+    return std::filesystem::path(x) / "clsync";
+  }
+  if (const char* h = std::getenv("HOME"); h && *h) {
+    return std::filesystem::path(h) / ".local/state/clsync";
+  }
+  return "/var/tmp/clsync-state";
+}
+
+void print_error(const GlobalOptions& g, int code, const std::string& what, const std::string& hint)
+{
+  if (g.json) {
+    nlohmann::json j{{"type", "exit_error"}, {"code", code}, {"message", what}};
+    if (!hint.empty()) {
+      j["hint"] = hint;
+    }
+    std::cerr << j.dump() << '\n';
+    return;
+  }
+  std::cerr << "clsync: error: " << what;
+  if (!hint.empty()) {
+    std::cerr << "; " << hint;
+  }
+  std::cerr << '\n';
+}
+
+} // namespace
+
+int run(int argc, char** argv)
+{
+  CLI::App app{"clsync: back up, ship, restore, mirror and rebalance the chunk replicas of a "
+               "data cluster",
+               "clsync"};
+  app.footer(k_exit_status_help);
+  app.set_version_flag("--version", std::string("clsync ") + CLSYNC_VERSION);
+  app.require_subcommand(1);
+  app.fallthrough();
+
+  GlobalOptions global;
+  app.add_option("-c,--config", global.config, "topology file (SPEC §2)")->envname("CLSYNC_CONFIG");
+  app.add_flag("--json", global.json, "print one JSON document on stdout");
+  app.add_flag("-v,--verbose", global.verbose, "more log output (repeat for more)");
+  app.add_flag("-q,--quiet", global.quiet, "only errors on stderr");
+  app.add_option("--log-file", global.log_file, "also write a debug log to this file");
+  app.add_option("--log-format", global.log_format, "progress on stderr: text or json (NDJSON)")
+      ->check(CLI::IsMember({"text", "json"}));
+  app.add_option("--state-dir", global.state_dir, "task journal and caches")
+      ->envname("CLSYNC_STATE_DIR");
+  app.add_flag("--no-progress", global.no_progress, "no progress display on stderr");
+  app.add_flag("--fake-tty", global.fake_tty)->group("");  // hidden: tests
+
+  std::vector<Command> commands;
+  commands.reserve(k_commands.size());
+  for (auto make : k_commands) {
+    commands.push_back(make(app));
+    commands.back().sub->fallthrough();
+  }
+
+  // Parse first: parse errors and run errors never share a try (STYLE.md).
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "clsync: error: " << e.what() << "; see 'clsync --help'\n";
+    return static_cast<int>(ExitCode::usage);
+  }
+
+  const Command* chosen = nullptr;
+  for (const auto& c : commands) {
+    if (c.sub->parsed()) {
+      chosen = &c;
+    }
+  }
+  if (!chosen) {
+    std::cerr << "clsync: error: no subcommand given; see 'clsync --help'\n";
+    return static_cast<int>(ExitCode::usage);
+  }
+
+  setup_logging(global);
+  install_signal_handlers();
+  auto events = make_events(global);
+
+  core::Context ctx;
+  ctx.events = events.get();
+  ctx.stop_requested = &g_stop;
+  ctx.state_dir = global.state_dir.empty() ? default_state_dir()
+                                           : std::filesystem::path(global.state_dir);
+  int code = 0;
+  try {
+    if (chosen->needs == Needs::topology || !global.config.empty()) {
+      if (global.config.empty()) {
+        throw UsageError("'" + chosen->sub->get_name() + "' needs a topology file",
+                         "pass -c FILE or set CLSYNC_CONFIG");
+      }
+      ctx.topology = std::make_shared<core::Topology>(core::load_topology(global.config));
+      ctx.nodes = std::make_shared<core::NodeSet>(*ctx.topology);
+    }
+    code = static_cast<int>(chosen->run(ctx, global, std::cout));
+    std::cout.flush();
+    if (!std::cout) {
+      // stdout closed early (a pipe into head): not worth an error message.
+      code = code == 0 ? static_cast<int>(ExitCode::failed) : code;
+    }
+  } catch (const Error& e) {
+    print_error(global, static_cast<int>(e.code()), e.what(), e.hint());
+    code = static_cast<int>(e.code());
+  } catch (const transport::TransportError& e) {
+    print_error(global, 1, e.what(), {});
+    code = static_cast<int>(ExitCode::failed);
+  } catch (const std::exception& e) {
+    print_error(global, 1, e.what(), {});
+    code = static_cast<int>(ExitCode::failed);
+  }
+  events->finish();
+  spdlog::shutdown();
+  return code;
+}
+
+} // namespace clsync::cli

@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+#include "cli/command.hpp"
+
+namespace clsync::cli {
+
+Command make_not_built(CLI::App& app, const std::string& name, const std::string& description)
+{
+  auto* sub = app.add_subcommand(name, description + " (not built yet)");
+  sub->footer(k_exit_status_help);
+  sub->allow_extras();
+  return {sub, Needs::nothing, [name](core::Context&, const GlobalOptions&, std::ostream&) -> ExitCode {
+            throw NotImplemented(name);
+          }};
+}
+
+Command make_backup(CLI::App& app)
+{
+  return make_not_built(app, "backup", "Write chosen chunks into a backup repository");
+}
+Command make_push(CLI::App& app)
+{
+  return make_not_built(app, "push", "Send a backup repository to another place");
+}
+Command make_restore(CLI::App& app)
+{
+  return make_not_built(app, "restore", "Put chunks from a backup repository onto a cluster");
+}
+Command make_sync_online(CLI::App& app)
+{
+  return make_not_built(app, "sync-online", "Copy chunks from one live cluster to another");
+}
+Command make_snapshots(CLI::App& app)
+{
+  return make_not_built(app, "snapshots", "List the snapshots of a backup repository");
+}
+Command make_verify(CLI::App& app)
+{
+  return make_not_built(app, "verify", "Check a repository's objects or a cluster's replicas");
+}
+Command make_prune(CLI::App& app)
+{
+  return make_not_built(app, "prune", "Remove old snapshots and unreferenced objects");
+}
+
+} // namespace clsync::cli

@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+#include "cli/command.hpp"
+
+namespace clsync::cli {
+
+void add_filter_options(CLI::App& sub, core::FilterOptions& f, bool with_columns)
+{
+  const char* g = "Filters";
+  sub.add_option("--db", f.dbs, "only this database (repeatable)")->group(g);
+  sub.add_option("--table", f.tables, "only this table (repeatable)")->group(g);
+  sub.add_option("--partition", f.partitions, "partition path glob, e.g. '2020060*/*'")->group(g);
+  sub.add_option("--where", f.where, "'LEVEL OP VALUE', OP one of = != < <= > >= (repeatable, ANDed)")
+      ->group(g);
+  sub.add_option("--chunk", f.chunks, "this chunk key (repeatable)")->group(g);
+  if (with_columns) {
+    sub.add_option("--columns", f.columns, "only these column files (comma-separated)")
+        ->delimiter(',')
+        ->group(g);
+  }
+  sub.add_flag("--utc", f.utc, "today/yesterday in UTC instead of local time")->group(g);
+}
+
+void add_write_options(CLI::App& sub, core::WriteOptions& w)
+{
+  const char* g = "Execution";
+  sub.add_flag("-n,--dry-run", w.dry_run, "print the plan and change nothing")->group(g);
+  sub.add_option("--concurrency", w.concurrency, "tasks at once (default 2 x nodes)")->group(g);
+  sub.add_option("--per-node", w.per_node, "transfers at once touching one node")
+      ->capture_default_str()
+      ->group(g);
+  sub.add_option("--bwlimit", w.bwlimit, "bytes per second over the run (0: none)")->group(g);
+  sub.add_option("--bwlimit-per-node", w.bwlimit_per_node, "bytes per second per node")->group(g);
+  sub.add_option("--max-bytes", w.max_bytes, "start no task after this many bytes")->group(g);
+  sub.add_option("--until", w.until, "start no task after this time (HH:MM or RFC 3339)")->group(g);
+  sub.add_option("--headroom", w.headroom, "free share kept on destinations")
+      ->capture_default_str()
+      ->group(g);
+  sub.add_flag("--allow-degraded", w.allow_degraded, "run on a cluster with unhealthy chunks")
+      ->group(g);
+  sub.add_option("--exclude-node", w.exclude_nodes, "leave this node out (repeatable)")->group(g);
+  sub.add_option("--lease-ttl", w.lease_ttl_s, "seconds after which a silent lease is stale")
+      ->capture_default_str()
+      ->group(g);
+  sub.add_flag("--break-lock", w.break_lock, "remove another run's lease first")->group(g);
+  sub.add_option("--pre-hook", w.pre_hook, "command run once before anything changes")->group(g);
+  sub.add_option("--post-hook", w.post_hook, "command run once at the end")->group(g);
+  sub.add_option("--on-move", w.on_move, "command run after each finished move")->group(g);
+  sub.add_option("--retries", w.retries, "tries of a task after transient errors")
+      ->capture_default_str()
+      ->group(g);
+  sub.add_flag("--compress", w.compress, "zstd on the wire between nodes")->group(g);
+  sub.add_option("--max-memory", w.max_memory, "bytes of buffers in flight")
+      ->capture_default_str()
+      ->group(g);
+}
+
+} // namespace clsync::cli

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+#pragma once
+
+#include "core/topology.hpp"
+#include "transport/types.hpp"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+/// The cluster's inventory: every replica of every managed chunk, gathered from all nodes in
+/// parallel, and the health of each chunk (SPEC §3). Pure values; planners work on these.
+namespace clsync::core {
+
+class NodeSet;
+class Events;
+
+struct Replica {
+  std::string node;
+  std::string volume;
+  std::uint64_t bytes = 0;
+  std::uint64_t files = 0;
+  std::int64_t newest_mtime_ns = 0;
+  std::string fingerprint;
+  std::string layout_hash;
+  std::string content_hash;  ///< with --verify only
+  bool has_special = false;  ///< holds symlinks/devices/FIFOs/sockets: never moved
+  bool duplicate = false;    ///< a second copy on the same node (not counted as a replica)
+};
+
+enum class ChunkHealth {
+  healthy,
+  under_replicated,
+  over_replicated,
+  duplicate_on_node,
+  divergent,
+};
+const char* to_string(ChunkHealth h) noexcept;
+
+struct Chunk {
+  std::string key;  ///< "<db>/<level values…>/<table>"
+  std::string db;
+  std::string table;
+  std::vector<std::pair<std::string, std::string>> partition;  ///< (level name, value) in order
+  std::uint64_t bytes = 0;  ///< size of one replica (the largest, if they differ)
+  int replication = 0;      ///< wanted replica count
+  std::vector<Replica> replicas;  ///< sorted by node order, then volume
+  ChunkHealth health = ChunkHealth::healthy;
+
+  /// Replicas counted for replication: one per node (duplicates excluded).
+  int replica_count() const;
+  bool on_node(std::string_view node) const;
+  /// The partition path: level values joined by '/' ("20200601/3").
+  std::string partition_path() const;
+};
+
+struct VolumeState {
+  std::string path;
+  bool ok = true;
+  std::string error;
+  std::uint64_t capacity_bytes = 0;
+  std::uint64_t free_bytes = 0;
+  std::uint64_t filesystem_id = 0;
+  std::uint64_t chunks = 0;
+  std::uint64_t bytes = 0;
+};
+
+struct NodeState {
+  std::string name;
+  std::string host;
+  bool reachable = true;
+  std::string error;  ///< why it is unreachable
+  std::vector<VolumeState> volumes;
+  std::uint64_t chunks = 0;  ///< replicas on the node (duplicates excluded)
+  std::uint64_t bytes = 0;
+  /// Capacity and free bytes with each filesystem counted once.
+  std::uint64_t capacity_bytes = 0;
+  std::uint64_t free_bytes = 0;
+};
+
+struct HealthCounts {
+  std::uint64_t chunks = 0, healthy = 0, under_replicated = 0, over_replicated = 0,
+                duplicate_on_node = 0, divergent = 0;
+};
+
+struct Inventory {
+  std::vector<NodeState> nodes;  ///< topology order
+  std::vector<Chunk> chunks;     ///< sorted by key
+  std::vector<std::pair<std::string, transport::UnmanagedScan>> unmanaged;  ///< (node, entry)
+  std::vector<std::pair<std::string, transport::LeftoverScan>> leftovers;  ///< (node, leftover)
+  std::vector<std::pair<std::string, std::string>> problems;               ///< (node, sentence)
+  HealthCounts health;
+
+  const NodeState* node(std::string_view name) const;
+  const Chunk* chunk(std::string_view key) const;
+  bool all_reachable() const;
+};
+
+struct InventoryOptions {
+  bool verify = false;      ///< compute content hashes; divergence by content
+  bool with_files = false;  ///< keep file lists
+  std::vector<std::string> exclude_nodes;  ///< not contacted; reported unreachable ("excluded")
+};
+
+/// Splits a chunk key into db, partition values and table using the topology's databases.
+/// Returns false when the key does not belong to a declared database at the right depth.
+bool parse_chunk_key(const Topology& topo, std::string_view key, Chunk& out);
+
+/// Builds the inventory from per-node scans (pure: used by tests with hand-made scans).
+/// `scans[i]` belongs to `topo.nodes[i]`; `reachable == false` with an error means unreachable.
+struct NodeScanResult {
+  bool reachable = true;
+  std::string error;
+  transport::NodeScan scan;
+};
+Inventory build_inventory(const Topology& topo,
+                          const std::vector<NodeScanResult>& scans,
+                          const InventoryOptions& opts);
+
+/// Scans every node of `nodes` in parallel and builds the inventory.
+Inventory take_inventory(const Topology& topo,
+                         NodeSet& nodes,
+                         const InventoryOptions& opts,
+                         Events& events);
+
+} // namespace clsync::core

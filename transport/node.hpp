@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+#pragma once
+
+#include "transport/errors.hpp"
+#include "transport/types.hpp"
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+/// The node interface: every operation clsync performs on a node's disks. `LocalNode` runs them
+/// with direct system calls; `SshNode` sends them to `clsync agent` on the node, which runs a
+/// `LocalNode` next to the disks. Both pass one contract suite (tests/integration).
+///
+/// Paths: `volume` is always one of the node's configured volume paths (or repository roots);
+/// `key` and `relpath` are relative, '/'-separated, without `..` or empty components. Anything
+/// else is refused with FailureKind::refused. Symlinks are never followed out of a volume.
+///
+/// Thread safety: a Node may be used from several threads at once; an SSH node keeps a small
+/// pool of agent connections for that.
+namespace clsync::transport {
+
+/// Receives one chunk's files in sorted path order: begin_file, file_data*, end_file per file.
+/// A FileEntry with `link_to` set has no data and no end_file hash check beyond its target's.
+class ChunkSink {
+public:
+  virtual ~ChunkSink() = default;
+  virtual void begin_file(const FileEntry& file) = 0;
+  virtual void file_data(std::span<const char> data) = 0;
+  /// `sha256` is the source's hash of the file's bytes (hex); a writer compares it with its own.
+  virtual void end_file(const std::string& sha256) = 0;
+};
+
+/// A chunk being written into `<volume>/.clsync-tmp-<task>/` (SPEC §5 step 1).
+class ChunkWriter : public ChunkSink {
+public:
+  /// fsyncs the files and directories (once per chunk) and returns the digest of what arrived.
+  /// Throws TransportError when a file's hash differs from the source's (temp is removed).
+  virtual ChunkDigest finish() = 0;
+  /// Removes the temp directory; safe to call after any failure, never throws.
+  virtual void abort() noexcept = 0;
+};
+
+/// Receives plain bytes (repository files).
+class ByteSink {
+public:
+  virtual ~ByteSink() = default;
+  virtual void write(std::span<const char> data) = 0;
+};
+
+/// A repository file being written to a temp name and renamed into place on commit.
+class FileWriter : public ByteSink {
+public:
+  /// fsyncs and renames into place; returns the SHA-256 (hex) of the bytes written.
+  virtual std::string commit() = 0;
+  virtual void abort() noexcept = 0;
+};
+
+class Node {
+public:
+  virtual ~Node() = default;
+
+  /// The node's name, for messages ("node P1-dn1 (10.0.0.1)").
+  virtual std::string describe() const = 0;
+
+  /// Inventory of every configured volume. A volume that cannot be read is reported in
+  /// VolumeScan::ok/error, not thrown; an unreachable node throws.
+  virtual NodeScan scan(const ScanSpec& spec) = 0;
+
+  /// Streams the chunk's regular files to `sink` in sorted order and returns its digest
+  /// (content hash computed from the bytes read, fingerprint taken before reading).
+  /// Throws not_found when the chunk is absent; refused when it holds special files.
+  virtual ChunkDigest read_chunk(const std::string& volume,
+                                 const std::string& key,
+                                 ChunkSink& sink) = 0;
+
+  /// Opens a writer into `<volume>/.clsync-tmp-<task>/`. Owner and group are kept when the
+  /// node side runs as root.
+  virtual std::unique_ptr<ChunkWriter> write_chunk(const std::string& volume,
+                                                   const std::string& task) = 0;
+
+  /// Quick fingerprint of a chunk, or empty when it does not exist.
+  virtual std::string fingerprint(const std::string& volume, const std::string& key) = 0;
+
+  /// Content hash of a chunk (reads every byte on the node); throws not_found.
+  virtual ChunkDigest hash_chunk(const std::string& volume, const std::string& key) = 0;
+
+  /// SPEC §5 step 3: creates and fsyncs missing parents, renames `.clsync-tmp-<task>` to `key`.
+  virtual CommitOutcome commit_chunk(const std::string& volume,
+                                     const std::string& task,
+                                     const std::string& key,
+                                     CommitMode mode) = 0;
+
+  /// Renames a chunk between two volumes of this node (one `rename`); cross_device on EXDEV.
+  virtual RenameOutcome rename_chunk(const std::string& from_volume,
+                                     const std::string& key,
+                                     const std::string& to_volume) = 0;
+
+  /// Copies a chunk between two volumes of this node into `<to_volume>/.clsync-tmp-<task>`,
+  /// hashing both sides, without any byte crossing the network.
+  virtual ChunkDigest copy_chunk_local(const std::string& from_volume,
+                                       const std::string& key,
+                                       const std::string& to_volume,
+                                       const std::string& task) = 0;
+
+  /// SPEC §5 step 4: renames the chunk to `<volume>/.clsync-trash-<task>`.
+  virtual void trash_chunk(const std::string& volume,
+                           const std::string& key,
+                           const std::string& task) = 0;
+  /// Renames `.clsync-trash-<task>` back to `key` (no replace).
+  virtual void untrash_chunk(const std::string& volume,
+                             const std::string& task,
+                             const std::string& key) = 0;
+  /// Removes `.clsync-trash-<task>` or `.clsync-tmp-<task>` (whichever exist), fsyncing the root.
+  virtual void remove_task_dirs(const std::string& volume, const std::string& task) = 0;
+
+  /// Writes `.clsync-intent-<task>` (durably) at the volume root; `record` is JSON.
+  virtual void write_intent(const std::string& volume,
+                            const std::string& task,
+                            const std::string& record) = 0;
+  virtual void remove_intent(const std::string& volume, const std::string& task) = 0;
+
+  /// Creates `.clsync-lease` on the first volume with O_EXCL. When a lease exists and its
+  /// run id equals `replace_run_id` (a stale lease the caller decided to take over), replaces it.
+  virtual LeaseResult acquire_lease(const LeaseInfo& mine, const std::string& replace_run_id) = 0;
+  /// Rewrites the heartbeat; throws when the lease is no longer ours.
+  virtual void refresh_lease(const LeaseInfo& mine) = 0;
+  /// Removes the lease if it is ours (or any lease when `force`).
+  virtual void release_lease(const std::string& run_id, bool force) = 0;
+  /// The current lease, if any.
+  virtual std::optional<LeaseInfo> read_lease() = 0;
+
+  // Repository files: `root` is a configured root, `relpath` relative to it.
+
+  /// Streams a file from `offset` to `sink`; throws not_found.
+  virtual void read_file(const std::string& root,
+                         const std::string& relpath,
+                         std::uint64_t offset,
+                         ByteSink& sink) = 0;
+  /// Opens a writer; the file appears at `relpath` only on commit. Parent dirs are created.
+  virtual std::unique_ptr<FileWriter> create_file(const std::string& root,
+                                                  const std::string& relpath) = 0;
+  /// Lists a directory (empty when it does not exist).
+  virtual std::vector<DirEntry> list_dir(const std::string& root, const std::string& relpath) = 0;
+  virtual void remove_file(const std::string& root, const std::string& relpath) = 0;
+};
+
+} // namespace clsync::transport

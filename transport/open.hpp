@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+#pragma once
+
+#include "transport/node.hpp"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace clsync::transport {
+
+/// Where and how to reach a remote node's agent (the topology's ssh settings, resolved).
+struct SshTarget {
+  std::string name;  ///< node name, for messages
+  std::string host;
+  std::string user;  ///< empty: current user
+  int port = 22;
+  std::string identity;     ///< private key file; empty: ssh-agent, then default keys
+  std::string known_hosts;  ///< empty: ~/.ssh/known_hosts
+  bool accept_new = false;  ///< accept (and record) an unknown host key; a changed key never
+  std::string agent_command = "clsync";
+  std::vector<std::string> roots;  ///< volumes (or a repository root) the agent may touch
+  int connect_timeout_s = 10;
+  int io_timeout_s = 60;
+  int pool_size = 4;  ///< agent connections kept open to this node
+  bool deploy_agent = false;
+};
+
+/// A node whose volumes are on this machine. `roots` are its volumes (absolute paths).
+std::shared_ptr<Node> make_local_node(const std::string& name, std::vector<std::string> roots);
+
+/// A node reached over SSH; connects lazily on first use (errors then name node and host).
+std::shared_ptr<Node> make_ssh_node(const SshTarget& target);
+
+} // namespace clsync::transport

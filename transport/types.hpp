@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+/// Plain values that cross the node interface (and the agent protocol). They describe files,
+/// chunks and volumes as a node sees them; they know nothing of plans, filters or topologies.
+namespace clsync::transport {
+
+/// One regular file inside a chunk. `path` is relative to the chunk directory, '/'-separated.
+struct FileEntry {
+  std::string path;
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
+  std::uint32_t mode = 0;  ///< permission bits only (07777)
+  std::uint32_t uid = 0;
+  std::uint32_t gid = 0;
+  /// For the second and later names of one inode inside the chunk: the earlier name (hard link).
+  /// Empty for ordinary files. A linked entry carries no data in a chunk stream.
+  std::string link_to;
+};
+
+/// What a node knows about one replica (one chunk directory on one volume).
+struct ReplicaScan {
+  std::string volume;  ///< absolute volume path as configured
+  std::string key;     ///< chunk key: path relative to the volume
+  std::uint64_t bytes = 0;
+  std::uint64_t files = 0;
+  std::int64_t newest_mtime_ns = 0;
+  std::string fingerprint;  ///< quick fingerprint (SPEC §3), hex SHA-256
+  std::string layout_hash;  ///< SHA-256 of the sorted (path, size) list: divergence without mtimes
+  std::string content_hash; ///< only when the scan asked for hashes; else empty
+  std::vector<std::string> special; ///< symlinks, devices, FIFOs, sockets (relative paths)
+  std::vector<FileEntry> file_list; ///< only when the scan asked for files
+};
+
+/// A volume's state. Capacity and free space belong to its filesystem (`filesystem_id`), so a
+/// caller adding up several volumes counts each filesystem once.
+struct VolumeScan {
+  std::string path;
+  bool ok = true;
+  std::string error;  ///< why the volume could not be read, when !ok
+  std::uint64_t capacity_bytes = 0;
+  std::uint64_t free_bytes = 0;
+  std::uint64_t filesystem_id = 0;
+};
+
+/// A directory under an undeclared top-level directory that directly holds regular files.
+struct UnmanagedScan {
+  std::string volume;
+  std::string path;  ///< relative to the volume
+  std::uint64_t bytes = 0;
+  std::uint64_t files = 0;
+};
+
+/// A `.clsync*` entry found at a volume root (temp, trash, intent, lease).
+struct LeftoverScan {
+  std::string volume;
+  std::string name;     ///< e.g. ".clsync-tmp-<task>"
+  std::string kind;     ///< "tmp" | "trash" | "intent" | "lease" | "other"
+  std::string task;     ///< task id parsed from the name, when there is one
+  std::string content;  ///< an intent's JSON record; empty for other kinds
+};
+
+/// A database the scan should recognise: chunks sit at `<db>/<level-1>/…/<level-n>/<table>`.
+struct DatabaseLayout {
+  std::string name;
+  std::size_t levels = 0;
+};
+
+/// What `Node::scan` should look at and compute.
+struct ScanSpec {
+  std::vector<DatabaseLayout> databases;
+  bool with_files = false;   ///< fill ReplicaScan::file_list
+  bool with_hashes = false;  ///< compute ReplicaScan::content_hash (reads every byte)
+};
+
+/// Everything one node reported. Problems are human sentences naming the path.
+struct NodeScan {
+  std::vector<VolumeScan> volumes;
+  std::vector<ReplicaScan> replicas;
+  std::vector<UnmanagedScan> unmanaged;
+  std::vector<LeftoverScan> leftovers;
+  std::vector<std::string> problems;
+};
+
+/// Summary of a chunk that was read or written: what the bytes hash to.
+struct ChunkDigest {
+  std::string content_hash;  ///< SPEC §3 content hash, hex
+  std::string fingerprint;   ///< quick fingerprint of the chunk as read / as written
+  std::uint64_t bytes = 0;
+  std::uint64_t files = 0;
+};
+
+/// How `Node::commit_chunk` treats an existing chunk at the destination.
+enum class CommitMode {
+  no_replace,  ///< renameat2(RENAME_NOREPLACE); an existing equal chunk counts as done
+  exchange,    ///< RENAME_EXCHANGE, the old version goes to the task's trash (--force)
+};
+
+enum class CommitOutcome {
+  placed,           ///< the temp directory now is the chunk
+  already_equal,    ///< a chunk with the same content hash was there; temp removed
+  exists_different, ///< a different chunk was there (no_replace); temp kept for the caller
+  replaced,         ///< exchange: the old version is in `.clsync-trash-<task>`
+};
+
+/// Result of a rename of a chunk between two volumes of one node.
+enum class RenameOutcome { renamed, cross_device, destination_exists };
+
+/// A node lease (SPEC §5): who holds it and when it last beat.
+struct LeaseInfo {
+  std::string host;
+  std::int64_t pid = 0;
+  std::string run_id;
+  std::string command;
+  std::int64_t started_unix = 0;
+  std::int64_t heartbeat_unix = 0;
+  std::int64_t age_seconds = 0;  ///< filled by the node: now - heartbeat as the node's clock sees it
+};
+
+struct LeaseResult {
+  bool acquired = false;
+  std::optional<LeaseInfo> holder;  ///< the live holder when !acquired
+};
+
+/// One entry of a directory listing (repository files).
+struct DirEntry {
+  std::string name;
+  bool is_dir = false;
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
+};
+
+} // namespace clsync::transport
