@@ -1,0 +1,438 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+#include "transport/agent_client.hpp"
+#include "transport/agent_connection.hpp"
+
+namespace clsync::transport {
+
+using detail::AgentConnection;
+using detail::ConnectionPool;
+using detail::PooledConnection;
+using nlohmann::json;
+using wire::MsgType;
+
+namespace {
+
+/// A field of a reply; a missing one is a protocol error.
+const json& at(const json& j, const char* key)
+{
+  auto it = j.find(key);
+  if (!j.is_object() || it == j.end()) {
+    throw TransportError(FailureKind::error,
+                         std::string("agent protocol: reply without '") + key + "'");
+  }
+  return *it;
+}
+
+/// Reads a stream's frames into a sink. When the sink throws, the agent is told to CANCEL and
+/// the frames still in flight are drained, so the connection can be reused.
+template <class OnFrame>
+json consume_stream(AgentConnection& c, MsgType request, OnFrame&& on_frame)
+{
+  for (;;) {
+    auto& f = c.recv();
+    if (f.type == MsgType::reply) {
+      return wire::from_payload(f.payload, wire::to_string(request));
+    }
+    if (f.type == MsgType::error) {
+      throw c.remote_error(f);
+    }
+    try {
+      on_frame(f);
+    } catch (...) {
+      if (c.broken()) {
+        throw;  // our own stream failed: nothing to drain
+      }
+      std::exception_ptr failure = std::current_exception();
+      try {
+        c.send(MsgType::cancel, json::object());
+        c.flush();
+        for (;;) {
+          auto& g = c.recv();
+          if (g.type == MsgType::reply || g.type == MsgType::error) {
+            break;
+          }
+        }
+      } catch (const TransportError&) {
+        c.mark_broken();
+      }
+      std::rethrow_exception(failure);
+    }
+  }
+}
+
+/// Writes a chunk through a connection it holds until finish or abort: frames go out
+/// without waiting; an ERROR the agent sends early is noticed between frames.
+class RemoteChunkWriter : public ChunkWriter {
+public:
+  explicit RemoteChunkWriter(PooledConnection c) : m_c(std::move(c)) {}
+  ~RemoteChunkWriter() override { abort(); }
+
+  void begin_file(const FileEntry& file) override
+  {
+    check_open();
+    m_c->send(MsgType::file_begin, wire::to_wire(file));
+  }
+  void file_data(std::span<const char> data) override
+  {
+    check_open();
+    while (!data.empty()) {
+      auto n = std::min(data.size(), wire::k_data_frame);
+      m_c->send_raw(MsgType::data, data.data(), n);
+      data = data.subspan(n);
+    }
+    poll_error();
+  }
+  void end_file(const std::string& sha256) override
+  {
+    check_open();
+    m_c->send(MsgType::file_end, json{{"sha256", sha256}});
+  }
+  ChunkDigest finish() override
+  {
+    check_open();
+    m_done = true;
+    m_c->send(MsgType::finish, json::object());
+    m_c->flush();
+    auto& f = m_c->recv();
+    m_final = true;
+    if (f.type == MsgType::error) {
+      throw m_c->remote_error(f);
+    }
+    if (f.type != MsgType::reply) {
+      throw m_c->protocol_error(std::string("unexpected ") + wire::to_string(f.type) +
+                                " ending a chunk write");
+    }
+    return wire::decode<ChunkDigest>(wire::from_payload(f.payload, "write_chunk"));
+  }
+  void abort() noexcept override
+  {
+    if (m_done && m_final) {
+      return;
+    }
+    m_done = true;
+    try {
+      if (m_c->broken()) {
+        return;
+      }
+      m_c->send(MsgType::abort, json::object());
+      m_c->flush();
+      if (!m_final) {
+        m_final = true;
+        (void)m_c->recv();  // REPLY or ERROR: both end the stream
+      }
+    } catch (...) {
+      m_c->mark_broken();
+    }
+  }
+
+private:
+  void check_open()
+  {
+    if (m_done) {
+      throw TransportError(FailureKind::error, m_c->node() + ": chunk writer already finished");
+    }
+  }
+  void poll_error()
+  {
+    while (m_c->readable()) {
+      auto& f = m_c->recv();
+      if (f.type == MsgType::error) {
+        m_final = true;
+        m_done = true;
+        // The agent drains until our ABORT; send it so the connection is in step again.
+        auto err = m_c->remote_error(f);
+        try {
+          m_c->send(MsgType::abort, json::object());
+          m_c->flush();
+        } catch (...) {
+          m_c->mark_broken();
+        }
+        throw err;
+      }
+      throw m_c->protocol_error(std::string("unexpected ") + wire::to_string(f.type) +
+                                " during a chunk write");
+    }
+  }
+
+  PooledConnection m_c;
+  bool m_done = false;   ///< finish or abort was sent (or the agent ended the stream)
+  bool m_final = false;  ///< the stream's final frame was received
+};
+
+class RemoteFileWriter : public FileWriter {
+public:
+  explicit RemoteFileWriter(PooledConnection c) : m_c(std::move(c)) {}
+  ~RemoteFileWriter() override { abort(); }
+
+  void write(std::span<const char> data) override
+  {
+    if (m_done) {
+      throw TransportError(FailureKind::error, m_c->node() + ": file writer already finished");
+    }
+    while (!data.empty()) {
+      auto n = std::min(data.size(), wire::k_data_frame);
+      m_c->send_raw(MsgType::data, data.data(), n);
+      data = data.subspan(n);
+    }
+    while (m_c->readable()) {
+      auto& f = m_c->recv();
+      if (f.type != MsgType::error) {
+        throw m_c->protocol_error("unexpected frame during a file write");
+      }
+      m_done = m_final = true;
+      auto err = m_c->remote_error(f);
+      try {
+        m_c->send(MsgType::abort, json::object());
+        m_c->flush();
+      } catch (...) {
+        m_c->mark_broken();
+      }
+      throw err;
+    }
+  }
+  std::string commit() override
+  {
+    if (m_done) {
+      throw TransportError(FailureKind::error, m_c->node() + ": file writer already finished");
+    }
+    m_done = true;
+    m_c->send(MsgType::finish, json::object());
+    m_c->flush();
+    auto& f = m_c->recv();
+    m_final = true;
+    if (f.type == MsgType::error) {
+      throw m_c->remote_error(f);
+    }
+    if (f.type != MsgType::reply) {
+      throw m_c->protocol_error("unexpected frame ending a file write");
+    }
+    return wire::get_string(wire::from_payload(f.payload, "create_file"), "sha256");
+  }
+  void abort() noexcept override
+  {
+    if (m_done && m_final) {
+      return;
+    }
+    m_done = true;
+    try {
+      if (m_c->broken()) {
+        return;
+      }
+      m_c->send(MsgType::abort, json::object());
+      m_c->flush();
+      if (!m_final) {
+        m_final = true;
+        (void)m_c->recv();
+      }
+    } catch (...) {
+      m_c->mark_broken();
+    }
+  }
+
+private:
+  PooledConnection m_c;
+  bool m_done = false;
+  bool m_final = false;
+};
+
+class AgentNode : public Node {
+public:
+  AgentNode(AgentNodeOptions o, AgentConnector connect)
+      : m_description(o.description), m_pool(std::move(o), std::move(connect))
+  {
+  }
+
+  std::string describe() const override { return m_description; }
+
+  NodeScan scan(const ScanSpec& spec) override
+  {
+    auto c = m_pool.get();
+    c->send(MsgType::scan, wire::to_wire(spec));
+    c->flush();
+    std::vector<ReplicaScan> replicas;
+    json rest = consume_stream(*c, MsgType::scan, [&](const wire::Frame& f) {
+      if (f.type != MsgType::scan_part) {
+        throw c->protocol_error(std::string("unexpected ") + wire::to_string(f.type) +
+                                " in a scan");
+      }
+      json part = wire::from_payload(f.payload, "scan_part");
+      for (const auto& r : at(part, "replicas")) {
+        replicas.push_back(wire::decode<ReplicaScan>(r));
+      }
+    });
+    auto result = wire::decode<NodeScan>(rest);
+    result.replicas = std::move(replicas);
+    return result;
+  }
+
+  ChunkDigest read_chunk(const std::string& volume, const std::string& key,
+                         ChunkSink& sink) override
+  {
+    auto c = m_pool.get();
+    c->send(MsgType::read_chunk, json{{"volume", volume}, {"key", key}});
+    c->flush();
+    json digest = consume_stream(*c, MsgType::read_chunk, [&](const wire::Frame& f) {
+      switch (f.type) {
+      case MsgType::file_begin:
+        sink.begin_file(wire::decode<FileEntry>(wire::from_payload(f.payload, "file_begin")));
+        break;
+      case MsgType::data: sink.file_data({f.payload.data(), f.payload.size()}); break;
+      case MsgType::file_end:
+        sink.end_file(wire::get_string(wire::from_payload(f.payload, "file_end"), "sha256"));
+        break;
+      default:
+        throw c->protocol_error(std::string("unexpected ") + wire::to_string(f.type) +
+                                " in a chunk read");
+      }
+    });
+    return wire::decode<ChunkDigest>(digest);
+  }
+
+  std::unique_ptr<ChunkWriter> write_chunk(const std::string& volume,
+                                           const std::string& task) override
+  {
+    auto c = m_pool.get();
+    c->call(MsgType::write_chunk, json{{"volume", volume}, {"task", task}});
+    return std::make_unique<RemoteChunkWriter>(std::move(c));
+  }
+
+  std::string fingerprint(const std::string& volume, const std::string& key) override
+  {
+    return wire::get_string(call(MsgType::fingerprint, {{"volume", volume}, {"key", key}}),
+                            "fingerprint");
+  }
+
+  ChunkDigest hash_chunk(const std::string& volume, const std::string& key) override
+  {
+    return wire::decode<ChunkDigest>(call(MsgType::hash_chunk, {{"volume", volume}, {"key", key}}));
+  }
+
+  CommitOutcome commit_chunk(const std::string& volume, const std::string& task,
+                             const std::string& key, CommitMode mode) override
+  {
+    auto r = call(MsgType::commit_chunk, {{"volume", volume}, {"task", task}, {"key", key},
+                                          {"mode", wire::to_wire(mode)}});
+    return wire::decode<CommitOutcome>(at(r, "outcome"));
+  }
+
+  RenameOutcome rename_chunk(const std::string& from_volume, const std::string& key,
+                             const std::string& to_volume) override
+  {
+    auto r = call(MsgType::rename_chunk,
+                  {{"from_volume", from_volume}, {"key", key}, {"to_volume", to_volume}});
+    return wire::decode<RenameOutcome>(at(r, "outcome"));
+  }
+
+  ChunkDigest copy_chunk_local(const std::string& from_volume, const std::string& key,
+                               const std::string& to_volume, const std::string& task) override
+  {
+    return wire::decode<ChunkDigest>(call(
+        MsgType::copy_chunk_local,
+        {{"from_volume", from_volume}, {"key", key}, {"to_volume", to_volume}, {"task", task}}));
+  }
+
+  void trash_chunk(const std::string& volume, const std::string& key,
+                   const std::string& task) override
+  {
+    call(MsgType::trash_chunk, {{"volume", volume}, {"key", key}, {"task", task}});
+  }
+  void untrash_chunk(const std::string& volume, const std::string& task,
+                     const std::string& key) override
+  {
+    call(MsgType::untrash_chunk, {{"volume", volume}, {"task", task}, {"key", key}});
+  }
+  void remove_task_dirs(const std::string& volume, const std::string& task) override
+  {
+    call(MsgType::remove_task_dirs, {{"volume", volume}, {"task", task}});
+  }
+  void write_intent(const std::string& volume, const std::string& task,
+                    const std::string& record) override
+  {
+    call(MsgType::write_intent, {{"volume", volume}, {"task", task}, {"record", record}});
+  }
+  void remove_intent(const std::string& volume, const std::string& task) override
+  {
+    call(MsgType::remove_intent, {{"volume", volume}, {"task", task}});
+  }
+
+  LeaseResult acquire_lease(const LeaseInfo& mine, const std::string& replace_run_id) override
+  {
+    return wire::decode<LeaseResult>(call(
+        MsgType::acquire_lease, {{"lease", wire::to_wire(mine)}, {"replace_run_id", replace_run_id}}));
+  }
+  void refresh_lease(const LeaseInfo& mine) override
+  {
+    call(MsgType::refresh_lease, {{"lease", wire::to_wire(mine)}});
+  }
+  void release_lease(const std::string& run_id, bool force) override
+  {
+    call(MsgType::release_lease, {{"run_id", run_id}, {"force", force}});
+  }
+  std::optional<LeaseInfo> read_lease() override
+  {
+    auto r = call(MsgType::read_lease, json::object());
+    auto it = r.find("lease");
+    if (it == r.end() || it->is_null()) {
+      return std::nullopt;
+    }
+    return wire::decode<LeaseInfo>(*it);
+  }
+
+  void read_file(const std::string& root, const std::string& relpath, std::uint64_t offset,
+                 ByteSink& sink) override
+  {
+    auto c = m_pool.get();
+    c->send(MsgType::read_file, json{{"root", root}, {"relpath", relpath}, {"offset", offset}});
+    c->flush();
+    consume_stream(*c, MsgType::read_file, [&](const wire::Frame& f) {
+      if (f.type != MsgType::data) {
+        throw c->protocol_error(std::string("unexpected ") + wire::to_string(f.type) +
+                                " in a file read");
+      }
+      sink.write({f.payload.data(), f.payload.size()});
+    });
+  }
+
+  std::unique_ptr<FileWriter> create_file(const std::string& root,
+                                          const std::string& relpath) override
+  {
+    auto c = m_pool.get();
+    c->call(MsgType::create_file, json{{"root", root}, {"relpath", relpath}});
+    return std::make_unique<RemoteFileWriter>(std::move(c));
+  }
+
+  std::vector<DirEntry> list_dir(const std::string& root, const std::string& relpath) override
+  {
+    auto r = call(MsgType::list_dir, {{"root", root}, {"relpath", relpath}});
+    std::vector<DirEntry> out;
+    for (const auto& e : at(r, "entries")) {
+      out.push_back(wire::decode<DirEntry>(e));
+    }
+    return out;
+  }
+
+  void remove_file(const std::string& root, const std::string& relpath) override
+  {
+    call(MsgType::remove_file, {{"root", root}, {"relpath", relpath}});
+  }
+
+private:
+  json call(MsgType type, const json& request)
+  {
+    auto c = m_pool.get();
+    return c->call(type, request);
+  }
+
+  std::string m_description;
+  ConnectionPool m_pool;
+};
+
+} // namespace
+
+std::shared_ptr<Node> make_agent_node(AgentNodeOptions options, AgentConnector connect)
+{
+  return std::make_shared<AgentNode>(std::move(options), std::move(connect));
+}
+
+} // namespace clsync::transport
