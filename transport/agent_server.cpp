@@ -4,6 +4,7 @@
 
 #include "transport/agent_protocol.hpp"
 #include "transport/open.hpp"
+#include "transport/safe_path.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -178,34 +179,26 @@ struct BusyScope {
   throw TransportError(FailureKind::refused, what);
 }
 
-void check_relative(const std::string& p, const char* what)
+void check_relative(const std::string& p, PathUse use, const char* what)
 {
-  if (p.empty() || p.front() == '/' || p.back() == '/' || p.find('\0') != std::string::npos) {
-    refuse(std::string(what) + " '" + p + "' is not a relative path");
-  }
-  std::size_t start = 0;
-  while (start <= p.size()) {
-    std::size_t end = p.find('/', start);
-    if (end == std::string::npos) {
-      end = p.size();
-    }
-    std::string_view c(p.data() + start, end - start);
-    if (c.empty() || c == "." || c == "..") {
-      refuse(std::string(what) + " '" + p + "' has an empty, '.' or '..' component");
-    }
-    start = end + 1;
+  if (auto problem = relative_path_problem(p, use); !problem.empty()) {
+    refuse(std::string(what) + " '" + p + "': " + problem);
   }
 }
 
 void check_task(const std::string& t)
 {
-  bool ok = !t.empty() && t.size() <= 128 && t.front() != '.';
-  for (char c : t) {
-    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-');
+  if (auto problem = task_id_problem(t); !problem.empty()) {
+    refuse("task id '" + t + "': " + problem);
   }
-  if (!ok) {
-    refuse("task id '" + t + "' is not [A-Za-z0-9._-]{1,128}");
+}
+
+std::string strip_slash(std::string p)
+{
+  while (p.size() > 1 && p.back() == '/') {
+    p.pop_back();
   }
+  return p;
 }
 
 std::string hostname()
@@ -295,7 +288,9 @@ private:
     if (!reply.error.empty()) {
       return false;
     }
-    m_roots = hello.roots;
+    for (const auto& r : hello.roots) {
+      m_roots.push_back(strip_slash(r));
+    }
     m_keepalive = std::chrono::milliseconds(std::clamp<std::uint32_t>(hello.keepalive_ms, 50, 60000));
     return true;
   }
@@ -303,15 +298,16 @@ private:
   std::string root(const json& j, const char* key)
   {
     std::string r = wire::get_string(j, key);
-    if (std::find(m_roots.begin(), m_roots.end(), r) == m_roots.end()) {
+    if (std::find(m_roots.begin(), m_roots.end(), strip_slash(r)) == m_roots.end()) {
       refuse("'" + r + "' is not one of this agent's volumes or roots");
     }
     return r;
   }
+  /// A chunk key (PathUse::key) or, for `relpath`, a path inside a chunk or repository.
   std::string rel(const json& j, const char* key)
   {
     std::string p = wire::get_string(j, key);
-    check_relative(p, key);
+    check_relative(p, std::string_view(key) == "key" ? PathUse::key : PathUse::file, key);
     return p;
   }
   std::string task(const json& j)
@@ -518,7 +514,7 @@ void Server::dispatch(const Frame& f)
       auto r = root(req, "root");
       std::string p = wire::get_string(req, "relpath");
       if (!p.empty()) {
-        check_relative(p, "relpath");
+        check_relative(p, PathUse::file, "relpath");
       }
       json entries = json::array();
       for (const auto& e : m_node->list_dir(r, p)) {
