@@ -2,6 +2,9 @@
 // Copyright (c) clsync developers
 #include "transport/agent_client.hpp"
 #include "transport/agent_connection.hpp"
+#include "transport/safe_path.hpp"
+
+#include <set>
 
 namespace clsync::transport {
 
@@ -61,21 +64,54 @@ json consume_stream(AgentConnection& c, MsgType request, OnFrame&& on_frame)
   }
 }
 
-/// Writes a chunk through a connection it holds until finish or abort: frames go out
-/// without waiting; an ERROR the agent sends early is noticed between frames.
+/// Writes a chunk through a connection it holds until finish or abort: frames go out without
+/// waiting (no round trip per file). Mistakes the client can see for itself (a bad path, a
+/// link to a file not sent, a size that differs from the announced one) fail at once and abort
+/// the stream; what only the agent can see (a hash mismatch, a full disk) fails on a later call
+/// or at the latest in finish(). Any failure leaves no temp directory.
 class RemoteChunkWriter : public ChunkWriter {
 public:
-  explicit RemoteChunkWriter(PooledConnection c) : m_c(std::move(c)) {}
-  ~RemoteChunkWriter() override { abort(); }
+  RemoteChunkWriter(PooledConnection c, std::string volume, std::string task)
+      : m_c(std::move(c)), m_volume(std::move(volume)), m_task(std::move(task))
+  {
+  }
+  ~RemoteChunkWriter() override
+  {
+    // A finished chunk stays for commit_chunk; only an unfinished stream is dropped.
+    if (!m_finished) {
+      abort();
+    }
+  }
 
   void begin_file(const FileEntry& file) override
   {
     check_open();
+    if (m_in_file) {
+      fail_local(FailureKind::refused, m_cur.path + " was not ended before " + file.path);
+    }
+    if (auto why = relative_path_problem(file.path, PathUse::file); !why.empty()) {
+      fail_local(FailureKind::refused, "refused file '" + file.path + "': " + why);
+    }
+    if (!file.link_to.empty() && !m_sent.contains(file.link_to)) {
+      fail_local(FailureKind::refused,
+                 file.path + " links to " + file.link_to + ", which the stream has not sent");
+    }
+    m_cur = file;
+    m_cur_bytes = 0;
+    m_in_file = true;
     m_c->send(MsgType::file_begin, wire::to_wire(file));
   }
   void file_data(std::span<const char> data) override
   {
     check_open();
+    if (!m_in_file || !m_cur.link_to.empty()) {
+      fail_local(FailureKind::refused, "data outside a file of the stream");
+    }
+    m_cur_bytes += data.size();
+    if (m_cur_bytes > m_cur.size) {
+      fail_local(FailureKind::error, m_cur.path + " received more than the " +
+                                         std::to_string(m_cur.size) + " bytes announced");
+    }
     while (!data.empty()) {
       auto n = std::min(data.size(), wire::k_data_frame);
       m_c->send_raw(MsgType::data, data.data(), n);
@@ -86,6 +122,16 @@ public:
   void end_file(const std::string& sha256) override
   {
     check_open();
+    if (!m_in_file) {
+      fail_local(FailureKind::refused, "end of a file that was not begun");
+    }
+    if (m_cur.link_to.empty() && m_cur_bytes != m_cur.size) {
+      fail_local(FailureKind::error, m_cur.path + " received " + std::to_string(m_cur_bytes) +
+                                         " bytes, the source announced " +
+                                         std::to_string(m_cur.size));
+    }
+    m_in_file = false;
+    m_sent.insert(m_cur.path);
     m_c->send(MsgType::file_end, json{{"sha256", sha256}});
   }
   ChunkDigest finish() override
@@ -103,15 +149,24 @@ public:
       throw m_c->protocol_error(std::string("unexpected ") + wire::to_string(f.type) +
                                 " ending a chunk write");
     }
+    m_finished = true;
     return wire::decode<ChunkDigest>(wire::from_payload(f.payload, "write_chunk"));
   }
   void abort() noexcept override
   {
-    if (m_done && m_final) {
-      return;
-    }
-    m_done = true;
     try {
+      if (m_finished) {
+        // The stream is over and the temp stays for commit_chunk; abort means drop it.
+        m_finished = false;
+        if (!m_c->broken()) {
+          m_c->call(MsgType::remove_task_dirs, json{{"volume", m_volume}, {"task", m_task}});
+        }
+        return;
+      }
+      if (m_done && m_final) {
+        return;
+      }
+      m_done = true;
       if (m_c->broken()) {
         return;
       }
@@ -130,8 +185,15 @@ private:
   void check_open()
   {
     if (m_done) {
-      throw TransportError(FailureKind::error, m_c->node() + ": chunk writer already finished");
+      throw TransportError(FailureKind::error,
+                           m_c->node() + ": the writer of task " + m_task + " is already closed");
     }
+  }
+  /// A mistake seen on this side: the agent drops the stream (and its temp) before we throw.
+  [[noreturn]] void fail_local(FailureKind kind, const std::string& what)
+  {
+    abort();
+    throw TransportError(kind, m_c->node() + ": " + what + " (task " + m_task + ")");
   }
   void poll_error()
   {
@@ -156,8 +218,15 @@ private:
   }
 
   PooledConnection m_c;
-  bool m_done = false;   ///< finish or abort was sent (or the agent ended the stream)
-  bool m_final = false;  ///< the stream's final frame was received
+  std::string m_volume;
+  std::string m_task;
+  FileEntry m_cur;
+  std::uint64_t m_cur_bytes = 0;
+  bool m_in_file = false;
+  std::set<std::string> m_sent;
+  bool m_done = false;      ///< finish or abort was sent (or the agent ended the stream)
+  bool m_final = false;     ///< the stream's final frame was received
+  bool m_finished = false;  ///< finish() succeeded: the temp directory waits for commit
 };
 
 class RemoteFileWriter : public FileWriter {
@@ -294,7 +363,7 @@ public:
   {
     auto c = m_pool.get();
     c->call(MsgType::write_chunk, json{{"volume", volume}, {"task", task}});
-    return std::make_unique<RemoteChunkWriter>(std::move(c));
+    return std::make_unique<RemoteChunkWriter>(std::move(c), volume, task);
   }
 
   std::string fingerprint(const std::string& volume, const std::string& key) override

@@ -269,9 +269,11 @@ private:
       struct stat st {};
       if (r.empty() || r.front() != '/') {
         reply.error = "root '" + r + "' is not an absolute path";
-      } else if (::stat(r.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-        reply.error = "root '" + r + "' is not an existing directory on " + reply.hostname;
+      } else if (::stat(r.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) {
+        reply.error = "root '" + r + "' is not a directory on " + reply.hostname;
       }
+      // A missing root is served: its scan says ok=false (a failed disk must not make the
+      // whole node unreachable), and every other operation on it fails with not_found.
       if (!reply.error.empty()) {
         break;
       }

@@ -21,8 +21,9 @@ using AgentNodeMaker =
 /// `in_fd`. Only frames are written to `out_fd`; diagnostics go to stderr. Requests naming a
 /// volume or root that is not one of the hello's roots, or a key / relative path with `..`,
 /// empty components or a leading '/', are refused (FailureKind::refused) without touching
-/// the node. A hello whose roots are not absolute existing directories is refused (the reply
-/// carries the reason) and the agent exits. By default the node is a LocalNode.
+/// the node. A hello naming a relative root, or a root that exists and is not a directory,
+/// is refused (the reply carries the reason) and the agent exits; a missing root is served
+/// (its scan reports it, as LocalNode does). By default the node is a LocalNode.
 ///
 /// Returns the process exit code: 0 after a clean end of input, 1 on a protocol error or a
 /// broken output, 2 when the hello was refused or its protocol version differs.
