@@ -70,8 +70,14 @@ template <class F> auto AgentConnection::guarded(F&& f) -> decltype(f())
     return f();
   } catch (const TransportError& e) {
     m_broken = true;
-    // Stream errors already name the node; a lost connection is worth another try.
-    throw TransportError(e.kind(), e.what(), true);
+    // Stream errors name the node already, framing errors do not; a lost connection is
+    // worth another try either way.
+    std::string what = e.what();
+    if (what.rfind(m_node, 0) != 0) {
+      std::string diag = m_stream->diagnostics();
+      what = m_node + ": " + what + (diag.empty() ? "" : " (agent: " + diag + ")");
+    }
+    throw TransportError(e.kind(), what, true);
   }
 }
 

@@ -22,7 +22,7 @@ std::string connect_error(const SshTarget& t, FailureKind kind)
   try {
     SshSession::connect(t);
   } catch (const TransportError& e) {
-    CHECK_MESSAGE(e.kind() == kind, e.what());
+    CHECK_MESSAGE(e.kind() == kind, std::string(e.what()));
     return e.what();
   }
   FAIL("connected although it should not have");

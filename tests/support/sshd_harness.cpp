@@ -133,6 +133,7 @@ SshdHarness::SshdHarness(int count, const std::string& name) : m_dir(scratch_dir
   // Privilege separation refuses to start without its empty directory.
   std::error_code ec;
   fs::create_directories("/run/sshd", ec);
+  fs::create_directories(home());
   run_or_fail("ssh-keygen -q -t ed25519 -N '' -C clsync-test-client -f " +
               client_key().string());
   fs::copy_file(client_key().string() + ".pub", m_dir / "authorized_keys");
@@ -193,7 +194,9 @@ void SshdHarness::write_config(int i)
     << "MaxStartups 100\n"
     << "MaxSessions 100\n"
     << "LogLevel VERBOSE\n"
-    << "Subsystem sftp /usr/lib/openssh/sftp-server\n";
+    << "Subsystem sftp /usr/lib/openssh/sftp-server\n"
+    // Sessions get a home of their own: --deploy-agent writes under ~ on the node.
+    << "SetEnv HOME=" << home().string() << "\n";
   if (!c) {
     fail("cannot write " + h.config.string());
   }

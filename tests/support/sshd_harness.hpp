@@ -41,6 +41,8 @@ public:
   std::filesystem::path client_key() const { return m_dir / "client_ed25519"; }
   /// A known_hosts file with every host's current key.
   std::filesystem::path known_hosts() const { return m_dir / "known_hosts"; }
+  /// $HOME of every session (shared by the hosts; they all run on this machine).
+  std::filesystem::path home() const { return m_dir / "home"; }
   /// The known_hosts line of host `i`: "[127.0.0.N]:PORT ssh-ed25519 AAAA…".
   std::string known_hosts_line(int i) const;
 
