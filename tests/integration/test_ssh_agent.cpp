@@ -211,8 +211,8 @@ TEST_SUITE("transport_ssh")
     CHECK((fs::status(deployed).permissions() & fs::perms::owner_exec) != fs::perms::none);
     // The deployed agent is statically linked: it needs no C library of the node's.
     std::string out;
-    clsync::test::run_command("file '" + deployed.string() + "'", &out);
-    CHECK(contains(out, "statically linked"));
+    clsync::test::run_command("ldd '" + deployed.string() + "' 2>&1", &out);
+    CHECK_MESSAGE(contains(out, "not a dynamic executable"), out);
 
     // A second node finds the deployed agent and does not upload it again.
     struct stat before {};
