@@ -114,7 +114,7 @@ public:
     }
     while (!data.empty()) {
       auto n = std::min(data.size(), wire::k_data_frame);
-      m_c->send_raw(MsgType::data, data.data(), n);
+      m_c->send_data(data.first(n));
       data = data.subspan(n);
     }
     poll_error();
@@ -241,7 +241,7 @@ public:
     }
     while (!data.empty()) {
       auto n = std::min(data.size(), wire::k_data_frame);
-      m_c->send_raw(MsgType::data, data.data(), n);
+      m_c->send_data(data.first(n));
       data = data.subspan(n);
     }
     if (auto* fp = m_c->poll()) {
@@ -346,7 +346,8 @@ public:
       case MsgType::file_begin:
         sink.begin_file(wire::decode<FileEntry>(wire::from_payload(f.payload, "file_begin")));
         break;
-      case MsgType::data: sink.file_data({f.payload.data(), f.payload.size()}); break;
+      case MsgType::data:
+      case MsgType::data_zstd: sink.file_data(c->data_of(f)); break;
       case MsgType::file_end:
         sink.end_file(wire::get_string(wire::from_payload(f.payload, "file_end"), "sha256"));
         break;
@@ -455,11 +456,11 @@ public:
     c->send(MsgType::read_file, json{{"root", root}, {"relpath", relpath}, {"offset", offset}});
     c->flush();
     consume_stream(*c, MsgType::read_file, [&](const wire::Frame& f) {
-      if (f.type != MsgType::data) {
+      if (f.type != MsgType::data && f.type != MsgType::data_zstd) {
         throw c->protocol_error(std::string("unexpected ") + wire::to_string(f.type) +
                                 " in a file read");
       }
-      sink.write({f.payload.data(), f.payload.size()});
+      sink.write(c->data_of(f));
     });
   }
 

@@ -2,7 +2,10 @@
 // Copyright (c) clsync developers
 #include "transport/agent_protocol.hpp"
 
+#include <zstd.h>
+
 #include <cstring>
+#include <memory>
 
 namespace clsync::transport::wire {
 
@@ -86,7 +89,7 @@ template <class T> json list(const std::vector<T>& v)
 
 bool is_known(std::uint8_t t) noexcept
 {
-  return (t >= 1 && t <= 12) || (t >= 32 && t <= 53);
+  return (t >= 1 && t <= 13) || (t >= 32 && t <= 53);
 }
 
 const char* to_string(MsgType t) noexcept
@@ -104,6 +107,7 @@ const char* to_string(MsgType t) noexcept
   case MsgType::abort: return "abort";
   case MsgType::cancel: return "cancel";
   case MsgType::scan_part: return "scan_part";
+  case MsgType::data_zstd: return "data_zstd";
   case MsgType::scan: return "scan";
   case MsgType::read_chunk: return "read_chunk";
   case MsgType::write_chunk: return "write_chunk";
@@ -223,6 +227,38 @@ json from_payload(const std::vector<char>& payload, const char* what)
   }
 }
 
+std::vector<char> compress_data(std::span<const char> data)
+{
+  // One context per thread: a connection is used by one thread at a time, and contexts are
+  // expensive to create per 256 KiB frame.
+  thread_local std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> ctx(ZSTD_createCCtx(),
+                                                                        &ZSTD_freeCCtx);
+  std::vector<char> out(ZSTD_compressBound(data.size()));
+  std::size_t n = ZSTD_compressCCtx(ctx.get(), out.data(), out.size(), data.data(), data.size(), 1);
+  if (ZSTD_isError(n) || n >= data.size()) {
+    return {};
+  }
+  out.resize(n);
+  return out;
+}
+
+void decompress_data(const std::vector<char>& payload, std::vector<char>& out)
+{
+  thread_local std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> ctx(ZSTD_createDCtx(),
+                                                                        &ZSTD_freeDCtx);
+  unsigned long long size = ZSTD_getFrameContentSize(payload.data(), payload.size());
+  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > k_max_frame) {
+    protocol_error("corrupt or oversized compressed data frame");
+  }
+  out.resize(static_cast<std::size_t>(size));
+  std::size_t n =
+      ZSTD_decompressDCtx(ctx.get(), out.data(), out.size(), payload.data(), payload.size());
+  if (ZSTD_isError(n) || n != size) {
+    protocol_error(std::string("corrupt compressed data frame: ") +
+                   (ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short"));
+  }
+}
+
 FailureKind failure_kind_from_string(const std::string& s) noexcept
 {
   for (auto k : {FailureKind::error, FailureKind::timeout, FailureKind::auth,
@@ -254,7 +290,7 @@ void check_hello_reply(const HelloReply& r, const std::string& node)
 json to_wire(const Hello& v)
 {
   return {{"protocol", v.protocol}, {"version", v.version}, {"roots", v.roots},
-          {"keepalive_ms", v.keepalive_ms}};
+          {"keepalive_ms", v.keepalive_ms}, {"compress", v.compress}};
 }
 void from_wire(const json& j, Hello& v)
 {
@@ -262,6 +298,7 @@ void from_wire(const json& j, Hello& v)
   req(j, "version", v.version);
   req(j, "roots", v.roots);
   opt(j, "keepalive_ms", v.keepalive_ms);
+  opt(j, "compress", v.compress);
 }
 
 json to_wire(const HelloReply& v)

@@ -296,6 +296,7 @@ private:
     for (const auto& r : hello.roots) {
       m_roots.push_back(strip_slash(r));
     }
+    m_compress = hello.compress;
     m_keepalive = std::chrono::milliseconds(std::clamp<std::uint32_t>(hello.keepalive_ms, 50, 60000));
     return true;
   }
@@ -337,15 +338,31 @@ private:
   std::shared_ptr<Node> m_node;
   std::vector<std::string> m_roots;
   std::chrono::milliseconds m_keepalive{5000};
+  bool m_compress = false;
+  std::vector<char> m_inflated;
 };
 
 struct Cancelled {};
 
+/// Sends file bytes as DATA frames, or DATA_ZSTD when the client asked for compression and
+/// it pays.
+void send_data(FrameOut& out, bool compress, std::span<const char> data)
+{
+  if (compress) {
+    auto z = wire::compress_data(data);
+    if (!z.empty()) {
+      out.send(MsgType::data_zstd, z.data(), z.size());
+      return;
+    }
+  }
+  out.send(MsgType::data, data.data(), data.size());
+}
+
 /// Turns a chunk stream into frames on the output.
 class FrameChunkSink : public ChunkSink {
 public:
-  FrameChunkSink(FrameOut& out, std::function<bool()> cancelled)
-      : m_out(out), m_cancelled(std::move(cancelled))
+  FrameChunkSink(FrameOut& out, bool compress, std::function<bool()> cancelled)
+      : m_out(out), m_compress(compress), m_cancelled(std::move(cancelled))
   {
   }
   void begin_file(const FileEntry& file) override
@@ -356,7 +373,7 @@ public:
   {
     while (!data.empty()) {
       auto n = std::min(data.size(), wire::k_data_frame);
-      m_out.send(MsgType::data, data.data(), n);
+      send_data(m_out, m_compress, data.first(n));
       data = data.subspan(n);
       if (m_cancelled()) {
         throw Cancelled{};
@@ -370,20 +387,21 @@ public:
 
 private:
   FrameOut& m_out;
+  bool m_compress;
   std::function<bool()> m_cancelled;
 };
 
 class FrameByteSink : public ByteSink {
 public:
-  FrameByteSink(FrameOut& out, std::function<bool()> cancelled)
-      : m_out(out), m_cancelled(std::move(cancelled))
+  FrameByteSink(FrameOut& out, bool compress, std::function<bool()> cancelled)
+      : m_out(out), m_compress(compress), m_cancelled(std::move(cancelled))
   {
   }
   void write(std::span<const char> data) override
   {
     while (!data.empty()) {
       auto n = std::min(data.size(), wire::k_data_frame);
-      m_out.send(MsgType::data, data.data(), n);
+      send_data(m_out, m_compress, data.first(n));
       data = data.subspan(n);
       if (m_cancelled()) {
         throw Cancelled{};
@@ -393,6 +411,7 @@ public:
 
 private:
   FrameOut& m_out;
+  bool m_compress;
   std::function<bool()> m_cancelled;
 };
 
@@ -551,7 +570,7 @@ void Server::read_chunk(const json& req)
 {
   auto v = root(req, "volume");
   auto key = rel(req, "key");
-  FrameChunkSink sink(m_out, [this] { return cancel_requested(); });
+  FrameChunkSink sink(m_out, m_compress, [this] { return cancel_requested(); });
   try {
     m_out.send(MsgType::reply, wire::to_wire(m_node->read_chunk(v, key, sink)));
   } catch (const Cancelled&) {
@@ -563,7 +582,7 @@ void Server::read_file(const json& req)
 {
   auto r = root(req, "root");
   auto p = rel(req, "relpath");
-  FrameByteSink sink(m_out, [this] { return cancel_requested(); });
+  FrameByteSink sink(m_out, m_compress, [this] { return cancel_requested(); });
   try {
     m_node->read_file(r, p, wire::get_u64(req, "offset"), sink);
     m_out.send(MsgType::reply, json::object());
@@ -599,6 +618,10 @@ void Server::write_chunk(const json& req)
         writer->begin_file(wire::decode<FileEntry>(wire::from_payload(f.payload, "file_begin")));
         break;
       case MsgType::data: writer->file_data({f.payload.data(), f.payload.size()}); break;
+      case MsgType::data_zstd:
+        wire::decompress_data(f.payload, m_inflated);
+        writer->file_data({m_inflated.data(), m_inflated.size()});
+        break;
       case MsgType::file_end:
         writer->end_file(wire::get_string(wire::from_payload(f.payload, "file_end"), "sha256"));
         break;
@@ -652,6 +675,10 @@ void Server::create_file(const json& req)
     try {
       switch (f.type) {
       case MsgType::data: writer->write({f.payload.data(), f.payload.size()}); break;
+      case MsgType::data_zstd:
+        wire::decompress_data(f.payload, m_inflated);
+        writer->write({m_inflated.data(), m_inflated.size()});
+        break;
       case MsgType::finish: m_out.send(MsgType::reply, json{{"sha256", writer->commit()}}); return;
       case MsgType::abort:
         writer->abort();
