@@ -102,4 +102,11 @@ private:
   std::deque<std::unique_ptr<AgentConnection>> m_idle;
 };
 
+/// A chunk writer streaming over `c` into `<volume>/.clsync-tmp-<task>` (the agent already
+/// opened it). See agent_writers.cpp for when errors surface.
+std::unique_ptr<ChunkWriter> make_remote_chunk_writer(PooledConnection c, std::string volume,
+                                                      std::string task);
+/// A repository-file writer streaming over `c` (the agent already opened it).
+std::unique_ptr<FileWriter> make_remote_file_writer(PooledConnection c);
+
 } // namespace clsync::transport::detail
