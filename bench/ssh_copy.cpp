@@ -23,7 +23,7 @@ namespace {
   std::fprintf(stderr,
                "usage: clsync-bench-ssh-copy --src HOST:PORT --dst HOST:PORT --identity KEY\n"
                "         --known-hosts FILE --agent PATH --src-vol DIR --dst-vol DIR\n"
-               "         --key CHUNK [--key CHUNK …]\n");
+               "         --key CHUNK [--key CHUNK …] [--compress 1]\n");
   std::exit(2);
 }
 
@@ -46,6 +46,7 @@ SshTarget target(const std::string &name, const std::string &hostport) {
 int main(int argc, char **argv) {
   std::string src, dst, identity, known_hosts, agent, src_vol, dst_vol;
   std::vector<std::string> keys;
+  bool compress = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     std::string v = argv[i + 1];
@@ -63,6 +64,8 @@ int main(int argc, char **argv) {
       src_vol = v;
     } else if (a == "--dst-vol") {
       dst_vol = v;
+    } else if (a == "--compress") {
+      compress = v == "1";
     } else if (a == "--key") {
       keys.push_back(v);
     } else {
@@ -79,6 +82,7 @@ int main(int argc, char **argv) {
     t->known_hosts = known_hosts;
     t->agent_command = agent;
     t->pool_size = static_cast<int>(keys.size());
+    t->compress = compress;
   }
   s.roots = {src_vol};
   d.roots = {dst_vol};
