@@ -19,7 +19,8 @@ using namespace clsync::transport;
 
 namespace {
 
-[[noreturn]] void usage() {
+[[noreturn]] void usage()
+{
   std::fprintf(stderr,
                "usage: clsync-bench-ssh-copy --src HOST:PORT --dst HOST:PORT --identity KEY\n"
                "         --known-hosts FILE --agent PATH --src-vol DIR --dst-vol DIR\n"
@@ -27,7 +28,8 @@ namespace {
   std::exit(2);
 }
 
-SshTarget target(const std::string &name, const std::string &hostport) {
+SshTarget target(const std::string& name, const std::string& hostport)
+{
   SshTarget t;
   t.name = name;
   auto colon = hostport.rfind(':');
@@ -43,7 +45,8 @@ SshTarget target(const std::string &name, const std::string &hostport) {
 
 } // namespace
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv)
+{
   std::string src, dst, identity, known_hosts, agent, src_vol, dst_vol;
   std::vector<std::string> keys;
   bool compress = false;
@@ -77,7 +80,7 @@ int main(int argc, char **argv) {
   }
   auto s = target("bench-src", src);
   auto d = target("bench-dst", dst == "null" ? src : dst);
-  for (auto *t : {&s, &d}) {
+  for (auto* t : {&s, &d}) {
     t->identity = identity;
     t->known_hosts = known_hosts;
     t->agent_command = agent;
@@ -102,7 +105,7 @@ int main(int argc, char **argv) {
         (void)dst_node->read_lease();
       });
     }
-    for (auto &t : warm) {
+    for (auto& t : warm) {
       t.join();
     }
   }
@@ -115,9 +118,9 @@ int main(int argc, char **argv) {
       try {
         if (null_dst) {
           struct Drop : ChunkSink {
-            void begin_file(const FileEntry &) override {}
+            void begin_file(const FileEntry&) override {}
             void file_data(std::span<const char>) override {}
-            void end_file(const std::string &) override {}
+            void end_file(const std::string&) override {}
           } drop;
           bytes[i] = src_node->read_chunk(src_vol, keys[i], drop).bytes;
           return;
@@ -125,12 +128,12 @@ int main(int argc, char **argv) {
         auto w = dst_node->write_chunk(dst_vol, "bench" + std::to_string(i));
         src_node->read_chunk(src_vol, keys[i], *w);
         bytes[i] = w->finish().bytes;
-      } catch (const std::exception &e) {
+      } catch (const std::exception& e) {
         errors[i] = e.what();
       }
     });
   }
-  for (auto &t : threads) {
+  for (auto& t : threads) {
     t.join();
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

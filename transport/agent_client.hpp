@@ -23,11 +23,11 @@ class AgentStream : public wire::ByteSource {
 public:
   /// Reads up to `n` bytes (at least one); returns 0 when the agent closed its output.
   /// Throws TransportError (timeout, or error when the connection broke).
-  std::size_t read_some(char *buf, std::size_t n) override = 0;
+  std::size_t read_some(char* buf, std::size_t n) override = 0;
   /// True when at least one byte can be read without waiting; never blocks.
   virtual bool readable() = 0;
   /// Writes all of `data`, waiting at most the I/O timeout for each bit of progress.
-  virtual void write_all(const char *data, std::size_t n) = 0;
+  virtual void write_all(const char* data, std::size_t n) = 0;
   /// Pushes everything written so far towards the agent (same deadline rule).
   virtual void flush() = 0;
   /// What the agent wrote on stderr and its exit status when known, for messages; may be "".
@@ -43,13 +43,13 @@ using AgentConnector = std::function<std::unique_ptr<AgentStream>()>;
 /// TransportError(error) "agent on <node> exited before the hello: <diagnostics>". Returns the
 /// agent's reply.
 wire::HelloReply
-agent_hello(AgentStream &stream, const wire::Hello &hello, const std::string &node);
+agent_hello(AgentStream& stream, const wire::Hello& hello, const std::string& node);
 
 /// As agent_hello, but returns nullopt instead of throwing when the stream ended or broke
 /// before any reply, so the caller can look at why (an exit status of 127: not installed).
 /// Timeouts, a wrong reply and a version mismatch still throw.
 std::optional<wire::HelloReply>
-try_agent_hello(AgentStream &stream, const wire::Hello &hello, const std::string &node);
+try_agent_hello(AgentStream& stream, const wire::Hello& hello, const std::string& node);
 
 /// How an agent-backed node behaves.
 struct AgentNodeOptions {
@@ -70,8 +70,8 @@ std::shared_ptr<Node> make_agent_node(AgentNodeOptions options, AgentConnector c
 /// A stream to `argv` run as a local child process (stdin/stdout pipes), with `io_timeout_ms`
 /// deadlines. For tests and for agents on this machine; `label` names it in messages.
 /// Throws TransportError when the process cannot be started.
-std::unique_ptr<AgentStream> spawn_agent_process(const std::vector<std::string> &argv,
-                                                 const std::string &label,
+std::unique_ptr<AgentStream> spawn_agent_process(const std::vector<std::string>& argv,
+                                                 const std::string& label,
                                                  int io_timeout_ms);
 
 } // namespace clsync::transport

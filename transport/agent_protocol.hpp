@@ -94,7 +94,7 @@ enum class MsgType : std::uint8_t {
 /// True for a type this protocol version knows.
 bool is_known(std::uint8_t type) noexcept;
 /// Name of a message type, for messages ("read_chunk").
-const char *to_string(MsgType type) noexcept;
+const char* to_string(MsgType type) noexcept;
 
 /// One frame as received. `payload` is reused by FrameReader between frames.
 struct Frame {
@@ -107,7 +107,7 @@ struct Frame {
 std::array<char, k_header_size> encode_header(MsgType type, std::size_t length);
 
 /// Decodes a header; throws TransportError (error) on an oversized length or unknown type.
-void decode_header(const char *header, MsgType &type, std::uint32_t &length);
+void decode_header(const char* header, MsgType& type, std::uint32_t& length);
 
 /// Where a FrameReader gets bytes.
 class ByteSource {
@@ -115,33 +115,33 @@ public:
   virtual ~ByteSource() = default;
   /// Reads at least one byte into `buf` (up to `n`); returns 0 only at end of stream.
   /// Throws TransportError on failures (timeouts included).
-  virtual std::size_t read_some(char *buf, std::size_t n) = 0;
+  virtual std::size_t read_some(char* buf, std::size_t n) = 0;
 };
 
 /// Reads frames from a ByteSource through its own buffer.
 class FrameReader {
 public:
-  explicit FrameReader(ByteSource &source, std::size_t buffer_size = 1u << 20);
+  explicit FrameReader(ByteSource& source, std::size_t buffer_size = 1u << 20);
   /// Reads the next frame into `frame`. Returns false at a clean end of stream (between
   /// frames). Throws TransportError (error) on a truncated frame, an oversized length or an
   /// unknown type.
-  bool next(Frame &frame);
+  bool next(Frame& frame);
   /// True when a whole or partial frame is already buffered (no read needed to make progress).
   bool has_buffered() const noexcept { return m_begin != m_end; }
 
 private:
   /// Ensures `n` bytes are buffered; false at end of stream with nothing buffered.
   bool fill(std::size_t n, bool allow_eof);
-  ByteSource &m_source;
+  ByteSource& m_source;
   std::vector<char> m_buf;
   std::size_t m_begin = 0;
   std::size_t m_end = 0;
 };
 
 /// Serialises a control payload (CBOR).
-std::vector<char> to_payload(const nlohmann::json &j);
+std::vector<char> to_payload(const nlohmann::json& j);
 /// Parses a control payload; throws TransportError (error) naming `what` on malformed CBOR.
-nlohmann::json from_payload(const std::vector<char> &payload, const char *what);
+nlohmann::json from_payload(const std::vector<char>& payload, const char* what);
 
 // Hello and errors.
 
@@ -187,69 +187,70 @@ private:
 
 /// The bytes of a DATA_ZSTD payload, into `out` (resized). Throws TransportError (error) on a
 /// corrupt frame or one that would decompress beyond k_max_frame.
-void decompress_data(const std::vector<char> &payload, std::vector<char> &out);
+void decompress_data(const std::vector<char>& payload, std::vector<char>& out);
 
 /// Parses a FailureKind name; unknown names give FailureKind::error.
-FailureKind failure_kind_from_string(const std::string &s) noexcept;
+FailureKind failure_kind_from_string(const std::string& s) noexcept;
 
 /// Throws TransportError (error) with a clear message when the agent's protocol differs:
 /// "agent on node X speaks protocol 2, this clsync speaks 1; deploy a matching clsync or use
 /// --deploy-agent". `node` is the node's description.
-void check_hello_reply(const HelloReply &reply, const std::string &node);
+void check_hello_reply(const HelloReply& reply, const std::string& node);
 
 // CBOR encodings of every type crossing the node interface. `from_wire` throws TransportError
 // (error) naming the missing or mistyped field.
 
-nlohmann::json to_wire(const Hello &v);
-nlohmann::json to_wire(const HelloReply &v);
-nlohmann::json to_wire(const ErrorInfo &v);
-nlohmann::json to_wire(const FileEntry &v);
-nlohmann::json to_wire(const ReplicaScan &v);
-nlohmann::json to_wire(const VolumeScan &v);
-nlohmann::json to_wire(const UnmanagedScan &v);
-nlohmann::json to_wire(const LeftoverScan &v);
-nlohmann::json to_wire(const DatabaseLayout &v);
-nlohmann::json to_wire(const ScanSpec &v);
-nlohmann::json to_wire(const NodeScan &v);
-nlohmann::json to_wire(const ChunkDigest &v);
-nlohmann::json to_wire(const LeaseInfo &v);
-nlohmann::json to_wire(const LeaseResult &v);
-nlohmann::json to_wire(const DirEntry &v);
+nlohmann::json to_wire(const Hello& v);
+nlohmann::json to_wire(const HelloReply& v);
+nlohmann::json to_wire(const ErrorInfo& v);
+nlohmann::json to_wire(const FileEntry& v);
+nlohmann::json to_wire(const ReplicaScan& v);
+nlohmann::json to_wire(const VolumeScan& v);
+nlohmann::json to_wire(const UnmanagedScan& v);
+nlohmann::json to_wire(const LeftoverScan& v);
+nlohmann::json to_wire(const DatabaseLayout& v);
+nlohmann::json to_wire(const ScanSpec& v);
+nlohmann::json to_wire(const NodeScan& v);
+nlohmann::json to_wire(const ChunkDigest& v);
+nlohmann::json to_wire(const LeaseInfo& v);
+nlohmann::json to_wire(const LeaseResult& v);
+nlohmann::json to_wire(const DirEntry& v);
 nlohmann::json to_wire(CommitMode v);
 nlohmann::json to_wire(CommitOutcome v);
 nlohmann::json to_wire(RenameOutcome v);
 
-void from_wire(const nlohmann::json &j, Hello &v);
-void from_wire(const nlohmann::json &j, HelloReply &v);
-void from_wire(const nlohmann::json &j, ErrorInfo &v);
-void from_wire(const nlohmann::json &j, FileEntry &v);
-void from_wire(const nlohmann::json &j, ReplicaScan &v);
-void from_wire(const nlohmann::json &j, VolumeScan &v);
-void from_wire(const nlohmann::json &j, UnmanagedScan &v);
-void from_wire(const nlohmann::json &j, LeftoverScan &v);
-void from_wire(const nlohmann::json &j, DatabaseLayout &v);
-void from_wire(const nlohmann::json &j, ScanSpec &v);
-void from_wire(const nlohmann::json &j, NodeScan &v);
-void from_wire(const nlohmann::json &j, ChunkDigest &v);
-void from_wire(const nlohmann::json &j, LeaseInfo &v);
-void from_wire(const nlohmann::json &j, LeaseResult &v);
-void from_wire(const nlohmann::json &j, DirEntry &v);
-void from_wire(const nlohmann::json &j, CommitMode &v);
-void from_wire(const nlohmann::json &j, CommitOutcome &v);
-void from_wire(const nlohmann::json &j, RenameOutcome &v);
+void from_wire(const nlohmann::json& j, Hello& v);
+void from_wire(const nlohmann::json& j, HelloReply& v);
+void from_wire(const nlohmann::json& j, ErrorInfo& v);
+void from_wire(const nlohmann::json& j, FileEntry& v);
+void from_wire(const nlohmann::json& j, ReplicaScan& v);
+void from_wire(const nlohmann::json& j, VolumeScan& v);
+void from_wire(const nlohmann::json& j, UnmanagedScan& v);
+void from_wire(const nlohmann::json& j, LeftoverScan& v);
+void from_wire(const nlohmann::json& j, DatabaseLayout& v);
+void from_wire(const nlohmann::json& j, ScanSpec& v);
+void from_wire(const nlohmann::json& j, NodeScan& v);
+void from_wire(const nlohmann::json& j, ChunkDigest& v);
+void from_wire(const nlohmann::json& j, LeaseInfo& v);
+void from_wire(const nlohmann::json& j, LeaseResult& v);
+void from_wire(const nlohmann::json& j, DirEntry& v);
+void from_wire(const nlohmann::json& j, CommitMode& v);
+void from_wire(const nlohmann::json& j, CommitOutcome& v);
+void from_wire(const nlohmann::json& j, RenameOutcome& v);
 
 /// Decodes `j` into a fresh T (any type with a from_wire overload).
-template <class T> T decode(const nlohmann::json &j) {
+template <class T> T decode(const nlohmann::json& j)
+{
   T v{};
   from_wire(j, v);
   return v;
 }
 
 /// A required string field of a request; throws TransportError (refused) when absent.
-std::string get_string(const nlohmann::json &j, const char *key);
+std::string get_string(const nlohmann::json& j, const char* key);
 /// A required unsigned field of a request; throws TransportError (refused) when absent.
-std::uint64_t get_u64(const nlohmann::json &j, const char *key);
+std::uint64_t get_u64(const nlohmann::json& j, const char* key);
 /// A required boolean field of a request; throws TransportError (refused) when absent.
-bool get_bool(const nlohmann::json &j, const char *key);
+bool get_bool(const nlohmann::json& j, const char* key);
 
 } // namespace clsync::transport::wire

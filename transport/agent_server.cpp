@@ -29,30 +29,35 @@ namespace {
 
 using namespace detail;
 
-[[noreturn]] void refuse(const std::string &what) {
+[[noreturn]] void refuse(const std::string& what)
+{
   throw TransportError(FailureKind::refused, what);
 }
 
-void check_relative(const std::string &p, PathUse use, const char *what) {
+void check_relative(const std::string& p, PathUse use, const char* what)
+{
   if (auto problem = relative_path_problem(p, use); !problem.empty()) {
     refuse(std::string(what) + " '" + p + "': " + problem);
   }
 }
 
-void check_task(const std::string &t) {
+void check_task(const std::string& t)
+{
   if (auto problem = task_id_problem(t); !problem.empty()) {
     refuse("task id '" + t + "': " + problem);
   }
 }
 
-std::string strip_slash(std::string p) {
+std::string strip_slash(std::string p)
+{
   while (p.size() > 1 && p.back() == '/') {
     p.pop_back();
   }
   return p;
 }
 
-std::string hostname() {
+std::string hostname()
+{
   char buf[256] = {};
   if (gethostname(buf, sizeof buf - 1) != 0) {
     return "unknown";
@@ -63,9 +68,12 @@ std::string hostname() {
 class Server {
 public:
   Server(int in_fd, int out_fd, AgentNodeMaker make)
-      : m_in(in_fd), m_reader(m_in), m_out(out_fd), m_make(std::move(make)) {}
+      : m_in(in_fd), m_reader(m_in), m_out(out_fd), m_make(std::move(make))
+  {
+  }
 
-  int run() {
+  int run()
+  {
     try {
       if (!handshake()) {
         return 2;
@@ -80,16 +88,17 @@ public:
         dispatch(f);
       }
       return 0;
-    } catch (const ClientGone &) {
+    } catch (const ClientGone&) {
       return 0;
-    } catch (const std::exception &e) {
+    } catch (const std::exception& e) {
       std::fprintf(stderr, "clsync agent: %s\n", e.what());
       return 1;
     }
   }
 
 private:
-  bool handshake() {
+  bool handshake()
+  {
     Frame f;
     if (!m_reader.next(f)) {
       return false;
@@ -114,7 +123,7 @@ private:
       return false;
     }
     auto hello = wire::decode<wire::Hello>(hj);
-    for (const auto &r : hello.roots) {
+    for (const auto& r : hello.roots) {
       struct stat st {};
       if (r.empty() || r.front() != '/') {
         reply.error = "root '" + r + "' is not an absolute path";
@@ -131,7 +140,7 @@ private:
       try {
         m_node = m_make ? m_make(reply.hostname, hello.roots)
                         : make_local_node(reply.hostname, hello.roots);
-      } catch (const std::exception &e) {
+      } catch (const std::exception& e) {
         reply.error = e.what();
       }
     }
@@ -139,7 +148,7 @@ private:
     if (!reply.error.empty()) {
       return false;
     }
-    for (const auto &r : hello.roots) {
+    for (const auto& r : hello.roots) {
       m_roots.push_back(strip_slash(r));
     }
     m_compress = hello.compress;
@@ -148,7 +157,8 @@ private:
     return true;
   }
 
-  std::string root(const json &j, const char *key) {
+  std::string root(const json& j, const char* key)
+  {
     std::string r = wire::get_string(j, key);
     if (std::find(m_roots.begin(), m_roots.end(), strip_slash(r)) == m_roots.end()) {
       refuse("'" + r + "' is not one of this agent's volumes or roots");
@@ -156,26 +166,28 @@ private:
     return r;
   }
   /// A chunk key (PathUse::key) or, for `relpath`, a path inside a chunk or repository.
-  std::string rel(const json &j, const char *key) {
+  std::string rel(const json& j, const char* key)
+  {
     std::string p = wire::get_string(j, key);
     check_relative(p, std::string_view(key) == "key" ? PathUse::key : PathUse::file, key);
     return p;
   }
-  std::string task(const json &j) {
+  std::string task(const json& j)
+  {
     std::string t = wire::get_string(j, "task");
     check_task(t);
     return t;
   }
 
-  void dispatch(const Frame &f);
-  void read_chunk(const json &req);
-  void write_chunk(const json &req);
-  void read_file(const json &req);
-  void create_file(const json &req);
+  void dispatch(const Frame& f);
+  void read_chunk(const json& req);
+  void write_chunk(const json& req);
+  void read_file(const json& req);
+  void create_file(const json& req);
   template <class Writer, class OnFrame, class OnFinish>
-  void write_stream(Writer &writer, const char *what, OnFrame &&on_frame, OnFinish &&on_finish);
+  void write_stream(Writer& writer, const char* what, OnFrame&& on_frame, OnFinish&& on_finish);
   /// The bytes of a DATA or DATA_ZSTD frame (valid until the next call).
-  std::span<const char> data_of(const Frame &f);
+  std::span<const char> data_of(const Frame& f);
   /// True when the client sent CANCEL during a read stream.
   bool cancel_requested();
 
@@ -191,7 +203,8 @@ private:
   std::vector<char> m_inflated;
 };
 
-bool Server::cancel_requested() {
+bool Server::cancel_requested()
+{
   if (!m_reader.has_buffered()) {
     pollfd p{m_in.fd(), POLLIN, 0};
     if (::poll(&p, 1, 0) <= 0) {
@@ -209,7 +222,8 @@ bool Server::cancel_requested() {
   return true;
 }
 
-void Server::dispatch(const Frame &f) {
+void Server::dispatch(const Frame& f)
+{
   json req = wire::from_payload(f.payload, wire::to_string(f.type));
   try {
     switch (f.type) {
@@ -324,7 +338,7 @@ void Server::dispatch(const Frame &f) {
         check_relative(p, PathUse::file, "relpath");
       }
       json entries = json::array();
-      for (const auto &e : m_node->list_dir(r, p)) {
+      for (const auto& e : m_node->list_dir(r, p)) {
         entries.push_back(wire::to_wire(e));
       }
       m_out.send(MsgType::reply, json{{"entries", std::move(entries)}});
@@ -340,28 +354,30 @@ void Server::dispatch(const Frame &f) {
                            std::string("unexpected ") + wire::to_string(f.type) + " frame");
     }
     m_out.send(MsgType::reply, json::object());
-  } catch (const TransportError &e) {
+  } catch (const TransportError& e) {
     m_out.error(e);
-  } catch (const ClientGone &) {
+  } catch (const ClientGone&) {
     throw;
-  } catch (const std::exception &e) {
+  } catch (const std::exception& e) {
     m_out.error(e);
   }
 }
 
-void Server::read_chunk(const json &req) {
+void Server::read_chunk(const json& req)
+{
   auto v = root(req, "volume");
   auto key = rel(req, "key");
   FrameChunkSink sink(m_out, m_compress ? &m_compressor : nullptr,
                       [this] { return cancel_requested(); });
   try {
     m_out.send(MsgType::reply, wire::to_wire(m_node->read_chunk(v, key, sink)));
-  } catch (const Cancelled &) {
+  } catch (const Cancelled&) {
     m_out.error(TransportError(FailureKind::refused, "cancelled"));
   }
 }
 
-void Server::read_file(const json &req) {
+void Server::read_file(const json& req)
+{
   auto r = root(req, "root");
   auto p = rel(req, "relpath");
   FrameByteSink sink(m_out, m_compress ? &m_compressor : nullptr,
@@ -369,7 +385,7 @@ void Server::read_file(const json &req) {
   try {
     m_node->read_file(r, p, wire::get_u64(req, "offset"), sink);
     m_out.send(MsgType::reply, json::object());
-  } catch (const Cancelled &) {
+  } catch (const Cancelled&) {
     m_out.error(TransportError(FailureKind::refused, "cancelled"));
   }
 }
@@ -378,10 +394,11 @@ void Server::read_file(const json &req) {
 // one final frame goes back; after an ERROR the rest of the stream is read and dropped.
 // `on_frame` handles every frame but FINISH, and returns false for a frame it does not expect.
 template <class Writer, class OnFrame, class OnFinish>
-void Server::write_stream(Writer &writer,
-                          const char *what,
-                          OnFrame &&on_frame,
-                          OnFinish &&on_finish) {
+void Server::write_stream(Writer& writer,
+                          const char* what,
+                          OnFrame&& on_frame,
+                          OnFinish&& on_finish)
+{
   m_out.send(MsgType::reply, json::object());
   bool failed = false;
   Frame f;
@@ -412,14 +429,14 @@ void Server::write_stream(Writer &writer,
                                                      wire::to_string(f.type) + " frame in a " +
                                                      what + " write stream");
       }
-    } catch (const ClientGone &) {
+    } catch (const ClientGone&) {
       writer.abort();
       throw;
-    } catch (const TransportError &e) {
+    } catch (const TransportError& e) {
       writer.abort();
       m_out.error(e);
       failed = true;
-    } catch (const std::exception &e) {
+    } catch (const std::exception& e) {
       writer.abort();
       m_out.error(e);
       failed = true;
@@ -430,7 +447,8 @@ void Server::write_stream(Writer &writer,
   }
 }
 
-std::span<const char> Server::data_of(const Frame &f) {
+std::span<const char> Server::data_of(const Frame& f)
+{
   if (f.type == MsgType::data_zstd) {
     wire::decompress_data(f.payload, m_inflated);
     return {m_inflated.data(), m_inflated.size()};
@@ -438,12 +456,13 @@ std::span<const char> Server::data_of(const Frame &f) {
   return {f.payload.data(), f.payload.size()};
 }
 
-void Server::write_chunk(const json &req) {
+void Server::write_chunk(const json& req)
+{
   auto v = root(req, "volume");
   auto writer = m_node->write_chunk(v, task(req));
   write_stream(
       *writer, "chunk",
-      [&](const Frame &f) {
+      [&](const Frame& f) {
         switch (f.type) {
         case MsgType::file_begin:
           writer->begin_file(wire::decode<FileEntry>(wire::from_payload(f.payload, "file_begin")));
@@ -462,12 +481,13 @@ void Server::write_chunk(const json &req) {
       [&] { return wire::to_wire(writer->finish()); });
 }
 
-void Server::create_file(const json &req) {
+void Server::create_file(const json& req)
+{
   auto r = root(req, "root");
   auto writer = m_node->create_file(r, rel(req, "relpath"));
   write_stream(
       *writer, "file",
-      [&](const Frame &f) {
+      [&](const Frame& f) {
         if (f.type != MsgType::data && f.type != MsgType::data_zstd) {
           return false;
         }
@@ -481,7 +501,8 @@ void Server::create_file(const json &req) {
 
 } // namespace
 
-int serve_agent(int in_fd, int out_fd, AgentNodeMaker make_node) {
+int serve_agent(int in_fd, int out_fd, AgentNodeMaker make_node)
+{
   // Bigger pipes mean fewer wake-ups between sshd and us on bulk transfers; best effort.
   (void)::fcntl(in_fd, F_SETPIPE_SZ, 1 << 20);
   (void)::fcntl(out_fd, F_SETPIPE_SZ, 1 << 20);

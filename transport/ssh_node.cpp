@@ -29,11 +29,12 @@ struct AgentMissing {
   std::string diagnostics;
 };
 
-std::string static_agent_path(const SshTarget &t) {
+std::string static_agent_path(const SshTarget& t)
+{
   if (!t.deploy_agent_binary.empty()) {
     return t.deploy_agent_binary;
   }
-  if (const char *env = std::getenv("CLSYNC_AGENT_STATIC"); env && *env) {
+  if (const char* env = std::getenv("CLSYNC_AGENT_STATIC"); env && *env) {
     return env;
   }
   std::error_code ec;
@@ -46,9 +47,12 @@ class SshConnector {
 public:
   explicit SshConnector(SshTarget t)
       : m_target(std::move(t)), m_label(describe_ssh_target(m_target)),
-        m_agent_command(m_target.agent_command) {}
+        m_agent_command(m_target.agent_command)
+  {
+  }
 
-  std::unique_ptr<AgentStream> operator()() {
+  std::unique_ptr<AgentStream> operator()()
+  {
     std::string command;
     {
       std::lock_guard lock(m_mutex);
@@ -56,7 +60,7 @@ public:
     }
     try {
       return open_agent(command);
-    } catch (const AgentMissing &missing) {
+    } catch (const AgentMissing& missing) {
       if (!m_target.deploy_agent) {
         throw TransportError(FailureKind::error,
                              m_label + ": agent command '" + command + "' not found on the node (" +
@@ -74,7 +78,7 @@ public:
       auto stream = open_agent(k_deployed_agent);
       m_agent_command = k_deployed_agent;
       return stream;
-    } catch (const AgentMissing &) {
+    } catch (const AgentMissing&) {
       // Not deployed yet (or another version): upload it.
     }
     upload_agent();
@@ -82,7 +86,7 @@ public:
       auto stream = open_agent(k_deployed_agent);
       m_agent_command = k_deployed_agent;
       return stream;
-    } catch (const AgentMissing &missing) {
+    } catch (const AgentMissing& missing) {
       throw TransportError(FailureKind::error, m_label + ": the deployed agent " +
                                                    k_deployed_agent + " does not run (" +
                                                    missing.diagnostics + ")");
@@ -92,7 +96,8 @@ public:
 private:
   /// A fresh session per attempt: a session is one exec channel, so a failed command never
   /// leaves a channel behind on the session the agent then runs on.
-  std::unique_ptr<AgentStream> open_agent(const std::string &command) {
+  std::unique_ptr<AgentStream> open_agent(const std::string& command)
+  {
     auto channel =
         std::make_unique<SshExecChannel>(SshSession::connect(m_target), command + " agent");
     wire::Hello hello;
@@ -114,7 +119,8 @@ private:
     return channel;
   }
 
-  void upload_agent() {
+  void upload_agent()
+  {
     const std::string local = static_agent_path(m_target);
     std::ifstream in(local, std::ios::binary);
     if (!in) {
@@ -151,7 +157,8 @@ private:
 
 } // namespace
 
-std::shared_ptr<Node> make_ssh_node(const SshTarget &target) {
+std::shared_ptr<Node> make_ssh_node(const SshTarget& target)
+{
   AgentNodeOptions options;
   options.description = describe_ssh_target(target);
   options.pool_size = std::max(1, target.pool_size);

@@ -21,10 +21,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string failure(const std::function<void()> &f, FailureKind kind) {
+std::string failure(const std::function<void()>& f, FailureKind kind)
+{
   try {
     f();
-  } catch (const TransportError &e) {
+  } catch (const TransportError& e) {
     CHECK_MESSAGE(e.kind() == kind, std::string(e.what()));
     return e.what();
   }
@@ -32,12 +33,14 @@ std::string failure(const std::function<void()> &f, FailureKind kind) {
   return {};
 }
 
-bool contains(const std::string &s, const std::string &part) {
+bool contains(const std::string& s, const std::string& part)
+{
   return s.find(part) != std::string::npos;
 }
 
 /// Two volumes with chunks of two databases, an unmanaged directory, a stray file, a leftover.
-std::vector<std::string> make_volumes() {
+std::vector<std::string> make_volumes()
+{
   using clsync::test::put_file;
   fs::path v1 = clsync::test::scratch_dir("scan-v1");
   fs::path v2 = clsync::test::scratch_dir("scan-v2");
@@ -59,8 +62,10 @@ std::vector<std::string> make_volumes() {
 
 } // namespace
 
-TEST_SUITE("transport_ssh") {
-  TEST_CASE("a scan over SSH equals the local scan of the same volumes") {
+TEST_SUITE("transport_ssh")
+{
+  TEST_CASE("a scan over SSH equals the local scan of the same volumes")
+  {
     SshdHarness h(1, "ssh-scan");
     auto vols = make_volumes();
     ScanSpec spec;
@@ -73,8 +78,8 @@ TEST_SUITE("transport_ssh") {
     REQUIRE(local.replicas.size() == 13);
     REQUIRE(remote.replicas.size() == local.replicas.size());
     for (std::size_t i = 0; i < local.replicas.size(); ++i) {
-      const auto &a = local.replicas[i];
-      const auto &b = remote.replicas[i];
+      const auto& a = local.replicas[i];
+      const auto& b = remote.replicas[i];
       CHECK(a.volume == b.volume);
       CHECK(a.key == b.key);
       CHECK(a.bytes == b.bytes);
@@ -111,7 +116,8 @@ TEST_SUITE("transport_ssh") {
     CHECK(remote.problems == local.problems);
   }
 
-  TEST_CASE("the agent refuses paths outside its roots") {
+  TEST_CASE("the agent refuses paths outside its roots")
+  {
     SshdHarness h(1, "ssh-roots");
     fs::path v = clsync::test::scratch_dir("roots-vol");
     clsync::test::put_file(v / "Level1/20200601/Key1/t/a.col", "a.col", "x");
@@ -119,9 +125,9 @@ TEST_SUITE("transport_ssh") {
     fs::create_symlink("/etc", v / "Level1/20200602/Key1");
     auto node = make_ssh_node(h.target(0, {v.string()}, "R1-dn1"));
     struct NullSink : ChunkSink {
-      void begin_file(const FileEntry &) override { FAIL("a file was sent"); }
+      void begin_file(const FileEntry&) override { FAIL("a file was sent"); }
       void file_data(std::span<const char>) override {}
-      void end_file(const std::string &) override {}
+      void end_file(const std::string&) override {}
     } sink;
     struct NullBytes : ByteSink {
       void write(std::span<const char>) override { FAIL("bytes were sent"); }
@@ -142,11 +148,12 @@ TEST_SUITE("transport_ssh") {
     CHECK_FALSE(node->fingerprint(v.string(), "Level1/20200601/Key1/t").empty());
   }
 
-  TEST_CASE("the agent refuses a hello with a relative root or a root that is a file") {
+  TEST_CASE("the agent refuses a hello with a relative root or a root that is a file")
+  {
     SshdHarness h(1, "ssh-hello");
     fs::path file = clsync::test::scratch_dir("hello") / "plain";
     clsync::test::write_file(file, "x");
-    for (const std::string &root : {std::string("relative/vol"), file.string()}) {
+    for (const std::string& root : {std::string("relative/vol"), file.string()}) {
       auto t = h.target(0, {root}, "H1-dn1");
       auto m = failure([&] { make_ssh_node(t)->read_lease(); }, FailureKind::refused);
       CHECK(contains(m, "agent on node H1-dn1"));
@@ -154,7 +161,8 @@ TEST_SUITE("transport_ssh") {
     }
   }
 
-  TEST_CASE("an agent of another protocol version gives a clear message") {
+  TEST_CASE("an agent of another protocol version gives a clear message")
+  {
     SshdHarness h(1, "ssh-version");
     fs::path dir = clsync::test::scratch_dir("fake-agent");
     wire::HelloReply future;
@@ -177,7 +185,8 @@ TEST_SUITE("transport_ssh") {
     CHECK(contains(m, "--deploy-agent"));
   }
 
-  TEST_CASE("a missing agent command is named; --deploy-agent uploads the static agent") {
+  TEST_CASE("a missing agent command is named; --deploy-agent uploads the static agent")
+  {
     SshdHarness h(1, "ssh-deploy");
     fs::path v = clsync::test::scratch_dir("deploy-vol");
     clsync::test::put_file(v / "Level1/20200601/Key1/t/a.col", "a.col", "deployed");

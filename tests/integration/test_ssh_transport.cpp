@@ -27,12 +27,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
-clsync::test::SshdHarness &harness() {
+clsync::test::SshdHarness& harness()
+{
   static clsync::test::SshdHarness h(1, "ssh-contract");
   return h;
 }
 
-std::shared_ptr<Node> make_ssh(const std::vector<std::string> &roots) {
+std::shared_ptr<Node> make_ssh(const std::vector<std::string>& roots)
+{
   return make_ssh_node(harness().target(0, roots, "contract-dn1"));
 }
 
@@ -42,14 +44,18 @@ public:
   CountingStream(std::unique_ptr<AgentStream> inner,
                  std::shared_ptr<std::atomic<std::uint64_t>> in,
                  std::shared_ptr<std::atomic<std::uint64_t>> out)
-      : m_inner(std::move(inner)), m_in(std::move(in)), m_out(std::move(out)) {}
-  std::size_t read_some(char *buf, std::size_t n) override {
+      : m_inner(std::move(inner)), m_in(std::move(in)), m_out(std::move(out))
+  {
+  }
+  std::size_t read_some(char* buf, std::size_t n) override
+  {
     auto got = m_inner->read_some(buf, n);
     *m_in += got;
     return got;
   }
   bool readable() override { return m_inner->readable(); }
-  void write_all(const char *data, std::size_t n) override {
+  void write_all(const char* data, std::size_t n) override
+  {
     *m_out += n;
     m_inner->write_all(data, n);
   }
@@ -66,10 +72,11 @@ struct WireCount {
   std::shared_ptr<std::atomic<std::uint64_t>> out = std::make_shared<std::atomic<std::uint64_t>>(0);
 };
 
-std::shared_ptr<Node> make_piped(const std::vector<std::string> &roots,
+std::shared_ptr<Node> make_piped(const std::vector<std::string>& roots,
                                  std::uint32_t keepalive_ms = 5000,
                                  bool compress = false,
-                                 WireCount count = {}) {
+                                 WireCount count = {})
+{
   AgentNodeOptions o;
   o.description = "node piped";
   o.pool_size = 2;
@@ -86,7 +93,8 @@ std::shared_ptr<Node> make_piped(const std::vector<std::string> &roots,
   });
 }
 
-void pipelined_writer_checks(const clsync::test::NodeMaker &make) {
+void pipelined_writer_checks(const clsync::test::NodeMaker& make)
+{
   using clsync::test::contract::expect_failure;
   using clsync::test::contract::write_small;
   fs::path v = clsync::test::scratch_dir("writer");
@@ -161,7 +169,8 @@ void pipelined_writer_checks(const clsync::test::NodeMaker &make) {
 
 /// The contract's disk_full, with the full disk's verdict on a streamed copy expected by
 /// finish() at the latest (the reader may well have sent everything before it arrives).
-void pipelined_disk_full(const clsync::test::NodeMaker &make) {
+void pipelined_disk_full(const clsync::test::NodeMaker& make)
+{
   using namespace clsync::test;
   using clsync::test::contract::expect_failure;
   using clsync::test::contract::k_key;
@@ -196,7 +205,7 @@ void pipelined_disk_full(const clsync::test::NodeMaker &make) {
     auto writer = writer_node->write_chunk(fv, "df3");
     try {
       reader->read_chunk(src.string(), k_key, *writer);
-    } catch (const TransportError &e) {
+    } catch (const TransportError& e) {
       CHECK(e.kind() == FailureKind::no_space);
     }
   }
@@ -207,10 +216,11 @@ void pipelined_disk_full(const clsync::test::NodeMaker &make) {
   CHECK(fs::exists(src / k_key / "b.col"));
 }
 
-using ContractCase = void (*)(const clsync::test::NodeMaker &);
+using ContractCase = void (*)(const clsync::test::NodeMaker&);
 
 /// Runs a contract case, or its pipelined variant (see the top of this file).
-void run_agent_contract(ContractCase c, const clsync::test::NodeMaker &make) {
+void run_agent_contract(ContractCase c, const clsync::test::NodeMaker& make)
+{
   if (c == &clsync::test::run_contract_writer_checks) {
     pipelined_writer_checks(make);
     return;
@@ -226,9 +236,10 @@ void run_agent_contract(ContractCase c, const clsync::test::NodeMaker &make) {
 
 TEST_SUITE("transport_agent_pipe"){
 #define CLSYNC_PIPE_CASE(name)                                                                     \
-  TEST_CASE("contract: " #name) {                                                                  \
+  TEST_CASE("contract: " #name)                                                                    \
+  {                                                                                                \
     run_agent_contract(&clsync::test::run_contract_##name,                                         \
-                       [](const std::vector<std::string> &roots) { return make_piped(roots); });   \
+                       [](const std::vector<std::string>& roots) { return make_piped(roots); });   \
   }
     CLSYNC_CONTRACT_CASES(CLSYNC_PIPE_CASE)
 #undef CLSYNC_PIPE_CASE
@@ -236,15 +247,18 @@ TEST_SUITE("transport_agent_pipe"){
 
 TEST_SUITE("transport_ssh"){
 #define CLSYNC_SSH_CASE(name)                                                                      \
-  TEST_CASE("contract: " #name) {                                                                  \
+  TEST_CASE("contract: " #name)                                                                    \
+  {                                                                                                \
     run_agent_contract(&clsync::test::run_contract_##name, make_ssh);                              \
   }
     CLSYNC_CONTRACT_CASES(CLSYNC_SSH_CASE)
 #undef CLSYNC_SSH_CASE
 }
 
-TEST_SUITE("transport_agent_pipe") {
-  TEST_CASE("keepalives from a busy agent never stall a slow writer or reader") {
+TEST_SUITE("transport_agent_pipe")
+{
+  TEST_CASE("keepalives from a busy agent never stall a slow writer or reader")
+  {
     // The agent sends KEEPALIVE every 10 ms while it waits for our data; a writer that looked
     // for early errors used to block on them until a "real" frame came, which never did.
     fs::path v = clsync::test::scratch_dir("keepalive");
@@ -267,20 +281,23 @@ TEST_SUITE("transport_agent_pipe") {
     // And a read whose consumer is slow skips the keepalives too.
     struct SlowSink : ChunkSink {
       std::uint64_t n = 0;
-      void begin_file(const FileEntry &) override {}
-      void file_data(std::span<const char> d) override {
+      void begin_file(const FileEntry&) override {}
+      void file_data(std::span<const char> d) override
+      {
         n += d.size();
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
       }
-      void end_file(const std::string &) override {}
+      void end_file(const std::string&) override {}
     } sink;
     CHECK(node->read_chunk(v.string(), "db/k/t", sink).bytes == f.size);
     CHECK(sink.n == f.size);
   }
 }
 
-TEST_SUITE("transport_agent_pipe") {
-  TEST_CASE("--compress: zstd data frames both ways, fewer bytes on the wire") {
+TEST_SUITE("transport_agent_pipe")
+{
+  TEST_CASE("--compress: zstd data frames both ways, fewer bytes on the wire")
+  {
     fs::path v = clsync::test::scratch_dir("compress");
     WireCount count;
     auto node = make_piped({v.string()}, 5000, true, count);
@@ -306,12 +323,13 @@ TEST_SUITE("transport_agent_pipe") {
     struct Count : ChunkSink {
       std::uint64_t n = 0;
       bool all_z = true;
-      void begin_file(const FileEntry &) override {}
-      void file_data(std::span<const char> d) override {
+      void begin_file(const FileEntry&) override {}
+      void file_data(std::span<const char> d) override
+      {
         n += d.size();
         all_z = all_z && std::all_of(d.begin(), d.end(), [](char c) { return c == 'z'; });
       }
-      void end_file(const std::string &) override {}
+      void end_file(const std::string&) override {}
     } sink;
     CHECK(node->read_chunk(v.string(), "db/k/t", sink).bytes == size);
     CHECK(sink.n == size);
@@ -319,16 +337,19 @@ TEST_SUITE("transport_agent_pipe") {
     CHECK(*count.in - before < size / 20);
   }
 
-  TEST_CASE("--compress: the contract's round trip and repository files") {
-    auto make = [](const std::vector<std::string> &roots) { return make_piped(roots, 5000, true); };
+  TEST_CASE("--compress: the contract's round trip and repository files")
+  {
+    auto make = [](const std::vector<std::string>& roots) { return make_piped(roots, 5000, true); };
     clsync::test::run_contract_round_trip(make);
     clsync::test::run_contract_repository_files(make);
   }
 }
 
-TEST_SUITE("transport_ssh") {
-  TEST_CASE("--compress over SSH: the contract's round trip and repository files") {
-    auto make = [](const std::vector<std::string> &roots) {
+TEST_SUITE("transport_ssh")
+{
+  TEST_CASE("--compress over SSH: the contract's round trip and repository files")
+  {
+    auto make = [](const std::vector<std::string>& roots) {
       auto t = harness().target(0, roots, "contract-dn1");
       t.compress = true;
       return make_ssh_node(t);
