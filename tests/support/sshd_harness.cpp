@@ -104,6 +104,24 @@ std::map<pid_t, std::pair<pid_t, std::string>> process_table()
   return table;
 }
 
+/// Waits (up to 5 s) until `pid` is gone or in one of `states` (letters of /proc/PID/stat).
+void wait_state(pid_t pid, const std::string& states)
+{
+  for (int k = 0; k < 500; ++k) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat;
+    if (!std::getline(in, stat)) {
+      return;
+    }
+    auto close = stat.rfind(')');
+    if (close == std::string::npos || close + 2 >= stat.size() ||
+        states.find(stat[close + 2]) != std::string::npos) {
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
 } // namespace
 
 std::vector<std::pair<pid_t, std::string>> descendants(pid_t root)
@@ -258,13 +276,21 @@ void SshdHarness::stop(int i)
   if (h.pid <= 0) {
     return;
   }
-  // Sessions first (they outlive their listener), woken in case a test stopped them.
-  for (const auto& [pid, comm] : descendants(h.pid)) {
-    ::kill(pid, SIGCONT);
+  // Freeze the listener first: a child it forks for a late connection (the readiness probe)
+  // holds the listening socket for a moment, and a client connecting then is reset instead
+  // of refused. Once it is stopped, its children are all there to be killed.
+  ::kill(h.pid, SIGSTOP);
+  wait_state(h.pid, "T");
+  auto sessions = descendants(h.pid);
+  for (const auto& [pid, comm] : sessions) {
+    ::kill(pid, SIGCONT);  // in case a test stopped it
     ::kill(pid, SIGKILL);
   }
-  ::kill(h.pid, SIGCONT);
+  for (const auto& [pid, comm] : sessions) {
+    wait_state(pid, "Z");  // dead: its descriptors are closed
+  }
   ::kill(h.pid, SIGKILL);
+  ::kill(h.pid, SIGCONT);
   ::waitpid(h.pid, nullptr, 0);
   h.pid = -1;
 }
