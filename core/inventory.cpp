@@ -306,8 +306,14 @@ Inventory build_inventory(const Topology& topo,
     const transport::NodeScan& scan = result.scan;
     for (const auto& vs : scan.volumes) {
       if (!vs.ok) {
-        inv.problems.emplace_back(spec.name, "volume " + vs.path + " cannot be read: " +
-                                                 (vs.error.empty() ? "unknown error" : vs.error));
+        // The node's error names the volume already; say it once even if the node also
+        // listed it among its problems.
+        std::string message =
+            vs.error.empty() ? "volume " + vs.path + " cannot be read" : vs.error;
+        if (std::find(scan.problems.begin(), scan.problems.end(), message) ==
+            scan.problems.end()) {
+          inv.problems.emplace_back(spec.name, message);
+        }
       }
     }
     for (const auto& p : scan.problems) {
