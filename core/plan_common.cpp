@@ -7,6 +7,7 @@
 #include <ctime>
 #include <limits>
 #include <set>
+#include <unordered_map>
 
 namespace clsync::core {
 
@@ -351,16 +352,22 @@ bool LoadTracker::less(int a, int b) const
 std::map<std::string, NodeLoad> node_loads(const Inventory& inv)
 {
   std::map<std::string, NodeLoad> loads;
+  // A hash index in front of the map: this runs over every replica of the inventory.
+  std::unordered_map<std::string_view, NodeLoad*> fast;
   for (const auto& n : inv.nodes) {
-    loads[n.name];
+    fast.emplace(n.name, &loads[n.name]);
   }
   for (const auto& c : inv.chunks) {
     for (const auto& r : c.replicas) {
-      if (!r.duplicate) {
-        auto& l = loads[r.node];
-        ++l.chunks;
-        l.bytes += r.bytes;
+      if (r.duplicate) {
+        continue;
       }
+      auto it = fast.find(r.node);
+      if (it == fast.end()) {
+        it = fast.emplace(r.node, &loads[r.node]).first;
+      }
+      ++it->second->chunks;
+      it->second->bytes += r.bytes;
     }
   }
   return loads;
