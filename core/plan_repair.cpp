@@ -73,7 +73,10 @@ Plan plan_repair(const Inventory& inv,
     if (pick && !pick(c)) {
       continue;
     }
-    if (c.health == ChunkHealth::divergent) {
+    // An under-replicated chunk can be divergent too (health names only the most urgent
+    // condition): copying one of its replicas would spread a version nobody chose.
+    if (c.health == ChunkHealth::divergent ||
+        std::find(c.issues.begin(), c.issues.end(), ChunkHealth::divergent) != c.issues.end()) {
       plan.notes.push_back({c.key, "divergent: resolve by hand or restore"});
       continue;
     }
