@@ -120,15 +120,15 @@ Plan plan_repair(const Inventory& inv,
     }
     const int zone_target = std::min(rep, idx.zone_count());
     for (int k = count; k < rep; ++k) {
-      const bool want_zone = idx.zoned() && distinct_zones(idx, counted, -1, -1) < zone_target;
+      const int zones_now = distinct_zones(idx, counted, -1, -1);
+      const bool want_zone = idx.zoned() && zones_now < zone_target;
       int dest = -1;
       bool dest_new_zone = false;
       for (int cand = 0; cand < idx.size(); ++cand) {
         if (!idx.usable(cand) || any.count(cand) != 0) {
           continue;
         }
-        const bool new_zone =
-            want_zone && distinct_zones(idx, counted, -1, cand) > distinct_zones(idx, counted, -1, -1);
+        const bool new_zone = want_zone && distinct_zones(idx, counted, -1, cand) > zones_now;
         if (dest < 0 || (new_zone && !dest_new_zone) ||
             (new_zone == dest_new_zone && loads.less(cand, dest))) {
           dest = cand;

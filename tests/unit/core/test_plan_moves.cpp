@@ -205,8 +205,8 @@ TEST_SUITE("core::replica_planner")
     const auto inv = b.build();
     const auto plan = core::plan_drain_volume(inv, b.topo, "N", "/n/v1", std::nullopt, by_count());
     REQUIRE(plan.moves.size() == 5);
-    // Free: v3 1200, v2 1000 → v3 (900 left) → v2 (700) → v3 (600) → v2 (400); key(4) avoids
-    // its copy on v2 and goes to v3.
+    // Free: v3 1200, v2 1000 → v3 (900 left) → v2 (700) → v3 (600) → v2 (400);
+    // key(4) avoids its copy on v2 and goes to v3.
     CHECK(plan.moves[0].to.volume == "/n/v3");
     CHECK(plan.moves[1].to.volume == "/n/v2");
     CHECK(plan.moves[2].to.volume == "/n/v3");
