@@ -73,8 +73,9 @@ struct PlanParams {
 /// the smaller chunk key, and between nodes the earlier node in topology order ends with more (it
 /// is the last to give and the first to receive). When that pair has no such chunk, the next
 /// pairs are tried in the same order; when no pair has one, a chunk nearest half the pair's
-/// combined deviation that lowers the worse of the two is moved. By count this uses the fewest
-/// moves possible. The destination volume is the one with the most free space after the moves
+/// combined deviation that lowers the worse of the two is moved. By count, with a threshold of
+/// at least one replica and no anti-affinity or zone rule in the way, this uses the fewest moves
+/// possible. The destination volume is the one with the most free space after the moves
 /// already planned to it. Unhealthy chunks, chunks with special files and young chunks stay,
 /// each with a note; nodes left out of threshold get a note (chunk empty).
 /// Throws UsageError for a bad threshold or an unknown excluded node.
