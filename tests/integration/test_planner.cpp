@@ -30,20 +30,33 @@ struct Demo {
   Inventory inv;
 };
 
-/// Builds a demo in a scratch dir and takes the inventory of cluster-a, after `edit` may rewrite
-/// its topology file.
-Demo demo(const std::string& name,
-          double skew = 0.0,
-          const std::function<std::string(std::string, const fs::path&)>& edit = {})
+/// The directory of a demo built once per run and per skew (building one writes thousands of
+/// files; planning reads them and changes nothing, so the cases share it).
+fs::path demo_dir(double skew)
 {
+  static std::map<double, fs::path> built;
+  if (const auto it = built.find(skew); it != built.end()) {
+    return it->second;
+  }
   DemoOptions opts;
-  opts.dir = test::scratch_dir(name).string();
+  opts.dir = test::scratch_dir(skew == 0.0 ? "plan-demo" : "plan-demo-skew").string();
   opts.chunk_size = 4096;
   opts.skew = skew;
-  const auto result = build_demo(opts);
-  const fs::path file = fs::path(opts.dir) / "cluster-a.yaml";
+  build_demo(opts);
+  return built[skew] = opts.dir;
+}
+
+/// Loads cluster-a of a demo, after `edit` may rewrite its topology into another file, and
+/// takes its inventory with the real nodes.
+Demo demo(double skew = 0.0,
+          const std::function<std::string(std::string, const fs::path&)>& edit = {})
+{
+  const fs::path dir = demo_dir(skew);
+  fs::path file = dir / "cluster-a.yaml";
   if (edit) {
-    test::write_file(file, edit(test::read_file(file), opts.dir));
+    const fs::path edited = dir / "cluster-a-edited.yaml";
+    test::write_file(edited, edit(test::read_file(file), dir));
+    file = edited;
   }
   Demo d;
   d.topo = load_topology(file);
@@ -66,7 +79,7 @@ TEST_SUITE("planner")
 {
   TEST_CASE("the demo's rebalance-nodes plan ends at 134/133/133, all onto P3-dn1")
   {
-    const auto d = demo("plan-demo");
+    const auto d = demo();
     REQUIRE(d.inv.chunks.size() == 200);
     for (const auto& params : {by_count(), PlanParams{}}) {
       const auto plan = plan_node_rebalance(d.inv, d.topo, params);
@@ -88,7 +101,7 @@ TEST_SUITE("planner")
 
   TEST_CASE("the demo with skewed sizes: by bytes every node ends within one average chunk")
   {
-    const auto d = demo("plan-skew", 0.5);
+    const auto d = demo(0.5);
     const auto plan = plan_node_rebalance(d.inv, d.topo, {});
     double total = 0;
     for (const auto& [n, l] : plan.before) {
@@ -105,11 +118,11 @@ TEST_SUITE("planner")
 
   TEST_CASE("a second volume on P1-dn1 and P2-dn1: rebalance-disks plans 100/100 each")
   {
-    const auto d = demo("plan-disks", 0.0, [](std::string yaml, const fs::path& dir) {
+    const auto d = demo(0.0, [](std::string yaml, const fs::path& dir) {
       for (const char* node : {"P1-dn1", "P2-dn1"}) {
         const std::string one = (dir / "a" / node / "ssd0/chunkData").string();
         const std::string two = (dir / "a" / node / "ssd1/chunkData").string();
-        fs::create_directories(two);
+        fs::create_directories(two);  // a new, empty disk
         const auto at = yaml.find("\"" + one + "\"");
         REQUIRE(at != std::string::npos);
         yaml.insert(at + one.size() + 2, ", \"" + two + "\"");
@@ -130,7 +143,7 @@ TEST_SUITE("planner")
 
   TEST_CASE("draining P1-dn1 sends everything to P3-dn1; draining down to one node is refused")
   {
-    const auto d = demo("plan-drain");
+    const auto d = demo();
     const auto plan = plan_drain_node(d.inv, d.topo, "P1-dn1", std::nullopt, by_count());
     CHECK(plan.moves.size() == 200);
     CHECK(plan.notes.empty());
