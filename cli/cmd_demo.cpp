@@ -50,12 +50,8 @@ nlohmann::json render_json(const core::DemoResult& r, const core::DemoOptions& o
                         {"replicas", c.replicas},
                         {"bytes", c.bytes}});
   }
-  return {{"dir", r.dir},
-          {"chunk_size", opts.chunk_size},
-          {"skew", opts.skew},
-          {"seed", opts.seed},
-          {"clusters", clusters},
-          {"next", r.next}};
+  return {{"dir", r.dir},      {"chunk_size", opts.chunk_size}, {"skew", opts.skew},
+          {"seed", opts.seed}, {"clusters", clusters},          {"next", r.next}};
 }
 
 } // namespace

@@ -15,18 +15,18 @@ class Events;
 
 /// One cluster the demo wrote.
 struct DemoCluster {
-  std::string name;  ///< "demo-a"
-  std::string file;  ///< absolute path of its topology file
+  std::string name; ///< "demo-a"
+  std::string file; ///< absolute path of its topology file
   int nodes = 0;
-  std::uint64_t chunks = 0;    ///< distinct chunks
-  std::uint64_t replicas = 0;  ///< chunk copies over all nodes
-  std::uint64_t bytes = 0;     ///< bytes of all replicas
+  std::uint64_t chunks = 0;   ///< distinct chunks
+  std::uint64_t replicas = 0; ///< chunk copies over all nodes
+  std::uint64_t bytes = 0;    ///< bytes of all replicas
 };
 
 struct DemoResult {
-  std::string dir;  ///< absolute
+  std::string dir; ///< absolute
   std::vector<DemoCluster> clusters;
-  std::vector<std::string> next;  ///< commands to try next, ready to paste
+  std::vector<std::string> next; ///< commands to try next, ready to paste
 };
 
 /// The seed's 29 columns of the Snapshot table, in schema order; each chunk holds

@@ -18,7 +18,7 @@ class Events;
 struct DemoChunkJob {
   std::string key;                          ///< relative chunk path
   std::uint64_t bytes = 0;                  ///< total over its column files
-  std::vector<std::filesystem::path> roots;  ///< volumes that get a replica
+  std::vector<std::filesystem::path> roots; ///< volumes that get a replica
   timespec mtime{};                         ///< of every file and of the chunk directory
 };
 
