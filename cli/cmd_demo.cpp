@@ -76,7 +76,7 @@ Command make_demo(CLI::App& app)
       ->capture_default_str();
   return {sub, Needs::nothing,
           [opts](core::Context& ctx, const GlobalOptions& global, std::ostream& out) {
-            const core::DemoResult r = core::build_demo(*opts, ctx.events);
+            const core::DemoResult r = core::build_demo(*opts, ctx.events, ctx.stop_requested);
             if (global.json) {
               out << render_json(r, *opts).dump(2) << '\n';
             } else {

@@ -191,7 +191,7 @@ std::uint64_t demo_chunk_size(const DemoOptions& opts, const std::string& key)
       std::llround(static_cast<double>(opts.chunk_size) * (1.0 + opts.skew * u)));
 }
 
-DemoResult build_demo(const DemoOptions& opts, Events* events)
+DemoResult build_demo(const DemoOptions& opts, Events* events, const std::atomic<bool>* stop)
 {
   if (opts.dir.empty()) {
     throw UsageError("demo needs --dir DIR", "e.g. clsync demo --dir /tmp/clsync-demo");
@@ -258,7 +258,7 @@ DemoResult build_demo(const DemoOptions& opts, Events* events)
                   format_size(replica_bytes) + ")");
   }
   const unsigned threads = std::clamp(std::thread::hardware_concurrency(), 2u, 4u);
-  write_demo_chunks(jobs, demo_columns(), opts.seed, threads, events);
+  write_demo_chunks(jobs, demo_columns(), opts.seed, threads, events, stop);
 
   DemoResult r;
   r.dir = clean.string();

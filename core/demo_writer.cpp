@@ -2,6 +2,7 @@
 // Copyright (c) clsync developers
 #include "core/demo_writer.hpp"
 
+#include "core/error.hpp"
 #include "core/events.hpp"
 
 #include <algorithm>
@@ -210,7 +211,8 @@ void write_demo_chunks(const std::vector<DemoChunkJob>& jobs,
                        const std::vector<std::string>& columns,
                        std::uint64_t seed,
                        unsigned threads,
-                       Events* events)
+                       Events* events,
+                       const std::atomic<bool>* stop)
 {
   // Directories first, serially: workers then only create files.
   for (const auto& job : jobs) {
@@ -233,7 +235,7 @@ void write_demo_chunks(const std::vector<DemoChunkJob>& jobs,
   std::exception_ptr error;
   auto worker = [&] {
     std::vector<char> block(k_block);
-    while (!failed.load()) {
+    while (!failed.load() && !(stop && stop->load())) {
       const std::size_t i = next.fetch_add(1);
       if (i >= jobs.size()) {
         return;
@@ -266,6 +268,9 @@ void write_demo_chunks(const std::vector<DemoChunkJob>& jobs,
   }
   if (error) {
     std::rethrow_exception(error);
+  }
+  if (stop && stop->load()) {
+    throw Interrupted("interrupted while writing the demo; rerun with --force to rebuild it");
   }
 }
 

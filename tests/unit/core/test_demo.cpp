@@ -294,6 +294,13 @@ TEST_SUITE("core::demo")
     }
     CHECK(bad_records == 0);
     CHECK(mtime_of(root / "r2/db/x/t/Volume.col").tv_nsec == 123456789);
+    // A stop request before the start writes nothing and reports the interruption.
+    const std::atomic<bool> stop{true};
+    clsync::core::DemoChunkJob later = job;
+    later.roots = {root / "r3"};
+    CHECK_THROWS_AS(clsync::core::write_demo_chunks({later}, {"Volume"}, 42, 2, nullptr, &stop),
+                    clsync::Interrupted);
+    CHECK_FALSE(fs::exists(root / "r3/db/x/t/Volume.col"));
     // Files are created exclusively: writing again fails and names the path.
     CHECK_THROWS_WITH_AS(clsync::core::write_demo_chunks({job}, {"SecurityID"}, 42, 1, nullptr),
                          doctest::Contains("cannot create"), std::system_error);
