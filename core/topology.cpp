@@ -206,6 +206,16 @@ NodeSpec parse_node(const yaml::Reader& r,
   if (n.IsMap() && n["name"] && n["name"].IsScalar() && is_name(n["name"].Scalar())) {
     where = "in node '" + n["name"].Scalar() + "'";
   }
+  if (n.IsMap()) {
+    for (const auto& kv : n) {
+      if (kv.first.IsScalar() && kv.first.Scalar() == "ssh") {
+        // A natural guess that would otherwise get a bare "unknown key".
+        r.fail(kv.first.Mark(), "unknown key 'ssh' " + where +
+                                    "; override ssh settings (user, port, identity, …) directly "
+                                    "in the node, e.g. port: 2222");
+      }
+    }
+  }
   const Fields f =
       r.fields(n, list_mark, where, "a mapping with name, host and volumes", node_keys());
   auto need = [&](const char* key, const char* expected) -> const Field& {

@@ -190,6 +190,15 @@ databases:
         "t.yaml:12:5: ", "unknown key 'level' in database 'Level1'; did you mean 'levels'?");
   }
 
+  TEST_CASE("an ssh block inside a node says where overrides go")
+  {
+    expect_error("cluster: c\nreplication: 1\nnodes:\n  - name: P1\n    host: h\n"
+                 "    volumes: [/a]\n    ssh: {port: 2222}\n",
+                 "t.yaml:7:5: ",
+                 "unknown key 'ssh' in node 'P1'; override ssh settings (user, port, identity, …) "
+                 "directly in the node");
+  }
+
   TEST_CASE("duplicate keys")
   {
     expect_error("cluster: c\nreplication: 2\ncluster: d\n" + k_nodes,
