@@ -120,6 +120,10 @@ std::vector<StatusGroup> group_chunks(const Inventory& inv, const std::string& b
         g.volume = by == "volume" ? r.volume : "";
         if (by == "volume") {
           volume_order.push_back(name);
+        } else {
+          for (const auto& n : inv.nodes) {
+            g.per_node[n.name];  // every node has a row, zero when it holds none of the group
+          }
         }
       }
       if (counted.insert(name).second) {
