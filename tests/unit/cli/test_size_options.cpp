@@ -19,7 +19,7 @@ TEST_SUITE("cli::size_options")
     app.add_option("--bwlimit", rate)->transform(clsync::cli::rate_transform());
     app.add_option("--lease-ttl", ttl)->transform(clsync::cli::duration_transform());
     app.parse(std::vector<std::string>{"15m", "--lease-ttl", "50MB/s", "--bwlimit", "1.5G",
-                                       "--max-bytes"});  // CLI11 takes the vector reversed
+                                       "--max-bytes"}); // CLI11 takes the vector reversed
     CHECK(size == 1610612736ull);
     CHECK(rate == 50ull << 20);
     CHECK(ttl == 900);

@@ -84,7 +84,7 @@ TEST_SUITE("core::demo")
     RecordingEvents events;
     const auto r = clsync::core::build_demo(o, &events);
 
-    CHECK(o.chunk_size == 16 * 1024);  // the documented default
+    CHECK(o.chunk_size == 16 * 1024); // the documented default
     CHECK(r.dir == dir.string());
     REQUIRE(r.clusters.size() == 2);
     CHECK(r.clusters[0].name == "demo-a");
@@ -156,7 +156,7 @@ TEST_SUITE("core::demo")
       }
       CHECK(mtime_of(c1).tv_nsec == mtime_of(c2).tv_nsec);
     }
-    CHECK(distinct_mtimes.size() > 100);  // chunks differ in mtime, replicas do not
+    CHECK(distinct_mtimes.size() > 100); // chunks differ in mtime, replicas do not
     CHECK(clsync::core::demo_columns().size() == 29);
     CHECK(clsync::core::demo_columns().front() == "SecurityID");
     CHECK(clsync::core::demo_columns().back() == "OfferQty5");
@@ -176,7 +176,6 @@ TEST_SUITE("core::demo")
     clsync::core::build_demo(o);
     const std::string key = "Level1_TSDB/20200605/7/Snapshot";
     CHECK(chunk_bytes(volume(root / "one", "P1-dn1") / key) == 1000);
-
 
     // Content depends on the seed, the key and the column only.
     auto write = [&](const std::string& sub, std::uint64_t seed, const std::string& k) {
@@ -208,7 +207,7 @@ TEST_SUITE("core::demo")
       sizes.insert(s);
     }
     CHECK(sizes.size() > 150);
-    CHECK(*sizes.begin() < 6000);  // the range is used, not only its middle
+    CHECK(*sizes.begin() < 6000); // the range is used, not only its middle
     CHECK(*sizes.rbegin() > 14000);
 
     const fs::path dir = clsync::test::scratch_dir("demo-skew") / "d";
@@ -239,11 +238,12 @@ TEST_SUITE("core::demo")
     CHECK_THROWS_WITH_AS(clsync::core::build_demo(o),
                          ("--dir " + dir.string() + " is not empty").c_str(), clsync::UsageError);
     o.force = true;
-    CHECK_THROWS_WITH_AS(clsync::core::build_demo(o),
-                         ("--dir " + dir.string() +
-                          " holds 'notes.txt', which clsync demo did not create; nothing was removed")
-                             .c_str(),
-                         clsync::UsageError);
+    CHECK_THROWS_WITH_AS(
+        clsync::core::build_demo(o),
+        ("--dir " + dir.string() +
+         " holds 'notes.txt', which clsync demo did not create; nothing was removed")
+            .c_str(),
+        clsync::UsageError);
     CHECK(clsync::test::read_file(dir / "notes.txt") == "mine");
     CHECK_FALSE(fs::exists(dir / "cluster-a.yaml"));
 
@@ -276,7 +276,7 @@ TEST_SUITE("core::demo")
     const fs::path root = clsync::test::scratch_dir("demo-writer");
     clsync::core::DemoChunkJob job;
     job.key = "db/x/t";
-    const std::uint64_t per_file = (1u << 20) * 2 + 12345;  // two blocks and a bit
+    const std::uint64_t per_file = (1u << 20) * 2 + 12345; // two blocks and a bit
     job.bytes = per_file * 3 + 2;
     job.roots = {root / "r1", root / "r2"};
     job.mtime = {1591023600, 123456789};
@@ -294,9 +294,15 @@ TEST_SUITE("core::demo")
     }
     CHECK(bad_records == 0);
     CHECK(mtime_of(root / "r2/db/x/t/Volume.col").tv_nsec == 123456789);
+    // A stop request before the start writes nothing and reports the interruption.
+    const std::atomic<bool> stop{true};
+    clsync::core::DemoChunkJob later = job;
+    later.roots = {root / "r3"};
+    CHECK_THROWS_AS(clsync::core::write_demo_chunks({later}, {"Volume"}, 42, 2, nullptr, &stop),
+                    clsync::Interrupted);
+    CHECK_FALSE(fs::exists(root / "r3/db/x/t/Volume.col"));
     // Files are created exclusively: writing again fails and names the path.
-    CHECK_THROWS_WITH_AS(
-        clsync::core::write_demo_chunks({job}, {"SecurityID"}, 42, 1, nullptr),
-        doctest::Contains("cannot create"), std::system_error);
+    CHECK_THROWS_WITH_AS(clsync::core::write_demo_chunks({job}, {"SecurityID"}, 42, 1, nullptr),
+                         doctest::Contains("cannot create"), std::system_error);
   }
 }

@@ -154,7 +154,7 @@ TEST_SUITE("core::filter")
       return ChunkFilter(o, topo()).matches(c);
     };
     const Chunk c = day("20200601", "3");
-    CHECK_FALSE(matches("2020060*", c));  // would need '*' to swallow "1/3"
+    CHECK_FALSE(matches("2020060*", c)); // would need '*' to swallow "1/3"
     CHECK_FALSE(matches("*", c));
     CHECK(matches("2020060*/*", c));
     CHECK(matches("*/3", c));
@@ -165,7 +165,7 @@ TEST_SUITE("core::filter")
     CHECK(matches("*", chunk("geo", {{"region", "eu"}})));
 
     FilterOptions two;
-    two.partitions = {"20200602/*", "*/3"};  // ORed
+    two.partitions = {"20200602/*", "*/3"}; // ORed
     const ChunkFilter f(two, topo());
     CHECK(f.matches(day("20200602", "9")));
     CHECK(f.matches(day("20200609", "3")));
@@ -281,8 +281,9 @@ TEST_SUITE("core::filter")
     CHECK(error_for("date>").find("no value after the operator") != std::string::npos);
     CHECK(error_for("date>").find("| expected 'LEVEL OP VALUE' with OP one of = != < <= > >=") !=
           std::string::npos);
-    CHECK(error_for("dat>2020.01.01").find("--where 'dat>2020.01.01': no selected database has "
-                                           "a level 'dat'; did you mean 'date'?") == 0);
+    CHECK(error_for("dat>2020.01.01")
+              .find("--where 'dat>2020.01.01': no selected database has "
+                    "a level 'dat'; did you mean 'date'?") == 0);
     CHECK(error_for("dat>1").find("| levels: date, hash, region") != std::string::npos);
     // geo has no date level: with --db geo, 'date' is unknown.
     CHECK(error_for("date>2020.01.01", {"geo"}).find("no selected database has a level 'date'") !=
@@ -296,7 +297,7 @@ TEST_SUITE("core::filter")
     o.columns = {"Volume", "OpenPx,LastPx"};
     const ChunkFilter f(o, topo());
     CHECK(f.filters_columns());
-    CHECK(f.selects_all());  // columns do not select chunks
+    CHECK(f.selects_all()); // columns do not select chunks
     CHECK(f.keeps_file("Volume.col"));
     CHECK(f.keeps_file("sub/OpenPx.col"));
     CHECK(f.keeps_file("LastPx"));

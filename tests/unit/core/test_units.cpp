@@ -43,7 +43,7 @@ TEST_SUITE("core::units")
     CHECK(parse_size("3T") == 3ull << 40);
     CHECK(parse_size("1P") == 1ull << 50);
     CHECK(parse_size(" 64 K ") == 65536);
-    CHECK(parse_size("1.5") == 1);  // fractions of a byte round down
+    CHECK(parse_size("1.5") == 1); // fractions of a byte round down
     CHECK(parse_size(".5K") == 512);
     CHECK(parse_size("18446744073709551615") == 18446744073709551615ull);
   }
@@ -97,7 +97,7 @@ TEST_SUITE("core::units")
     CHECK(format_size(1024) == "1 KiB");
     CHECK(format_size(1536) == "1.5 KiB");
     CHECK(format_size(16384) == "16 KiB");
-    CHECK(format_size(1048575) == "1 MiB");  // rounds up into the next unit, not "1024 KiB"
+    CHECK(format_size(1048575) == "1 MiB"); // rounds up into the next unit, not "1024 KiB"
     CHECK(format_size(3355443200ull) == "3.1 GiB");
     CHECK(format_size(18446744073709551615ull) == "16 EiB");
     CHECK(format_duration(std::chrono::seconds(45)) == "45s");
