@@ -23,10 +23,13 @@ Spread spread_of(const std::vector<NodeBalance>& nodes, bool bytes)
   if (nodes.empty()) {
     return s;
   }
-  s.min = s.max = bytes ? static_cast<double>(nodes[0].bytes) : static_cast<double>(nodes[0].chunks);
+  auto value = [bytes](const NodeBalance& n) {
+    return static_cast<double>(bytes ? n.bytes : n.chunks);
+  };
+  s.min = s.max = value(nodes[0]);
   double sum = 0;
   for (const auto& n : nodes) {
-    double v = bytes ? static_cast<double>(n.bytes) : static_cast<double>(n.chunks);
+    double v = value(n);
     s.min = std::min(s.min, v);
     s.max = std::max(s.max, v);
     sum += v;
