@@ -19,7 +19,7 @@ complete -c clsync -n '__fish_seen_subcommand_from status' -l check -r -d 'exit 
 complete -c clsync -n '__fish_seen_subcommand_from status' -l exclude-node -r -d 'do not contact this node (repeatable)'
 complete -c clsync -n '__fish_seen_subcommand_from status' -l db -r -d 'only this database (repeatable)'
 complete -c clsync -n '__fish_seen_subcommand_from status' -l table -r -d 'only this table (repeatable)'
-complete -c clsync -n '__fish_seen_subcommand_from status' -l partition -r -d 'partition path glob, e.g. \'2020060*/*\''
+complete -c clsync -n '__fish_seen_subcommand_from status' -l partition -r -d 'partition path glob; \'2020060*\' selects those dates'
 complete -c clsync -n '__fish_seen_subcommand_from status' -l where -r -d '\'LEVEL OP VALUE\', OP one of = != < <= > >= (repeatable, ANDed)'
 complete -c clsync -n '__fish_seen_subcommand_from status' -l chunk -r -d 'this chunk key (repeatable)'
 complete -c clsync -n '__fish_seen_subcommand_from status' -l utc -r -d 'today/yesterday in UTC instead of local time'
