@@ -52,5 +52,6 @@ complete -c clsync -n '__fish_seen_subcommand_from demo' -l chunk-size -r -d 'by
 complete -c clsync -n '__fish_seen_subcommand_from demo' -l skew -r -d 'vary chunk sizes by up to ±F (0 to 0.9)'
 complete -c clsync -n '__fish_seen_subcommand_from demo' -l force -r -d 'replace a previous demo in --dir'
 complete -c clsync -n '__fish_seen_subcommand_from demo' -l seed -r -d 'seed of the pseudo-random contents'
+complete -c clsync -n '__fish_seen_subcommand_from demo' -l new-disks -r -d 'declare an empty second volume on P1-dn1 and P2-dn1 (disk rebalancing)'
 complete -c clsync -n '__fish_use_subcommand' -a agent -d 'Node-side agent: speaks the agent protocol on stdin/stdout (started over SSH)'
 complete -c clsync -n '__fish_seen_subcommand_from agent' -s h -l help -r -d 'print this help and exit'
