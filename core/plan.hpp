@@ -17,13 +17,18 @@ struct Place {
   bool operator==(const Place&) const = default;
 };
 
-/// One task of a plan. `delete_source` false is a copy (repair), true a move.
+/// What a task does: `move` copies then removes the source; `copy` adds a replica (repair);
+/// `drop_duplicate` removes `from`, a second copy on one node whose content equals the copy at `to`.
+enum class MoveKind { move, copy, drop_duplicate };
+
+/// One task of a plan.
 struct Move {
+  MoveKind kind = MoveKind::move;
   std::string chunk;  ///< chunk key
   Place from;
   Place to;
   std::uint64_t bytes = 0;
-  bool delete_source = true;
+  bool delete_source() const { return kind != MoveKind::copy; }
   std::string fingerprint;  ///< the source's quick fingerprint when planned (re-validated)
 };
 
@@ -41,6 +46,7 @@ struct NodeLoad {
 struct Plan {
   std::string command;  ///< "rebalance-nodes", "rebalance-disks", "move-replicas", "repair"
   std::string cluster;
+  std::string created;       ///< RFC 3339 UTC: when the plan was made (PlanParams::now)
   std::string by = "bytes";  ///< "bytes" | "count"
   std::vector<Move> moves;
   std::vector<PlanNote> notes;        ///< chunks left alone, and why
