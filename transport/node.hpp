@@ -23,7 +23,8 @@
 namespace clsync::transport {
 
 /// Receives one chunk's files in sorted path order: begin_file, file_data*, end_file per file.
-/// A FileEntry with `link_to` set has no data and no end_file hash check beyond its target's.
+/// A FileEntry with `link_to` set has no data and no end_file hash check beyond its target's:
+/// it arrives as begin_file then end_file(<the target's sha256>), with no file_data between.
 class ChunkSink {
 public:
   virtual ~ChunkSink() = default;

@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+#pragma once
+
+#include "transport/digest.hpp"
+#include "transport/node.hpp"
+#include "transport/types.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+/// The files of one chunk directory as the local node sees them, and streaming them out.
+/// Used by scan, read_chunk, hash_chunk and commit_chunk alike, so every digest of a chunk is
+/// computed by one piece of code.
+namespace clsync::transport {
+
+/// What a walk of a chunk directory found.
+struct ChunkFiles {
+  /// Regular files in byte-wise path order. For the second and later names of one inode,
+  /// `link_to` names the first (a hard link inside the chunk).
+  std::vector<FileEntry> files;
+  std::vector<std::string> special;   ///< symlinks, devices, FIFOs, sockets (relative, sorted)
+  std::vector<std::string> problems;  ///< sentences naming unreadable paths
+  std::uint64_t bytes = 0;            ///< sum of st_size over every name
+  std::int64_t newest_mtime_ns = 0;
+
+  std::string fingerprint() const { return quick_fingerprint(files); }
+  std::string layout() const { return layout_hash(files); }
+};
+
+/// Walks the directory open at `dirfd` recursively with openat/fstatat, never following a
+/// symlink. `display` is the directory's path for problem sentences. Never throws for
+/// unreadable subdirectories (they become problems); throws std::bad_alloc only.
+ChunkFiles walk_chunk(int dirfd, const std::string& display);
+
+/// Reads the files of `walk` beneath `dirfd` in order with a 1 MiB buffer and returns the
+/// digest (content hash of the bytes read; the fingerprint of `walk`). With a `sink`, each file
+/// goes to it as begin_file, file_data…, end_file(sha256); a hard-linked name gets begin_file
+/// and end_file (its target's hash) and no data. `hashed`, when given, receives every file's
+/// hash. Throws TransportError naming `who` and the path when a file cannot be read, or
+/// (retryable) when a file is shorter than the walk saw — the chunk changed during the read.
+ChunkDigest stream_chunk(int dirfd,
+                         const ChunkFiles& walk,
+                         ChunkSink* sink,
+                         const std::string& who,
+                         const std::string& display,
+                         std::vector<HashedFile>* hashed = nullptr);
+
+} // namespace clsync::transport

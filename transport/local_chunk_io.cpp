@@ -1,0 +1,337 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+// Streaming a chunk out of a volume (read_chunk) and into a task's temp directory (write_chunk).
+#include "transport/chunk_files.hpp"
+#include "transport/local_node.hpp"
+#include "transport/safe_path.hpp"
+#include "transport/sha256.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <deque>
+#include <fcntl.h>
+#include <map>
+#include <set>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace clsync::transport {
+namespace {
+
+// Files kept open until finish() so they can be fsynced without reopening; beyond this many,
+// the oldest is fsynced early (its writeback started at close time, so this is cheap).
+constexpr std::size_t k_max_open_files = 128;
+
+std::string lower(std::string s)
+{
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+class LocalChunkWriter final : public ChunkWriter {
+public:
+  LocalChunkWriter(std::string who, std::string display, UniqueFd root, std::string tmp_name,
+                   UniqueFd tmp)
+      : m_who(std::move(who)), m_display(std::move(display)), m_root(std::move(root)),
+        m_tmp_name(std::move(tmp_name)), m_tmp(std::move(tmp)), m_chown(::geteuid() == 0)
+  {
+  }
+
+  ~LocalChunkWriter() override
+  {
+    if (!m_finished) {
+      abort();
+    }
+  }
+
+  void begin_file(const FileEntry& file) override
+  {
+    guard([&] { do_begin(file); });
+  }
+
+  void file_data(std::span<const char> data) override
+  {
+    guard([&] {
+      if (!m_in_file || !m_cur.link_to.empty()) {
+        throw TransportError(FailureKind::refused, m_who + ": data for " + m_display +
+                                                       " outside a file in the chunk stream");
+      }
+      if (int e = write_all(m_cur_fd.get(), data); e != 0) {
+        throw_errno(m_who, "write", path_of(m_cur.path), e);
+      }
+      m_sha.update(data);
+      m_cur_bytes += data.size();
+    });
+  }
+
+  void end_file(const std::string& sha256) override
+  {
+    guard([&] { do_end(lower(sha256)); });
+  }
+
+  ChunkDigest finish() override
+  {
+    ChunkDigest digest;
+    guard([&] { digest = do_finish(); });
+    return digest;
+  }
+
+  void abort() noexcept override
+  {
+    if (m_aborted) {
+      return;
+    }
+    m_aborted = true;
+    m_cur_fd.reset();
+    m_open.clear();
+    m_tmp.reset();
+    if (m_root) {
+      remove_tree(m_root.get(), m_tmp_name);
+      ::fsync(m_root.get());
+    }
+  }
+
+private:
+  // Any failure removes the temp directory, so a full disk or a bad hash leaves nothing behind.
+  template <typename F>
+  void guard(F&& f)
+  {
+    if (m_aborted || m_finished) {
+      throw TransportError(FailureKind::error,
+                           m_who + ": the writer of " + m_display + " is already closed");
+    }
+    try {
+      f();
+    } catch (...) {
+      abort();
+      throw;
+    }
+  }
+
+  std::string path_of(const std::string& rel) const { return join_path(m_display, rel); }
+
+  void make_parents(const std::string& rel)
+  {
+    std::size_t pos = 0;
+    while ((pos = rel.find('/', pos)) != std::string::npos) {
+      std::string dir = rel.substr(0, pos);
+      if (m_dirs.insert(dir).second) {
+        if (::mkdirat(m_tmp.get(), dir.c_str(), 0755) != 0 && errno != EEXIST) {
+          throw_errno(m_who, "create directory", path_of(dir), errno);
+        }
+      }
+      ++pos;
+    }
+  }
+
+  void do_begin(const FileEntry& file)
+  {
+    if (m_in_file) {
+      throw TransportError(FailureKind::refused, m_who + ": " + path_of(m_cur.path) +
+                                                     " was not ended before " + file.path);
+    }
+    std::string why = relative_path_problem(file.path, PathUse::file);
+    if (!why.empty()) {
+      throw TransportError(FailureKind::refused,
+                           m_who + ": refused file '" + file.path + "' in " + m_display + ": " + why);
+    }
+    m_cur = file;
+    m_cur_bytes = 0;
+    make_parents(file.path);
+    if (!file.link_to.empty()) {
+      if (m_sha_of.find(file.link_to) == m_sha_of.end()) {
+        throw TransportError(FailureKind::refused, m_who + ": " + path_of(file.path) +
+                                                       " links to " + file.link_to +
+                                                       ", which the stream has not sent");
+      }
+      if (::linkat(m_tmp.get(), file.link_to.c_str(), m_tmp.get(), file.path.c_str(), 0) != 0) {
+        throw_errno(m_who, "link " + file.link_to + " as", path_of(file.path), errno);
+      }
+      m_in_file = true;
+      return;
+    }
+    UniqueFd fd(open_beneath(m_tmp.get(), file.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
+                             0600));
+    if (!fd) {
+      throw_errno(m_who, "create", path_of(file.path), errno);
+    }
+    m_cur_fd = std::move(fd);
+    m_in_file = true;
+  }
+
+  void do_end(const std::string& source_sha)
+  {
+    if (!m_in_file) {
+      throw TransportError(FailureKind::refused,
+                           m_who + ": end of a file that was not begun in " + m_display);
+    }
+    std::string path = path_of(m_cur.path);
+    if (!m_cur.link_to.empty()) {
+      const std::string& target_sha = m_sha_of[m_cur.link_to];
+      if (source_sha != target_sha) {
+        throw TransportError(FailureKind::error,
+                             m_who + ": hash mismatch for hard link " + path, true);
+      }
+      m_sha_of[m_cur.path] = target_sha;
+      m_hashed.push_back({m_cur.path, m_cur.size, target_sha});
+      m_in_file = false;
+      return;
+    }
+    std::string ours = m_sha.finish_hex();
+    if (m_cur_bytes != m_cur.size) {
+      throw TransportError(FailureKind::error,
+                           m_who + ": " + path + " received " + std::to_string(m_cur_bytes) +
+                               " bytes, the source announced " + std::to_string(m_cur.size),
+                           true);
+    }
+    if (ours != source_sha) {
+      throw TransportError(FailureKind::error,
+                           m_who + ": hash mismatch for " + path + ": the source read " +
+                               source_sha + ", " + ours + " arrived",
+                           true);
+    }
+    int fd = m_cur_fd.get();
+    // chown first: it clears set-id bits that the chmod then restores.
+    if (m_chown && ::fchown(fd, m_cur.uid, m_cur.gid) != 0) {
+      throw_errno(m_who, "set the owner of", path, errno);
+    }
+    if (::fchmod(fd, m_cur.mode & 07777) != 0) {
+      throw_errno(m_who, "set the mode of", path, errno);
+    }
+    timespec times[2];
+    times[0].tv_sec = 0;
+    times[0].tv_nsec = UTIME_OMIT;
+    times[1].tv_sec = static_cast<time_t>(m_cur.mtime_ns / 1'000'000'000);
+    times[1].tv_nsec = static_cast<long>(m_cur.mtime_ns % 1'000'000'000);
+    if (times[1].tv_nsec < 0) {
+      times[1].tv_nsec += 1'000'000'000;
+      times[1].tv_sec -= 1;
+    }
+    if (::futimens(fd, times) != 0) {
+      throw_errno(m_who, "set the mtime of", path, errno);
+    }
+    ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    m_open.push_back({std::move(m_cur_fd), m_cur.path});
+    if (m_open.size() > k_max_open_files) {
+      sync_oldest();
+    }
+    m_sha_of[m_cur.path] = ours;
+    m_hashed.push_back({m_cur.path, m_cur.size, std::move(ours)});
+    m_in_file = false;
+  }
+
+  void sync_oldest()
+  {
+    auto& [fd, rel] = m_open.front();
+    if (int e = sync_fd(fd.get()); e != 0) {
+      throw_errno(m_who, "sync", path_of(rel), e);
+    }
+    m_open.pop_front();
+  }
+
+  ChunkDigest do_finish()
+  {
+    if (m_in_file) {
+      throw TransportError(FailureKind::error,
+                           m_who + ": " + path_of(m_cur.path) + " was not ended before finish");
+    }
+    while (!m_open.empty()) {
+      sync_oldest();
+    }
+    // Directories deepest first, then the temp directory itself: one batch per chunk.
+    std::vector<std::string> dirs(m_dirs.begin(), m_dirs.end());
+    std::sort(dirs.begin(), dirs.end(), [](const std::string& a, const std::string& b) {
+      return std::count(a.begin(), a.end(), '/') > std::count(b.begin(), b.end(), '/');
+    });
+    for (const std::string& d : dirs) {
+      UniqueFd fd(open_beneath(m_tmp.get(), d, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
+      if (!fd) {
+        throw_errno(m_who, "open", path_of(d), errno);
+      }
+      if (int e = sync_fd(fd.get()); e != 0) {
+        throw_errno(m_who, "sync", path_of(d), e);
+      }
+    }
+    if (int e = sync_fd(m_tmp.get()); e != 0) {
+      throw_errno(m_who, "sync", m_display, e);
+    }
+    ChunkFiles written = walk_chunk(m_tmp.get(), m_display);
+    if (!written.problems.empty()) {
+      throw TransportError(FailureKind::error, m_who + ": " + written.problems.front());
+    }
+    ChunkDigest digest;
+    digest.content_hash = content_hash(m_hashed);
+    digest.fingerprint = written.fingerprint();
+    digest.bytes = written.bytes;
+    digest.files = written.files.size();
+    m_finished = true;
+    m_tmp.reset();
+    return digest;
+  }
+
+  std::string m_who;
+  std::string m_display;
+  UniqueFd m_root;
+  std::string m_tmp_name;
+  UniqueFd m_tmp;
+  bool m_chown;
+
+  bool m_in_file = false;
+  FileEntry m_cur;
+  UniqueFd m_cur_fd;
+  Sha256 m_sha;
+  std::uint64_t m_cur_bytes = 0;
+
+  std::map<std::string, std::string> m_sha_of;
+  std::vector<HashedFile> m_hashed;
+  std::deque<std::pair<UniqueFd, std::string>> m_open;
+  std::set<std::string> m_dirs;
+  bool m_finished = false;
+  bool m_aborted = false;
+};
+
+} // namespace
+
+ChunkDigest LocalNode::read_chunk(const std::string& volume, const std::string& key, ChunkSink& sink)
+{
+  UniqueFd root = open_volume(volume);
+  UniqueFd chunk = open_chunk(root.get(), volume, key);
+  std::string display = join_path(root_of(volume), key);
+  ChunkFiles walk = walk_chunk(chunk.get(), display);
+  if (!walk.problems.empty()) {
+    throw TransportError(FailureKind::error, describe() + ": " + walk.problems.front());
+  }
+  if (!walk.special.empty()) {
+    throw TransportError(FailureKind::refused,
+                         describe() + ": chunk " + display + " holds a symlink or special file (" +
+                             walk.special.front() + "); it is never copied");
+  }
+  return stream_chunk(chunk.get(), walk, &sink, describe(), display);
+}
+
+std::unique_ptr<ChunkWriter> LocalNode::write_chunk(const std::string& volume,
+                                                    const std::string& task)
+{
+  check_task(task);
+  UniqueFd root = open_volume(volume);
+  std::string name = tmp_dir_name(task);
+  std::string display = join_path(root_of(volume), name);
+  // A temp directory of the same task is a leftover of an earlier attempt.
+  if (int rc = remove_tree(root.get(), name); rc != 0) {
+    throw_errno(describe(), "remove the leftover", display, rc);
+  }
+  if (::mkdirat(root.get(), name.c_str(), 0755) != 0) {
+    throw_errno(describe(), "create", display, errno);
+  }
+  UniqueFd tmp(::openat(root.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!tmp) {
+    int e = errno;
+    remove_tree(root.get(), name);
+    throw_errno(describe(), "open", display, e);
+  }
+  return std::make_unique<LocalChunkWriter>(describe(), display, std::move(root), name,
+                                            std::move(tmp));
+}
+
+} // namespace clsync::transport

@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+#pragma once
+
+#include "transport/node.hpp"
+#include "transport/posix_io.hpp"
+
+#include <string>
+#include <vector>
+
+/// The node whose volumes are on this machine: every Node operation as direct system calls.
+/// It serves `host: local` nodes and is what `clsync agent` runs on a remote node, so it is the
+/// single implementation of every node operation.
+///
+/// Safety rules it keeps (SPEC §3, §5):
+/// - a `volume`/`root` argument must equal one of the configured roots (trailing '/' ignored),
+///   else FailureKind::refused; keys and relative paths are checked by relative_path_problem()
+///   and resolved beneath the root without following symlinks (refused when one is met);
+/// - chunks are written into `<volume>/.clsync-tmp-<task>/` and renamed into place with
+///   RENAME_NOREPLACE (or RENAME_EXCHANGE); nothing is ever written inside an existing chunk;
+/// - durability: a writer calls sync_file_range(SYNC_FILE_RANGE_WRITE) as each file is closed,
+///   so writeback starts early, and at finish() fsyncs every file and then every directory of
+///   the temp tree, deepest first — one batch per chunk. syncfs() was rejected: on a database
+///   node it would also flush the database's own dirty pages. Renames fsync both parents.
+///
+/// Every error message starts with describe() ("node P1-dn1") and names the path.
+/// Thread-safe: the object holds only its configuration; each call opens its own descriptors.
+/// Lease operations are serialised across processes with flock(2) on the first volume.
+namespace clsync::transport {
+
+class LocalNode final : public Node {
+public:
+  /// `name` is the node's name for messages; `roots` its volumes (or a repository root),
+  /// absolute paths. Throws TransportError(refused) for a relative or empty root.
+  LocalNode(std::string name, std::vector<std::string> roots);
+
+  std::string describe() const override;
+  /// The configured roots, normalised (no trailing '/').
+  const std::vector<std::string>& roots() const { return m_roots; }
+
+  NodeScan scan(const ScanSpec& spec) override;
+  ChunkDigest read_chunk(const std::string& volume,
+                         const std::string& key,
+                         ChunkSink& sink) override;
+  std::unique_ptr<ChunkWriter> write_chunk(const std::string& volume,
+                                           const std::string& task) override;
+  std::string fingerprint(const std::string& volume, const std::string& key) override;
+  ChunkDigest hash_chunk(const std::string& volume, const std::string& key) override;
+  CommitOutcome commit_chunk(const std::string& volume,
+                             const std::string& task,
+                             const std::string& key,
+                             CommitMode mode) override;
+  RenameOutcome rename_chunk(const std::string& from_volume,
+                             const std::string& key,
+                             const std::string& to_volume) override;
+  ChunkDigest copy_chunk_local(const std::string& from_volume,
+                               const std::string& key,
+                               const std::string& to_volume,
+                               const std::string& task) override;
+  void trash_chunk(const std::string& volume,
+                   const std::string& key,
+                   const std::string& task) override;
+  void untrash_chunk(const std::string& volume,
+                     const std::string& task,
+                     const std::string& key) override;
+  void remove_task_dirs(const std::string& volume, const std::string& task) override;
+  void write_intent(const std::string& volume,
+                    const std::string& task,
+                    const std::string& record) override;
+  void remove_intent(const std::string& volume, const std::string& task) override;
+
+  LeaseResult acquire_lease(const LeaseInfo& mine, const std::string& replace_run_id) override;
+  void refresh_lease(const LeaseInfo& mine) override;
+  void release_lease(const std::string& run_id, bool force) override;
+  std::optional<LeaseInfo> read_lease() override;
+
+  void read_file(const std::string& root,
+                 const std::string& relpath,
+                 std::uint64_t offset,
+                 ByteSink& sink) override;
+  std::unique_ptr<FileWriter> create_file(const std::string& root,
+                                          const std::string& relpath) override;
+  std::vector<DirEntry> list_dir(const std::string& root, const std::string& relpath) override;
+  void remove_file(const std::string& root, const std::string& relpath) override;
+
+  // Helpers shared by the implementation files (local_*.cpp); not part of the Node contract.
+
+  /// The configured root equal to `volume`; throws refused when there is none.
+  const std::string& root_of(const std::string& volume) const;
+  /// Opens a configured root; throws refused (not configured) or not_found/error.
+  UniqueFd open_volume(const std::string& volume) const;
+  /// Throws refused unless `path` is acceptable for `use` (see safe_path.hpp).
+  void check_relative(const std::string& path, bool is_key, const std::string& volume) const;
+  /// Throws refused unless `task` is a valid task id.
+  void check_task(const std::string& task) const;
+  /// Opens the chunk directory `key` beneath `rootfd`; throws not_found / refused.
+  UniqueFd open_chunk(int rootfd, const std::string& volume, const std::string& key) const;
+
+private:
+  std::string m_name;
+  std::vector<std::string> m_roots;
+};
+
+/// Names clsync gives its own entries at a volume root (SPEC §5).
+std::string tmp_dir_name(const std::string& task);
+std::string trash_dir_name(const std::string& task);
+std::string intent_name(const std::string& task);
+inline constexpr const char* k_lease_name = ".clsync-lease";
+
+} // namespace clsync::transport

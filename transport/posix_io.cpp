@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+#include "transport/posix_io.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <vector>
+
+namespace clsync::transport {
+
+void UniqueFd::reset(int fd) noexcept
+{
+  if (m_fd >= 0) {
+    ::close(m_fd);
+  }
+  m_fd = fd;
+}
+
+FailureKind kind_for_errno(int err) noexcept
+{
+  switch (err) {
+  case ENOENT:
+  case ENOTDIR:
+    return FailureKind::not_found;
+  case ENOSPC:
+  case EDQUOT:
+    return FailureKind::no_space;
+  case ELOOP:
+  case EXDEV:
+    return FailureKind::refused;
+  default:
+    return FailureKind::error;
+  }
+}
+
+void throw_errno(const std::string& who,
+                 const std::string& action,
+                 const std::string& path,
+                 int err)
+{
+  std::string why = std::strerror(err);
+  if (err == ELOOP || err == EXDEV) {
+    why = "refused: the path crosses a symbolic link or leaves the volume";
+  }
+  bool retryable = err == EINTR || err == EAGAIN || err == EBUSY;
+  throw TransportError(kind_for_errno(err), who + ": cannot " + action + " " + path + ": " + why,
+                       retryable);
+}
+
+int write_all(int fd, std::span<const char> data) noexcept
+{
+  const char* p = data.data();
+  std::size_t left = data.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd, p, left);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return errno;
+    }
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  return 0;
+}
+
+namespace {
+
+int remove_contents(int dirfd) noexcept
+{
+  int first_error = 0;
+  // A fresh open file description: a dup() would share (and exhaust) the caller's offset.
+  int dup_fd = ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dup_fd < 0) {
+    return errno;
+  }
+  DIR* dir = ::fdopendir(dup_fd);
+  if (!dir) {
+    int e = errno;
+    ::close(dup_fd);
+    return e;
+  }
+  // Collect names first: unlinking while readdir runs may skip entries.
+  std::vector<std::pair<std::string, bool>> names;
+  while (dirent* d = ::readdir(dir)) {
+    if (std::strcmp(d->d_name, ".") == 0 || std::strcmp(d->d_name, "..") == 0) {
+      continue;
+    }
+    bool is_dir = d->d_type == DT_DIR;
+    if (d->d_type == DT_UNKNOWN) {
+      struct stat st {};
+      is_dir = ::fstatat(dirfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+    }
+    names.emplace_back(d->d_name, is_dir);
+  }
+  ::closedir(dir);
+  for (const auto& [name, is_dir] : names) {
+    int rc = 0;
+    if (is_dir) {
+      rc = remove_tree(dirfd, name);
+    } else if (::unlinkat(dirfd, name.c_str(), 0) != 0 && errno != ENOENT) {
+      rc = errno;
+    }
+    if (rc != 0 && first_error == 0) {
+      first_error = rc;
+    }
+  }
+  return first_error;
+}
+
+} // namespace
+
+int remove_tree(int dirfd, const std::string& name) noexcept
+{
+  if (::unlinkat(dirfd, name.c_str(), 0) == 0) {
+    return 0;
+  }
+  if (errno == ENOENT) {
+    return 0;
+  }
+  if (errno != EISDIR && errno != EPERM) {
+    return errno;
+  }
+  int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    return errno == ENOENT ? 0 : errno;
+  }
+  int rc = remove_contents(fd);
+  ::close(fd);
+  if (::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
+    return rc != 0 ? rc : errno;
+  }
+  return rc;
+}
+
+void remove_empty_parents(int rootfd, std::string_view rel) noexcept
+{
+  std::string path(rel);
+  while (true) {
+    auto slash = path.rfind('/');
+    if (slash == std::string::npos || slash == 0) {
+      if (path != rel) {
+        ::fsync(rootfd);  // the climb emptied a top-level directory: the root lost an entry
+      }
+      return;
+    }
+    path.resize(slash);
+    if (::unlinkat(rootfd, path.c_str(), AT_REMOVEDIR) != 0) {
+      break;
+    }
+  }
+  // `path` is the directory that stopped the climb; it lost an entry, so sync it.
+  int fd = ::openat(rootfd, path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+int sync_fd(int fd) noexcept
+{
+  if (::fsync(fd) != 0) {
+    return errno;
+  }
+  return 0;
+}
+
+std::string join_path(std::string_view root, std::string_view rel)
+{
+  std::string out(root);
+  if (rel.empty()) {
+    return out;
+  }
+  if (out.empty() || out.back() != '/') {
+    out += '/';
+  }
+  out += rel;
+  return out;
+}
+
+} // namespace clsync::transport

@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+#include "transport/sha256.hpp"
+
+#include <openssl/evp.h>
+
+#include <stdexcept>
+
+namespace clsync::transport {
+
+struct Sha256::Impl {
+  EVP_MD_CTX* ctx = nullptr;
+  ~Impl() { EVP_MD_CTX_free(ctx); }
+};
+
+Sha256::Sha256() : m_impl(std::make_unique<Impl>())
+{
+  m_impl->ctx = EVP_MD_CTX_new();
+  if (!m_impl->ctx || EVP_DigestInit_ex(m_impl->ctx, EVP_sha256(), nullptr) != 1) {
+    throw std::runtime_error("cannot set up a SHA-256 context");
+  }
+}
+
+Sha256::~Sha256() = default;
+Sha256::Sha256(Sha256&&) noexcept = default;
+Sha256& Sha256::operator=(Sha256&&) noexcept = default;
+
+void Sha256::update(std::span<const char> data)
+{
+  if (!data.empty()) {
+    EVP_DigestUpdate(m_impl->ctx, data.data(), data.size());
+  }
+}
+
+std::string Sha256::finish_raw()
+{
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(m_impl->ctx, md, &len);
+  EVP_DigestInit_ex(m_impl->ctx, EVP_sha256(), nullptr);
+  return std::string(reinterpret_cast<const char*>(md), len);
+}
+
+std::string Sha256::finish_hex() { return to_hex(finish_raw()); }
+
+std::string sha256_hex(std::string_view data)
+{
+  Sha256 h;
+  h.update(data);
+  return h.finish_hex();
+}
+
+std::string to_hex(std::string_view raw)
+{
+  static constexpr char k_digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(raw.size() * 2);
+  for (unsigned char c : raw) {
+    out += k_digits[c >> 4];
+    out += k_digits[c & 0xf];
+  }
+  return out;
+}
+
+std::string from_hex_digest(std::string_view hex)
+{
+  auto value = [](char c) -> int {
+    if (c >= '0' && c <= '9') {
+      return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+      return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+      return c - 'A' + 10;
+    }
+    return -1;
+  };
+  if (hex.size() != 64) {
+    throw std::invalid_argument("not a SHA-256 hex digest: '" + std::string(hex) + "'");
+  }
+  std::string raw(32, '\0');
+  for (std::size_t i = 0; i < 32; ++i) {
+    int hi = value(hex[2 * i]);
+    int lo = value(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) {
+      throw std::invalid_argument("not a SHA-256 hex digest: '" + std::string(hex) + "'");
+    }
+    raw[i] = static_cast<char>(hi * 16 + lo);
+  }
+  return raw;
+}
+
+} // namespace clsync::transport
