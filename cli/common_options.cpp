@@ -1,8 +1,46 @@
 // SPDX-License-Identifier: MIT
 // Copyright (c) clsync developers
 #include "cli/command.hpp"
+#include "cli/size_options.hpp"
+#include "core/units.hpp"
 
 namespace clsync::cli {
+
+namespace {
+
+/// Wraps a core parser as a CLI11 transform; UsageError becomes CLI11's validation message.
+template <typename Parse>
+CLI::Validator make_transform(Parse parse, const char* type_name)
+{
+  return CLI::Validator(
+      [parse](std::string& value) -> std::string {
+        try {
+          value = std::to_string(parse(value));
+          return {};
+        } catch (const Error& e) {
+          return std::string(e.what()) + (e.hint().empty() ? "" : "; " + e.hint());
+        }
+      },
+      type_name);
+}
+
+} // namespace
+
+CLI::Validator size_transform()
+{
+  return make_transform([](const std::string& v) { return core::parse_size(v); }, "SIZE");
+}
+
+CLI::Validator rate_transform()
+{
+  return make_transform([](const std::string& v) { return core::parse_rate(v); }, "RATE");
+}
+
+CLI::Validator duration_transform()
+{
+  return make_transform([](const std::string& v) { return core::parse_duration(v).count(); },
+                        "DURATION");
+}
 
 void add_filter_options(CLI::App& sub, core::FilterOptions& f, bool with_columns)
 {
@@ -29,9 +67,15 @@ void add_write_options(CLI::App& sub, core::WriteOptions& w)
   sub.add_option("--per-node", w.per_node, "transfers at once touching one node")
       ->capture_default_str()
       ->group(g);
-  sub.add_option("--bwlimit", w.bwlimit, "bytes per second over the run (0: none)")->group(g);
-  sub.add_option("--bwlimit-per-node", w.bwlimit_per_node, "bytes per second per node")->group(g);
-  sub.add_option("--max-bytes", w.max_bytes, "start no task after this many bytes")->group(g);
+  sub.add_option("--bwlimit", w.bwlimit, "bytes per second over the run, e.g. 50M (0: none)")
+      ->transform(rate_transform())
+      ->group(g);
+  sub.add_option("--bwlimit-per-node", w.bwlimit_per_node, "bytes per second per node, e.g. 20M")
+      ->transform(rate_transform())
+      ->group(g);
+  sub.add_option("--max-bytes", w.max_bytes, "start no task after this many bytes, e.g. 500G")
+      ->transform(size_transform())
+      ->group(g);
   sub.add_option("--until", w.until, "start no task after this time (HH:MM or RFC 3339)")->group(g);
   sub.add_option("--headroom", w.headroom, "free share kept on destinations")
       ->capture_default_str()
@@ -39,8 +83,9 @@ void add_write_options(CLI::App& sub, core::WriteOptions& w)
   sub.add_flag("--allow-degraded", w.allow_degraded, "run on a cluster with unhealthy chunks")
       ->group(g);
   sub.add_option("--exclude-node", w.exclude_nodes, "leave this node out (repeatable)")->group(g);
-  sub.add_option("--lease-ttl", w.lease_ttl_s, "seconds after which a silent lease is stale")
-      ->capture_default_str()
+  sub.add_option("--lease-ttl", w.lease_ttl_s, "age after which a silent lease is stale, e.g. 10m")
+      ->transform(duration_transform())
+      ->default_str("10m")
       ->group(g);
   sub.add_flag("--break-lock", w.break_lock, "remove another run's lease first")->group(g);
   sub.add_option("--pre-hook", w.pre_hook, "command run once before anything changes")->group(g);
@@ -50,8 +95,9 @@ void add_write_options(CLI::App& sub, core::WriteOptions& w)
       ->capture_default_str()
       ->group(g);
   sub.add_flag("--compress", w.compress, "zstd on the wire between nodes")->group(g);
-  sub.add_option("--max-memory", w.max_memory, "bytes of buffers in flight")
-      ->capture_default_str()
+  sub.add_option("--max-memory", w.max_memory, "buffers in flight, e.g. 256M")
+      ->transform(size_transform())
+      ->default_str("256M")
       ->group(g);
 }
 

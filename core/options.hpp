@@ -87,7 +87,7 @@ struct RepairOptions {
 
 struct DemoOptions {
   std::string dir;
-  std::uint64_t chunk_size = 64 * 1024;  ///< bytes per chunk
+  std::uint64_t chunk_size = 16 * 1024;  ///< bytes per chunk (200 chunks x 2 replicas: 6.25 MiB)
   double skew = 0.0;                     ///< 0: equal sizes; 0.5: sizes vary ±50%
   bool force = false;
   unsigned seed = 1;

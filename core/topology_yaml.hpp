@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+/// Internal to the topology loader: typed, position-aware reads of a yaml-cpp tree. Every failure
+/// throws TopologyError "FILE:LINE:COL: what; expected …".
+namespace clsync::core::yaml {
+
+/// One `key: value` of a mapping, both nodes kept for their positions.
+struct Field {
+  YAML::Node key;
+  YAML::Node value;
+  /// Where to point at when the value is wrong: the value, or the key when the value is empty
+  /// (yaml-cpp places an empty value at the next token, often on the next line).
+  YAML::Mark mark() const;
+};
+
+/// Reads YAML nodes of one file and reports errors against it.
+class Reader {
+public:
+  explicit Reader(std::string file) : m_file(std::move(file)) {}
+
+  const std::string& file() const { return m_file; }
+
+  /// Throws TopologyError "FILE:LINE:COL: what" (1-based; 1:1 when yaml-cpp has no position).
+  [[noreturn]] void fail(const YAML::Mark& mark, const std::string& what) const;
+
+  /// The fields of `map`, which must be a mapping (else "expected `expected`"). Keys must be
+  /// plain scalars, each at most once, and one of `allowed` (else an error with a "did you
+  /// mean"); `where` names the mapping in messages ("at the top level", "in node 'P1-dn1'").
+  /// An empty `allowed` accepts any key.
+  std::map<std::string, Field> fields(const YAML::Node& map,
+                                      const YAML::Mark& fallback,
+                                      std::string_view where,
+                                      std::string_view expected,
+                                      const std::vector<std::string>& allowed) const;
+
+  /// A non-empty string scalar.
+  std::string text(const Field& f, std::string_view name) const;
+
+  /// A decimal integer scalar in [lo, hi]; `expected` describes the range in the message.
+  long long integer(const Field& f,
+                    std::string_view name,
+                    long long lo,
+                    long long hi,
+                    std::string_view expected) const;
+
+  /// A finite number scalar.
+  double number(const Field& f, std::string_view name) const;
+
+  /// A sequence (flow or block), each element a non-empty string scalar; the elements' nodes in
+  /// `items` for their positions.
+  std::vector<std::string> strings(const Field& f,
+                                   std::string_view name,
+                                   std::string_view expected,
+                                   std::vector<YAML::Node>* items = nullptr) const;
+
+private:
+  std::string m_file;
+};
+
+/// How a node reads in a message: "'two'", "a list", "a mapping", "nothing".
+std::string describe(const YAML::Node& node);
+
+} // namespace clsync::core::yaml
