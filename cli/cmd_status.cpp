@@ -1,9 +1,38 @@
 // SPDX-License-Identifier: MIT
 // Copyright (c) clsync developers
 #include "cli/command.hpp"
+#include "cli/render_status.hpp"
+#include "core/status.hpp"
+
+#include <memory>
 
 namespace clsync::cli {
 
-Command make_status(CLI::App& app) { return make_not_built(app, "status", "Show where every replica lives, health and balance"); }
+Command make_status(CLI::App& app)
+{
+  auto opts = std::make_shared<core::StatusOptions>();
+  auto* sub = app.add_subcommand("status", "Show where every replica lives, health and balance");
+  sub->add_option("--by", opts->by, "also group chunks by db, table or volume")
+      ->check(CLI::IsMember({"db", "table", "volume"}));
+  sub->add_flag("--chunks", opts->chunks, "one row per chunk with its replicas");
+  sub->add_flag("--verify", opts->verify,
+                "hash every replica's bytes: divergence by content too (reads all data)");
+  sub->add_flag("--check", opts->check, "exit 5 when any chunk is unhealthy (for monitoring)");
+  sub->add_option("--exclude-node", opts->exclude_nodes, "do not contact this node (repeatable)");
+  add_filter_options(*sub, opts->filter);
+  sub->footer(std::string(k_exit_status_help) +
+              "\n  status: 3 when a node was unreachable (the others are still reported);\n"
+              "  5 with --check when a chunk is unhealthy (5 wins over 3)");
+  return {sub, Needs::topology,
+          [opts](core::Context& ctx, const GlobalOptions& global, std::ostream& out) {
+            core::StatusResult result = core::status(ctx, *opts);
+            if (global.json) {
+              out << status_json(result, *opts).dump(2) << '\n';
+            } else {
+              out << render_status_text(result, *opts);
+            }
+            return result.exit_code;
+          }};
+}
 
 } // namespace clsync::cli

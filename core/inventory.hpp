@@ -29,6 +29,8 @@ struct Replica {
   std::string content_hash;  ///< with --verify only
   bool has_special = false;  ///< holds symlinks/devices/FIFOs/sockets: never moved
   bool duplicate = false;    ///< a second copy on the same node (not counted as a replica)
+  std::vector<std::string> special;            ///< the special files' relative paths
+  std::vector<transport::FileEntry> file_list; ///< with InventoryOptions::with_files only
 };
 
 enum class ChunkHealth {
@@ -48,7 +50,14 @@ struct Chunk {
   std::uint64_t bytes = 0;  ///< size of one replica (the largest, if they differ)
   int replication = 0;      ///< wanted replica count
   std::vector<Replica> replicas;  ///< sorted by node order, then volume
+  /// The most urgent condition in `issues`, or healthy. Precedence (most urgent first):
+  /// under_replicated (data at risk), divergent (no copy can be trusted as the source),
+  /// duplicate_on_node, over_replicated.
   ChunkHealth health = ChunkHealth::healthy;
+  /// Every condition that applies, in the precedence order above; empty when healthy.
+  std::vector<ChunkHealth> issues;
+  /// True when a replica holds special files (never moved, SPEC §3).
+  bool has_special() const;
 
   /// Replicas counted for replication: one per node (duplicates excluded).
   int replica_count() const;
@@ -57,6 +66,7 @@ struct Chunk {
   std::string partition_path() const;
 };
 
+/// One volume of a node. `chunks` and `bytes` count the volume's replicas, duplicates excluded.
 struct VolumeState {
   std::string path;
   bool ok = true;
@@ -72,7 +82,8 @@ struct NodeState {
   std::string name;
   std::string host;
   bool reachable = true;
-  std::string error;  ///< why it is unreachable
+  bool excluded = false;  ///< left out with --exclude-node (then reachable is false too)
+  std::string error;  ///< why it is unreachable ("excluded" for excluded nodes)
   std::vector<VolumeState> volumes;
   std::uint64_t chunks = 0;  ///< replicas on the node (duplicates excluded)
   std::uint64_t bytes = 0;
@@ -99,6 +110,10 @@ struct Inventory {
   bool all_reachable() const;
 };
 
+/// Recomputes every count of `inv` (NodeState/VolumeState chunks and bytes, HealthCounts)
+/// from `inv.chunks`; used after filtering chunks out. Capacity and free space are kept.
+void recount(Inventory& inv);
+
 struct InventoryOptions {
   bool verify = false;      ///< compute content hashes; divergence by content
   bool with_files = false;  ///< keep file lists
@@ -109,18 +124,29 @@ struct InventoryOptions {
 /// Returns false when the key does not belong to a declared database at the right depth.
 bool parse_chunk_key(const Topology& topo, std::string_view key, Chunk& out);
 
-/// Builds the inventory from per-node scans (pure: used by tests with hand-made scans).
-/// `scans[i]` belongs to `topo.nodes[i]`; `reachable == false` with an error means unreachable.
+/// What one node's scan gave. `reachable == false` with an error means unreachable.
 struct NodeScanResult {
   bool reachable = true;
+  bool excluded = false;  ///< not contacted (--exclude-node)
   std::string error;
   transport::NodeScan scan;
 };
+
+/// Builds the inventory from per-node scans (pure: used by tests with hand-made scans).
+/// `scans[i]` belongs to `topo.nodes[i]` (throws std::invalid_argument when the sizes differ).
+/// Replicas whose key does not fit a declared database become problems, not chunks. When one
+/// node holds a key on several volumes, the copy on the first volume in topology order counts
+/// and the others are marked `duplicate` (excluded from every count). Divergence compares
+/// layout hashes (paths and sizes), and content hashes under `opts.verify`; never mtimes or
+/// quick fingerprints.
 Inventory build_inventory(const Topology& topo,
                           const std::vector<NodeScanResult>& scans,
                           const InventoryOptions& opts);
 
-/// Scans every node of `nodes` in parallel and builds the inventory.
+/// Scans every node of `nodes` in parallel (one thread per node) and builds the inventory.
+/// A node whose scan throws is reported unreachable with the message; excluded nodes are
+/// reported unreachable with error "excluded". Throws UsageError when `opts.exclude_nodes`
+/// names a node the topology does not have. Reports a phase and per-node progress to `events`.
 Inventory take_inventory(const Topology& topo,
                          NodeSet& nodes,
                          const InventoryOptions& opts,

@@ -1,0 +1,310 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+#include "cli/render_status.hpp"
+
+#include <ctime>
+
+// The `clsync status --json` document (one object on stdout; sizes in bytes; field names are
+// stable, changes are additive only). `?` marks a field present only when it applies.
+//
+// {
+//   "cluster": "prod-a",
+//   "replication": 2,                      // the topology's default replica count
+//   "filtered": false,                     // true when a filter (--db, --where, …) was given;
+//                                          // then every count covers the matching chunks only
+//   "verify": false,                       // --verify: divergence by content hashes too
+//   "exit_code": 0,                        // what the process exits with (0, 3 or 5)
+//   "error": "…",                          // ? why exit_code is not 0
+//   "nodes": [{
+//     "name": "P1-dn1", "host": "local",
+//     "reachable": true,
+//     "excluded": true,                    // ? left out with --exclude-node
+//     "error": "…",                        // ? why the node is unreachable ("excluded")
+//     "chunks": 200,                       // replicas on the node, duplicates excluded
+//     "bytes": 13107200,
+//     "capacity_bytes": 0, "free_bytes": 0,  // each filesystem counted once
+//     "volumes": [{
+//       "path": "/ssd/ssd0/chunkData",
+//       "ok": true,
+//       "error": "…",                      // ? why the volume could not be read
+//       "chunks": 200, "bytes": 13107200,
+//       "capacity_bytes": 0, "free_bytes": 0
+//     }]
+//   }],
+//   "health": {"chunks": 200, "healthy": 200, "under_replicated": 0, "over_replicated": 0,
+//              "duplicate_on_node": 0, "divergent": 0},   // each chunk counted once, by the
+//                                          // precedence under_replicated > divergent >
+//                                          // duplicate_on_node > over_replicated
+//   "balance": {
+//     "shares": "equal",                   // "equal" | "weights" (topology weights)
+//     "nodes": [{"node": "P1-dn1", "share": 0.333, "chunks": 200, "bytes": 13107200,
+//                "target_chunks": 133.3, "target_bytes": 8738133.3,
+//                "chunks_deviation_pct": 50.0, "bytes_deviation_pct": 50.0}],
+//     "chunks": {"min": 0, "max": 200, "mean": 133.3, "max_deviation_pct": 100.0},
+//     "bytes":  {"min": 0, "max": 13107200, "mean": 8738133.3, "max_deviation_pct": 100.0}
+//   },                                     // reachable nodes only
+//   "unhealthy": [CHUNK],                  // every chunk whose health is not "healthy"
+//   "unmanaged": [{"node", "volume", "path", "files", "bytes"}],
+//   "leftovers": [{"node", "volume", "name", "kind", "task", "intent"?}],
+//                                          // kind: tmp | trash | intent | lease | other;
+//                                          // intent: the intent record (an object)
+//   "problems": [{"node", "message"}],
+//   "chunks": [CHUNK],                     // ? with --chunks: every (matching) chunk, by key
+//   "groups": [{                           // ? with --by db|table|volume
+//     "name": "Level1",                    // db: "DB"; table: "DB/TABLE"; volume: "NODE:PATH"
+//     "db"?, "table"?, "node"?, "volume"?,
+//     "chunks": 100,                       // distinct chunks with a replica in the group
+//     "replicas": 200, "bytes": 13107200,
+//     "per_node": {"P1-dn1": {"replicas": 100, "bytes": 6553600}}   // ? db and table
+//   }]
+// }
+//
+// CHUNK = {"key": "Level1/20200601/3/Snapshot", "db": "Level1", "table": "Snapshot",
+//          "partition": {"date": "20200601", "hash": "3"},
+//          "bytes": 65536,                 // one replica (the largest when they differ)
+//          "replication": 2,               // wanted replicas
+//          "health": "healthy",            // the most urgent of "issues"
+//          "issues": [],                   // every condition that applies
+//          "replicas": [{"node", "volume", "bytes", "files", "fingerprint",
+//                        "newest_mtime",   // RFC 3339, UTC
+//                        "duplicate"?: true,       // a second copy on the node: not counted
+//                        "content_hash"?,          // with --verify
+//                        "special"?: ["rel/path"]  // symlinks, devices…: never moved
+//                       }]}
+
+namespace clsync::cli {
+
+using nlohmann::json;
+
+std::string rfc3339_utc(std::int64_t ns)
+{
+  std::time_t t = static_cast<std::time_t>(ns / 1'000'000'000);
+  if (ns < 0 && ns % 1'000'000'000 != 0) {
+    --t;
+  }
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+json replica_json(const core::Replica& r)
+{
+  json j{{"node", r.node},
+         {"volume", r.volume},
+         {"bytes", r.bytes},
+         {"files", r.files},
+         {"fingerprint", r.fingerprint},
+         {"newest_mtime", rfc3339_utc(r.newest_mtime_ns)}};
+  if (r.duplicate) {
+    j["duplicate"] = true;
+  }
+  if (!r.content_hash.empty()) {
+    j["content_hash"] = r.content_hash;
+  }
+  if (!r.special.empty()) {
+    j["special"] = r.special;
+  }
+  return j;
+}
+
+json chunk_json(const core::Chunk& c)
+{
+  json partition = json::object();
+  for (const auto& [level, value] : c.partition) {
+    partition[level] = value;
+  }
+  json issues = json::array();
+  for (auto h : c.issues) {
+    issues.push_back(core::to_string(h));
+  }
+  json replicas = json::array();
+  for (const auto& r : c.replicas) {
+    replicas.push_back(replica_json(r));
+  }
+  return json{{"key", c.key},
+              {"db", c.db},
+              {"table", c.table},
+              {"partition", partition},
+              {"bytes", c.bytes},
+              {"replication", c.replication},
+              {"health", core::to_string(c.health)},
+              {"issues", issues},
+              {"replicas", replicas}};
+}
+
+namespace {
+
+json node_json(const core::NodeState& n)
+{
+  json volumes = json::array();
+  for (const auto& v : n.volumes) {
+    json jv{{"path", v.path},
+            {"ok", v.ok},
+            {"chunks", v.chunks},
+            {"bytes", v.bytes},
+            {"capacity_bytes", v.capacity_bytes},
+            {"free_bytes", v.free_bytes}};
+    if (!v.error.empty()) {
+      jv["error"] = v.error;
+    }
+    volumes.push_back(jv);
+  }
+  json j{{"name", n.name},
+         {"host", n.host},
+         {"reachable", n.reachable},
+         {"chunks", n.chunks},
+         {"bytes", n.bytes},
+         {"capacity_bytes", n.capacity_bytes},
+         {"free_bytes", n.free_bytes},
+         {"volumes", volumes}};
+  if (n.excluded) {
+    j["excluded"] = true;
+  }
+  if (!n.error.empty()) {
+    j["error"] = n.error;
+  }
+  return j;
+}
+
+json spread_json(const core::Spread& s)
+{
+  return json{{"min", s.min}, {"max", s.max}, {"mean", s.mean},
+              {"max_deviation_pct", s.max_deviation_pct}};
+}
+
+json balance_json(const core::Balance& b)
+{
+  json nodes = json::array();
+  for (const auto& n : b.nodes) {
+    nodes.push_back({{"node", n.node},
+                     {"share", n.share},
+                     {"chunks", n.chunks},
+                     {"bytes", n.bytes},
+                     {"target_chunks", n.target_chunks},
+                     {"target_bytes", n.target_bytes},
+                     {"chunks_deviation_pct", n.chunks_deviation_pct},
+                     {"bytes_deviation_pct", n.bytes_deviation_pct}});
+  }
+  return json{{"shares", b.shares},
+              {"nodes", nodes},
+              {"chunks", spread_json(b.chunks)},
+              {"bytes", spread_json(b.bytes)}};
+}
+
+json group_json(const core::StatusGroup& g)
+{
+  json j{{"name", g.name}, {"chunks", g.chunks}, {"replicas", g.replicas}, {"bytes", g.bytes}};
+  for (auto [field, value] : {std::pair{"db", &g.db}, std::pair{"table", &g.table},
+                              std::pair{"node", &g.node}, std::pair{"volume", &g.volume}}) {
+    if (!value->empty()) {
+      j[field] = *value;
+    }
+  }
+  if (!g.per_node.empty()) {
+    json per_node = json::object();
+    for (const auto& [node, load] : g.per_node) {
+      per_node[node] = {{"replicas", load.replicas}, {"bytes", load.bytes}};
+    }
+    j["per_node"] = per_node;
+  }
+  return j;
+}
+
+} // namespace
+
+std::string status_error(const core::StatusResult& r)
+{
+  if (r.exit_code == ExitCode::unhealthy) {
+    return std::to_string(r.unhealthy.size()) + " of " +
+           std::to_string(r.inventory.health.chunks) + " chunks are unhealthy";
+  }
+  if (r.exit_code == ExitCode::partial) {
+    std::string names;
+    for (const auto& n : r.inventory.nodes) {
+      if (!n.reachable && !n.excluded) {
+        names += (names.empty() ? "" : ", ") + n.name;
+      }
+    }
+    return "unreachable: " + names;
+  }
+  return {};
+}
+
+json status_json(const core::StatusResult& r, const core::StatusOptions& opts)
+{
+  const core::Inventory& inv = r.inventory;
+  json nodes = json::array();
+  for (const auto& n : inv.nodes) {
+    nodes.push_back(node_json(n));
+  }
+  const auto& h = inv.health;
+  json unhealthy = json::array();
+  for (auto i : r.unhealthy) {
+    unhealthy.push_back(chunk_json(inv.chunks[i]));
+  }
+  json unmanaged = json::array();
+  for (const auto& [node, u] : inv.unmanaged) {
+    unmanaged.push_back({{"node", node},
+                         {"volume", u.volume},
+                         {"path", u.path},
+                         {"files", u.files},
+                         {"bytes", u.bytes}});
+  }
+  json leftovers = json::array();
+  for (const auto& [node, l] : inv.leftovers) {
+    json j{{"node", node}, {"volume", l.volume}, {"name", l.name}, {"kind", l.kind},
+           {"task", l.task}};
+    if (!l.content.empty()) {
+      // An intent record is JSON written by clsync; a damaged one is shown as text.
+      j["intent"] = json::parse(l.content, nullptr, false);
+      if (j["intent"].is_discarded()) {
+        j["intent"] = l.content;
+      }
+    }
+    leftovers.push_back(j);
+  }
+  json problems = json::array();
+  for (const auto& [node, message] : inv.problems) {
+    problems.push_back({{"node", node}, {"message", message}});
+  }
+  json doc{{"cluster", r.cluster},
+           {"replication", r.replication},
+           {"filtered", r.filtered},
+           {"verify", opts.verify},
+           {"exit_code", static_cast<int>(r.exit_code)},
+           {"nodes", nodes},
+           {"health",
+            {{"chunks", h.chunks},
+             {"healthy", h.healthy},
+             {"under_replicated", h.under_replicated},
+             {"over_replicated", h.over_replicated},
+             {"duplicate_on_node", h.duplicate_on_node},
+             {"divergent", h.divergent}}},
+           {"balance", balance_json(r.balance)},
+           {"unhealthy", unhealthy},
+           {"unmanaged", unmanaged},
+           {"leftovers", leftovers},
+           {"problems", problems}};
+  if (std::string e = status_error(r); !e.empty()) {
+    doc["error"] = e;
+  }
+  if (opts.chunks) {
+    json chunks = json::array();
+    for (const auto& c : inv.chunks) {
+      chunks.push_back(chunk_json(c));
+    }
+    doc["chunks"] = chunks;
+  }
+  if (!opts.by.empty()) {
+    json groups = json::array();
+    for (const auto& g : r.groups) {
+      groups.push_back(group_json(g));
+    }
+    doc["groups"] = groups;
+  }
+  return doc;
+}
+
+} // namespace clsync::cli
