@@ -25,6 +25,9 @@
 
 namespace clsync::cli {
 
+const char* const k_app_description =
+    "clsync: back up, ship, restore, mirror and rebalance the chunk replicas of a data cluster";
+
 const char* const k_exit_status_help =
     "EXIT STATUS:\n"
     "  0 done; 1 failed; 2 usage or topology error; 3 partly done; 4 another run holds a lease;\n"
@@ -114,17 +117,13 @@ void print_error(const GlobalOptions& g, int code, const std::string& what, cons
 
 } // namespace
 
-int run(int argc, char** argv)
+void build_app(CLI::App& app, GlobalOptions& global, std::vector<Command>& commands)
 {
-  CLI::App app{"clsync: back up, ship, restore, mirror and rebalance the chunk replicas of a "
-               "data cluster",
-               "clsync"};
   app.footer(k_exit_status_help);
   app.set_version_flag("--version", std::string("clsync ") + CLSYNC_VERSION);
   app.require_subcommand(1);
   app.fallthrough();
 
-  GlobalOptions global;
   app.add_option("-c,--config", global.config, "topology file (SPEC §2)")->envname("CLSYNC_CONFIG");
   app.add_flag("--json", global.json, "print one JSON document on stdout");
   app.add_flag("-v,--verbose", global.verbose, "more log output (repeat for more)");
@@ -137,12 +136,19 @@ int run(int argc, char** argv)
   app.add_flag("--no-progress", global.no_progress, "no progress display on stderr");
   app.add_flag("--fake-tty", global.fake_tty)->group("");  // hidden: tests
 
-  std::vector<Command> commands;
   commands.reserve(k_commands.size());
   for (auto make : k_commands) {
     commands.push_back(make(app));
     commands.back().sub->fallthrough();
   }
+}
+
+int run(int argc, char** argv)
+{
+  CLI::App app{k_app_description, "clsync"};
+  GlobalOptions global;
+  std::vector<Command> commands;
+  build_app(app, global, commands);
 
   // Parse first: parse errors and run errors never share a try (STYLE.md).
   try {

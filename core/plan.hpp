@@ -46,6 +46,7 @@ struct NodeLoad {
 struct Plan {
   std::string command;  ///< "rebalance-nodes", "rebalance-disks", "move-replicas", "repair"
   std::string cluster;
+  std::string created;       ///< RFC 3339 UTC: when the plan was made (PlanParams::now)
   std::string by = "bytes";  ///< "bytes" | "count"
   std::vector<Move> moves;
   std::vector<PlanNote> notes;        ///< chunks left alone, and why

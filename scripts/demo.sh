@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Builds clsync and walks through the seed scenario on local demo clusters: three nodes with
+# 200 chunks on the first two, then status, a rebalance plan, the rebalance, and status again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/build.sh
+clsync=${CLSYNC_BUILD_DIR:-build}/clsync
+dir=${CLSYNC_DEMO_DIR:-/tmp/clsync-demo}
+step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+step "$clsync" demo --dir "$dir" --force
+step "$clsync" -c "$dir/cluster-a.yaml" status
+step "$clsync" -c "$dir/cluster-a.yaml" rebalance-nodes --by count --dry-run
+step "$clsync" -c "$dir/cluster-a.yaml" rebalance-nodes --by count
+step "$clsync" -c "$dir/cluster-a.yaml" status
+step "$clsync" -c "$dir/cluster-a.yaml" status --tasks

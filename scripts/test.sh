@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Builds clsync and runs every test suite: unit, integration (real sshd on 127.0.0.x, tmpfs
+# mounts, killed processes: needs root) and the CLI golden tests. Any failure fails the run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/build.sh
+build=${CLSYNC_BUILD_DIR:-build}
+if [ "$(id -u)" -ne 0 ]; then
+  echo "scripts/test.sh: the integration tests start sshd and mount tmpfs: run as root" >&2
+  exit 1
+fi
+ctest --test-dir "$build" --output-on-failure --timeout 900 "$@"
