@@ -160,6 +160,22 @@ std::string tree_listing(const fs::path& root)
   return out;
 }
 
+std::string first_difference(const std::string& a, const std::string& b)
+{
+  std::istringstream x(a), y(b);
+  std::string lx, ly;
+  for (;;) {
+    bool gx = static_cast<bool>(std::getline(x, lx));
+    bool gy = static_cast<bool>(std::getline(y, ly));
+    if (!gx && !gy) {
+      return {};
+    }
+    if (!gx || !gy || lx != ly) {
+      return "before: " + (gx ? lx : "(end)") + "\nafter:  " + (gy ? ly : "(end)");
+    }
+  }
+}
+
 std::map<std::string, int> replicas_on_disk(const core::Topology& topo)
 {
   std::map<std::string, std::set<std::string>> nodes_of;

@@ -65,6 +65,9 @@ std::map<std::string, std::string> content_by_chunk(const core::Inventory& inv);
 /// listings mean nothing was written, renamed or removed.
 std::string tree_listing(const std::filesystem::path& root);
 
+/// "" when the listings are equal, else the first line where they differ (for messages).
+std::string first_difference(const std::string& a, const std::string& b);
+
 /// Chunk key → number of distinct nodes holding a directory at that key, found by walking the
 /// volumes of the topology file's nodes directly (no clsync code): what a crash left.
 std::map<std::string, int> replicas_on_disk(const core::Topology& topo);
