@@ -71,15 +71,17 @@ std::string utc_timestamp(std::chrono::system_clock::time_point t)
 
 std::string new_run_id()
 {
-  std::time_t secs = std::time(nullptr);
+  const auto ms = now_ms();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%S", &tm);
   std::random_device rd;
-  char hex[16];
-  std::snprintf(hex, sizeof hex, "%06x", rd() & 0xffffffu);
-  return std::string(stamp) + "-" + hex;
+  char tail[32];
+  // Milliseconds keep runs of one second in order; the hex keeps two hosts' runs apart.
+  std::snprintf(tail, sizeof tail, "%03dZ-%06x", static_cast<int>(ms % 1000), rd() & 0xffffffu);
+  return std::string(stamp) + tail;
 }
 
 Journal::Journal(const fs::path& state_dir,

@@ -21,8 +21,8 @@ namespace clsync::core {
 /// RFC 3339 UTC with milliseconds ("2024-06-01T12:00:00.123Z").
 std::string utc_timestamp(std::chrono::system_clock::time_point t);
 
-/// A new run id: UTC time and a short random hex ("20240601T120000Z-3fa2c1"); sorts by time and
-/// is safe in file names.
+/// A new run id: UTC time to the millisecond and a short random hex ("20240601T120000123Z-3fa2c1");
+/// sorts by time and is safe in file names.
 std::string new_run_id();
 
 /// One task as the journal knows it (its last recorded state).

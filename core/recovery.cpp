@@ -68,6 +68,12 @@ public:
             "", m_report.intents_removed, task);
       }
     }
+    for (const auto& p : m_parts) {
+      if (!m_unresolved.count(p.task)) {
+        act(p.node, [&](transport::Node& n) { n.remove_intent(p.volume, p.task); }, "",
+            m_report.intents_removed, p.task);
+      }
+    }
     report_unexplained_surplus();
     return std::move(m_report);
   }
@@ -100,6 +106,9 @@ private:
         m_trash.push_back({node, l.volume, l.task});
       } else if (l.kind == "tmp") {
         m_temps.push_back({node, l.volume, l.task});
+      } else if (l.name.rfind(".clsync-part-intent-", 0) == 0 && !l.task.empty()) {
+        // An intent whose write was cut short: never in force, so it simply goes.
+        m_parts.push_back({node, l.volume, l.task});
       } else if (l.kind != "lease") {
         note(node + ":" + l.volume + "/" + l.name + " is not something clsync knows; left alone");
       }
@@ -227,7 +236,7 @@ private:
   const Inventory& m_inv;
   std::set<std::string> m_nodes;
   std::map<std::string, Intent> m_intents;
-  std::vector<Found> m_trash, m_temps;
+  std::vector<Found> m_trash, m_temps, m_parts;
   std::map<std::string, int> m_count;
   std::set<std::string> m_done_dirs, m_unresolved, m_explained;
   RecoveryReport m_report;

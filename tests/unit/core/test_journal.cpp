@@ -36,7 +36,7 @@ TEST_SUITE("core::journal")
   TEST_CASE("run ids sort by time and are safe in file names")
   {
     auto id = new_run_id();
-    CHECK(std::regex_match(id, std::regex(R"(\d{8}T\d{6}Z-[0-9a-f]{6})")));
+    CHECK(std::regex_match(id, std::regex(R"(\d{8}T\d{9}Z-[0-9a-f]{6})")));
     CHECK(new_run_id() != new_run_id());
   }
 
