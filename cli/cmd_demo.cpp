@@ -50,12 +50,8 @@ nlohmann::json render_json(const core::DemoResult& r, const core::DemoOptions& o
                         {"replicas", c.replicas},
                         {"bytes", c.bytes}});
   }
-  return {{"dir", r.dir},
-          {"chunk_size", opts.chunk_size},
-          {"skew", opts.skew},
-          {"seed", opts.seed},
-          {"clusters", clusters},
-          {"next", r.next}};
+  return {{"dir", r.dir},      {"chunk_size", opts.chunk_size}, {"skew", opts.skew},
+          {"seed", opts.seed}, {"clusters", clusters},          {"next", r.next}};
 }
 
 } // namespace
@@ -65,18 +61,22 @@ Command make_demo(CLI::App& app)
   auto opts = std::make_shared<core::DemoOptions>();
   auto* sub = app.add_subcommand("demo", "Build local demo clusters that replay the seed scenario");
   sub->footer(k_exit_status_help);
-  sub->add_option("--dir", opts->dir, "folder to build the demo in (new or empty)")->required();
+  sub->add_option("--dir", opts->dir, "folder to build the demo in (new or empty)")
+      ->type_name("DIR")
+      ->required();
   sub->add_option("--chunk-size", opts->chunk_size, "bytes per chunk, e.g. 16K, 8M")
       ->transform(size_transform())
+      ->type_name("SIZE")
       ->default_str("16K");
   sub->add_option("--skew", opts->skew, "vary chunk sizes by up to ±F (0 to 0.9)")
+      ->type_name("F")
       ->capture_default_str();
   sub->add_flag("--force", opts->force, "replace a previous demo in --dir");
   sub->add_option("--seed", opts->seed, "seed of the pseudo-random contents")
       ->capture_default_str();
   return {sub, Needs::nothing,
           [opts](core::Context& ctx, const GlobalOptions& global, std::ostream& out) {
-            const core::DemoResult r = core::build_demo(*opts, ctx.events);
+            const core::DemoResult r = core::build_demo(*opts, ctx.events, ctx.stop_requested);
             if (global.json) {
               out << render_json(r, *opts).dump(2) << '\n';
             } else {

@@ -10,7 +10,7 @@ namespace {
 
 /// Wraps a core parser as a CLI11 transform; UsageError becomes CLI11's validation message.
 template <typename Parse>
-CLI::Validator make_transform(Parse parse, const char* type_name)
+CLI::Validator make_transform(Parse parse)
 {
   return CLI::Validator(
       [parse](std::string& value) -> std::string {
@@ -21,25 +21,24 @@ CLI::Validator make_transform(Parse parse, const char* type_name)
           return std::string(e.what()) + (e.hint().empty() ? "" : "; " + e.hint());
         }
       },
-      type_name);
+      "");
 }
 
 } // namespace
 
 CLI::Validator size_transform()
 {
-  return make_transform([](const std::string& v) { return core::parse_size(v); }, "SIZE");
+  return make_transform([](const std::string& v) { return core::parse_size(v); });
 }
 
 CLI::Validator rate_transform()
 {
-  return make_transform([](const std::string& v) { return core::parse_rate(v); }, "RATE");
+  return make_transform([](const std::string& v) { return core::parse_rate(v); });
 }
 
 CLI::Validator duration_transform()
 {
-  return make_transform([](const std::string& v) { return core::parse_duration(v).count(); },
-                        "DURATION");
+  return make_transform([](const std::string& v) { return core::parse_duration(v).count(); });
 }
 
 void add_filter_options(CLI::App& sub, core::FilterOptions& f, bool with_columns)
@@ -69,12 +68,15 @@ void add_write_options(CLI::App& sub, core::WriteOptions& w)
       ->group(g);
   sub.add_option("--bwlimit", w.bwlimit, "bytes per second over the run, e.g. 50M (0: none)")
       ->transform(rate_transform())
+      ->type_name("RATE")
       ->group(g);
   sub.add_option("--bwlimit-per-node", w.bwlimit_per_node, "bytes per second per node, e.g. 20M")
       ->transform(rate_transform())
+      ->type_name("RATE")
       ->group(g);
   sub.add_option("--max-bytes", w.max_bytes, "start no task after this many bytes, e.g. 500G")
       ->transform(size_transform())
+      ->type_name("SIZE")
       ->group(g);
   sub.add_option("--until", w.until, "start no task after this time (HH:MM or RFC 3339)")->group(g);
   sub.add_option("--headroom", w.headroom, "free share kept on destinations")
@@ -85,6 +87,7 @@ void add_write_options(CLI::App& sub, core::WriteOptions& w)
   sub.add_option("--exclude-node", w.exclude_nodes, "leave this node out (repeatable)")->group(g);
   sub.add_option("--lease-ttl", w.lease_ttl_s, "age after which a silent lease is stale, e.g. 10m")
       ->transform(duration_transform())
+      ->type_name("DURATION")
       ->default_str("10m")
       ->group(g);
   sub.add_flag("--break-lock", w.break_lock, "remove another run's lease first")->group(g);
@@ -97,6 +100,7 @@ void add_write_options(CLI::App& sub, core::WriteOptions& w)
   sub.add_flag("--compress", w.compress, "zstd on the wire between nodes")->group(g);
   sub.add_option("--max-memory", w.max_memory, "buffers in flight, e.g. 256M")
       ->transform(size_transform())
+      ->type_name("SIZE")
       ->default_str("256M")
       ->group(g);
 }

@@ -25,8 +25,8 @@ namespace fs = std::filesystem;
 const std::vector<std::string> k_databases{"Level1", "Level1_TSDB"};
 const std::vector<std::string> k_nodes_a{"P1-dn1", "P2-dn1", "P3-dn1"};
 const std::vector<std::string> k_nodes_b{"B1", "B2", "B3"};
-constexpr std::size_t k_holders = 2;  // P1-dn1 and P2-dn1 hold every chunk; P3-dn1 was just added
-constexpr int k_first_day = 1, k_last_day = 10;  // 2020.06.01 to 2020.06.10
+constexpr std::size_t k_holders = 2; // P1-dn1 and P2-dn1 hold every chunk; P3-dn1 was just added
+constexpr int k_first_day = 1, k_last_day = 10; // 2020.06.01 to 2020.06.10
 constexpr int k_hash_buckets = 10;
 
 std::string volume_of(const fs::path& dir, const char* cluster, const std::string& node)
@@ -56,9 +56,9 @@ std::string yaml_quote(const std::string& s)
 /// A word the shell reads back as `s`.
 std::string shell_quote(const std::string& s)
 {
-  const bool plain = !s.empty() && s.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
-                                                       "qrstuvwxyz0123456789_./:+,=@%-") ==
-                                       std::string::npos;
+  const bool plain =
+      !s.empty() && s.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+                                        "qrstuvwxyz0123456789_./:+,=@%-") == std::string::npos;
   if (plain) {
     return s;
   }
@@ -145,7 +145,7 @@ timespec chunk_mtime(int day, int hash, const std::string& key, std::uint64_t se
 {
   // The end of the chunk's trading day (UTC), plus a per-chunk offset with nanoseconds, so
   // that fingerprints see distinct, sub-second mtimes.
-  const std::int64_t days_since_epoch = 18414 + (day - 1);  // 2020-06-01
+  const std::int64_t days_since_epoch = 18414 + (day - 1); // 2020-06-01
   timespec t{};
   t.tv_sec = days_since_epoch * 86400 + 15 * 3600 + hash * 60;
   t.tv_nsec = static_cast<long>(demo_hash(seed, key) % 1000000000ull);
@@ -157,12 +157,11 @@ timespec chunk_mtime(int day, int hash, const std::string& key, std::uint64_t se
 const std::vector<std::string>& demo_columns()
 {
   static const std::vector<std::string> k_columns{
-      "SecurityID",   "DateTime",     "PreClosePx",   "OpenPx",       "HighPx",
-      "LowPx",        "LastPx",       "Volume",       "Amount",       "BidPrice1",
-      "BidPrice2",    "BidPrice3",    "BidPrice4",    "BidPrice5",    "BidOrderQty1",
-      "BidOrderQty2", "BidOrderQty3", "BidOrderQty4", "BidOrderQty5", "OfferPrice1",
-      "OfferPrice2",  "OfferPrice3",  "OfferPrice4",  "OfferPrice5",  "OfferQty1",
-      "OfferQty2",    "OfferQty3",    "OfferQty4",    "OfferQty5"};
+      "SecurityID",   "DateTime",    "PreClosePx",   "OpenPx",       "HighPx",       "LowPx",
+      "LastPx",       "Volume",      "Amount",       "BidPrice1",    "BidPrice2",    "BidPrice3",
+      "BidPrice4",    "BidPrice5",   "BidOrderQty1", "BidOrderQty2", "BidOrderQty3", "BidOrderQty4",
+      "BidOrderQty5", "OfferPrice1", "OfferPrice2",  "OfferPrice3",  "OfferPrice4",  "OfferPrice5",
+      "OfferQty1",    "OfferQty2",   "OfferQty3",    "OfferQty4",    "OfferQty5"};
   return k_columns;
 }
 
@@ -192,7 +191,7 @@ std::uint64_t demo_chunk_size(const DemoOptions& opts, const std::string& key)
       std::llround(static_cast<double>(opts.chunk_size) * (1.0 + opts.skew * u)));
 }
 
-DemoResult build_demo(const DemoOptions& opts, Events* events)
+DemoResult build_demo(const DemoOptions& opts, Events* events, const std::atomic<bool>* stop)
 {
   if (opts.dir.empty()) {
     throw UsageError("demo needs --dir DIR", "e.g. clsync demo --dir /tmp/clsync-demo");
@@ -227,7 +226,7 @@ DemoResult build_demo(const DemoOptions& opts, Events* events)
     replica_bytes += job.bytes * job.roots.size();
     jobs.push_back(std::move(job));
   }
-  if (struct statvfs vfs {}; ::statvfs(clean.c_str(), &vfs) == 0) {
+  if (struct statvfs vfs{}; ::statvfs(clean.c_str(), &vfs) == 0) {
     const std::uint64_t avail = static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize;
     if (replica_bytes > avail) {
       throw UsageError("the demo needs " + format_size(replica_bytes) + " but " + clean.string() +
@@ -259,7 +258,7 @@ DemoResult build_demo(const DemoOptions& opts, Events* events)
                   format_size(replica_bytes) + ")");
   }
   const unsigned threads = std::clamp(std::thread::hardware_concurrency(), 2u, 4u);
-  write_demo_chunks(jobs, demo_columns(), opts.seed, threads, events);
+  write_demo_chunks(jobs, demo_columns(), opts.seed, threads, events, stop);
 
   DemoResult r;
   r.dir = clean.string();

@@ -4,6 +4,7 @@
 
 #include "core/options.hpp"
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -15,18 +16,18 @@ class Events;
 
 /// One cluster the demo wrote.
 struct DemoCluster {
-  std::string name;  ///< "demo-a"
-  std::string file;  ///< absolute path of its topology file
+  std::string name; ///< "demo-a"
+  std::string file; ///< absolute path of its topology file
   int nodes = 0;
-  std::uint64_t chunks = 0;    ///< distinct chunks
-  std::uint64_t replicas = 0;  ///< chunk copies over all nodes
-  std::uint64_t bytes = 0;     ///< bytes of all replicas
+  std::uint64_t chunks = 0;   ///< distinct chunks
+  std::uint64_t replicas = 0; ///< chunk copies over all nodes
+  std::uint64_t bytes = 0;    ///< bytes of all replicas
 };
 
 struct DemoResult {
-  std::string dir;  ///< absolute
+  std::string dir; ///< absolute
   std::vector<DemoCluster> clusters;
-  std::vector<std::string> next;  ///< commands to try next, ready to paste
+  std::vector<std::string> next; ///< commands to try next, ready to paste
 };
 
 /// The seed's 29 columns of the Snapshot table, in schema order; each chunk holds
@@ -46,7 +47,11 @@ std::uint64_t demo_chunk_size(const DemoOptions& opts, const std::string& key);
 /// `opts.seed`, the chunk key and the column, written in blocks. Creates `dir` if needed.
 /// Throws UsageError when `dir` is not empty and `opts.force` is false, when it holds anything
 /// but a previous demo's files (which --force removes), or for a bad skew; std::system_error
-/// for I/O failures. Reports progress (bytes of replicas written) to `events` when given.
-DemoResult build_demo(const DemoOptions& opts, Events* events = nullptr);
+/// for I/O failures. Reports progress (bytes of replicas written) to `events` when given. When
+/// `*stop` becomes true, starts no further chunk and throws Interrupted (the demo is partial;
+/// rerun with --force).
+DemoResult build_demo(const DemoOptions& opts,
+                      Events* events = nullptr,
+                      const std::atomic<bool>* stop = nullptr);
 
 } // namespace clsync::core

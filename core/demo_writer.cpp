@@ -2,6 +2,7 @@
 // Copyright (c) clsync developers
 #include "core/demo_writer.hpp"
 
+#include "core/error.hpp"
 #include "core/events.hpp"
 
 #include <algorithm>
@@ -60,9 +61,12 @@ ColumnKind kind_of(const std::string& column)
 std::size_t record_size(ColumnKind k)
 {
   switch (k) {
-  case ColumnKind::symbol: return 10;  // "600001.SH\n"
-  case ColumnKind::datetime: return 4;
-  default: return 8;
+  case ColumnKind::symbol:
+    return 10; // "600001.SH\n"
+  case ColumnKind::datetime:
+    return 4;
+  default:
+    return 8;
   }
 }
 
@@ -86,7 +90,8 @@ void fill(ColumnKind kind, Rng& rng, char* out, std::size_t n, std::int64_t day_
       break;
     }
     case ColumnKind::datetime: {
-      const auto t = static_cast<std::int32_t>(day_start + 34200 + static_cast<std::int64_t>(r % 19800));
+      const auto t =
+          static_cast<std::int32_t>(day_start + 34200 + static_cast<std::int64_t>(r % 19800));
       std::memcpy(out + at, &t, 4);
       break;
     }
@@ -195,7 +200,7 @@ std::uint64_t demo_hash(std::uint64_t seed, const std::string& a, const std::str
     for (unsigned char ch : s) {
       h = (h ^ ch) * 0x100000001B3ull;
     }
-    h = (h ^ 0xFF) * 0x100000001B3ull;  // separator: ("ab","c") differs from ("a","bc")
+    h = (h ^ 0xFF) * 0x100000001B3ull; // separator: ("ab","c") differs from ("a","bc")
   };
   add(a);
   add(b);
@@ -206,7 +211,8 @@ void write_demo_chunks(const std::vector<DemoChunkJob>& jobs,
                        const std::vector<std::string>& columns,
                        std::uint64_t seed,
                        unsigned threads,
-                       Events* events)
+                       Events* events,
+                       const std::atomic<bool>* stop)
 {
   // Directories first, serially: workers then only create files.
   for (const auto& job : jobs) {
@@ -225,11 +231,11 @@ void write_demo_chunks(const std::vector<DemoChunkJob>& jobs,
   progress.tasks_total = jobs.size();
   std::atomic<std::size_t> next{0};
   std::atomic<bool> failed{false};
-  std::mutex mutex;  // guards `error` and `progress`
+  std::mutex mutex; // guards `error` and `progress`
   std::exception_ptr error;
   auto worker = [&] {
     std::vector<char> block(k_block);
-    while (!failed.load()) {
+    while (!failed.load() && !(stop && stop->load())) {
       const std::size_t i = next.fetch_add(1);
       if (i >= jobs.size()) {
         return;
@@ -262,6 +268,9 @@ void write_demo_chunks(const std::vector<DemoChunkJob>& jobs,
   }
   if (error) {
     std::rethrow_exception(error);
+  }
+  if (stop && stop->load()) {
+    throw Interrupted("interrupted while writing the demo; rerun with --force to rebuild it");
   }
 }
 

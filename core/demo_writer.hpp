@@ -2,6 +2,7 @@
 // Copyright (c) clsync developers
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <ctime>
 #include <filesystem>
@@ -18,7 +19,7 @@ class Events;
 struct DemoChunkJob {
   std::string key;                          ///< relative chunk path
   std::uint64_t bytes = 0;                  ///< total over its column files
-  std::vector<std::filesystem::path> roots;  ///< volumes that get a replica
+  std::vector<std::filesystem::path> roots; ///< volumes that get a replica
   timespec mtime{};                         ///< of every file and of the chunk directory
 };
 
@@ -28,11 +29,13 @@ std::uint64_t demo_hash(std::uint64_t seed, const std::string& a, const std::str
 /// Writes every job's files, `<Column>.col` per column of `columns`, with pseudo-random column
 /// data seeded by (seed, key, column). Uses `threads` workers, each with one block buffer that
 /// feeds all replicas of a file. Files are created with O_EXCL. Throws std::system_error naming
-/// the path on any I/O failure (the first one; other workers stop).
+/// the path on any I/O failure (the first one; other workers stop). Stops starting chunks once
+/// `*stop` is true and then throws Interrupted.
 void write_demo_chunks(const std::vector<DemoChunkJob>& jobs,
                        const std::vector<std::string>& columns,
                        std::uint64_t seed,
                        unsigned threads,
-                       Events* events);
+                       Events* events,
+                       const std::atomic<bool>* stop = nullptr);
 
 } // namespace clsync::core

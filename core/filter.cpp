@@ -100,9 +100,8 @@ bool contains(const std::vector<std::string>& list, std::string_view s)
   return std::find(list.begin(), list.end(), s) != list.end();
 }
 
-std::vector<std::string> non_empty(const std::vector<std::string>& in,
-                                   const char* option,
-                                   bool split_commas = false)
+std::vector<std::string>
+non_empty(const std::vector<std::string>& in, const char* option, bool split_commas = false)
 {
   std::vector<std::string> out;
   for (const auto& item : in) {
@@ -144,7 +143,8 @@ bool parse_filter_date(std::string_view s, long long& yyyymmdd)
 {
   std::string digits;
   if (s.size() == 10 && (s[4] == '.' || s[4] == '-') && s[7] == s[4]) {
-    digits = std::string(s.substr(0, 4)) + std::string(s.substr(5, 2)) + std::string(s.substr(8, 2));
+    digits =
+        std::string(s.substr(0, 4)) + std::string(s.substr(5, 2)) + std::string(s.substr(8, 2));
   } else if (s.size() == 8) {
     digits = std::string(s);
   } else {
@@ -243,8 +243,8 @@ WhereClause parse_where(std::string_view clause, long long today)
   };
   std::string_view s = trim(clause);
   std::size_t i = 0;
-  while (i < s.size() && (std::isalnum(static_cast<unsigned char>(s[i])) || s[i] == '_' ||
-                          s[i] == '-')) {
+  while (i < s.size() &&
+         (std::isalnum(static_cast<unsigned char>(s[i])) || s[i] == '_' || s[i] == '-')) {
     ++i;
   }
   if (i == 0) {
@@ -375,12 +375,24 @@ bool ChunkFilter::matches(const Chunk& chunk) const
     const int c = compare_filter_values(classify_filter_value(it->second), w.value);
     bool ok = false;
     switch (w.op) {
-    case WhereClause::Op::eq: ok = c == 0; break;
-    case WhereClause::Op::ne: ok = c != 0; break;
-    case WhereClause::Op::lt: ok = c < 0; break;
-    case WhereClause::Op::le: ok = c <= 0; break;
-    case WhereClause::Op::gt: ok = c > 0; break;
-    case WhereClause::Op::ge: ok = c >= 0; break;
+    case WhereClause::Op::eq:
+      ok = c == 0;
+      break;
+    case WhereClause::Op::ne:
+      ok = c != 0;
+      break;
+    case WhereClause::Op::lt:
+      ok = c < 0;
+      break;
+    case WhereClause::Op::le:
+      ok = c <= 0;
+      break;
+    case WhereClause::Op::gt:
+      ok = c > 0;
+      break;
+    case WhereClause::Op::ge:
+      ok = c >= 0;
+      break;
     }
     if (!ok) {
       return false;

@@ -17,10 +17,10 @@ namespace clsync::core {
 /// A value a partition level is compared with, read every way it can be: "20200601" is a date
 /// and a number, "3" a number, "SH" only a string.
 struct FilterValue {
-  std::string text;         ///< as written (resolved dates as "2020.06.01")
-  bool is_date = false;     ///< `date` holds yyyymmdd
-  bool is_number = false;   ///< `real` holds the value
-  bool is_integer = false;  ///< `integer` holds the value exactly
+  std::string text;        ///< as written (resolved dates as "2020.06.01")
+  bool is_date = false;    ///< `date` holds yyyymmdd
+  bool is_number = false;  ///< `real` holds the value
+  bool is_integer = false; ///< `integer` holds the value exactly
   long long date = 0;
   long long integer = 0;
   double real = 0;
@@ -42,8 +42,8 @@ struct WhereClause {
   enum class Op { eq, ne, lt, le, gt, ge };
   std::string level;
   Op op = Op::eq;
-  FilterValue value;  ///< `today`, `today-N`, `yesterday` already resolved to a date
-  std::string text;   ///< the clause as given, for messages
+  FilterValue value; ///< `today`, `today-N`, `yesterday` already resolved to a date
+  std::string text;  ///< the clause as given, for messages
 };
 
 /// A compiled filter. Options of one kind are ORed (--db A --db B), kinds are ANDed, and every

@@ -146,7 +146,8 @@ Plan plan_disk_rebalance(const Inventory& inv,
       return false;
     }
     const auto v = vacated.find(item_range[id]);
-    return v == vacated.end() || std::find(v->second.begin(), v->second.end(), to) == v->second.end();
+    return v == vacated.end() ||
+           std::find(v->second.begin(), v->second.end(), to) == v->second.end();
   };
   const auto apply = [&](std::uint32_t id, int from, int to) {
     const auto [b, e] = ranges[item_range[id]];

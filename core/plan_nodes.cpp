@@ -26,7 +26,7 @@ std::string format_amount(double v, BalanceBy by)
 std::string left_out_reason(const NodeIndex& idx, int i)
 {
   const auto& n = idx.state(i);
-  if (idx.excluded(i)) {
+  if (idx.excluded(i) || n.excluded) {
     return n.name + ": excluded, takes no part";
   }
   if (!n.reachable) {

@@ -73,7 +73,10 @@ Plan plan_repair(const Inventory& inv,
     if (pick && !pick(c)) {
       continue;
     }
-    if (c.health == ChunkHealth::divergent) {
+    // An under-replicated chunk can be divergent too (health names only the most urgent
+    // condition): copying one of its replicas would spread a version nobody chose.
+    if (c.health == ChunkHealth::divergent ||
+        std::find(c.issues.begin(), c.issues.end(), ChunkHealth::divergent) != c.issues.end()) {
       plan.notes.push_back({c.key, "divergent: resolve by hand or restore"});
       continue;
     }
@@ -117,15 +120,15 @@ Plan plan_repair(const Inventory& inv,
     }
     const int zone_target = std::min(rep, idx.zone_count());
     for (int k = count; k < rep; ++k) {
-      const bool want_zone = idx.zoned() && distinct_zones(idx, counted, -1, -1) < zone_target;
+      const int zones_now = distinct_zones(idx, counted, -1, -1);
+      const bool want_zone = idx.zoned() && zones_now < zone_target;
       int dest = -1;
       bool dest_new_zone = false;
       for (int cand = 0; cand < idx.size(); ++cand) {
         if (!idx.usable(cand) || any.count(cand) != 0) {
           continue;
         }
-        const bool new_zone =
-            want_zone && distinct_zones(idx, counted, -1, cand) > distinct_zones(idx, counted, -1, -1);
+        const bool new_zone = want_zone && distinct_zones(idx, counted, -1, cand) > zones_now;
         if (dest < 0 || (new_zone && !dest_new_zone) ||
             (new_zone == dest_new_zone && loads.less(cand, dest))) {
           dest = cand;

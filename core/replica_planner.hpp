@@ -43,14 +43,15 @@ struct PlanParams {
   /// size in bytes, or 1 replica). Must be > 0.
   std::optional<double> threshold;
   /// Chunks whose newest file is younger than this (at `now`) stay where they are
-  /// (DolphinDB's updatedBeforeDays). Zero: no chunk is too young.
+  /// (DolphinDB's updatedBeforeDays). Zero: no chunk is too young. Needs `now` set.
   std::chrono::nanoseconds min_age{0};
   /// The clock of the plan, injected so planning stays pure; it also stamps Plan::created.
   std::chrono::system_clock::time_point now{};
   /// Nodes that are never a source nor a destination. Unreachable nodes are left out as well.
   /// A name not in the inventory is a UsageError.
   std::vector<std::string> exclude_nodes;
-  /// Fraction of each destination filesystem's capacity kept free (SPEC §5).
+  /// Fraction of each destination filesystem's capacity kept free (SPEC §5); the planners do not
+  /// read it, callers pass it to check_capacity.
   double headroom = 0.05;
   /// Rebalancing moves only the chunks this accepts; the others still count in the loads.
   ChunkPredicate movable;
@@ -73,8 +74,9 @@ struct PlanParams {
 /// the smaller chunk key, and between nodes the earlier node in topology order ends with more (it
 /// is the last to give and the first to receive). When that pair has no such chunk, the next
 /// pairs are tried in the same order; when no pair has one, a chunk nearest half the pair's
-/// combined deviation that lowers the worse of the two is moved. By count this uses the fewest
-/// moves possible. The destination volume is the one with the most free space after the moves
+/// combined deviation that lowers the worse of the two is moved. By count, with a threshold of
+/// at least one replica and no anti-affinity or zone rule in the way, this uses the fewest moves
+/// possible. The destination volume is the one with the most free space after the moves
 /// already planned to it. Unhealthy chunks, chunks with special files and young chunks stay,
 /// each with a note; nodes left out of threshold get a note (chunk empty).
 /// Throws UsageError for a bad threshold or an unknown excluded node.

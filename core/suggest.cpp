@@ -10,7 +10,8 @@ namespace clsync::core {
 std::size_t edit_distance(std::string_view a, std::string_view b)
 {
   auto eq = [](char x, char y) {
-    return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+    return std::tolower(static_cast<unsigned char>(x)) ==
+           std::tolower(static_cast<unsigned char>(y));
   };
   const std::size_t n = a.size(), m = b.size();
   // Three rows of the optimal-string-alignment table.

@@ -22,9 +22,14 @@ using yaml::Field;
 using Fields = std::map<std::string, Field>;
 
 const std::vector<std::string> k_top_keys{"cluster", "replication", "ssh", "nodes", "databases"};
-const std::vector<std::string> k_ssh_keys{"user",          "port",          "identity",
-                                          "known_hosts",   "host_key_policy", "agent_command",
-                                          "connect_timeout", "io_timeout"};
+const std::vector<std::string> k_ssh_keys{"user",
+                                          "port",
+                                          "identity",
+                                          "known_hosts",
+                                          "host_key_policy",
+                                          "agent_command",
+                                          "connect_timeout",
+                                          "io_timeout"};
 const std::vector<std::string> k_node_own_keys{"name", "host", "volumes", "zone", "weight"};
 const std::vector<std::string> k_database_keys{"levels", "replication"};
 
@@ -110,8 +115,8 @@ void apply_ssh(const yaml::Reader& r, const Fields& fields, SshSettings& ssh)
       } else if (v == "accept-new") {
         ssh.host_key_policy = HostKeyPolicy::accept_new;
       } else {
-        std::string msg = "host_key_policy: expected strict or accept-new, got " +
-                          yaml::describe(f.value);
+        std::string msg =
+            "host_key_policy: expected strict or accept-new, got " + yaml::describe(f.value);
         if (v == "off" || v == "no" || v == "false" || v == "none" || v == "insecure") {
           msg += " (checking host keys can never be turned off)";
         }
@@ -138,8 +143,9 @@ std::string normalise_volume(const yaml::Reader& r, const YAML::Node& item, cons
     n.pop_back();
   }
   if (n == "/") {
-    r.fail(item.Mark(), "volume '" + v + "' is the root directory; expected the directory that "
-                        "holds the chunks, e.g. /ssd/ssd0/chunkData");
+    r.fail(item.Mark(), "volume '" + v +
+                            "' is the root directory; expected the directory that "
+                            "holds the chunks, e.g. /ssd/ssd0/chunkData");
   }
   return n;
 }
@@ -170,10 +176,10 @@ void check_volume(const yaml::Reader& r,
     if (s.host != node.host) {
       continue;
     }
-    const std::string where = s.node == node.name
-                                  ? "line " + std::to_string(s.line)
-                                  : "node '" + s.node + "' on the same host, line " +
-                                        std::to_string(s.line);
+    const std::string where =
+        s.node == node.name
+            ? "line " + std::to_string(s.line)
+            : "node '" + s.node + "' on the same host, line " + std::to_string(s.line);
     const std::string orig = item.Scalar();
     if (s.path == path) {
       r.fail(item.Mark(), "volume '" + orig + "' is the same directory as '" + s.path + "' (" +
@@ -200,8 +206,18 @@ NodeSpec parse_node(const yaml::Reader& r,
   if (n.IsMap() && n["name"] && n["name"].IsScalar() && is_name(n["name"].Scalar())) {
     where = "in node '" + n["name"].Scalar() + "'";
   }
-  const Fields f = r.fields(n, list_mark, where, "a mapping with name, host and volumes",
-                            node_keys());
+  if (n.IsMap()) {
+    for (const auto& kv : n) {
+      if (kv.first.IsScalar() && kv.first.Scalar() == "ssh") {
+        // A natural guess that would otherwise get a bare "unknown key".
+        r.fail(kv.first.Mark(), "unknown key 'ssh' " + where +
+                                    "; override ssh settings (user, port, identity, …) directly "
+                                    "in the node, e.g. port: 2222");
+      }
+    }
+  }
+  const Fields f =
+      r.fields(n, list_mark, where, "a mapping with name, host and volumes", node_keys());
   auto need = [&](const char* key, const char* expected) -> const Field& {
     auto it = f.find(key);
     if (it == f.end()) {
@@ -212,8 +228,9 @@ NodeSpec parse_node(const yaml::Reader& r,
   const Field& name = need("name", "a node name of letters, digits, '.', '_' and '-'");
   node.name = r.text(name, "name");
   if (!is_name(node.name)) {
-    r.fail(name.mark(), "name: '" + node.name +
-                            "' is not a valid node name; expected letters, digits, '.', '_' and '-'");
+    r.fail(name.mark(),
+           "name: '" + node.name +
+               "' is not a valid node name; expected letters, digits, '.', '_' and '-'");
   }
   for (const auto& e : earlier) {
     if (e.name == node.name) {
@@ -229,8 +246,9 @@ NodeSpec parse_node(const yaml::Reader& r,
   node.host = host.value.Scalar();
   for (char c : node.host) {
     if (c == '@') {
-      r.fail(host.mark(), "host: '" + node.host + "' holds a user; expected only the host, with "
-                                                  "the user in 'user:'");
+      r.fail(host.mark(), "host: '" + node.host +
+                              "' holds a user; expected only the host, with "
+                              "the user in 'user:'");
     }
     if (static_cast<unsigned char>(c) <= ' ' || c == '/') {
       r.fail(host.mark(), "host: '" + node.host + "' is not a host name or address");
@@ -257,8 +275,8 @@ NodeSpec parse_node(const yaml::Reader& r,
   if (auto it = f.find("weight"); it != f.end()) {
     const double w = r.number(it->second, "weight");
     if (w <= 0) {
-      r.fail(it->second.mark(), "weight: expected a number greater than 0, got " +
-                                    yaml::describe(it->second.value));
+      r.fail(it->second.mark(),
+             "weight: expected a number greater than 0, got " + yaml::describe(it->second.value));
     }
     node.weight = w;
   }
@@ -271,20 +289,19 @@ std::string range_text(std::size_t nodes)
                     : "1 to " + std::to_string(nodes) + " (the number of nodes)";
 }
 
-DatabaseSpec parse_database(const yaml::Reader& r,
-                            const Field& entry,
-                            std::size_t node_count)
+DatabaseSpec parse_database(const yaml::Reader& r, const Field& entry, std::size_t node_count)
 {
   DatabaseSpec db;
   db.name = entry.key.Scalar();
   if (!is_name(db.name) || db.name == "." || db.name == ".." || db.name.rfind(".clsync", 0) == 0) {
-    r.fail(entry.key.Mark(), "'" + db.name + "' is not a valid database name; expected letters, "
-                             "digits, '.', '_' and '-' (not '.', '..' or '.clsync…')");
+    r.fail(entry.key.Mark(), "'" + db.name +
+                                 "' is not a valid database name; expected letters, "
+                                 "digits, '.', '_' and '-' (not '.', '..' or '.clsync…')");
   }
   const std::string where = "in database '" + db.name + "'";
-  const Fields f = r.fields(entry.value, entry.key.Mark(), where,
-                            "a mapping with 'levels', e.g. {levels: [date, hash]}",
-                            k_database_keys);
+  const Fields f =
+      r.fields(entry.value, entry.key.Mark(), where,
+               "a mapping with 'levels', e.g. {levels: [date, hash]}", k_database_keys);
   auto levels = f.find("levels");
   if (levels == f.end()) {
     r.fail(entry.key.Mark(), "missing 'levels' " + where +
@@ -296,7 +313,8 @@ DatabaseSpec parse_database(const yaml::Reader& r,
     db.levels = r.strings(levels->second, "levels", "a list of level names", &items);
   } else {
     r.fail(levels->second.mark(), "levels: expected a list of level names, e.g. [date, hash], "
-                                  "got " + yaml::describe(levels->second.value));
+                                  "got " +
+                                      yaml::describe(levels->second.value));
   }
   for (std::size_t i = 0; i < db.levels.size(); ++i) {
     if (!is_name(db.levels[i], false)) {
@@ -311,9 +329,9 @@ DatabaseSpec parse_database(const yaml::Reader& r,
     }
   }
   if (auto it = f.find("replication"); it != f.end()) {
-    db.replication = static_cast<int>(r.integer(it->second, "replication", 1,
-                                                 static_cast<long long>(node_count),
-                                                 "an integer from " + range_text(node_count)));
+    db.replication =
+        static_cast<int>(r.integer(it->second, "replication", 1, static_cast<long long>(node_count),
+                                   "an integer from " + range_text(node_count)));
   }
   return db;
 }
@@ -351,7 +369,7 @@ const DatabaseSpec* Topology::find_database(std::string_view name) const
 Topology parse_topology(std::string_view yaml_text, const std::string& file)
 {
   const yaml::Reader r(file);
-  const YAML::Mark start;  // 1:1
+  const YAML::Mark start; // 1:1
   std::vector<YAML::Node> docs;
   try {
     docs = YAML::LoadAll(std::string(yaml_text));
@@ -387,8 +405,8 @@ Topology parse_topology(std::string_view yaml_text, const std::string& file)
   }
   const Field& replication = need("replication", "the number of replicas of each chunk, e.g. "
                                                  "replication: 2");
-  const long long wanted = r.integer(replication, "replication", 1, 1000000,
-                                     "a whole number of replicas (at least 1)");
+  const long long wanted =
+      r.integer(replication, "replication", 1, 1000000, "a whole number of replicas (at least 1)");
   if (auto it = top.find("ssh"); it != top.end()) {
     const Fields ssh = r.fields(it->second.value, it->second.key.Mark(), "in ssh",
                                 "a mapping of ssh settings", k_ssh_keys);
@@ -397,8 +415,9 @@ Topology parse_topology(std::string_view yaml_text, const std::string& file)
   const Field& nodes = need("nodes", "a list of nodes, each with name, host and volumes");
   if (!nodes.value.IsSequence() || nodes.value.size() == 0) {
     r.fail(nodes.mark(), "nodes: expected a list of at least one node with name, host and "
-                         "volumes, got " + (nodes.value.IsSequence() ? std::string("an empty list")
-                                                                    : yaml::describe(nodes.value)));
+                         "volumes, got " +
+                             (nodes.value.IsSequence() ? std::string("an empty list")
+                                                       : yaml::describe(nodes.value)));
   }
   std::vector<SeenVolume> seen;
   for (const auto& n : nodes.value) {
@@ -411,9 +430,9 @@ Topology parse_topology(std::string_view yaml_text, const std::string& file)
   }
   t.replication = static_cast<int>(wanted);
   if (auto it = top.find("databases"); it != top.end() && !it->second.value.IsNull()) {
-    const Fields dbs = r.fields(it->second.value, it->second.key.Mark(), "in databases",
-                                "a mapping of database names, e.g. Level1: {levels: [date, hash]}",
-                                {});
+    const Fields dbs =
+        r.fields(it->second.value, it->second.key.Mark(), "in databases",
+                 "a mapping of database names, e.g. Level1: {levels: [date, hash]}", {});
     // In file order, not the map's sorted order.
     for (const auto& d : it->second.value) {
       t.databases.push_back(parse_database(r, dbs.at(d.first.Scalar()), t.nodes.size()));

@@ -147,15 +147,15 @@ std::vector<std::string> Reader::strings(const Field& f,
                                          std::vector<YAML::Node>* items) const
 {
   if (!f.value.IsSequence()) {
-    fail(f.mark(), std::string(name) + ": expected " + std::string(expected) + ", got " +
-                       describe(f.value));
+    fail(f.mark(),
+         std::string(name) + ": expected " + std::string(expected) + ", got " + describe(f.value));
   }
   std::vector<std::string> out;
   for (const auto& item : f.value) {
     if (!item.IsScalar() || item.Scalar().empty()) {
-      fail(item.IsNull() ? f.mark() : item.Mark(),
-           std::string(name) + ": expected " + std::string(expected) + ", got " + describe(item) +
-               " in the list");
+      fail(item.IsNull() ? f.mark() : item.Mark(), std::string(name) + ": expected " +
+                                                       std::string(expected) + ", got " +
+                                                       describe(item) + " in the list");
     }
     out.push_back(item.Scalar());
     if (items) {

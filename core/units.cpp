@@ -37,10 +37,8 @@ std::string lower(std::string_view s)
   return out;
 }
 
-[[noreturn]] void fail(std::string_view kind,
-                       std::string_view text,
-                       std::string_view option,
-                       const char* expected)
+[[noreturn]] void
+fail(std::string_view kind, std::string_view text, std::string_view option, const char* expected)
 {
   std::string what;
   if (!option.empty()) {
@@ -54,7 +52,7 @@ std::string lower(std::string_view s)
 /// whole byte counts up to 2^64 - 1 stay exact.
 struct Decimal {
   std::uint64_t whole = 0;
-  long double fraction = 0;  ///< in [0, 1)
+  long double fraction = 0; ///< in [0, 1)
 };
 
 /// Consumes a decimal number from the front of `s`; nullopt when there is none or it overflows.
@@ -168,12 +166,23 @@ std::chrono::seconds parse_duration(std::string_view text, std::string_view opti
     std::uint64_t unit = 1;
     if (!s.empty()) {
       switch (std::tolower(static_cast<unsigned char>(s.front()))) {
-      case 's': unit = 1; break;
-      case 'm': unit = 60; break;
-      case 'h': unit = 3600; break;
-      case 'd': unit = 86400; break;
-      case 'w': unit = 7 * 86400; break;
-      default: fail("duration", text, option, expected);
+      case 's':
+        unit = 1;
+        break;
+      case 'm':
+        unit = 60;
+        break;
+      case 'h':
+        unit = 3600;
+        break;
+      case 'd':
+        unit = 86400;
+        break;
+      case 'w':
+        unit = 7 * 86400;
+        break;
+      default:
+        fail("duration", text, option, expected);
       }
       s.remove_prefix(1);
       bare = false;
@@ -181,7 +190,7 @@ std::chrono::seconds parse_duration(std::string_view text, std::string_view opti
       // "1h30" is ambiguous: minutes or seconds? Ask for the unit.
       fail("duration", text, option, expected);
     }
-    constexpr std::uint64_t k_limit = std::uint64_t{1} << 40;  // ~35,000 years
+    constexpr std::uint64_t k_limit = std::uint64_t{1} << 40; // ~35,000 years
     if (number->whole > k_limit / unit || total + number->whole * unit > k_limit) {
       fail("duration", text, option, expected);
     }

@@ -12,8 +12,8 @@ namespace clsync::core {
 
 /// Parses a size: a non-negative number (fractions allowed) and an optional unit, case-insensitive:
 /// B, K/KB/KiB, M/MB/MiB, G/GB/GiB, T/TB/TiB, P/PB/PiB. Every unit is binary (K = 1024 bytes);
-/// "1.5M" is 1572864. Fractional bytes are rounded down. Throws UsageError naming `option` (when not
-/// empty) and the value for anything else, including overflow past 2^64 - 1.
+/// "1.5M" is 1572864. Fractional bytes are rounded down. Throws UsageError naming `option` (when
+/// not empty) and the value for anything else, including overflow past 2^64 - 1.
 std::uint64_t parse_size(std::string_view text, std::string_view option = {});
 
 /// Parses a rate in bytes per second: a size, optionally followed by "/s" ("50M", "50MB/s").

@@ -205,8 +205,8 @@ TEST_SUITE("core::replica_planner")
     const auto inv = b.build();
     const auto plan = core::plan_drain_volume(inv, b.topo, "N", "/n/v1", std::nullopt, by_count());
     REQUIRE(plan.moves.size() == 5);
-    // Free: v3 1200, v2 1000 → v3 (900 left) → v2 (700) → v3 (600) → v2 (400); key(4) avoids
-    // its copy on v2 and goes to v3.
+    // Free: v3 1200, v2 1000 → v3 (900 left) → v2 (700) → v3 (600) → v2 (400);
+    // key(4) avoids its copy on v2 and goes to v3.
     CHECK(plan.moves[0].to.volume == "/n/v3");
     CHECK(plan.moves[1].to.volume == "/n/v2");
     CHECK(plan.moves[2].to.volume == "/n/v3");
@@ -266,6 +266,10 @@ TEST_SUITE("core::replica_planner")
     auto& div = b.chunk(key(12), 100, {{"P1", ""}});
     div.health = core::ChunkHealth::divergent;
     b.chunk(key(13), 100, {{"P1", ""}, {"P2", ""}, {"P3", ""}}); // over-replicated
+    // Under-replicated and divergent: health names the first, issues both; never copied.
+    auto& both = b.chunk(key(14), 100, {{"P2", ""}});
+    both.health = core::ChunkHealth::under_replicated;
+    both.issues = {core::ChunkHealth::under_replicated, core::ChunkHealth::divergent};
     const auto inv = b.build();
     const auto plan = core::plan_repair(inv, b.topo, by_count(), false);
     REQUIRE(plan.moves.size() == 2);
@@ -276,13 +280,14 @@ TEST_SUITE("core::replica_planner")
     CHECK(plan.moves[1].chunk == key(11));
     CHECK(plan.moves[1].to.node == "P3");
     CHECK_FALSE(plan.moves[0].delete_source());
-    bool divergent = false, over = false;
+    int divergent = 0;
+    bool over = false;
     for (const auto& n : plan.notes) {
-      divergent =
-          divergent || (n.chunk == key(12) && n.reason == "divergent: resolve by hand or restore");
+      divergent += (n.chunk == key(12) || n.chunk == key(14)) &&
+                   n.reason == "divergent: resolve by hand or restore";
       over = over || (n.chunk == key(13) && n.reason.find("over-replicated") == 0);
     }
-    CHECK(divergent);
+    CHECK(divergent == 2);
     CHECK(over);
     const auto end = test::replay(inv, plan);
     CHECK(end.at(key(10)).size() == 2);

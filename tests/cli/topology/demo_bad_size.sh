@@ -1,0 +1,1 @@
+"$CLSYNC" demo --dir d --chunk-size 5X

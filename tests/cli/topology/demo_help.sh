@@ -1,0 +1,1 @@
+"$CLSYNC" demo --help

@@ -1,0 +1,2 @@
+: > empty.yaml
+"$CLSYNC" -c empty.yaml status

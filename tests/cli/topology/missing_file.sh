@@ -1,0 +1,1 @@
+"$CLSYNC" -c nowhere.yaml status

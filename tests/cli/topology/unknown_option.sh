@@ -1,0 +1,1 @@
+"$CLSYNC" --frobnicate demo --dir d
