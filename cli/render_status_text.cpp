@@ -3,6 +3,7 @@
 #include "cli/render_status.hpp"
 #include "cli/text_table.hpp"
 
+#include <algorithm>
 #include <map>
 
 namespace clsync::cli {
@@ -24,6 +25,13 @@ std::string used_pct(std::uint64_t capacity, std::uint64_t free)
 
 std::string nodes_table(const core::Inventory& inv)
 {
+  // The STATE column appears only when some node or volume has something to say.
+  bool any_state = false;
+  for (const auto& n : inv.nodes) {
+    any_state = any_state || !n.reachable ||
+                std::any_of(n.volumes.begin(), n.volumes.end(),
+                            [](const core::VolumeState& v) { return !v.ok; });
+  }
   TextTable t;
   t.column("NODE")
       .column("HOST")
@@ -32,8 +40,10 @@ std::string nodes_table(const core::Inventory& inv)
       .column("BYTES", Align::right)
       .column("CAPACITY", Align::right)
       .column("FREE", Align::right)
-      .column("USED", Align::right)
-      .column("STATE");
+      .column("USED", Align::right);
+  if (any_state) {
+    t.column("STATE");
+  }
   for (const auto& n : inv.nodes) {
     if (!n.reachable) {
       t.add_row({n.name, n.host, n.volumes.size() == 1 ? n.volumes[0].path : "", "-", "-", "-",
@@ -52,8 +62,7 @@ std::string nodes_table(const core::Inventory& inv)
                                       human_size(v.bytes),
                                       human_size(v.capacity_bytes),
                                       human_size(v.free_bytes),
-                                      used_pct(v.capacity_bytes, v.free_bytes),
-                                      ""};
+                                      used_pct(v.capacity_bytes, v.free_bytes)};
     };
     if (n.volumes.size() == 1) {
       auto row = volume_row(n.volumes[0], n.name, n.host);
@@ -66,7 +75,7 @@ std::string nodes_table(const core::Inventory& inv)
     }
     t.add_row({n.name, n.host, "(" + std::to_string(n.volumes.size()) + " volumes)",
                std::to_string(n.chunks), human_size(n.bytes), human_size(n.capacity_bytes),
-               human_size(n.free_bytes), used_pct(n.capacity_bytes, n.free_bytes), ""});
+               human_size(n.free_bytes), used_pct(n.capacity_bytes, n.free_bytes)});
     for (const auto& v : n.volumes) {
       t.add_row(volume_row(v, "", ""));
     }
@@ -107,8 +116,9 @@ std::string balance_section(const core::Balance& b)
                human_size(n.bytes), human_size(static_cast<std::uint64_t>(n.target_bytes)),
                percent(n.bytes_deviation_pct, true)});
   }
-  std::string s = "\nBalance (" + std::string(b.shares == "equal" ? "equal shares" : "weighted shares") +
-                  "):\n" + t.render();
+  std::string s = "\nBalance (" +
+                  std::string(b.shares == "equal" ? "equal shares" : "weighted shares") + "):\n" +
+                  t.render();
   s += "spread: chunks " + decimal(b.chunks.min) + ".." + decimal(b.chunks.max) + " (mean " +
        decimal(b.chunks.mean) + ", max deviation " + percent(b.chunks.max_deviation_pct) +
        "); bytes " + human_size(static_cast<std::uint64_t>(b.bytes.min)) + ".." +

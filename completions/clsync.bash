@@ -16,7 +16,7 @@ _clsync() {
   esac
   local opts=""
   case $sub in
-    status) opts="-h --help" ;;
+    status) opts="-h --help --by --chunks --verify --check --exclude-node --db --table --partition --where --chunk --utc" ;;
     backup) opts="-h --help" ;;
     push) opts="-h --help" ;;
     restore) opts="-h --help" ;;
@@ -28,7 +28,7 @@ _clsync() {
     snapshots) opts="-h --help" ;;
     verify) opts="-h --help" ;;
     prune) opts="-h --help" ;;
-    demo) opts="-h --help" ;;
+    demo) opts="-h --help --dir --chunk-size --skew --force --seed" ;;
     agent) opts="-h --help" ;;
     "") COMPREPLY=($(compgen -W "$commands $globals" -- "$cur")); return ;;
   esac

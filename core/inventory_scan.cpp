@@ -53,36 +53,47 @@ Inventory take_inventory(const Topology& topo,
   // One thread per node: a scan is mostly waiting on disks or on the network, and a cluster
   // has tens of nodes, not thousands.
   std::vector<std::thread> threads;
-  for (std::size_t i = 0; i < topo.nodes.size(); ++i) {
-    if (results[i].excluded) {
-      continue;
+  auto join_all = [&threads] {
+    for (auto& t : threads) {
+      if (t.joinable()) {
+        t.join();
+      }
     }
-    threads.emplace_back([&, i] {
-      NodeScanResult& r = results[i];
-      const std::string& name = topo.nodes[i].name;
-      try {
-        r.scan = nodes.get(name)->scan(spec);
-      } catch (const transport::TransportError& e) {
-        r.reachable = false;
-        r.error = e.what();
-      } catch (const std::exception& e) {
-        // Whatever breaks on one node must not hide the others: report it like an
-        // unreachable node.
-        r.reachable = false;
-        r.error = "node " + name + ": " + e.what();
+  };
+  auto scan_node = [&](std::size_t i) {
+    NodeScanResult& r = results[i];
+    const std::string& name = topo.nodes[i].name;
+    try {
+      r.scan = nodes.get(name)->scan(spec);
+    } catch (const transport::TransportError& e) {
+      r.reachable = false;
+      r.error = e.what();
+    } catch (const std::exception& e) {
+      // Whatever breaks on one node must not hide the others: report it like an
+      // unreachable node.
+      r.reachable = false;
+      r.error = "node " + name + ": " + e.what();
+    }
+    std::lock_guard lock(progress_mutex);
+    ++progress.tasks_done;
+    if (!r.reachable) {
+      ++progress.tasks_failed;
+      events.warning("node " + name + " is unreachable: " + r.error);
+    }
+    events.progress(progress);
+  };
+  try {
+    for (std::size_t i = 0; i < topo.nodes.size(); ++i) {
+      if (!results[i].excluded) {
+        threads.emplace_back(scan_node, i);
       }
-      std::lock_guard lock(progress_mutex);
-      ++progress.tasks_done;
-      if (!r.reachable) {
-        ++progress.tasks_failed;
-        events.warning("node " + name + " is unreachable: " + r.error);
-      }
-      events.progress(progress);
-    });
+    }
+  } catch (...) {
+    // A thread could not be started: the ones running still use `results`, so wait for them.
+    join_all();
+    throw;
   }
-  for (auto& t : threads) {
-    t.join();
-  }
+  join_all();
   return build_inventory(topo, results, opts);
 }
 

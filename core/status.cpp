@@ -23,10 +23,13 @@ Spread spread_of(const std::vector<NodeBalance>& nodes, bool bytes)
   if (nodes.empty()) {
     return s;
   }
-  s.min = s.max = bytes ? static_cast<double>(nodes[0].bytes) : static_cast<double>(nodes[0].chunks);
+  auto value = [bytes](const NodeBalance& n) {
+    return static_cast<double>(bytes ? n.bytes : n.chunks);
+  };
+  s.min = s.max = value(nodes[0]);
   double sum = 0;
   for (const auto& n : nodes) {
-    double v = bytes ? static_cast<double>(n.bytes) : static_cast<double>(n.chunks);
+    double v = value(n);
     s.min = std::min(s.min, v);
     s.max = std::max(s.max, v);
     sum += v;
@@ -120,6 +123,10 @@ std::vector<StatusGroup> group_chunks(const Inventory& inv, const std::string& b
         g.volume = by == "volume" ? r.volume : "";
         if (by == "volume") {
           volume_order.push_back(name);
+        } else {
+          for (const auto& n : inv.nodes) {
+            g.per_node[n.name];  // every node has a row, zero when it holds none of the group
+          }
         }
       }
       if (counted.insert(name).second) {

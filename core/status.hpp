@@ -32,7 +32,7 @@ struct StatusGroup {
   std::uint64_t chunks = 0;    ///< distinct chunks with a replica in the group
   std::uint64_t replicas = 0;  ///< replicas in the group (duplicates excluded)
   std::uint64_t bytes = 0;     ///< bytes of those replicas
-  std::map<std::string, GroupLoad> per_node;  ///< by db and table: node name → load
+  std::map<std::string, GroupLoad> per_node;  ///< by db and table: every node → its load
 };
 
 /// One node's load against its share.

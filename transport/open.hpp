@@ -25,6 +25,10 @@ struct SshTarget {
   int io_timeout_s = 60;
   int pool_size = 4;  ///< agent connections kept open to this node
   bool deploy_agent = false;
+  /// The static agent build --deploy-agent uploads; empty: $CLSYNC_AGENT_STATIC, else
+  /// `clsync-agent-static` next to the running executable.
+  std::string deploy_agent_binary;
+  bool compress = false;  ///< zstd on the wire (--compress); not implemented yet, ignored
 };
 
 /// A node whose volumes are on this machine. `roots` are its volumes (absolute paths).

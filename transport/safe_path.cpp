@@ -13,7 +13,7 @@
 namespace clsync::transport {
 namespace {
 
-// Cleared once the kernel (or a seccomp filter) says openat2 is unavailable.
+// Cleared once the kernel (or a seccomp filter) says openat2 is unavailable, or by tests.
 std::atomic<bool> g_have_openat2{true};
 
 constexpr int k_dir_flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
@@ -32,6 +32,11 @@ int open_componentwise(int dirfd, std::string_view rel, int flags, mode_t mode) 
     }
     int fd = ::openat(base, comp.c_str(), k_dir_flags);
     if (fd < 0) {
+      struct stat st {};
+      if (errno == ENOTDIR && ::fstatat(base, comp.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+          S_ISLNK(st.st_mode)) {
+        errno = ELOOP;
+      }
       return -1;
     }
     cur.reset(fd);
@@ -93,7 +98,43 @@ std::string task_id_problem(std::string_view task)
   return "";
 }
 
+namespace {
+
+int open_beneath_raw(int dirfd, std::string_view rel, int flags, mode_t mode) noexcept;
+
+/// O_DIRECTORY|O_NOFOLLOW on a symlink fails with ENOTDIR; a symlink must read as ELOOP
+/// (refused), not as "no such chunk".
+bool leaf_is_symlink(int dirfd, std::string_view rel) noexcept
+{
+  std::size_t last = rel.rfind('/');
+  UniqueFd parent;
+  int base = dirfd;
+  if (last != std::string_view::npos) {
+    parent.reset(open_beneath_raw(dirfd, rel.substr(0, last), O_RDONLY | O_DIRECTORY, 0));
+    if (!parent) {
+      return false;
+    }
+    base = parent.get();
+  }
+  std::string leaf(last == std::string_view::npos ? rel : rel.substr(last + 1));
+  struct stat st {};
+  return ::fstatat(base, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
+}
+
+} // namespace
+
 int open_beneath(int dirfd, std::string_view rel, int flags, mode_t mode) noexcept
+{
+  int fd = open_beneath_raw(dirfd, rel, flags, mode);
+  if (fd < 0 && errno == ENOTDIR && leaf_is_symlink(dirfd, rel)) {
+    errno = ELOOP;
+  }
+  return fd;
+}
+
+namespace {
+
+int open_beneath_raw(int dirfd, std::string_view rel, int flags, mode_t mode) noexcept
 {
   if (g_have_openat2.load(std::memory_order_relaxed)) {
     open_how how{};
@@ -120,6 +161,8 @@ int open_beneath(int dirfd, std::string_view rel, int flags, mode_t mode) noexce
   }
   return open_componentwise(dirfd, rel, flags, mode);
 }
+
+} // namespace
 
 int open_parent(int dirfd, std::string_view rel, std::string& leaf, bool create) noexcept
 {
@@ -171,6 +214,8 @@ int open_parent(int dirfd, std::string_view rel, std::string& leaf, bool create)
   }
   return cur.release();
 }
+
+void use_openat2(bool enabled) noexcept { g_have_openat2.store(enabled); }
 
 int open_root(const std::string& root) noexcept
 {

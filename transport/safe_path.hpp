@@ -39,6 +39,10 @@ int open_beneath(int dirfd, std::string_view rel, int flags, mode_t mode = 0) no
 /// rename into it is durable. Returns the descriptor or -1 with errno set.
 int open_parent(int dirfd, std::string_view rel, std::string& leaf, bool create) noexcept;
 
+/// Tests only: false forces the component-wise fallback of open_beneath (as on kernels before
+/// 5.6), true allows openat2 again. Affects the whole process.
+void use_openat2(bool enabled) noexcept;
+
 /// Opens a configured root directory itself (the root may be reached through symlinks; below it
 /// nothing is followed). Returns the descriptor or -1 with errno set.
 int open_root(const std::string& root) noexcept;

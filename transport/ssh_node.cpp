@@ -1,11 +1,167 @@
 // SPDX-License-Identifier: MIT
 // Copyright (c) clsync developers
-// PLACEHOLDER: replaced by the SSH work.
+#include "transport/agent_client.hpp"
 #include "transport/open.hpp"
+#include "transport/ssh_session.hpp"
+
+#include <algorithm>
+#include <climits>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <unistd.h>
+
+#ifndef CLSYNC_VERSION
+#define CLSYNC_VERSION "0.0.0"
+#endif
 
 namespace clsync::transport {
-std::shared_ptr<Node> make_ssh_node(const SshTarget& t)
+
+namespace {
+
+/// Where --deploy-agent puts the static agent on a node (the login shell expands '~').
+const std::string k_deployed_agent = std::string("~/.cache/clsync/agent-") + CLSYNC_VERSION;
+
+/// The agent command could not be run on the node (the shell said 127: not found).
+struct AgentMissing {
+  std::string diagnostics;
+};
+
+std::string static_agent_path(const SshTarget& t)
 {
-  throw TransportError(FailureKind::error, "SSH nodes are not built yet (" + t.name + ")");
+  if (!t.deploy_agent_binary.empty()) {
+    return t.deploy_agent_binary;
+  }
+  if (const char* env = std::getenv("CLSYNC_AGENT_STATIC"); env && *env) {
+    return env;
+  }
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string("clsync-agent-static")
+            : (self.parent_path() / "clsync-agent-static").string();
 }
+
+class SshConnector {
+public:
+  explicit SshConnector(SshTarget t)
+      : m_target(std::move(t)), m_label(describe_ssh_target(m_target)),
+        m_agent_command(m_target.agent_command)
+  {
+  }
+
+  std::unique_ptr<AgentStream> operator()()
+  {
+    auto session = SshSession::connect(m_target);
+    std::string command;
+    {
+      std::lock_guard lock(m_mutex);
+      command = m_agent_command;
+    }
+    try {
+      return open_agent(session, command);
+    } catch (const AgentMissing& missing) {
+      if (!m_target.deploy_agent) {
+        throw TransportError(FailureKind::error,
+                             m_label + ": agent command '" + command +
+                                 "' not found on the node (" + missing.diagnostics +
+                                 "); install clsync there, set agent_command, or use "
+                                 "--deploy-agent");
+      }
+    }
+    // One connection deploys; the others wait and use what it put there.
+    std::lock_guard lock(m_mutex);
+    if (m_agent_command == k_deployed_agent) {
+      return open_agent(session, k_deployed_agent);
+    }
+    try {
+      auto stream = open_agent(session, k_deployed_agent);
+      m_agent_command = k_deployed_agent;
+      return stream;
+    } catch (const AgentMissing&) {
+      // Not deployed yet (or another version): upload it.
+    }
+    upload_agent(session);
+    try {
+      auto stream = open_agent(session, k_deployed_agent);
+      m_agent_command = k_deployed_agent;
+      return stream;
+    } catch (const AgentMissing& missing) {
+      throw TransportError(FailureKind::error, m_label + ": the deployed agent " +
+                                                   k_deployed_agent + " does not run (" +
+                                                   missing.diagnostics + ")");
+    }
+  }
+
+private:
+  std::unique_ptr<AgentStream> open_agent(const std::shared_ptr<SshSession>& session,
+                                          const std::string& command)
+  {
+    auto channel = std::make_unique<SshExecChannel>(session, command + " agent");
+    wire::Hello hello;
+    hello.version = CLSYNC_VERSION;
+    hello.roots = m_target.roots;
+    hello.keepalive_ms = static_cast<std::uint32_t>(
+        std::clamp(m_target.io_timeout_s * 1000 / 4, 50, 5000));
+    try {
+      agent_hello(*channel, hello, m_label);
+    } catch (const TransportError& e) {
+      if (e.kind() == FailureKind::error && channel->eof()) {
+        // exit 127 is the shell's "command not found"; 126 "found but cannot execute".
+        if (channel->exit_status() == 127) {
+          throw AgentMissing{channel->diagnostics()};
+        }
+      }
+      throw;
+    }
+    return channel;
+  }
+
+  void upload_agent(const std::shared_ptr<SshSession>& session)
+  {
+    const std::string local = static_agent_path(m_target);
+    std::ifstream in(local, std::ios::binary);
+    if (!in) {
+      throw TransportError(FailureKind::error,
+                           m_label + ": cannot deploy the agent: no static agent build at " +
+                               local + " (build the clsync-agent-static target)");
+    }
+    const std::string dir = "~/.cache/clsync";
+    const std::string tmp = dir + "/.agent-" + CLSYNC_VERSION + ".tmp.$$";
+    SshExecChannel upload(session, "umask 077 && mkdir -p " + dir + " && cat > " + tmp +
+                                       " && chmod 700 " + tmp + " && mv -f " + tmp + " " +
+                                       k_deployed_agent);
+    std::vector<char> buf(256 << 10);
+    while (in) {
+      in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+      if (in.gcount() > 0) {
+        upload.write_all(buf.data(), static_cast<std::size_t>(in.gcount()));
+      }
+    }
+    upload.send_eof();
+    int status = upload.exit_status();
+    if (status != 0) {
+      throw TransportError(FailureKind::error, m_label + ": uploading the agent to " +
+                                                   k_deployed_agent + " failed (" +
+                                                   upload.diagnostics() + ")");
+    }
+  }
+
+  SshTarget m_target;
+  std::string m_label;
+  std::mutex m_mutex;
+  std::string m_agent_command;
+};
+
+} // namespace
+
+std::shared_ptr<Node> make_ssh_node(const SshTarget& target)
+{
+  AgentNodeOptions options;
+  options.description = describe_ssh_target(target);
+  options.pool_size = std::max(1, target.pool_size);
+  auto connector = std::make_shared<SshConnector>(target);
+  return make_agent_node(options, [connector] { return (*connector)(); });
+}
+
 } // namespace clsync::transport

@@ -138,6 +138,7 @@ TEST_SUITE("core::status")
     CHECK(by_db[1].chunks == 1);
     CHECK(by_db[1].replicas == 2);
     CHECK(by_db[1].per_node.at("a").replicas == 1);
+    CHECK(by_db[1].per_node.at("c").replicas == 0);  // every node listed
 
     auto by_table = group_chunks(inv, "table");
     REQUIRE(by_table.size() == 3);

@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+#pragma once
+
+#include "transport/node.hpp"
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+/// The node contract suite (rclone's conformance idea): one set of cases that every
+/// transport::Node implementation must pass — LocalNode directly, SshNode through a real sshd
+/// and `clsync agent`. Each case builds its chunk trees with plain filesystem calls in fresh
+/// scratch directories, asks `make` for a node whose roots are those directories, and checks
+/// what the node does through the interface only (plus the disk it left behind).
+///
+/// Requirements: root (tmpfs and bind mounts for EXDEV and ENOSPC); a case that cannot build
+/// its filesystem FAILS. A node made for an SSH run must see the same paths (agent on loopback).
+///
+/// To run every case against an implementation:
+/// ```
+/// #define MY_CASE(name) TEST_CASE("contract: " #name) { run_contract_##name(my_maker); }
+/// CLSYNC_CONTRACT_CASES(MY_CASE)
+/// ```
+namespace clsync::test {
+
+/// Makes a node whose configured roots (volumes, in this order) are `roots`.
+using NodeMaker =
+    std::function<std::shared_ptr<transport::Node>(const std::vector<std::string>& roots)>;
+
+// clang-format off
+#define CLSYNC_CONTRACT_CASES(X) \
+  X(scan_chunks)                 \
+  X(scan_unmanaged)              \
+  X(scan_leftovers)              \
+  X(scan_specials)               \
+  X(scan_volumes)                \
+  X(round_trip)                  \
+  X(writer_checks)               \
+  X(commit_modes)                \
+  X(rename_chunk)                \
+  X(copy_chunk_local)            \
+  X(trash_untrash)               \
+  X(intents)                     \
+  X(leases)                      \
+  X(path_refusals)               \
+  X(disk_full)                   \
+  X(repository_files)            \
+  X(concurrent_tasks)
+// clang-format on
+
+#define CLSYNC_DECLARE_CONTRACT_CASE(name) void run_contract_##name(const NodeMaker& make);
+CLSYNC_CONTRACT_CASES(CLSYNC_DECLARE_CONTRACT_CASE)
+#undef CLSYNC_DECLARE_CONTRACT_CASE
+
+/// scan_chunks: counts, bytes, files, newest mtime, fingerprints, layout and content hashes,
+///   file lists of declared databases over two volumes; stray files are problems.
+/// scan_unmanaged: undeclared directories holding files are unmanaged; lost+found is ignored.
+/// scan_leftovers: .clsync-* entries at a volume root, with kinds, task ids and intent records.
+/// scan_specials: symlinks, FIFOs inside a chunk are reported and never followed.
+/// scan_volumes: capacity once per filesystem (ids), a missing volume is ok=false, not thrown.
+/// round_trip: read_chunk → write_chunk of a 64 MiB file, many small files, hard links, modes
+///   and mtimes; digests agree on both sides and the committed copy fingerprints like the source.
+/// writer_checks: a hash or size mismatch fails and leaves no temp directory.
+/// commit_modes: placed, already_equal, exists_different (temp kept), exchange → replaced.
+/// rename_chunk: same filesystem renamed; tmpfs and bind mount → cross_device leaving nothing;
+///   destination_exists; not_found; empty source parents removed.
+/// copy_chunk_local: an EXDEV move done by the node, committed, hashes equal.
+/// trash_untrash: trash, untrash, remove_task_dirs.
+/// intents: write, read back by scan, remove.
+/// leases: exclusive acquire, holder and age, replace by run id, refresh, release, force.
+/// path_refusals: `..`, absolute keys, reserved names, symlinks out of a volume, unknown roots.
+/// disk_full: a 4 MiB tmpfs volume → no_space naming the path, nothing left in place.
+/// repository_files: create/commit/read from offset/list/remove, abort leaves nothing.
+/// concurrent_tasks: one node used from several threads at once.
+
+} // namespace clsync::test

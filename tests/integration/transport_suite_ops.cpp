@@ -1,0 +1,315 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+// Contract cases for renames, trash, intents, leases, path refusals and repository files.
+#include "tests/integration/transport_suite_util.hpp"
+
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+namespace clsync::test {
+
+using namespace contract;
+
+void run_contract_rename_chunk(const NodeMaker& make)
+{
+  fs::path base = scratch_dir("rename");
+  fs::path v1 = base / "v1";
+  fs::path v2 = base / "v2";
+  fs::create_directories(v2);
+  const std::string k0 = "Level1/20200601/0/Snapshot";
+  const std::string k1 = "Level1/20200601/1/Snapshot";
+  auto entries = make_small_chunk(v1, k0);
+  make_small_chunk(v1, k1);
+  auto node = make({v1.string(), v2.string()});
+  using transport::RenameOutcome;
+
+  CHECK(node->rename_chunk(v1.string(), k0, v2.string()) == RenameOutcome::renamed);
+  CHECK_FALSE(fs::exists(v1 / k0));
+  CHECK_FALSE(fs::exists(v1 / "Level1/20200601/0"));  // emptied parent removed
+  CHECK(fs::exists(v1 / k1));                           // a parent still in use stays
+  CHECK(node->fingerprint(v2.string(), k0) == transport::quick_fingerprint(entries));
+
+  expect_failure([&] { node->rename_chunk(v1.string(), k0, v2.string()); },
+                 FailureKind::not_found);
+
+  make_small_chunk(v1, k0, "other");
+  CHECK(node->rename_chunk(v1.string(), k0, v2.string()) == RenameOutcome::destination_exists);
+  CHECK(fs::exists(v1 / k0 / "a.col"));
+  CHECK(read_file(v2 / k0 / "a.col") == "alpha");
+
+  // The last chunk of a database leaves no empty directories behind at the source.
+  CHECK(node->rename_chunk(v1.string(), k1, v2.string()) == RenameOutcome::renamed);
+  fs::remove_all(v1 / "Level1");
+  CHECK(node->rename_chunk(v2.string(), k1, v1.string()) == RenameOutcome::renamed);
+  CHECK(fs::exists(v1 / k1));
+  CHECK(node->rename_chunk(v1.string(), k1, v2.string()) == RenameOutcome::renamed);
+  CHECK(fs::exists(v1));  // the volume root itself is never removed
+  CHECK(fs::is_empty(v1));
+
+  expect_failure([&] { node->rename_chunk(v2.string(), k1, v2.string()); }, FailureKind::refused);
+
+  // Another filesystem, and a bind mount of this one (same st_dev, still EXDEV).
+  TmpfsMount t(base / "tmpfs", "8m");
+  fs::path bind_src = base / "bind-src";
+  fs::create_directories(bind_src);
+  BindMount bound(bind_src, base / "bound");
+  auto multi = make({v2.string(), t.path().string(), (base / "bound").string()});
+  CHECK(multi->rename_chunk(v2.string(), k1, t.path().string()) == RenameOutcome::cross_device);
+  CHECK(multi->rename_chunk(v2.string(), k1, (base / "bound").string()) ==
+        RenameOutcome::cross_device);
+  CHECK(fs::exists(v2 / k1 / "a.col"));
+  CHECK(fs::is_empty(t.path()));
+  CHECK(fs::is_empty(bind_src));
+}
+
+void run_contract_trash_untrash(const NodeMaker& make)
+{
+  fs::path v = scratch_dir("trash");
+  auto entries = make_small_chunk(v, k_key);
+  auto node = make({v.string()});
+  const std::string vol = v.string();
+
+  node->trash_chunk(vol, k_key, "tr1");
+  CHECK_FALSE(fs::exists(v / k_key));
+  CHECK_FALSE(fs::exists(v / "Level1"));
+  CHECK(read_file(v / ".clsync-trash-tr1/a.col") == "alpha");
+  transport::NodeScan scan = node->scan(test_spec());
+  CHECK(scan.replicas.empty());
+  REQUIRE(scan.leftovers.size() == 1);
+  CHECK(scan.leftovers[0].kind == "trash");
+  CHECK(scan.leftovers[0].task == "tr1");
+
+  node->untrash_chunk(vol, "tr1", k_key);
+  CHECK(node->fingerprint(vol, k_key) == transport::quick_fingerprint(entries));
+  CHECK_FALSE(fs::exists(v / ".clsync-trash-tr1"));
+
+  node->trash_chunk(vol, k_key, "tr2");
+  write_small(*node, vol, "tr2", {{"x", "y"}});
+  CHECK(fs::exists(v / ".clsync-tmp-tr2"));
+  node->remove_task_dirs(vol, "tr2");
+  CHECK_FALSE(has_entry_starting(v, ".clsync"));
+  node->remove_task_dirs(vol, "tr2");  // nothing left: still fine
+
+  expect_failure([&] { node->trash_chunk(vol, k_key, "tr3"); }, FailureKind::not_found);
+  expect_failure([&] { node->untrash_chunk(vol, "tr3", k_key); }, FailureKind::not_found);
+
+  // Untrash never overwrites a chunk that reappeared meanwhile.
+  make_small_chunk(v, k_key);
+  node->trash_chunk(vol, k_key, "tr4");
+  make_small_chunk(v, k_key, "new");
+  expect_failure([&] { node->untrash_chunk(vol, "tr4", k_key); }, FailureKind::error);
+  CHECK(read_file(v / k_key / "a.col") == "alphanew");
+  CHECK(fs::exists(v / ".clsync-trash-tr4"));
+}
+
+void run_contract_intents(const NodeMaker& make)
+{
+  fs::path v = scratch_dir("intents");
+  auto node = make({v.string()});
+  const std::string vol = v.string();
+  node->write_intent(vol, "i1", R"({"v":1})");
+  CHECK(read_file(v / ".clsync-intent-i1") == R"({"v":1})");
+  node->write_intent(vol, "i1", R"({"v":2})");
+  CHECK(read_file(v / ".clsync-intent-i1") == R"({"v":2})");
+  CHECK_FALSE(has_entry_starting(v, ".clsync-part"));
+  node->remove_intent(vol, "i1");
+  CHECK_FALSE(fs::exists(v / ".clsync-intent-i1"));
+  node->remove_intent(vol, "i1");
+  CHECK_FALSE(has_entry_starting(v, ".clsync"));
+  expect_failure([&] { node->write_intent(vol, "a/b", "{}"); }, FailureKind::refused);
+}
+
+void run_contract_leases(const NodeMaker& make)
+{
+  fs::path v1 = scratch_dir("lease-v1");
+  fs::path v2 = scratch_dir("lease-v2");
+  auto node = make({v1.string(), v2.string()});
+  auto other = make({v1.string(), v2.string()});  // a second run on the same node
+  transport::LeaseInfo a{"host-a", 11, "run-A", "rebalance-nodes", 0, 0, 0};
+  transport::LeaseInfo b{"host-b", 22, "run-B", "repair", 0, 0, 0};
+
+  CHECK_FALSE(node->read_lease().has_value());
+  REQUIRE(node->acquire_lease(a, "").acquired);
+  CHECK(fs::exists(v1 / ".clsync-lease"));
+  CHECK_FALSE(fs::exists(v2 / ".clsync-lease"));
+  auto json = nlohmann::json::parse(read_file(v1 / ".clsync-lease"));
+  CHECK(json["run_id"] == "run-A");
+  CHECK(json["host"] == "host-a");
+  CHECK(json["pid"] == 11);
+  CHECK(json.contains("heartbeat"));
+  CHECK(json.contains("started"));
+
+  transport::LeaseResult r = other->acquire_lease(b, "");
+  CHECK_FALSE(r.acquired);
+  REQUIRE(r.holder.has_value());
+  CHECK(r.holder->run_id == "run-A");
+  CHECK(r.holder->host == "host-a");
+  CHECK(r.holder->pid == 11);
+  CHECK(r.holder->command == "rebalance-nodes");
+  CHECK(r.holder->age_seconds >= 0);
+  CHECK(r.holder->age_seconds < 3600);
+  CHECK(node->acquire_lease(a, "").acquired);  // ours already: idempotent
+
+  // Taking over a lease the caller judged stale, named by its run id.
+  CHECK_FALSE(other->acquire_lease(b, "run-X").acquired);
+  REQUIRE(other->acquire_lease(b, "run-A").acquired);
+  REQUIRE(node->read_lease().has_value());
+  CHECK(node->read_lease()->run_id == "run-B");
+  CHECK_THROWS_AS(node->refresh_lease(a), transport::TransportError);
+  CHECK_NOTHROW(other->refresh_lease(b));
+
+  node->release_lease("run-A", false);  // not ours: stays
+  CHECK(other->read_lease()->run_id == "run-B");
+  other->release_lease("run-B", false);
+  CHECK_FALSE(node->read_lease().has_value());
+  CHECK_FALSE(fs::exists(v1 / ".clsync-lease"));
+  expect_failure([&] { other->refresh_lease(b); }, FailureKind::not_found);
+
+  // Age comes from the heartbeat in the file, on the node's clock.
+  auto old = static_cast<std::int64_t>(std::time(nullptr)) - 7200;
+  write_file(v1 / ".clsync-lease",
+             nlohmann::json{{"host", "h"}, {"pid", 1}, {"run_id", "run-old"}, {"command", "c"},
+                            {"started", old}, {"heartbeat", old}}
+                 .dump());
+  r = node->acquire_lease(a, "");
+  CHECK_FALSE(r.acquired);
+  REQUIRE(r.holder.has_value());
+  CHECK(r.holder->age_seconds >= 7199);
+  // An unreadable lease ages with the file's mtime; --break-lock removes whatever is there.
+  write_file(v1 / ".clsync-lease", "");
+  set_mtime(v1 / ".clsync-lease", (old - 100) * 1'000'000'000LL);
+  REQUIRE(node->read_lease().has_value());
+  CHECK(node->read_lease()->age_seconds >= 7299);
+  node->release_lease("whoever", true);
+  CHECK_FALSE(fs::exists(v1 / ".clsync-lease"));
+  CHECK_FALSE(has_entry_starting(v1, ".clsync"));
+}
+
+void run_contract_path_refusals(const NodeMaker& make)
+{
+  fs::path base = scratch_dir("refusals");
+  fs::path v = base / "vol";
+  fs::path outside = base / "outside";
+  make_small_chunk(outside, "Level1/20200601/0/Snapshot");
+  make_small_chunk(outside, "Level2/20200601/0/Snapshot");
+  make_small_chunk(v, k_key);
+  fs::create_directories(v);
+  fs::create_directory_symlink(outside / "Level1", v / "Level1x");
+  fs::create_directories(v / "Level2/20200601/0");
+  fs::create_directory_symlink(outside / "Level2/20200601/0/Snapshot", v / "Level2/20200601/0/Snapshot");
+  auto node = make({v.string()});
+  const std::string vol = v.string();
+  RecordingSink sink;
+
+  for (const std::string& bad : {std::string("../outside/Level1/20200601/0/Snapshot"),
+                                 std::string("/etc"), std::string("Level1/../../outside"),
+                                 std::string(".clsync-tmp-x"), std::string(""),
+                                 std::string("Level1//20200601")}) {
+    CAPTURE(bad);
+    expect_failure([&] { node->read_chunk(vol, bad, sink); }, FailureKind::refused);
+    expect_failure([&] { node->fingerprint(vol, bad); }, FailureKind::refused);
+    expect_failure([&] { node->trash_chunk(vol, bad, "t"); }, FailureKind::refused);
+  }
+  // Symlinks on the way, or as the chunk itself, are never followed.
+  expect_failure([&] { node->read_chunk(vol, "Level1x/20200601/0/Snapshot", sink); },
+                 FailureKind::refused);
+  expect_failure([&] { node->hash_chunk(vol, "Level2/20200601/0/Snapshot"); },
+                 FailureKind::refused);
+  expect_failure([&] { node->trash_chunk(vol, "Level1x/20200601/0/Snapshot", "t"); },
+                 FailureKind::refused);
+  write_small(*node, vol, "t9", {{"x", "y"}});
+  expect_failure(
+      [&] {
+        node->commit_chunk(vol, "t9", "Level1x/20200601/5/Snapshot",
+                           transport::CommitMode::no_replace);
+      },
+      FailureKind::refused);
+  CHECK_FALSE(fs::exists(outside / "Level1/20200601/5"));
+  CHECK(fs::exists(outside / "Level1/20200601/0/Snapshot/a.col"));
+  CHECK(sink.seen.empty());
+
+  // Volumes and roots that are not configured.
+  expect_failure([&] { node->fingerprint(outside.string(), "Level1/20200601/0/Snapshot"); },
+                 FailureKind::refused);
+  expect_failure([&] { node->write_chunk(outside.string(), "t"); }, FailureKind::refused);
+  expect_failure([&] { node->rename_chunk(vol, k_key, outside.string()); }, FailureKind::refused);
+  expect_failure([&] { node->write_chunk(vol, "../../x"); }, FailureKind::refused);
+  expect_failure([&] { node->list_dir(outside.string(), ""); }, FailureKind::refused);
+
+  // Repository files follow the same rules.
+  struct Null : transport::ByteSink {
+    void write(std::span<const char>) override {}
+  } null;
+  expect_failure([&] { node->read_file(vol, "../outside/Level1/20200601/0/Snapshot/a.col", 0, null); },
+                 FailureKind::refused);
+  expect_failure([&] { node->read_file(vol, "Level1x/20200601/0/Snapshot/a.col", 0, null); },
+                 FailureKind::refused);
+  expect_failure([&] { node->create_file(vol, "Level1x/planted"); }, FailureKind::refused);
+  expect_failure([&] { node->remove_file(vol, "Level1x/20200601/0/Snapshot/a.col"); },
+                 FailureKind::refused);
+  CHECK_FALSE(fs::exists(outside / "Level1/planted"));
+  CHECK(fs::exists(outside / "Level1/20200601/0/Snapshot/a.col"));
+  std::string msg = expect_failure([&] { node->read_chunk(vol, "/etc", sink); },
+                                   FailureKind::refused);
+  CHECK(msg.find(node->describe()) != std::string::npos);
+}
+
+void run_contract_repository_files(const NodeMaker& make)
+{
+  fs::path r = scratch_dir("repo");
+  auto node = make({r.string()});
+  const std::string root = r.string();
+  struct Collect : transport::ByteSink {
+    std::string data;
+    void write(std::span<const char> d) override { data.append(d.data(), d.size()); }
+  };
+
+  auto w = node->create_file(root, "objects/ab/abc.tar.zst");
+  w->write(std::span<const char>("hello ", 6));
+  w->write(std::span<const char>("world", 5));
+  CHECK(node->list_dir(root, "objects/ab").empty());  // not there until commit
+  CHECK_FALSE(fs::exists(r / "objects/ab/abc.tar.zst"));
+  CHECK(w->commit() == transport::sha256_hex("hello world"));
+  CHECK(read_file(r / "objects/ab/abc.tar.zst") == "hello world");
+
+  Collect all, tail;
+  node->read_file(root, "objects/ab/abc.tar.zst", 0, all);
+  node->read_file(root, "objects/ab/abc.tar.zst", 6, tail);
+  CHECK(all.data == "hello world");
+  CHECK(tail.data == "world");
+  expect_failure([&] { node->read_file(root, "objects/ab/none", 0, all); },
+                 FailureKind::not_found);
+
+  auto top = node->list_dir(root, "");
+  REQUIRE(top.size() == 1);
+  CHECK(top[0].name == "objects");
+  CHECK(top[0].is_dir);
+  auto leaf = node->list_dir(root, "objects/ab");
+  REQUIRE(leaf.size() == 1);
+  CHECK(leaf[0].name == "abc.tar.zst");
+  CHECK(leaf[0].size == 11);
+  CHECK_FALSE(leaf[0].is_dir);
+  CHECK(node->list_dir(root, "nope").empty());
+
+  auto replaced = node->create_file(root, "objects/ab/abc.tar.zst");
+  replaced->write(std::span<const char>("v2", 2));
+  CHECK(replaced->commit() == transport::sha256_hex("v2"));
+  CHECK(read_file(r / "objects/ab/abc.tar.zst") == "v2");
+
+  auto aborted = node->create_file(root, "snapshots/s1.json");
+  aborted->write(std::span<const char>("{}", 2));
+  aborted->abort();
+  {
+    auto dropped = node->create_file(root, "snapshots/s2.json");
+    dropped->write(std::span<const char>("{}", 2));
+  }
+  CHECK(fs::is_empty(r / "snapshots"));
+
+  node->remove_file(root, "objects/ab/abc.tar.zst");
+  CHECK_FALSE(fs::exists(r / "objects/ab/abc.tar.zst"));
+  CHECK_NOTHROW(node->remove_file(root, "objects/ab/abc.tar.zst"));
+  node->remove_file(root, "objects/ab");
+  CHECK_FALSE(fs::exists(r / "objects/ab"));
+}
+
+} // namespace clsync::test

@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+#include "tests/support/recording_node.hpp"
+
+namespace clsync::test {
+
+using namespace transport;
+
+RecordingNode::RecordingNode(std::shared_ptr<Node> inner) : m_inner(std::move(inner)) {}
+
+void RecordingNode::record(std::string name, std::string detail, bool mutating)
+{
+  std::lock_guard lock(m_mutex);
+  m_calls.push_back({std::move(name), std::move(detail), mutating});
+}
+
+std::vector<RecordedCall> RecordingNode::calls() const
+{
+  std::lock_guard lock(m_mutex);
+  return m_calls;
+}
+
+std::vector<std::string> RecordingNode::mutations() const
+{
+  std::lock_guard lock(m_mutex);
+  std::vector<std::string> out;
+  for (const RecordedCall& c : m_calls) {
+    if (c.mutating) {
+      out.push_back(c.name);
+    }
+  }
+  return out;
+}
+
+void RecordingNode::clear()
+{
+  std::lock_guard lock(m_mutex);
+  m_calls.clear();
+}
+
+std::string RecordingNode::describe() const { return m_inner->describe(); }
+
+NodeScan RecordingNode::scan(const ScanSpec& spec)
+{
+  record("scan", "", false);
+  return m_inner->scan(spec);
+}
+
+ChunkDigest RecordingNode::read_chunk(const std::string& volume, const std::string& key,
+                                      ChunkSink& sink)
+{
+  record("read_chunk", volume + " " + key, false);
+  return m_inner->read_chunk(volume, key, sink);
+}
+
+std::unique_ptr<ChunkWriter> RecordingNode::write_chunk(const std::string& volume,
+                                                        const std::string& task)
+{
+  record("write_chunk", volume + " " + task, true);
+  return m_inner->write_chunk(volume, task);
+}
+
+std::string RecordingNode::fingerprint(const std::string& volume, const std::string& key)
+{
+  record("fingerprint", volume + " " + key, false);
+  return m_inner->fingerprint(volume, key);
+}
+
+ChunkDigest RecordingNode::hash_chunk(const std::string& volume, const std::string& key)
+{
+  record("hash_chunk", volume + " " + key, false);
+  return m_inner->hash_chunk(volume, key);
+}
+
+CommitOutcome RecordingNode::commit_chunk(const std::string& volume, const std::string& task,
+                                          const std::string& key, CommitMode mode)
+{
+  record("commit_chunk", volume + " " + task + " " + key, true);
+  return m_inner->commit_chunk(volume, task, key, mode);
+}
+
+RenameOutcome RecordingNode::rename_chunk(const std::string& from_volume, const std::string& key,
+                                          const std::string& to_volume)
+{
+  record("rename_chunk", from_volume + " " + key + " " + to_volume, true);
+  return m_inner->rename_chunk(from_volume, key, to_volume);
+}
+
+ChunkDigest RecordingNode::copy_chunk_local(const std::string& from_volume,
+                                            const std::string& key,
+                                            const std::string& to_volume,
+                                            const std::string& task)
+{
+  record("copy_chunk_local", from_volume + " " + key + " " + to_volume + " " + task, true);
+  return m_inner->copy_chunk_local(from_volume, key, to_volume, task);
+}
+
+void RecordingNode::trash_chunk(const std::string& volume, const std::string& key,
+                                const std::string& task)
+{
+  record("trash_chunk", volume + " " + key + " " + task, true);
+  m_inner->trash_chunk(volume, key, task);
+}
+
+void RecordingNode::untrash_chunk(const std::string& volume, const std::string& task,
+                                  const std::string& key)
+{
+  record("untrash_chunk", volume + " " + task + " " + key, true);
+  m_inner->untrash_chunk(volume, task, key);
+}
+
+void RecordingNode::remove_task_dirs(const std::string& volume, const std::string& task)
+{
+  record("remove_task_dirs", volume + " " + task, true);
+  m_inner->remove_task_dirs(volume, task);
+}
+
+void RecordingNode::write_intent(const std::string& volume, const std::string& task,
+                                 const std::string& rec)
+{
+  record("write_intent", volume + " " + task, true);
+  m_inner->write_intent(volume, task, rec);
+}
+
+void RecordingNode::remove_intent(const std::string& volume, const std::string& task)
+{
+  record("remove_intent", volume + " " + task, true);
+  m_inner->remove_intent(volume, task);
+}
+
+LeaseResult RecordingNode::acquire_lease(const LeaseInfo& mine, const std::string& replace_run_id)
+{
+  record("acquire_lease", mine.run_id, true);
+  return m_inner->acquire_lease(mine, replace_run_id);
+}
+
+void RecordingNode::refresh_lease(const LeaseInfo& mine)
+{
+  record("refresh_lease", mine.run_id, true);
+  m_inner->refresh_lease(mine);
+}
+
+void RecordingNode::release_lease(const std::string& run_id, bool force)
+{
+  record("release_lease", run_id, true);
+  m_inner->release_lease(run_id, force);
+}
+
+std::optional<LeaseInfo> RecordingNode::read_lease()
+{
+  record("read_lease", "", false);
+  return m_inner->read_lease();
+}
+
+void RecordingNode::read_file(const std::string& root, const std::string& relpath,
+                              std::uint64_t offset, ByteSink& sink)
+{
+  record("read_file", root + " " + relpath, false);
+  m_inner->read_file(root, relpath, offset, sink);
+}
+
+std::unique_ptr<FileWriter> RecordingNode::create_file(const std::string& root,
+                                                       const std::string& relpath)
+{
+  record("create_file", root + " " + relpath, true);
+  return m_inner->create_file(root, relpath);
+}
+
+std::vector<DirEntry> RecordingNode::list_dir(const std::string& root, const std::string& relpath)
+{
+  record("list_dir", root + " " + relpath, false);
+  return m_inner->list_dir(root, relpath);
+}
+
+void RecordingNode::remove_file(const std::string& root, const std::string& relpath)
+{
+  record("remove_file", root + " " + relpath, true);
+  m_inner->remove_file(root, relpath);
+}
+
+} // namespace clsync::test

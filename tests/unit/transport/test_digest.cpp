@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+#include "transport/digest.hpp"
+#include "transport/safe_path.hpp"
+#include "transport/sha256.hpp"
+
+#include <doctest/doctest.h>
+
+#include <vector>
+
+using namespace clsync::transport;
+
+namespace {
+
+std::vector<FileEntry> sample()
+{
+  FileEntry b{"b.dat", 3, 1500000000123456789, 0644, 0, 0, ""};
+  FileEntry a{"a/x", 0, -5, 0755, 0, 0, ""};
+  return {b, a};  // deliberately unsorted: the digests sort
+}
+
+} // namespace
+
+TEST_SUITE("transport::digest")
+{
+  TEST_CASE("sha256 of known strings")
+  {
+    CHECK(sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    Sha256 h;
+    h.update(std::string("a"));
+    h.update(std::string("bc"));
+    CHECK(h.finish_hex() == sha256_hex("abc"));
+    CHECK(to_hex(from_hex_digest(sha256_hex("abc"))) == sha256_hex("abc"));
+    CHECK_THROWS(from_hex_digest("abc"));
+  }
+
+  TEST_CASE("the encodings are stable (vectors computed independently with Python's hashlib)")
+  {
+    auto files = sample();
+    CHECK(quick_fingerprint(files) ==
+          "6eae574ba1b8f65b6d29f4f6b30bb0443e3a202a752dcc174d76fca8d14f66e6");
+    CHECK(layout_hash(files) == "b708c89122be40e39edd94447127309a2ba4613eeaffb07d224cf23526be5ff9");
+    std::vector<HashedFile> hashed{{"b.dat", 3, sha256_hex("abc")}, {"a/x", 0, sha256_hex("")}};
+    CHECK(content_hash(hashed) ==
+          "fc67c28bb33583f6450166daa6395008d321be9808612f5575718218274ee4d3");
+    CHECK(quick_fingerprint({}) ==
+          "2fb0f0f49585e62163c37206490a467a3a469d7df5be6f3dc7c44651da8b4f06");
+  }
+
+  TEST_CASE("the fingerprint changes with mtime, mode, size and name; the layout only with size "
+            "and name")
+  {
+    auto base = sample();
+    std::string fp = quick_fingerprint(base);
+    std::string layout = layout_hash(base);
+
+    auto mtime = base;
+    mtime[0].mtime_ns += 1;
+    CHECK(quick_fingerprint(mtime) != fp);
+    CHECK(layout_hash(mtime) == layout);
+
+    auto mode = base;
+    mode[0].mode = 0600;
+    CHECK(quick_fingerprint(mode) != fp);
+    CHECK(layout_hash(mode) == layout);
+
+    auto size = base;
+    size[0].size = 4;
+    CHECK(quick_fingerprint(size) != fp);
+    CHECK(layout_hash(size) != layout);
+
+    auto name = base;
+    name[0].path = "c.dat";
+    CHECK(quick_fingerprint(name) != fp);
+    CHECK(layout_hash(name) != layout);
+
+    // Owner and link bookkeeping are not part of the quick check.
+    auto owner = base;
+    owner[0].uid = 42;
+    CHECK(quick_fingerprint(owner) == fp);
+  }
+
+  TEST_CASE("records cannot run into each other")
+  {
+    // "a" of size 12 vs "a\0" … — a naive concatenation without separators would collide here.
+    std::vector<FileEntry> one{{"ab", 1, 23, 0644, 0, 0, ""}};
+    std::vector<FileEntry> two{{"a", 11, 23, 0644, 0, 0, ""}};
+    CHECK(quick_fingerprint(one) != quick_fingerprint(two));
+    CHECK(layout_hash(one) != layout_hash(two));
+  }
+
+  TEST_CASE("content hash depends on bytes, names and sizes")
+  {
+    std::vector<HashedFile> a{{"f", 3, sha256_hex("abc")}};
+    std::vector<HashedFile> b{{"f", 3, sha256_hex("abd")}};
+    std::vector<HashedFile> c{{"g", 3, sha256_hex("abc")}};
+    CHECK(content_hash(a) != content_hash(b));
+    CHECK(content_hash(a) != content_hash(c));
+    CHECK(content_hash(a) == content_hash(std::vector<HashedFile>{{"f", 3, sha256_hex("abc")}}));
+  }
+}
+
+TEST_SUITE("transport::safe_path")
+{
+  TEST_CASE("keys and paths")
+  {
+    CHECK(relative_path_problem("db/20200601/3/Snapshot", PathUse::key).empty());
+    CHECK(relative_path_problem("a.col", PathUse::file).empty());
+    CHECK_FALSE(relative_path_problem("", PathUse::key).empty());
+    CHECK_FALSE(relative_path_problem("/etc/passwd", PathUse::key).empty());
+    CHECK_FALSE(relative_path_problem("a/../b", PathUse::key).empty());
+    CHECK_FALSE(relative_path_problem("..", PathUse::file).empty());
+    CHECK_FALSE(relative_path_problem("a/./b", PathUse::key).empty());
+    CHECK_FALSE(relative_path_problem("a//b", PathUse::key).empty());
+    CHECK_FALSE(relative_path_problem("a/b/", PathUse::key).empty());
+    CHECK_FALSE(relative_path_problem(".clsync-tmp-1", PathUse::key).empty());
+    CHECK_FALSE(relative_path_problem("db/.clsync-x/t", PathUse::key).empty());
+    CHECK(relative_path_problem("db/.clsync-x/t", PathUse::file).empty());
+    CHECK_FALSE(relative_path_problem(std::string("a\0b", 3), PathUse::file).empty());
+  }
+
+  TEST_CASE("task ids")
+  {
+    CHECK(task_id_problem("run-20240101.7_a").empty());
+    CHECK_FALSE(task_id_problem("").empty());
+    CHECK_FALSE(task_id_problem("a/b").empty());
+    CHECK_FALSE(task_id_problem("..").empty());
+    CHECK_FALSE(task_id_problem(std::string(129, 'a')).empty());
+  }
+}

@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+#include "transport/agent_client.hpp"
+
+#include "transport/agent_connection.hpp"
+
+#include <cstring>
+
+namespace clsync::transport {
+
+using nlohmann::json;
+using wire::MsgType;
+
+wire::HelloReply agent_hello(AgentStream& stream, const wire::Hello& hello, const std::string& node)
+{
+  auto payload = wire::to_payload(wire::to_wire(hello));
+  auto header = wire::encode_header(MsgType::hello, payload.size());
+  stream.write_all(header.data(), header.size());
+  stream.write_all(payload.data(), payload.size());
+  stream.flush();
+  wire::FrameReader reader(stream, 64 << 10);
+  wire::Frame f;
+  bool got = false;
+  try {
+    got = reader.next(f);
+    while (got && f.type == MsgType::keepalive) {
+      got = reader.next(f);
+    }
+  } catch (const TransportError& e) {
+    if (e.kind() == FailureKind::timeout) {
+      throw;
+    }
+    std::string diag = stream.diagnostics();
+    throw TransportError(FailureKind::error, "agent on " + node + " did not answer the hello (" +
+                                                 e.what() + ")" +
+                                                 (diag.empty() ? "" : ": " + diag));
+  }
+  if (!got) {
+    std::string diag = stream.diagnostics();
+    throw TransportError(FailureKind::error, "agent on " + node + " exited before the hello" +
+                                                 (diag.empty() ? "" : ": " + diag));
+  }
+  if (f.type != MsgType::hello_reply) {
+    throw TransportError(FailureKind::error, "agent on " + node + " answered the hello with " +
+                                                 wire::to_string(f.type));
+  }
+  auto reply = wire::decode<wire::HelloReply>(wire::from_payload(f.payload, "hello reply"));
+  wire::check_hello_reply(reply, node);
+  return reply;
+}
+
+namespace detail {
+
+namespace {
+constexpr std::size_t k_out_buffer = 512u << 10;
+}
+
+AgentConnection::AgentConnection(std::unique_ptr<AgentStream> stream, std::string node)
+    : m_stream(std::move(stream)), m_node(std::move(node)), m_reader(*m_stream)
+{
+  m_out.reserve(k_out_buffer);
+}
+
+template <class F> auto AgentConnection::guarded(F&& f) -> decltype(f())
+{
+  if (m_broken) {
+    throw TransportError(FailureKind::error, m_node + ": connection to the agent is broken", true);
+  }
+  try {
+    return f();
+  } catch (const TransportError& e) {
+    m_broken = true;
+    // Stream errors name the node already, framing errors do not; a lost connection is
+    // worth another try either way.
+    std::string what = e.what();
+    if (what.rfind(m_node, 0) != 0) {
+      std::string diag = m_stream->diagnostics();
+      what = m_node + ": " + what + (diag.empty() ? "" : " (agent: " + diag + ")");
+    }
+    throw TransportError(e.kind(), what, true);
+  }
+}
+
+void AgentConnection::send_raw(MsgType type, const char* data, std::size_t n)
+{
+  auto header = wire::encode_header(type, n);
+  guarded([&] {
+    if (m_out.size() + header.size() + n > k_out_buffer && !m_out.empty()) {
+      m_stream->write_all(m_out.data(), m_out.size());
+      m_out.clear();
+    }
+    m_out.insert(m_out.end(), header.begin(), header.end());
+    if (n >= k_out_buffer / 2) {
+      // Big data frames go straight out; only the header is copied.
+      m_stream->write_all(m_out.data(), m_out.size());
+      m_out.clear();
+      m_stream->write_all(data, n);
+    } else {
+      m_out.insert(m_out.end(), data, data + n);
+    }
+    return 0;
+  });
+}
+
+void AgentConnection::send(MsgType type, const json& payload)
+{
+  auto p = wire::to_payload(payload);
+  send_raw(type, p.data(), p.size());
+}
+
+void AgentConnection::flush()
+{
+  guarded([&] {
+    if (!m_out.empty()) {
+      m_stream->write_all(m_out.data(), m_out.size());
+      m_out.clear();
+    }
+    m_stream->flush();
+    return 0;
+  });
+}
+
+wire::Frame& AgentConnection::recv()
+{
+  return guarded([&]() -> wire::Frame& {
+    do {
+      if (!m_reader.next(m_frame)) {
+        std::string diag = m_stream->diagnostics();
+        throw TransportError(FailureKind::error, m_node + ": the agent closed the connection" +
+                                                     (diag.empty() ? "" : " (" + diag + ")"));
+      }
+    } while (m_frame.type == MsgType::keepalive);
+    return m_frame;
+  });
+}
+
+bool AgentConnection::readable()
+{
+  return guarded([&] { return m_reader.has_buffered() || m_stream->readable(); });
+}
+
+TransportError AgentConnection::remote_error(const wire::Frame& f) const
+{
+  auto info = wire::decode<wire::ErrorInfo>(wire::from_payload(f.payload, "error"));
+  return TransportError(info.kind, m_node + ": " + info.message, info.retryable);
+}
+
+TransportError AgentConnection::protocol_error(const std::string& what)
+{
+  m_broken = true;
+  return TransportError(FailureKind::error, m_node + ": agent protocol: " + what, true);
+}
+
+json AgentConnection::call(MsgType type, const json& request)
+{
+  send(type, request);
+  flush();
+  auto& f = recv();
+  if (f.type == MsgType::reply) {
+    try {
+      return wire::from_payload(f.payload, wire::to_string(type));
+    } catch (const TransportError& e) {
+      throw protocol_error(e.what());
+    }
+  }
+  if (f.type == MsgType::error) {
+    throw remote_error(f);
+  }
+  throw protocol_error(std::string("unexpected ") + wire::to_string(f.type) + " answering " +
+                       wire::to_string(type));
+}
+
+PooledConnection::~PooledConnection()
+{
+  if (m_conn) {
+    m_pool->give_back(std::move(m_conn));
+  }
+}
+
+PooledConnection ConnectionPool::get()
+{
+  for (;;) {
+    std::unique_ptr<AgentConnection> c;
+    {
+      std::lock_guard lock(m_mutex);
+      if (m_idle.empty()) {
+        break;
+      }
+      c = std::move(m_idle.back());
+      m_idle.pop_back();
+    }
+    auto idle = std::chrono::steady_clock::now() - c->last_used();
+    if (idle < std::chrono::seconds(m_options.idle_check_s)) {
+      return PooledConnection(*this, std::move(c));
+    }
+    // A server-alive check: an idle connection may have died with its sshd or a NAT entry.
+    try {
+      c->call(MsgType::ping, json::object());
+      return PooledConnection(*this, std::move(c));
+    } catch (const TransportError&) {
+      // dropped; try the next idle one or open a new one
+    }
+  }
+  return PooledConnection(*this, std::make_unique<AgentConnection>(m_connect(), node()));
+}
+
+void ConnectionPool::give_back(std::unique_ptr<AgentConnection> c)
+{
+  if (c->broken()) {
+    return;
+  }
+  c->touch();
+  std::lock_guard lock(m_mutex);
+  if (static_cast<int>(m_idle.size()) < m_options.pool_size) {
+    m_idle.push_back(std::move(c));
+  }
+}
+
+} // namespace detail
+} // namespace clsync::transport

@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+#pragma once
+
+#include "transport/agent_client.hpp"
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+
+/// Internals of the agent client (agent_client.cpp, agent_node.cpp): one connection and the
+/// pool of them. Not for use outside transport/.
+namespace clsync::transport::detail {
+
+/// One agent connection: a stream, a frame reader, an output buffer. Any I/O or protocol
+/// failure marks it broken; a broken connection is never returned to the pool.
+class AgentConnection {
+public:
+  AgentConnection(std::unique_ptr<AgentStream> stream, std::string node);
+
+  /// Queues a control frame (sent on flush, or earlier when the buffer fills).
+  void send(wire::MsgType type, const nlohmann::json& payload);
+  /// Queues a frame with a raw payload.
+  void send_raw(wire::MsgType type, const char* data, std::size_t n);
+  void flush();
+  /// The next frame other than KEEPALIVE; throws TransportError when the stream ends.
+  wire::Frame& recv();
+  /// True when a frame (or part of one) can be read without waiting.
+  bool readable();
+  /// Sends a request and returns the REPLY's payload; an ERROR frame is thrown as
+  /// remote_error(); frames of other types are protocol errors.
+  nlohmann::json call(wire::MsgType type, const nlohmann::json& request);
+  /// The TransportError for an ERROR frame's payload (the connection stays usable).
+  TransportError remote_error(const wire::Frame& f) const;
+  /// A protocol error: marks the connection broken and returns the error to throw.
+  TransportError protocol_error(const std::string& what);
+
+  bool broken() const { return m_broken; }
+  void mark_broken() { m_broken = true; }
+  const std::string& node() const { return m_node; }
+  std::chrono::steady_clock::time_point last_used() const { return m_last_used; }
+  void touch() { m_last_used = std::chrono::steady_clock::now(); }
+
+private:
+  /// Runs an I/O step; a TransportError from the stream marks the connection broken.
+  template <class F> auto guarded(F&& f) -> decltype(f());
+
+  std::unique_ptr<AgentStream> m_stream;
+  std::string m_node;
+  wire::FrameReader m_reader;
+  wire::Frame m_frame;
+  std::vector<char> m_out;
+  bool m_broken = false;
+  std::chrono::steady_clock::time_point m_last_used = std::chrono::steady_clock::now();
+};
+
+class ConnectionPool;
+
+/// A connection checked out of the pool; returns it on destruction (or drops it when broken).
+class PooledConnection {
+public:
+  PooledConnection(ConnectionPool& pool, std::unique_ptr<AgentConnection> c)
+      : m_pool(&pool), m_conn(std::move(c))
+  {
+  }
+  PooledConnection(PooledConnection&&) = default;
+  PooledConnection& operator=(PooledConnection&&) = delete;
+  ~PooledConnection();
+  AgentConnection* operator->() { return m_conn.get(); }
+  AgentConnection& operator*() { return *m_conn; }
+
+private:
+  ConnectionPool* m_pool;
+  std::unique_ptr<AgentConnection> m_conn;
+};
+
+/// Lazily opened connections to one node's agent.
+class ConnectionPool {
+public:
+  ConnectionPool(AgentNodeOptions options, AgentConnector connect)
+      : m_options(std::move(options)), m_connect(std::move(connect))
+  {
+  }
+  /// An idle connection (pinged first when it sat idle long), or a new one.
+  PooledConnection get();
+  void give_back(std::unique_ptr<AgentConnection> c);
+  const std::string& node() const { return m_options.description; }
+
+private:
+  AgentNodeOptions m_options;
+  AgentConnector m_connect;
+  std::mutex m_mutex;
+  std::deque<std::unique_ptr<AgentConnection>> m_idle;
+};
+
+} // namespace clsync::transport::detail

@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+#pragma once
+
+#include "transport/errors.hpp"
+#include "transport/types.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+/// The agent protocol: what `clsync` and `clsync agent` say to each other over an exec
+/// channel's stdin/stdout (SPEC §6). Both binaries (`clsync agent` and the static
+/// `clsync-agent-static`) compile this one file, so they speak the same protocol.
+///
+/// Framing: every frame is `u32 length | u8 type | payload`, the length in **big-endian**
+/// (network order) counting the payload only (not the type byte, not itself). Control payloads
+/// are CBOR maps (nlohmann::json::to_cbor); DATA frames carry raw file bytes. A frame longer
+/// than k_max_frame, a truncated frame or an unknown type is a protocol error.
+///
+/// Conversation: the client sends HELLO, the agent answers HELLO_REPLY (always with its own
+/// protocol version, so that a mismatch gives a clear message on the client side; on a
+/// mismatch the agent then exits). After that, requests and replies alternate; every request
+/// ends with exactly one final frame, REPLY or ERROR. KEEPALIVE frames may come from the agent at
+/// any time (while it works on a long request) and are skipped by the client.
+///
+/// Streams (no round trip per file):
+/// - READ_CHUNK / READ_FILE: the agent answers FILE_BEGIN, DATA*, FILE_END per file (READ_FILE:
+///   DATA* only), then REPLY (digest) or ERROR. The client may send CANCEL; the agent then stops
+///   within a few frames and ends the stream with ERROR (kind refused, "cancelled").
+/// - WRITE_CHUNK / CREATE_FILE: the agent answers REPLY (the writer is open) or ERROR. The client
+///   then sends FILE_BEGIN, DATA*, FILE_END per file (CREATE_FILE: DATA*) without waiting, and
+///   FINISH (or ABORT). The agent sends one final frame: REPLY when FINISH/ABORT succeeded, or
+///   ERROR as soon as anything fails — after an ERROR it discards frames up to FINISH/ABORT
+///   and sends nothing more for that stream, so the connection stays usable.
+/// - SCAN: SCAN_PART frames (batches of replicas), then REPLY (the rest of the NodeScan).
+namespace clsync::transport::wire {
+
+/// Protocol version; bumped on any incompatible change of framing, types or payloads.
+inline constexpr std::uint32_t k_protocol_version = 1;
+/// Largest payload accepted (a scan part or any control message).
+inline constexpr std::uint32_t k_max_frame = 64u << 20;
+/// Largest DATA payload a sender produces (receivers accept up to k_max_frame).
+inline constexpr std::size_t k_data_frame = 256u << 10;
+/// Replicas per SCAN_PART frame.
+inline constexpr std::size_t k_scan_batch = 2000;
+/// Size of the frame header: u32 length + u8 type.
+inline constexpr std::size_t k_header_size = 5;
+
+enum class MsgType : std::uint8_t {
+  hello = 1,        ///< client → agent: Hello
+  hello_reply = 2,  ///< agent → client: HelloReply
+  reply = 3,        ///< final success of a request; payload depends on the request
+  error = 4,        ///< final failure: ErrorInfo
+  keepalive = 5,    ///< agent → client while busy; empty payload
+  data = 6,         ///< raw bytes of the current file
+  file_begin = 7,   ///< FileEntry
+  file_end = 8,     ///< {sha256}
+  finish = 9,       ///< client → agent: end of a write stream, commit it
+  abort = 10,       ///< client → agent: drop a write stream
+  cancel = 11,      ///< client → agent: stop the current read stream
+  scan_part = 12,   ///< agent → client: {replicas: [ReplicaScan…]}
+
+  // Requests (client → agent). Payload keys in brackets.
+  scan = 32,              ///< ScanSpec → SCAN_PART*, REPLY NodeScan (replicas empty)
+  read_chunk = 33,        ///< [volume, key] → stream, REPLY ChunkDigest
+  write_chunk = 34,       ///< [volume, task] → REPLY {}, then the write stream → ChunkDigest
+  fingerprint = 35,       ///< [volume, key] → {fingerprint}
+  hash_chunk = 36,        ///< [volume, key] → ChunkDigest
+  commit_chunk = 37,      ///< [volume, task, key, mode] → {outcome}
+  rename_chunk = 38,      ///< [from_volume, key, to_volume] → {outcome}
+  copy_chunk_local = 39,  ///< [from_volume, key, to_volume, task] → ChunkDigest
+  trash_chunk = 40,       ///< [volume, key, task] → {}
+  untrash_chunk = 41,     ///< [volume, task, key] → {}
+  remove_task_dirs = 42,  ///< [volume, task] → {}
+  write_intent = 43,      ///< [volume, task, record] → {}
+  remove_intent = 44,     ///< [volume, task] → {}
+  acquire_lease = 45,     ///< [lease: LeaseInfo, replace_run_id] → LeaseResult
+  refresh_lease = 46,     ///< [lease: LeaseInfo] → {}
+  release_lease = 47,     ///< [run_id, force] → {}
+  read_lease = 48,        ///< {} → {lease: LeaseInfo | null}
+  read_file = 49,         ///< [root, relpath, offset] → DATA*, REPLY {}
+  create_file = 50,       ///< [root, relpath] → REPLY {}, then DATA*, FINISH → {sha256}
+  list_dir = 51,          ///< [root, relpath] → {entries: [DirEntry…]}
+  remove_file = 52,       ///< [root, relpath] → {}
+  ping = 53,              ///< {} → {}: proves an idle connection is alive
+};
+
+/// True for a type this protocol version knows.
+bool is_known(std::uint8_t type) noexcept;
+/// Name of a message type, for messages ("read_chunk").
+const char* to_string(MsgType type) noexcept;
+
+/// One frame as received. `payload` is reused by FrameReader between frames.
+struct Frame {
+  MsgType type = MsgType::keepalive;
+  std::vector<char> payload;
+};
+
+/// Encodes the 5-byte header of a frame. Throws TransportError (error) when `length`
+/// exceeds k_max_frame.
+std::array<char, k_header_size> encode_header(MsgType type, std::size_t length);
+
+/// Decodes a header; throws TransportError (error) on an oversized length or unknown type.
+void decode_header(const char* header, MsgType& type, std::uint32_t& length);
+
+/// Where a FrameReader gets bytes.
+class ByteSource {
+public:
+  virtual ~ByteSource() = default;
+  /// Reads at least one byte into `buf` (up to `n`); returns 0 only at end of stream.
+  /// Throws TransportError on failures (timeouts included).
+  virtual std::size_t read_some(char* buf, std::size_t n) = 0;
+};
+
+/// Reads frames from a ByteSource through its own buffer.
+class FrameReader {
+public:
+  explicit FrameReader(ByteSource& source, std::size_t buffer_size = 1u << 20);
+  /// Reads the next frame into `frame`. Returns false at a clean end of stream (between
+  /// frames). Throws TransportError (error) on a truncated frame, an oversized length or an
+  /// unknown type.
+  bool next(Frame& frame);
+  /// True when a whole or partial frame is already buffered (no read needed to make progress).
+  bool has_buffered() const noexcept { return m_begin != m_end; }
+
+private:
+  /// Ensures `n` bytes are buffered; false at end of stream with nothing buffered.
+  bool fill(std::size_t n, bool allow_eof);
+  ByteSource& m_source;
+  std::vector<char> m_buf;
+  std::size_t m_begin = 0;
+  std::size_t m_end = 0;
+};
+
+/// Serialises a control payload (CBOR).
+std::vector<char> to_payload(const nlohmann::json& j);
+/// Parses a control payload; throws TransportError (error) naming `what` on malformed CBOR.
+nlohmann::json from_payload(const std::vector<char>& payload, const char* what);
+
+// Hello and errors.
+
+struct Hello {
+  std::uint32_t protocol = k_protocol_version;
+  std::string version;             ///< clsync version of the client
+  std::vector<std::string> roots;  ///< volumes / repository roots the agent may touch
+  std::uint32_t keepalive_ms = 5000;  ///< how often a busy agent sends KEEPALIVE
+};
+
+struct HelloReply {
+  std::uint32_t protocol = k_protocol_version;
+  std::string version;   ///< clsync version of the agent
+  std::string hostname;
+  std::uint32_t euid = 0;
+  std::string error;     ///< non-empty: the agent refused the hello (bad roots), and exits
+};
+
+/// The payload of an ERROR frame.
+struct ErrorInfo {
+  FailureKind kind = FailureKind::error;
+  std::string message;
+  bool retryable = false;
+};
+
+/// Parses a FailureKind name; unknown names give FailureKind::error.
+FailureKind failure_kind_from_string(const std::string& s) noexcept;
+
+/// Throws TransportError (error) with a clear message when the agent's protocol differs:
+/// "agent on node X speaks protocol 2, this clsync speaks 1; deploy a matching clsync or use
+/// --deploy-agent". `node` is the node's description.
+void check_hello_reply(const HelloReply& reply, const std::string& node);
+
+// CBOR encodings of every type crossing the node interface. `from_wire` throws TransportError
+// (error) naming the missing or mistyped field.
+
+nlohmann::json to_wire(const Hello& v);
+nlohmann::json to_wire(const HelloReply& v);
+nlohmann::json to_wire(const ErrorInfo& v);
+nlohmann::json to_wire(const FileEntry& v);
+nlohmann::json to_wire(const ReplicaScan& v);
+nlohmann::json to_wire(const VolumeScan& v);
+nlohmann::json to_wire(const UnmanagedScan& v);
+nlohmann::json to_wire(const LeftoverScan& v);
+nlohmann::json to_wire(const DatabaseLayout& v);
+nlohmann::json to_wire(const ScanSpec& v);
+nlohmann::json to_wire(const NodeScan& v);
+nlohmann::json to_wire(const ChunkDigest& v);
+nlohmann::json to_wire(const LeaseInfo& v);
+nlohmann::json to_wire(const LeaseResult& v);
+nlohmann::json to_wire(const DirEntry& v);
+nlohmann::json to_wire(CommitMode v);
+nlohmann::json to_wire(CommitOutcome v);
+nlohmann::json to_wire(RenameOutcome v);
+
+void from_wire(const nlohmann::json& j, Hello& v);
+void from_wire(const nlohmann::json& j, HelloReply& v);
+void from_wire(const nlohmann::json& j, ErrorInfo& v);
+void from_wire(const nlohmann::json& j, FileEntry& v);
+void from_wire(const nlohmann::json& j, ReplicaScan& v);
+void from_wire(const nlohmann::json& j, VolumeScan& v);
+void from_wire(const nlohmann::json& j, UnmanagedScan& v);
+void from_wire(const nlohmann::json& j, LeftoverScan& v);
+void from_wire(const nlohmann::json& j, DatabaseLayout& v);
+void from_wire(const nlohmann::json& j, ScanSpec& v);
+void from_wire(const nlohmann::json& j, NodeScan& v);
+void from_wire(const nlohmann::json& j, ChunkDigest& v);
+void from_wire(const nlohmann::json& j, LeaseInfo& v);
+void from_wire(const nlohmann::json& j, LeaseResult& v);
+void from_wire(const nlohmann::json& j, DirEntry& v);
+void from_wire(const nlohmann::json& j, CommitMode& v);
+void from_wire(const nlohmann::json& j, CommitOutcome& v);
+void from_wire(const nlohmann::json& j, RenameOutcome& v);
+
+/// Decodes `j` into a fresh T (any type with a from_wire overload).
+template <class T> T decode(const nlohmann::json& j)
+{
+  T v{};
+  from_wire(j, v);
+  return v;
+}
+
+/// A required string field of a request; throws TransportError (refused) when absent.
+std::string get_string(const nlohmann::json& j, const char* key);
+/// A required unsigned field of a request; throws TransportError (refused) when absent.
+std::uint64_t get_u64(const nlohmann::json& j, const char* key);
+/// A required boolean field of a request; throws TransportError (refused) when absent.
+bool get_bool(const nlohmann::json& j, const char* key);
+
+} // namespace clsync::transport::wire

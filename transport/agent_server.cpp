@@ -1,0 +1,692 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+#include "transport/agent_server.hpp"
+
+#include "transport/agent_protocol.hpp"
+#include "transport/open.hpp"
+#include "transport/safe_path.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <mutex>
+#include <poll.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <thread>
+#include <unistd.h>
+
+#ifndef CLSYNC_VERSION
+#define CLSYNC_VERSION "0.0.0"
+#endif
+
+namespace clsync::transport {
+
+using nlohmann::json;
+using wire::Frame;
+using wire::MsgType;
+
+namespace {
+
+/// The client went away (EOF or broken pipe): not an error worth a message.
+struct ClientGone {};
+
+class FdSource : public wire::ByteSource {
+public:
+  explicit FdSource(int fd) : m_fd(fd) {}
+  std::size_t read_some(char* buf, std::size_t n) override
+  {
+    for (;;) {
+      ssize_t got = ::read(m_fd, buf, n);
+      if (got >= 0) {
+        return static_cast<std::size_t>(got);
+      }
+      if (errno != EINTR) {
+        return 0;
+      }
+    }
+  }
+  int fd() const { return m_fd; }
+
+private:
+  int m_fd;
+};
+
+/// Writes whole frames to the output; shared by the request loop and the keepalive thread.
+class FrameOut {
+public:
+  explicit FrameOut(int fd) : m_fd(fd) {}
+
+  void send(MsgType type, const char* data, std::size_t n)
+  {
+    auto header = wire::encode_header(type, n);
+    std::lock_guard lock(m_mutex);
+    iovec iov[2] = {{header.data(), header.size()}, {const_cast<char*>(data), n}};
+    int cnt = n ? 2 : 1;
+    iovec* v = iov;
+    while (cnt > 0) {
+      ssize_t w = ::writev(m_fd, v, cnt);
+      if (w < 0) {
+        if (errno == EINTR) {
+          continue;
+        }
+        m_broken = true;
+        throw ClientGone{};
+      }
+      auto left = static_cast<std::size_t>(w);
+      while (cnt > 0 && left >= v->iov_len) {
+        left -= v->iov_len;
+        ++v;
+        --cnt;
+      }
+      if (cnt > 0) {
+        v->iov_base = static_cast<char*>(v->iov_base) + left;
+        v->iov_len -= left;
+      }
+    }
+    m_last = std::chrono::steady_clock::now();
+  }
+  void send(MsgType type, const json& j)
+  {
+    auto p = wire::to_payload(j);
+    send(type, p.data(), p.size());
+  }
+  void error(const TransportError& e)
+  {
+    send(MsgType::error, wire::to_wire(wire::ErrorInfo{e.kind(), e.what(), e.retryable()}));
+  }
+  void error(const std::exception& e)
+  {
+    send(MsgType::error, wire::to_wire(wire::ErrorInfo{FailureKind::error, e.what(), false}));
+  }
+  std::chrono::steady_clock::time_point last() const
+  {
+    std::lock_guard lock(m_mutex);
+    return m_last;
+  }
+  bool broken() const { return m_broken; }
+
+private:
+  int m_fd;
+  mutable std::mutex m_mutex;
+  std::chrono::steady_clock::time_point m_last = std::chrono::steady_clock::now();
+  std::atomic<bool> m_broken{false};
+};
+
+/// While a request runs, tells the client every `interval` that the agent is alive, so the
+/// client's I/O deadline measures a dead peer, not a long hash or fsync.
+class Keepalive {
+public:
+  Keepalive(FrameOut& out, std::chrono::milliseconds interval)
+      : m_out(out), m_interval(interval), m_thread([this] { loop(); })
+  {
+  }
+  ~Keepalive()
+  {
+    {
+      std::lock_guard lock(m_mutex);
+      m_stop = true;
+    }
+    m_cv.notify_all();
+    m_thread.join();
+  }
+  void set_busy(bool busy) { m_busy.store(busy); }
+
+private:
+  void loop()
+  {
+    std::unique_lock lock(m_mutex);
+    while (!m_stop) {
+      m_cv.wait_for(lock, m_interval);
+      if (m_stop || !m_busy.load() || m_out.broken()) {
+        continue;
+      }
+      if (std::chrono::steady_clock::now() - m_out.last() < m_interval) {
+        continue;
+      }
+      lock.unlock();
+      try {
+        m_out.send(MsgType::keepalive, nullptr, 0);
+      } catch (...) {
+        // The request loop sees the broken output on its next write.
+      }
+      lock.lock();
+    }
+  }
+  FrameOut& m_out;
+  std::chrono::milliseconds m_interval;
+  std::mutex m_mutex;
+  std::condition_variable m_cv;
+  bool m_stop = false;
+  std::atomic<bool> m_busy{false};
+  std::thread m_thread;
+};
+
+struct BusyScope {
+  Keepalive& k;
+  explicit BusyScope(Keepalive& ka) : k(ka) { k.set_busy(true); }
+  ~BusyScope() { k.set_busy(false); }
+};
+
+[[noreturn]] void refuse(const std::string& what)
+{
+  throw TransportError(FailureKind::refused, what);
+}
+
+void check_relative(const std::string& p, PathUse use, const char* what)
+{
+  if (auto problem = relative_path_problem(p, use); !problem.empty()) {
+    refuse(std::string(what) + " '" + p + "': " + problem);
+  }
+}
+
+void check_task(const std::string& t)
+{
+  if (auto problem = task_id_problem(t); !problem.empty()) {
+    refuse("task id '" + t + "': " + problem);
+  }
+}
+
+std::string strip_slash(std::string p)
+{
+  while (p.size() > 1 && p.back() == '/') {
+    p.pop_back();
+  }
+  return p;
+}
+
+std::string hostname()
+{
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) {
+    return "unknown";
+  }
+  return buf;
+}
+
+class Server {
+public:
+  Server(int in_fd, int out_fd, AgentNodeMaker make)
+      : m_in(in_fd), m_reader(m_in), m_out(out_fd), m_make(std::move(make))
+  {
+  }
+
+  int run()
+  {
+    try {
+      if (!handshake()) {
+        return 2;
+      }
+      Keepalive keepalive(m_out, m_keepalive);
+      Frame f;
+      while (m_reader.next(f)) {
+        BusyScope busy(keepalive);
+        dispatch(f);
+      }
+      return 0;
+    } catch (const ClientGone&) {
+      return 0;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "clsync agent: %s\n", e.what());
+      return 1;
+    }
+  }
+
+private:
+  bool handshake()
+  {
+    Frame f;
+    if (!m_reader.next(f)) {
+      return false;
+    }
+    if (f.type != MsgType::hello) {
+      throw TransportError(FailureKind::error, "expected a hello, got " +
+                                                   std::string(wire::to_string(f.type)));
+    }
+    wire::HelloReply reply;
+    reply.version = CLSYNC_VERSION;
+    reply.hostname = hostname();
+    reply.euid = static_cast<std::uint32_t>(geteuid());
+    json hj = wire::from_payload(f.payload, "hello");
+    std::uint32_t protocol = 0;
+    if (hj.is_object() && hj.contains("protocol") && hj["protocol"].is_number_unsigned()) {
+      protocol = hj["protocol"].get<std::uint32_t>();
+    }
+    if (protocol != wire::k_protocol_version) {
+      // Our own version goes back so the client can say who speaks what; then we leave.
+      reply.error = "client speaks protocol " + std::to_string(protocol);
+      m_out.send(MsgType::hello_reply, wire::to_wire(reply));
+      return false;
+    }
+    auto hello = wire::decode<wire::Hello>(hj);
+    for (const auto& r : hello.roots) {
+      struct stat st {};
+      if (r.empty() || r.front() != '/') {
+        reply.error = "root '" + r + "' is not an absolute path";
+      } else if (::stat(r.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) {
+        reply.error = "root '" + r + "' is not a directory on " + reply.hostname;
+      }
+      // A missing root is served: its scan says ok=false (a failed disk must not make the
+      // whole node unreachable), and every other operation on it fails with not_found.
+      if (!reply.error.empty()) {
+        break;
+      }
+    }
+    if (reply.error.empty()) {
+      try {
+        m_node = m_make ? m_make(reply.hostname, hello.roots)
+                        : make_local_node(reply.hostname, hello.roots);
+      } catch (const std::exception& e) {
+        reply.error = e.what();
+      }
+    }
+    m_out.send(MsgType::hello_reply, wire::to_wire(reply));
+    if (!reply.error.empty()) {
+      return false;
+    }
+    for (const auto& r : hello.roots) {
+      m_roots.push_back(strip_slash(r));
+    }
+    m_keepalive = std::chrono::milliseconds(std::clamp<std::uint32_t>(hello.keepalive_ms, 50, 60000));
+    return true;
+  }
+
+  std::string root(const json& j, const char* key)
+  {
+    std::string r = wire::get_string(j, key);
+    if (std::find(m_roots.begin(), m_roots.end(), strip_slash(r)) == m_roots.end()) {
+      refuse("'" + r + "' is not one of this agent's volumes or roots");
+    }
+    return r;
+  }
+  /// A chunk key (PathUse::key) or, for `relpath`, a path inside a chunk or repository.
+  std::string rel(const json& j, const char* key)
+  {
+    std::string p = wire::get_string(j, key);
+    check_relative(p, std::string_view(key) == "key" ? PathUse::key : PathUse::file, key);
+    return p;
+  }
+  std::string task(const json& j)
+  {
+    std::string t = wire::get_string(j, "task");
+    check_task(t);
+    return t;
+  }
+
+  void dispatch(const Frame& f);
+  void read_chunk(const json& req);
+  void write_chunk(const json& req);
+  void read_file(const json& req);
+  void create_file(const json& req);
+  /// True when the client sent CANCEL during a read stream.
+  bool cancel_requested();
+
+  FdSource m_in;
+  wire::FrameReader m_reader;
+  FrameOut m_out;
+  AgentNodeMaker m_make;
+  std::shared_ptr<Node> m_node;
+  std::vector<std::string> m_roots;
+  std::chrono::milliseconds m_keepalive{5000};
+};
+
+struct Cancelled {};
+
+/// Turns a chunk stream into frames on the output.
+class FrameChunkSink : public ChunkSink {
+public:
+  FrameChunkSink(FrameOut& out, std::function<bool()> cancelled)
+      : m_out(out), m_cancelled(std::move(cancelled))
+  {
+  }
+  void begin_file(const FileEntry& file) override
+  {
+    m_out.send(MsgType::file_begin, wire::to_wire(file));
+  }
+  void file_data(std::span<const char> data) override
+  {
+    while (!data.empty()) {
+      auto n = std::min(data.size(), wire::k_data_frame);
+      m_out.send(MsgType::data, data.data(), n);
+      data = data.subspan(n);
+      if (m_cancelled()) {
+        throw Cancelled{};
+      }
+    }
+  }
+  void end_file(const std::string& sha256) override
+  {
+    m_out.send(MsgType::file_end, json{{"sha256", sha256}});
+  }
+
+private:
+  FrameOut& m_out;
+  std::function<bool()> m_cancelled;
+};
+
+class FrameByteSink : public ByteSink {
+public:
+  FrameByteSink(FrameOut& out, std::function<bool()> cancelled)
+      : m_out(out), m_cancelled(std::move(cancelled))
+  {
+  }
+  void write(std::span<const char> data) override
+  {
+    while (!data.empty()) {
+      auto n = std::min(data.size(), wire::k_data_frame);
+      m_out.send(MsgType::data, data.data(), n);
+      data = data.subspan(n);
+      if (m_cancelled()) {
+        throw Cancelled{};
+      }
+    }
+  }
+
+private:
+  FrameOut& m_out;
+  std::function<bool()> m_cancelled;
+};
+
+bool Server::cancel_requested()
+{
+  if (!m_reader.has_buffered()) {
+    pollfd p{m_in.fd(), POLLIN, 0};
+    if (::poll(&p, 1, 0) <= 0) {
+      return false;
+    }
+  }
+  Frame f;
+  if (!m_reader.next(f)) {
+    throw ClientGone{};
+  }
+  if (f.type != MsgType::cancel) {
+    throw TransportError(FailureKind::error,
+                         std::string("unexpected ") + wire::to_string(f.type) +
+                             " frame during a read stream");
+  }
+  return true;
+}
+
+void Server::dispatch(const Frame& f)
+{
+  json req = wire::from_payload(f.payload, wire::to_string(f.type));
+  try {
+    switch (f.type) {
+    case MsgType::ping: m_out.send(MsgType::reply, json::object()); return;
+    case MsgType::scan: {
+      auto result = m_node->scan(wire::decode<ScanSpec>(req));
+      for (std::size_t i = 0; i < result.replicas.size(); i += wire::k_scan_batch) {
+        json part = json::array();
+        for (std::size_t k = i; k < std::min(result.replicas.size(), i + wire::k_scan_batch); ++k) {
+          part.push_back(wire::to_wire(result.replicas[k]));
+        }
+        m_out.send(MsgType::scan_part, json{{"replicas", std::move(part)}});
+      }
+      result.replicas.clear();
+      m_out.send(MsgType::reply, wire::to_wire(result));
+      return;
+    }
+    case MsgType::read_chunk: read_chunk(req); return;
+    case MsgType::write_chunk: write_chunk(req); return;
+    case MsgType::read_file: read_file(req); return;
+    case MsgType::create_file: create_file(req); return;
+    case MsgType::fingerprint: {
+      auto fp = m_node->fingerprint(root(req, "volume"), rel(req, "key"));
+      m_out.send(MsgType::reply, json{{"fingerprint", fp}});
+      return;
+    }
+    case MsgType::hash_chunk:
+      m_out.send(MsgType::reply,
+                 wire::to_wire(m_node->hash_chunk(root(req, "volume"), rel(req, "key"))));
+      return;
+    case MsgType::commit_chunk: {
+      auto mode = wire::decode<CommitMode>(req.value("mode", json()));
+      auto v = root(req, "volume");
+      auto t = task(req);
+      auto out = m_node->commit_chunk(v, t, rel(req, "key"), mode);
+      m_out.send(MsgType::reply, json{{"outcome", wire::to_wire(out)}});
+      return;
+    }
+    case MsgType::rename_chunk: {
+      auto from = root(req, "from_volume");
+      auto key = rel(req, "key");
+      auto out = m_node->rename_chunk(from, key, root(req, "to_volume"));
+      m_out.send(MsgType::reply, json{{"outcome", wire::to_wire(out)}});
+      return;
+    }
+    case MsgType::copy_chunk_local: {
+      auto from = root(req, "from_volume");
+      auto key = rel(req, "key");
+      auto to = root(req, "to_volume");
+      m_out.send(MsgType::reply, wire::to_wire(m_node->copy_chunk_local(from, key, to, task(req))));
+      return;
+    }
+    case MsgType::trash_chunk: {
+      auto v = root(req, "volume");
+      auto key = rel(req, "key");
+      m_node->trash_chunk(v, key, task(req));
+      break;
+    }
+    case MsgType::untrash_chunk: {
+      auto v = root(req, "volume");
+      auto t = task(req);
+      m_node->untrash_chunk(v, t, rel(req, "key"));
+      break;
+    }
+    case MsgType::remove_task_dirs: {
+      auto v = root(req, "volume");
+      m_node->remove_task_dirs(v, task(req));
+      break;
+    }
+    case MsgType::write_intent: {
+      auto v = root(req, "volume");
+      auto t = task(req);
+      m_node->write_intent(v, t, wire::get_string(req, "record"));
+      break;
+    }
+    case MsgType::remove_intent: {
+      auto v = root(req, "volume");
+      m_node->remove_intent(v, task(req));
+      break;
+    }
+    case MsgType::acquire_lease: {
+      auto mine = wire::decode<LeaseInfo>(req.value("lease", json()));
+      auto result = m_node->acquire_lease(mine, wire::get_string(req, "replace_run_id"));
+      m_out.send(MsgType::reply, wire::to_wire(result));
+      return;
+    }
+    case MsgType::refresh_lease:
+      m_node->refresh_lease(wire::decode<LeaseInfo>(req.value("lease", json())));
+      break;
+    case MsgType::release_lease:
+      m_node->release_lease(wire::get_string(req, "run_id"), wire::get_bool(req, "force"));
+      break;
+    case MsgType::read_lease: {
+      auto lease = m_node->read_lease();
+      m_out.send(MsgType::reply, json{{"lease", lease ? wire::to_wire(*lease) : json()}});
+      return;
+    }
+    case MsgType::list_dir: {
+      auto r = root(req, "root");
+      std::string p = wire::get_string(req, "relpath");
+      if (!p.empty()) {
+        check_relative(p, PathUse::file, "relpath");
+      }
+      json entries = json::array();
+      for (const auto& e : m_node->list_dir(r, p)) {
+        entries.push_back(wire::to_wire(e));
+      }
+      m_out.send(MsgType::reply, json{{"entries", std::move(entries)}});
+      return;
+    }
+    case MsgType::remove_file: {
+      auto r = root(req, "root");
+      m_node->remove_file(r, rel(req, "relpath"));
+      break;
+    }
+    default:
+      throw TransportError(FailureKind::error, std::string("unexpected ") +
+                                                   wire::to_string(f.type) + " frame");
+    }
+    m_out.send(MsgType::reply, json::object());
+  } catch (const TransportError& e) {
+    m_out.error(e);
+  } catch (const ClientGone&) {
+    throw;
+  } catch (const std::exception& e) {
+    m_out.error(e);
+  }
+}
+
+void Server::read_chunk(const json& req)
+{
+  auto v = root(req, "volume");
+  auto key = rel(req, "key");
+  FrameChunkSink sink(m_out, [this] { return cancel_requested(); });
+  try {
+    m_out.send(MsgType::reply, wire::to_wire(m_node->read_chunk(v, key, sink)));
+  } catch (const Cancelled&) {
+    m_out.error(TransportError(FailureKind::refused, "cancelled"));
+  }
+}
+
+void Server::read_file(const json& req)
+{
+  auto r = root(req, "root");
+  auto p = rel(req, "relpath");
+  FrameByteSink sink(m_out, [this] { return cancel_requested(); });
+  try {
+    m_node->read_file(r, p, wire::get_u64(req, "offset"), sink);
+    m_out.send(MsgType::reply, json::object());
+  } catch (const Cancelled&) {
+    m_out.error(TransportError(FailureKind::refused, "cancelled"));
+  }
+}
+
+// The write streams: after the opening REPLY, frames arrive without acknowledgement. Exactly
+// one final frame goes back; after an ERROR the rest of the stream is read and dropped.
+void Server::write_chunk(const json& req)
+{
+  auto v = root(req, "volume");
+  auto writer = m_node->write_chunk(v, task(req));
+  m_out.send(MsgType::reply, json::object());
+  bool failed = false;
+  Frame f;
+  for (;;) {
+    if (!m_reader.next(f)) {
+      writer->abort();
+      throw ClientGone{};
+    }
+    const bool last = f.type == MsgType::finish || f.type == MsgType::abort;
+    if (failed) {
+      if (last) {
+        return;
+      }
+      continue;
+    }
+    try {
+      switch (f.type) {
+      case MsgType::file_begin:
+        writer->begin_file(wire::decode<FileEntry>(wire::from_payload(f.payload, "file_begin")));
+        break;
+      case MsgType::data: writer->file_data({f.payload.data(), f.payload.size()}); break;
+      case MsgType::file_end:
+        writer->end_file(wire::get_string(wire::from_payload(f.payload, "file_end"), "sha256"));
+        break;
+      case MsgType::finish: m_out.send(MsgType::reply, wire::to_wire(writer->finish())); return;
+      case MsgType::abort:
+        writer->abort();
+        m_out.send(MsgType::reply, json::object());
+        return;
+      default:
+        throw TransportError(FailureKind::error, std::string("unexpected ") +
+                                                     wire::to_string(f.type) +
+                                                     " frame in a chunk write stream");
+      }
+    } catch (const ClientGone&) {
+      writer->abort();
+      throw;
+    } catch (const std::exception& e) {
+      writer->abort();
+      if (auto* te = dynamic_cast<const TransportError*>(&e)) {
+        m_out.error(*te);
+      } else {
+        m_out.error(e);
+      }
+      if (last) {
+        return;
+      }
+      failed = true;
+    }
+  }
+}
+
+void Server::create_file(const json& req)
+{
+  auto r = root(req, "root");
+  auto writer = m_node->create_file(r, rel(req, "relpath"));
+  m_out.send(MsgType::reply, json::object());
+  bool failed = false;
+  Frame f;
+  for (;;) {
+    if (!m_reader.next(f)) {
+      writer->abort();
+      throw ClientGone{};
+    }
+    const bool last = f.type == MsgType::finish || f.type == MsgType::abort;
+    if (failed) {
+      if (last) {
+        return;
+      }
+      continue;
+    }
+    try {
+      switch (f.type) {
+      case MsgType::data: writer->write({f.payload.data(), f.payload.size()}); break;
+      case MsgType::finish: m_out.send(MsgType::reply, json{{"sha256", writer->commit()}}); return;
+      case MsgType::abort:
+        writer->abort();
+        m_out.send(MsgType::reply, json::object());
+        return;
+      default:
+        throw TransportError(FailureKind::error, std::string("unexpected ") +
+                                                     wire::to_string(f.type) +
+                                                     " frame in a file write stream");
+      }
+    } catch (const ClientGone&) {
+      writer->abort();
+      throw;
+    } catch (const std::exception& e) {
+      writer->abort();
+      if (auto* te = dynamic_cast<const TransportError*>(&e)) {
+        m_out.error(*te);
+      } else {
+        m_out.error(e);
+      }
+      if (last) {
+        return;
+      }
+      failed = true;
+    }
+  }
+}
+
+} // namespace
+
+int serve_agent(int in_fd, int out_fd, AgentNodeMaker make_node)
+{
+  // Bigger pipes mean fewer wake-ups between sshd and us on bulk transfers; best effort.
+  (void)::fcntl(in_fd, F_SETPIPE_SZ, 1 << 20);
+  (void)::fcntl(out_fd, F_SETPIPE_SZ, 1 << 20);
+  ::signal(SIGPIPE, SIG_IGN);
+  Server server(in_fd, out_fd, std::move(make_node));
+  return server.run();
+}
+
+} // namespace clsync::transport
