@@ -66,7 +66,7 @@ int main(int argc, char** argv)
     usage();
   }
   auto s = target("bench-src", src);
-  auto d = target("bench-dst", dst);
+  auto d = target("bench-dst", dst == "null" ? src : dst);
   for (auto* t : {&s, &d}) {
     t->identity = identity;
     t->known_hosts = known_hosts;
@@ -75,6 +75,11 @@ int main(int argc, char** argv)
   }
   s.roots = {src_vol};
   d.roots = {dst_vol};
+  // --dst null: read only, into a sink that drops the bytes (isolates the read side).
+  const bool null_dst = dst == "null";
+  if (null_dst) {
+    d = s;
+  }
   auto src_node = make_ssh_node(s);
   auto dst_node = make_ssh_node(d);
   // Connections are opened before the clock starts: a pool is reused across tasks in a run.
@@ -97,6 +102,15 @@ int main(int argc, char** argv)
   for (std::size_t i = 0; i < keys.size(); ++i) {
     threads.emplace_back([&, i] {
       try {
+        if (null_dst) {
+          struct Drop : ChunkSink {
+            void begin_file(const FileEntry&) override {}
+            void file_data(std::span<const char>) override {}
+            void end_file(const std::string&) override {}
+          } drop;
+          bytes[i] = src_node->read_chunk(src_vol, keys[i], drop).bytes;
+          return;
+        }
         auto w = dst_node->write_chunk(dst_vol, "bench" + std::to_string(i));
         src_node->read_chunk(src_vol, keys[i], *w);
         bytes[i] = w->finish().bytes;
@@ -117,7 +131,9 @@ int main(int argc, char** argv)
       std::fprintf(stderr, "chunk %s: %s\n", keys[i].c_str(), errors[i].c_str());
       rc = 1;
     }
-    dst_node->remove_task_dirs(dst_vol, "bench" + std::to_string(i));
+    if (!null_dst) {
+      dst_node->remove_task_dirs(dst_vol, "bench" + std::to_string(i));
+    }
   }
   std::printf("%llu %.3f\n", static_cast<unsigned long long>(total), secs);
   return rc;

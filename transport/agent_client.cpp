@@ -134,9 +134,19 @@ wire::Frame& AgentConnection::recv()
   });
 }
 
-bool AgentConnection::readable()
+wire::Frame* AgentConnection::poll()
 {
-  return guarded([&] { return m_reader.has_buffered() || m_stream->readable(); });
+  return guarded([&]() -> wire::Frame* {
+    while (m_reader.has_buffered() || m_stream->readable()) {
+      if (!m_reader.next(m_frame)) {
+        throw TransportError(FailureKind::error, m_node + ": the agent closed the connection");
+      }
+      if (m_frame.type != MsgType::keepalive) {
+        return &m_frame;
+      }
+    }
+    return nullptr;
+  });
 }
 
 TransportError AgentConnection::remote_error(const wire::Frame& f) const

@@ -26,8 +26,10 @@ public:
   void flush();
   /// The next frame other than KEEPALIVE; throws TransportError when the stream ends.
   wire::Frame& recv();
-  /// True when a frame (or part of one) can be read without waiting.
-  bool readable();
+  /// A frame other than KEEPALIVE that arrived already, without waiting for one: KEEPALIVEs
+  /// that are there are consumed; nullptr when nothing else is waiting. (A frame whose first
+  /// bytes arrived is read whole: agents write frames in one go.)
+  wire::Frame* poll();
   /// Sends a request and returns the REPLY's payload; an ERROR frame is thrown as
   /// remote_error(); frames of other types are protocol errors.
   nlohmann::json call(wire::MsgType type, const nlohmann::json& request);

@@ -197,8 +197,8 @@ private:
   }
   void poll_error()
   {
-    while (m_c->readable()) {
-      auto& f = m_c->recv();
+    if (auto* fp = m_c->poll()) {
+      auto& f = *fp;
       if (f.type == MsgType::error) {
         m_final = true;
         m_done = true;
@@ -244,8 +244,8 @@ public:
       m_c->send_raw(MsgType::data, data.data(), n);
       data = data.subspan(n);
     }
-    while (m_c->readable()) {
-      auto& f = m_c->recv();
+    if (auto* fp = m_c->poll()) {
+      auto& f = *fp;
       if (f.type != MsgType::error) {
         throw m_c->protocol_error("unexpected frame during a file write");
       }

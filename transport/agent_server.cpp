@@ -226,6 +226,9 @@ public:
       Keepalive keepalive(m_out, m_keepalive);
       Frame f;
       while (m_reader.next(f)) {
+        if (f.type == MsgType::cancel) {
+          continue;  // it came after the stream it meant had ended; CANCEL has no reply
+        }
         BusyScope busy(keepalive);
         dispatch(f);
       }

@@ -17,6 +17,9 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <thread>
+
 using namespace clsync::transport;
 namespace fs = std::filesystem;
 
@@ -33,16 +36,18 @@ std::shared_ptr<Node> make_ssh(const std::vector<std::string>& roots)
   return make_ssh_node(harness().target(0, roots, "contract-dn1"));
 }
 
-std::shared_ptr<Node> make_piped(const std::vector<std::string>& roots)
+std::shared_ptr<Node> make_piped(const std::vector<std::string>& roots,
+                                 std::uint32_t keepalive_ms = 5000)
 {
   AgentNodeOptions o;
   o.description = "node piped";
   o.pool_size = 2;
-  return make_agent_node(o, [roots] {
+  return make_agent_node(o, [roots, keepalive_ms] {
     auto stream = spawn_agent_process({CLSYNC_BINARY, "agent"}, "node piped", 30000);
     wire::Hello hello;
     hello.version = "test";
     hello.roots = roots;
+    hello.keepalive_ms = keepalive_ms;
     agent_hello(*stream, hello, "node piped");
     return stream;
   });
@@ -140,7 +145,9 @@ TEST_SUITE("transport_agent_pipe")
 #define CLSYNC_PIPE_CASE(name)                                                                   \
   TEST_CASE("contract: " #name)                                                                  \
   {                                                                                              \
-    run_agent_contract(&clsync::test::run_contract_##name, make_piped);                          \
+    run_agent_contract(                                                                          \
+        &clsync::test::run_contract_##name,                                                      \
+        [](const std::vector<std::string>& roots) { return make_piped(roots); });               \
   }
   CLSYNC_CONTRACT_CASES(CLSYNC_PIPE_CASE)
 #undef CLSYNC_PIPE_CASE
@@ -152,4 +159,43 @@ TEST_SUITE("transport_ssh")
   TEST_CASE("contract: " #name) { run_agent_contract(&clsync::test::run_contract_##name, make_ssh); }
   CLSYNC_CONTRACT_CASES(CLSYNC_SSH_CASE)
 #undef CLSYNC_SSH_CASE
+}
+
+TEST_SUITE("transport_agent_pipe")
+{
+  TEST_CASE("keepalives from a busy agent never stall a slow writer or reader")
+  {
+    // The agent sends KEEPALIVE every 10 ms while it waits for our data; a writer that looked
+    // for early errors used to block on them until a "real" frame came, which never did.
+    fs::path v = clsync::test::scratch_dir("keepalive");
+    auto node = make_piped({v.string()}, 10);
+    auto w = node->write_chunk(v.string(), "slow");
+    std::string content(64 << 10, 'k');
+    FileEntry f{"a.col", content.size() * 8, 1'600'000'000'000'000'000, 0644, 0, 0, ""};
+    w->begin_file(f);
+    Sha256 sha;
+    for (int i = 0; i < 8; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(30));  // keepalives pile up
+      w->file_data(content);
+      sha.update(content);
+    }
+    w->end_file(sha.finish_hex());
+    auto d = w->finish();
+    CHECK(d.bytes == f.size);
+    CHECK(node->commit_chunk(v.string(), "slow", "db/k/t", CommitMode::no_replace) ==
+          CommitOutcome::placed);
+    // And a read whose consumer is slow skips the keepalives too.
+    struct SlowSink : ChunkSink {
+      std::uint64_t n = 0;
+      void begin_file(const FileEntry&) override {}
+      void file_data(std::span<const char> d) override
+      {
+        n += d.size();
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      void end_file(const std::string&) override {}
+    } sink;
+    CHECK(node->read_chunk(v.string(), "db/k/t", sink).bytes == f.size);
+    CHECK(sink.n == f.size);
+  }
 }
