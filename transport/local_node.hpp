@@ -23,6 +23,18 @@
 ///   the temp tree, deepest first — one batch per chunk. syncfs() was rejected: on a database
 ///   node it would also flush the database's own dirty pages. Renames fsync both parents.
 ///
+/// Choices the interface leaves open:
+/// - hard links: the first name in path order carries the data, later names travel as
+///   `link_to` entries and are recreated with linkat(2); ChunkDigest::files counts every name;
+/// - the lease is written to a temp file, fsynced, then linked in with link(2), which fails
+///   with EEXIST exactly like O_EXCL but never exposes a half-written lease; its heartbeat is
+///   stamped with the node's clock, and age_seconds is computed on the node;
+/// - copy_chunk_local returns the digest of the source as read (its fingerprint is the one a
+///   caller compares with the task's start), after checking the copy hashes the same;
+/// - remove_file of a missing file is a no-op, of an empty directory removes it; list_dir
+///   hides writers' `*.clsync-part-*` temps, symlinks and special files;
+/// - directories inside a written chunk are created 0755 (the stream carries files only).
+///
 /// Every error message starts with describe() ("node P1-dn1") and names the path.
 /// Thread-safe: the object holds only its configuration; each call opens its own descriptors.
 /// Lease operations are serialised across processes with flock(2) on the first volume.

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
 // Copyright (c) clsync developers
-// Node::scan for local volumes: one thread per volume, openat/fstatat/readdir on descriptors.
+// Node::scan for local volumes: openat/fstatat/readdir on descriptors; the subtrees of all
+// volumes are shared out to a few threads.
 #include "transport/chunk_files.hpp"
 #include "transport/local_node.hpp"
 #include "transport/safe_path.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <memory>
 #include <cerrno>
 #include <cstring>
 #include <dirent.h>
@@ -20,6 +23,7 @@ namespace clsync::transport {
 namespace {
 
 constexpr std::size_t k_max_intent_bytes = 1 << 20;
+constexpr std::size_t k_max_scan_threads = 8;
 
 struct VolumeResult {
   VolumeScan volume;
@@ -78,64 +82,144 @@ int open_subdir(int fd, const std::string& name)
   return ::openat(fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
+/// What one unit of scanning work produced.
+struct Output {
+  std::vector<ReplicaScan> replicas;
+  std::vector<UnmanagedScan> unmanaged;
+  std::vector<std::string> problems;
+};
+
+/// One directory below a volume root to scan: a subtree of a declared database
+/// (`remaining` directory levels above its chunks) or an undeclared top-level directory.
+struct WorkItem {
+  std::size_t volume = 0;
+  std::string rel;
+  std::size_t remaining = 0;
+  bool managed = true;
+};
+
+/// Scans one volume: the root itself in prepare() (capacity, leftovers, the work list), then
+/// the work items, which any thread may run (they only share the read-only root descriptor).
 class VolumeScanner {
 public:
-  VolumeScanner(std::string who, const std::string& root, const ScanSpec& spec, VolumeResult& out)
-      : m_who(std::move(who)), m_root(root), m_spec(spec), m_out(out)
+  VolumeScanner(std::string who, std::string root, std::size_t index, const ScanSpec& spec)
+      : m_who(std::move(who)), m_root(std::move(root)), m_index(index), m_spec(spec)
   {
     for (const DatabaseLayout& db : spec.databases) {
       m_levels[db.name] = db.levels;
     }
   }
 
-  void run()
+  /// Fills `out` with the volume's state and leftovers; appends the work to `items`.
+  void prepare(VolumeResult& out, std::vector<WorkItem>& items)
   {
-    m_out.volume.path = m_root;
-    UniqueFd root(open_root(m_root));
+    out.volume.path = m_root;
+    m_fd.reset(open_root(m_root));
     struct stat st {};
     struct statvfs vfs {};
-    if (!root || ::fstat(root.get(), &st) != 0 || ::fstatvfs(root.get(), &vfs) != 0) {
-      m_out.volume.ok = false;
-      m_out.volume.error = m_who + ": cannot open volume " + m_root + ": " + std::strerror(errno);
+    if (!m_fd || ::fstat(m_fd.get(), &st) != 0 || ::fstatvfs(m_fd.get(), &vfs) != 0) {
+      out.volume.ok = false;
+      out.volume.error = m_who + ": cannot open volume " + m_root + ": " + std::strerror(errno);
       return;
     }
-    m_out.volume.filesystem_id = static_cast<std::uint64_t>(st.st_dev);
-    m_out.volume.capacity_bytes = static_cast<std::uint64_t>(vfs.f_blocks) * vfs.f_frsize;
-    m_out.volume.free_bytes = static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+    out.volume.filesystem_id = static_cast<std::uint64_t>(st.st_dev);
+    out.volume.capacity_bytes = static_cast<std::uint64_t>(vfs.f_blocks) * vfs.f_frsize;
+    out.volume.free_bytes = static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize;
 
     std::vector<Entry> entries;
-    int fd = ::openat(root.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || !list_entries(fd, m_root, false, entries, m_out.problems)) {
-      m_out.volume.ok = false;
-      m_out.volume.error = m_who + ": cannot read volume " + m_root + ": " + std::strerror(errno);
+    int fd = ::openat(m_fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || !list_entries(fd, m_root, false, entries, out.problems)) {
+      out.volume.ok = false;
+      out.volume.error = m_who + ": cannot read volume " + m_root + ": " + std::strerror(errno);
       return;
     }
-    std::sort(entries.begin(), entries.end(),
-              [](const Entry& a, const Entry& b) { return a.name < b.name; });
     for (const Entry& e : entries) {
       std::string path = join_path(m_root, e.name);
       if (e.name.starts_with(".clsync")) {
-        leftover(root.get(), e);
+        out.leftovers.push_back(leftover(e, out.problems));
       } else if (e.name == "lost+found") {
         continue;
       } else if (e.type != Entry::dir) {
-        m_out.problems.push_back(path + (e.type == Entry::file
-                                             ? " is a stray file at the volume root"
-                                             : " is a symlink or special file; not followed"));
+        out.problems.push_back(path + (e.type == Entry::file
+                                           ? " is a stray file at the volume root"
+                                           : " is a symlink or special file; not followed"));
       } else if (auto it = m_levels.find(e.name); it != m_levels.end()) {
-        descend(root.get(), e.name, e.name, it->second + 1);
+        split_database(e.name, it->second + 1, out.problems, items);
       } else {
-        unmanaged(root.get(), e.name, e.name);
+        items.push_back({m_index, e.name, 0, false});
       }
     }
-    std::sort(m_out.replicas.begin(), m_out.replicas.end(),
-              [](const ReplicaScan& a, const ReplicaScan& b) { return a.key < b.key; });
-    std::sort(m_out.unmanaged.begin(), m_out.unmanaged.end(),
-              [](const UnmanagedScan& a, const UnmanagedScan& b) { return a.path < b.path; });
+    std::sort(out.leftovers.begin(), out.leftovers.end(),
+              [](const LeftoverScan& a, const LeftoverScan& b) { return a.name < b.name; });
+  }
+
+  void process(const WorkItem& item, Output& out)
+  {
+    std::size_t slash = item.rel.rfind('/');
+    UniqueFd parent;
+    int parent_fd = m_fd.get();
+    if (slash != std::string::npos) {
+      parent.reset(open_beneath(m_fd.get(), item.rel.substr(0, slash), O_RDONLY | O_DIRECTORY));
+      if (!parent) {
+        out.problems.push_back("cannot open directory " + join_path(m_root, item.rel) + ": " +
+                               std::strerror(errno));
+        return;
+      }
+      parent_fd = parent.get();
+    }
+    std::string name = slash == std::string::npos ? item.rel : item.rel.substr(slash + 1);
+    if (item.managed) {
+      descend(parent_fd, name, item.rel, item.remaining, out);
+    } else {
+      unmanaged(parent_fd, name, item.rel, out);
+    }
   }
 
 private:
-  void leftover(int rootfd, const Entry& e)
+  /// A database's first-level directories become separate work items, so that one large
+  /// database is scanned by several threads.
+  void split_database(const std::string& db, std::size_t remaining,
+                      std::vector<std::string>& problems, std::vector<WorkItem>& items)
+  {
+    int fd = open_subdir(m_fd.get(), db);
+    if (fd < 0) {
+      problems.push_back("cannot open directory " + join_path(m_root, db) + ": " +
+                         std::strerror(errno));
+      return;
+    }
+    std::vector<Entry> entries;
+    if (!list_entries(fd, join_path(m_root, db), false, entries, problems)) {
+      return;
+    }
+    for (const Entry& e : entries) {
+      classify(db, e, problems, [&](const std::string& sub) {
+        items.push_back({m_index, sub, remaining - 1, true});
+      });
+    }
+  }
+
+  /// Sorts one entry of a database directory at `rel`: subdirectories go to `next`, anything
+  /// else is a problem (stray files, symlinks, clsync's reserved names).
+  template <typename Next>
+  void classify(const std::string& rel, const Entry& e, std::vector<std::string>& problems,
+                Next&& next)
+  {
+    std::string sub = rel + "/" + e.name;
+    if (e.name.starts_with(".clsync")) {
+      problems.push_back(join_path(m_root, sub) +
+                         " uses a name reserved for clsync inside a database; ignored");
+    } else if (e.type == Entry::dir) {
+      next(sub);
+    } else if (e.type == Entry::file) {
+      problems.push_back(join_path(m_root, sub) +
+                         " is a stray file above the chunk level of its database");
+    } else {
+      problems.push_back(join_path(m_root, sub) +
+                         " is a symlink or special file above the chunk level; not followed");
+    }
+  }
+
+  LeftoverScan leftover(const Entry& e, std::vector<std::string>& problems)
   {
     LeftoverScan l;
     l.volume = m_root;
@@ -146,10 +230,7 @@ private:
         {".clsync-intent-", "intent"},
         {".clsync-part-intent-", "other"},
     };
-    l.kind = "other";
-    if (e.name == k_lease_name) {
-      l.kind = "lease";
-    }
+    l.kind = e.name == k_lease_name ? "lease" : "other";
     for (const auto& [prefix, kind] : k_kinds) {
       if (e.name.starts_with(prefix) && e.name.size() > std::strlen(prefix)) {
         l.kind = kind;
@@ -158,7 +239,7 @@ private:
       }
     }
     if (l.kind == "intent") {
-      UniqueFd fd(::openat(rootfd, e.name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+      UniqueFd fd(::openat(m_fd.get(), e.name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
       std::string content;
       char buf[8192];
       ssize_t n = 0;
@@ -167,51 +248,42 @@ private:
         content.append(buf, static_cast<std::size_t>(n));
       }
       if (!fd || n < 0) {
-        m_out.problems.push_back("cannot read intent " + join_path(m_root, e.name) + ": " +
-                                 std::strerror(errno));
+        problems.push_back("cannot read intent " + join_path(m_root, e.name) + ": " +
+                           std::strerror(errno));
       }
       l.content = std::move(content);
     }
-    m_out.leftovers.push_back(std::move(l));
+    return l;
   }
 
   /// `fd_parent`/`name` is the directory at `rel`; `remaining` directory levels lead to a chunk.
-  void descend(int fd_parent, const std::string& name, const std::string& rel, std::size_t remaining)
+  void descend(int fd_parent, const std::string& name, const std::string& rel,
+               std::size_t remaining, Output& out)
   {
     int fd = open_subdir(fd_parent, name);
     if (fd < 0) {
-      m_out.problems.push_back("cannot open directory " + join_path(m_root, rel) + ": " +
-                               std::strerror(errno));
+      out.problems.push_back("cannot open directory " + join_path(m_root, rel) + ": " +
+                             std::strerror(errno));
       return;
     }
     if (remaining == 0) {
       UniqueFd chunk(fd);
-      scan_chunk(chunk.get(), rel);
+      scan_chunk(chunk.get(), rel, out);
       return;
     }
     std::vector<Entry> entries;
     UniqueFd keep(::fcntl(fd, F_DUPFD_CLOEXEC, 0));  // for openat only; never read
-    if (!list_entries(fd, join_path(m_root, rel), false, entries, m_out.problems) || !keep) {
+    if (!list_entries(fd, join_path(m_root, rel), false, entries, out.problems) || !keep) {
       return;
     }
     for (const Entry& e : entries) {
-      std::string sub = rel + "/" + e.name;
-      if (e.name.starts_with(".clsync")) {
-        m_out.problems.push_back(join_path(m_root, sub) +
-                                 " uses a name reserved for clsync inside a database; ignored");
-      } else if (e.type == Entry::dir) {
-        descend(keep.get(), e.name, sub, remaining - 1);
-      } else if (e.type == Entry::file) {
-        m_out.problems.push_back(join_path(m_root, sub) +
-                                 " is a stray file above the chunk level of its database");
-      } else {
-        m_out.problems.push_back(join_path(m_root, sub) +
-                                 " is a symlink or special file above the chunk level; not followed");
-      }
+      classify(rel, e, out.problems, [&](const std::string& sub) {
+        descend(keep.get(), e.name, sub, remaining - 1, out);
+      });
     }
   }
 
-  void scan_chunk(int fd, const std::string& key)
+  void scan_chunk(int fd, const std::string& key, Output& out)
   {
     std::string display = join_path(m_root, key);
     ChunkFiles walk = walk_chunk(fd, display);
@@ -225,33 +297,33 @@ private:
     r.layout_hash = walk.layout();
     r.special = walk.special;
     for (std::string& p : walk.problems) {
-      m_out.problems.push_back(std::move(p));
+      out.problems.push_back(std::move(p));
     }
     if (m_spec.with_hashes) {
       try {
         r.content_hash = stream_chunk(fd, walk, nullptr, m_who, display).content_hash;
       } catch (const TransportError& e) {
-        m_out.problems.push_back(e.what());
+        out.problems.push_back(e.what());
       }
     }
     if (m_spec.with_files) {
       r.file_list = std::move(walk.files);
     }
-    m_out.replicas.push_back(std::move(r));
+    out.replicas.push_back(std::move(r));
   }
 
   /// Each directory under an undeclared top-level directory that directly holds regular files.
-  void unmanaged(int fd_parent, const std::string& name, const std::string& rel)
+  void unmanaged(int fd_parent, const std::string& name, const std::string& rel, Output& out)
   {
     int fd = open_subdir(fd_parent, name);
     if (fd < 0) {
-      m_out.problems.push_back("cannot open directory " + join_path(m_root, rel) + ": " +
-                               std::strerror(errno));
+      out.problems.push_back("cannot open directory " + join_path(m_root, rel) + ": " +
+                             std::strerror(errno));
       return;
     }
     UniqueFd keep(::fcntl(fd, F_DUPFD_CLOEXEC, 0));  // for openat only; never read
     std::vector<Entry> entries;
-    if (!list_entries(fd, join_path(m_root, rel), true, entries, m_out.problems) || !keep) {
+    if (!list_entries(fd, join_path(m_root, rel), true, entries, out.problems) || !keep) {
       return;
     }
     UnmanagedScan u;
@@ -262,18 +334,19 @@ private:
         u.bytes += static_cast<std::uint64_t>(e.st.st_size);
         ++u.files;
       } else if (e.type == Entry::dir) {
-        unmanaged(keep.get(), e.name, rel + "/" + e.name);
+        unmanaged(keep.get(), e.name, rel + "/" + e.name, out);
       }
     }
     if (u.files > 0) {
-      m_out.unmanaged.push_back(std::move(u));
+      out.unmanaged.push_back(std::move(u));
     }
   }
 
   std::string m_who;
   std::string m_root;
+  std::size_t m_index;
   const ScanSpec& m_spec;
-  VolumeResult& m_out;
+  UniqueFd m_fd;
   std::map<std::string, std::size_t> m_levels;
 };
 
@@ -281,25 +354,62 @@ private:
 
 NodeScan LocalNode::scan(const ScanSpec& spec)
 {
-  std::vector<VolumeResult> results(roots().size());
-  std::vector<std::thread> threads;
   std::string who = describe();
+  std::vector<VolumeResult> results(roots().size());
+  std::vector<std::unique_ptr<VolumeScanner>> scanners;
+  std::vector<WorkItem> items;
   for (std::size_t i = 0; i < roots().size(); ++i) {
-    threads.emplace_back([&, i] {
-      try {
-        VolumeScanner(who, roots()[i], spec, results[i]).run();
-      } catch (const std::exception& e) {
-        results[i].volume.path = roots()[i];
-        results[i].volume.ok = false;
-        results[i].volume.error = who + ": scan of " + roots()[i] + " failed: " + e.what();
-      }
-    });
+    scanners.push_back(std::make_unique<VolumeScanner>(who, roots()[i], i, spec));
+    try {
+      scanners[i]->prepare(results[i], items);
+    } catch (const std::exception& e) {
+      results[i].volume.path = roots()[i];
+      results[i].volume.ok = false;
+      results[i].volume.error = who + ": scan of " + roots()[i] + " failed: " + e.what();
+    }
   }
+
+  // Metadata scans are bound by system calls, so several threads help even on one disk.
+  std::vector<Output> outputs(items.size());
+  std::vector<std::string> failures(items.size());
+  std::atomic<std::size_t> next{0};
+  auto worker = [&] {
+    for (std::size_t i = next++; i < items.size(); i = next++) {
+      try {
+        scanners[items[i].volume]->process(items[i], outputs[i]);
+      } catch (const std::exception& e) {
+        failures[i] = e.what();
+      }
+    }
+  };
+  std::size_t hw = std::max(1u, std::thread::hardware_concurrency());
+  std::size_t n_threads = std::min<std::size_t>({hw, k_max_scan_threads, items.size()});
+  std::vector<std::thread> threads;
+  for (std::size_t t = 1; t < n_threads; ++t) {
+    threads.emplace_back(worker);
+  }
+  worker();
   for (std::thread& t : threads) {
     t.join();
   }
+
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    VolumeResult& r = results[items[i].volume];
+    Output& o = outputs[i];
+    std::move(o.replicas.begin(), o.replicas.end(), std::back_inserter(r.replicas));
+    std::move(o.unmanaged.begin(), o.unmanaged.end(), std::back_inserter(r.unmanaged));
+    std::move(o.problems.begin(), o.problems.end(), std::back_inserter(r.problems));
+    if (!failures[i].empty()) {
+      r.problems.push_back(who + ": scan of " + join_path(roots()[items[i].volume], items[i].rel) +
+                           " failed: " + failures[i]);
+    }
+  }
   NodeScan scan;
   for (VolumeResult& r : results) {
+    std::sort(r.replicas.begin(), r.replicas.end(),
+              [](const ReplicaScan& a, const ReplicaScan& b) { return a.key < b.key; });
+    std::sort(r.unmanaged.begin(), r.unmanaged.end(),
+              [](const UnmanagedScan& a, const UnmanagedScan& b) { return a.path < b.path; });
     scan.volumes.push_back(std::move(r.volume));
     std::move(r.replicas.begin(), r.replicas.end(), std::back_inserter(scan.replicas));
     std::move(r.unmanaged.begin(), r.unmanaged.end(), std::back_inserter(scan.unmanaged));
