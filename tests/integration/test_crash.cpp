@@ -10,7 +10,13 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <csignal>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <thread>
+
+extern char** environ;
 
 namespace fs = std::filesystem;
 using namespace clsync;
@@ -56,6 +62,13 @@ void check_killed_run_journal(DemoCopy& d)
   REQUIRE(!runs.empty());
   CHECK(runs.back().result == "interrupted");
   CHECK(runs.back().finish.empty());
+}
+
+/// Finished tasks recorded so far in the (only) journal of `d`.
+int finished_in_journal(DemoCopy& d)
+{
+  auto runs = read_runs(d.ctx.state_dir, "demo-a", 0);
+  return runs.empty() ? 0 : static_cast<int>(runs[0].tasks_finished);
 }
 
 const char* const k_move_points[] = {"after_intent", "mid_copy",     "after_copy",
@@ -137,5 +150,49 @@ TEST_SUITE("crash")
       CHECK(inv.node("P1-dn1")->volumes[1].chunks == 100);
       check_healthy(inv, hashes);
     }
+  }
+
+  TEST_CASE("SIGINT: no new task, the running ones roll back or complete, exit 130; rerun converges")
+  {
+    DemoCopy d("sigint");
+    const auto hashes = test::content_by_chunk(d.inventory(true));
+    std::string cmd = std::string("exec ") + CLSYNC_BINARY + " " + base_args(d) +
+                      "rebalance-nodes --by count --bwlimit 60K 2>/dev/null >/dev/null";
+    std::string sh = "/bin/sh", dash_c = "-c";
+    char* argv[] = {sh.data(), dash_c.data(), cmd.data(), nullptr};
+    pid_t pid = 0;
+    REQUIRE(posix_spawn(&pid, "/bin/sh", nullptr, nullptr, argv, environ) == 0);
+    for (int i = 0; i < 600 && finished_in_journal(d) < 3; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    REQUIRE(::kill(pid, SIGINT) == 0);
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 130);
+
+    auto runs = read_runs(d.ctx.state_dir, "demo-a", 0);
+    REQUIRE(runs.size() == 1);
+    CHECK(runs[0].result == "interrupted");
+    CHECK(!runs[0].finish.empty());  // a footer: the run ended in order
+    int moved = static_cast<int>(runs[0].tasks_finished);
+    CHECK(moved >= 3);
+    CHECK(moved < 133);
+    for (const auto& t : runs[0].tasks) {
+      CHECK((t.state == "finished" || t.state == "rolled_back" || t.state == "queued"));
+    }
+    auto inv = d.inventory(true);
+    CHECK(inv.leftovers.empty());  // temps, intents and leases all gone
+    CHECK(inv.health.healthy == 200);
+    CHECK(test::replicas_per_node(inv)["P3-dn1"] == static_cast<std::uint64_t>(moved));
+    CHECK(test::content_by_chunk(inv) == hashes);
+
+    REQUIRE(test::run_clsync(base_args(d) + "rebalance-nodes --by count") == 0);
+    auto after = d.inventory(true);
+    auto per = test::replicas_per_node(after);
+    CHECK(per["P1-dn1"] + per["P2-dn1"] == 267);
+    CHECK(per["P3-dn1"] == 133);
+    CHECK(after.health.healthy == 200);
+    CHECK(test::content_by_chunk(after) == hashes);
   }
 }
