@@ -4,7 +4,6 @@
 
 #include "cli/text_table.hpp"
 #include "core/replica_planner.hpp"
-#include "core/task_steps.hpp"
 
 #include <cstdio>
 #include <sstream>
@@ -52,7 +51,7 @@ void render_moves(std::ostringstream& out, const core::RebalanceResult& r, bool 
   const std::size_t shown = all_moves ? moves.size() : std::min(moves.size(), k_moves_shown);
   for (std::size_t i = 0; i < shown; ++i) {
     const auto& m = moves[i];
-    std::vector<std::string> row{m.chunk, core::kind_name(m.kind), place(m.from), place(m.to),
+    std::vector<std::string> row{m.chunk, core::to_string(m.kind), place(m.from), place(m.to),
                                  human_size(m.bytes)};
     if (r.exec && i < r.exec->tasks.size()) {
       row.push_back(r.exec->tasks[i].state);
@@ -181,7 +180,7 @@ nlohmann::json rebalance_json(const core::RebalanceResult& r)
   for (std::size_t i = 0; i < r.plan.moves.size(); ++i) {
     const auto& m = r.plan.moves[i];
     nlohmann::json j{{"chunk", m.chunk},
-                     {"kind", core::kind_name(m.kind)},
+                     {"kind", core::to_string(m.kind)},
                      {"from", {{"node", m.from.node}, {"volume", m.from.volume}}},
                      {"to", {{"node", m.to.node}, {"volume", m.to.volume}}},
                      {"bytes", m.bytes}};

@@ -3,6 +3,7 @@
 #include "core/executor.hpp"
 
 #include "core/error.hpp"
+#include "core/replica_planner.hpp"
 #include "core/task_steps.hpp"
 #include "core/transfer.hpp"
 
@@ -115,7 +116,7 @@ ExecResult execute_plan(Context& ctx, const Plan& plan, const ExecSettings& sett
     TaskRecord r;
     r.id = ids[i];
     r.chunk = plan.moves[i].chunk;
-    r.kind = kind_name(plan.moves[i].kind);
+    r.kind = to_string(plan.moves[i].kind);
     r.source = plan.moves[i].from;
     r.destination = plan.moves[i].to;
     r.bytes = plan.moves[i].bytes;

@@ -3,6 +3,7 @@
 #include "core/hooks.hpp"
 
 #include "core/error.hpp"
+#include "core/replica_planner.hpp"
 
 #include <cerrno>
 #include <cstring>
@@ -22,19 +23,6 @@ std::map<std::string, std::string> base_env(const HookRun& run)
   return {{"CLSYNC_RUN_ID", run.run_id},
           {"CLSYNC_COMMAND", run.command},
           {"CLSYNC_CLUSTER", run.cluster}};
-}
-
-const char* hook_kind_name(MoveKind k)
-{
-  switch (k) {
-  case MoveKind::move:
-    return "move";
-  case MoveKind::copy:
-    return "copy";
-  case MoveKind::drop_duplicate:
-    return "drop_duplicate";
-  }
-  return "move";
 }
 
 } // namespace
@@ -124,7 +112,7 @@ int run_on_move_hook(const std::string& command, const HookRun& run, const Move&
   env["CLSYNC_DST_NODE"] = move.to.node;
   env["CLSYNC_DST_VOLUME"] = move.to.volume;
   env["CLSYNC_BYTES"] = std::to_string(move.bytes);
-  env["CLSYNC_KIND"] = hook_kind_name(move.kind);
+  env["CLSYNC_KIND"] = to_string(move.kind);
   env["CLSYNC_TASK_ID"] = task_id;
   return run_hook(command, env);
 }

@@ -3,6 +3,7 @@
 #include "core/task_steps.hpp"
 
 #include "core/fault.hpp"
+#include "core/replica_planner.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -288,7 +289,7 @@ TaskRecord record_of(const Move& m, const std::string& id, const std::string& st
   TaskRecord r;
   r.id = id;
   r.chunk = m.chunk;
-  r.kind = kind_name(m.kind);
+  r.kind = to_string(m.kind);
   r.source = m.from;
   r.destination = m.to;
   r.bytes = m.bytes;
@@ -327,26 +328,13 @@ void backoff(const Context& ctx, int n)
 
 } // namespace
 
-const char* kind_name(MoveKind kind)
-{
-  switch (kind) {
-  case MoveKind::move:
-    return "move";
-  case MoveKind::copy:
-    return "copy";
-  case MoveKind::drop_duplicate:
-    return "drop_duplicate";
-  }
-  return "move";
-}
-
 std::string intent_record(const std::string& run_id, const std::string& id, const Move& move)
 {
   nlohmann::json j{
       {"run", run_id},
       {"task", id},
       {"chunk", move.chunk},
-      {"kind", kind_name(move.kind)},
+      {"kind", to_string(move.kind)},
       {"source", {{"node", move.from.node}, {"volume", move.from.volume}}},
       {"destination", {{"node", move.to.node}, {"volume", move.to.volume}}},
       {"created", utc_timestamp(std::chrono::system_clock::now())},

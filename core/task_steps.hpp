@@ -34,7 +34,4 @@ TaskResult run_task(TaskEnv& env, const Move& move, const std::string& id);
 /// destination, created).
 std::string intent_record(const std::string& run_id, const std::string& id, const Move& move);
 
-/// "move" | "copy" | "drop_duplicate".
-const char* kind_name(MoveKind kind);
-
 } // namespace clsync::core
