@@ -11,34 +11,30 @@ namespace clsync::transport {
 using nlohmann::json;
 using wire::MsgType;
 
-wire::HelloReply agent_hello(AgentStream& stream, const wire::Hello& hello, const std::string& node)
+std::optional<wire::HelloReply> try_agent_hello(AgentStream& stream, const wire::Hello& hello,
+                                                const std::string& node)
 {
   auto payload = wire::to_payload(wire::to_wire(hello));
   auto header = wire::encode_header(MsgType::hello, payload.size());
-  stream.write_all(header.data(), header.size());
-  stream.write_all(payload.data(), payload.size());
-  stream.flush();
   wire::FrameReader reader(stream, 64 << 10);
   wire::Frame f;
-  bool got = false;
   try {
-    got = reader.next(f);
+    stream.write_all(header.data(), header.size());
+    stream.write_all(payload.data(), payload.size());
+    stream.flush();
+    bool got = reader.next(f);
     while (got && f.type == MsgType::keepalive) {
       got = reader.next(f);
     }
+    if (!got) {
+      return std::nullopt;
+    }
   } catch (const TransportError& e) {
+    // A command that is not there may be gone before our hello is even written.
     if (e.kind() == FailureKind::timeout) {
       throw;
     }
-    std::string diag = stream.diagnostics();
-    throw TransportError(FailureKind::error, "agent on " + node + " did not answer the hello (" +
-                                                 e.what() + ")" +
-                                                 (diag.empty() ? "" : ": " + diag));
-  }
-  if (!got) {
-    std::string diag = stream.diagnostics();
-    throw TransportError(FailureKind::error, "agent on " + node + " exited before the hello" +
-                                                 (diag.empty() ? "" : ": " + diag));
+    return std::nullopt;
   }
   if (f.type != MsgType::hello_reply) {
     throw TransportError(FailureKind::error, "agent on " + node + " answered the hello with " +
@@ -49,14 +45,27 @@ wire::HelloReply agent_hello(AgentStream& stream, const wire::Hello& hello, cons
   return reply;
 }
 
+wire::HelloReply agent_hello(AgentStream& stream, const wire::Hello& hello, const std::string& node)
+{
+  auto reply = try_agent_hello(stream, hello, node);
+  if (!reply) {
+    std::string diag = stream.diagnostics();
+    throw TransportError(FailureKind::error, "agent on " + node + " exited before the hello" +
+                                                 (diag.empty() ? "" : ": " + diag));
+  }
+  return *reply;
+}
+
 namespace detail {
 
 namespace {
 constexpr std::size_t k_out_buffer = 512u << 10;
 }
 
-AgentConnection::AgentConnection(std::unique_ptr<AgentStream> stream, std::string node)
-    : m_stream(std::move(stream)), m_node(std::move(node)), m_reader(*m_stream)
+AgentConnection::AgentConnection(std::unique_ptr<AgentStream> stream, std::string node,
+                                 bool compress)
+    : m_stream(std::move(stream)), m_node(std::move(node)), m_reader(*m_stream),
+      m_compress(compress)
 {
   m_out.reserve(k_out_buffer);
 }
@@ -100,6 +109,31 @@ void AgentConnection::send_raw(MsgType type, const char* data, std::size_t n)
     }
     return 0;
   });
+}
+
+void AgentConnection::send_data(std::span<const char> data)
+{
+  if (m_compress) {
+    auto z = wire::compress_data(data);
+    if (!z.empty()) {
+      send_raw(MsgType::data_zstd, z.data(), z.size());
+      return;
+    }
+  }
+  send_raw(MsgType::data, data.data(), data.size());
+}
+
+std::span<const char> AgentConnection::data_of(const wire::Frame& f)
+{
+  if (f.type == MsgType::data_zstd) {
+    try {
+      wire::decompress_data(f.payload, m_inflated);
+    } catch (const TransportError& e) {
+      throw protocol_error(e.what());
+    }
+    return {m_inflated.data(), m_inflated.size()};
+  }
+  return {f.payload.data(), f.payload.size()};
 }
 
 void AgentConnection::send(MsgType type, const json& payload)
@@ -211,7 +245,8 @@ PooledConnection ConnectionPool::get()
       // dropped; try the next idle one or open a new one
     }
   }
-  return PooledConnection(*this, std::make_unique<AgentConnection>(m_connect(), node()));
+  return PooledConnection(
+      *this, std::make_unique<AgentConnection>(m_connect(), node(), m_options.compress));
 }
 
 void ConnectionPool::give_back(std::unique_ptr<AgentConnection> c)

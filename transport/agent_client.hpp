@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,16 +39,26 @@ public:
 using AgentConnector = std::function<std::unique_ptr<AgentStream>()>;
 
 /// Sends `hello` on a fresh stream and checks the reply (wire::check_hello_reply). When the
-/// stream ends before a reply (the agent command failed), throws TransportError(error)
-/// "agent on <node> exited before the hello: <diagnostics>". Returns the agent's reply.
+/// stream ends or breaks before a reply (the agent command failed), throws
+/// TransportError(error) "agent on <node> exited before the hello: <diagnostics>". Returns the
+/// agent's reply.
 wire::HelloReply agent_hello(AgentStream& stream, const wire::Hello& hello,
                              const std::string& node);
+
+/// As agent_hello, but returns nullopt instead of throwing when the stream ended or broke
+/// before any reply, so the caller can look at why (an exit status of 127: not installed).
+/// Timeouts, a wrong reply and a version mismatch still throw.
+std::optional<wire::HelloReply> try_agent_hello(AgentStream& stream, const wire::Hello& hello,
+                                                const std::string& node);
 
 /// How an agent-backed node behaves.
 struct AgentNodeOptions {
   std::string description;  ///< "node P2-dn1 (127.0.0.3:2222)", prefixes every message
   int pool_size = 4;        ///< idle connections kept for reuse
   int idle_check_s = 30;    ///< a connection idle longer than this is pinged before reuse
+  /// Send file bytes as DATA_ZSTD (--compress). The connector asks the agent for the same
+  /// in its hello (wire::Hello::compress); either side accepts both kinds of data frame.
+  bool compress = false;
 };
 
 /// A Node served by agents opened through `connect`. Connections are opened lazily, used by one

@@ -17,12 +17,16 @@ namespace clsync::transport::detail {
 /// failure marks it broken; a broken connection is never returned to the pool.
 class AgentConnection {
 public:
-  AgentConnection(std::unique_ptr<AgentStream> stream, std::string node);
+  AgentConnection(std::unique_ptr<AgentStream> stream, std::string node, bool compress);
 
   /// Queues a control frame (sent on flush, or earlier when the buffer fills).
   void send(wire::MsgType type, const nlohmann::json& payload);
   /// Queues a frame with a raw payload.
   void send_raw(wire::MsgType type, const char* data, std::size_t n);
+  /// Queues file bytes (at most k_data_frame) as DATA, or DATA_ZSTD when compressing pays.
+  void send_data(std::span<const char> data);
+  /// The file bytes of a DATA or DATA_ZSTD frame (valid until the next call).
+  std::span<const char> data_of(const wire::Frame& f);
   void flush();
   /// The next frame other than KEEPALIVE; throws TransportError when the stream ends.
   wire::Frame& recv();
@@ -53,6 +57,8 @@ private:
   wire::FrameReader m_reader;
   wire::Frame m_frame;
   std::vector<char> m_out;
+  std::vector<char> m_inflated;
+  bool m_compress;
   bool m_broken = false;
   std::chrono::steady_clock::time_point m_last_used = std::chrono::steady_clock::now();
 };
@@ -95,5 +101,12 @@ private:
   std::mutex m_mutex;
   std::deque<std::unique_ptr<AgentConnection>> m_idle;
 };
+
+/// A chunk writer streaming over `c` into `<volume>/.clsync-tmp-<task>` (the agent already
+/// opened it). See agent_writers.cpp for when errors surface.
+std::unique_ptr<ChunkWriter> make_remote_chunk_writer(PooledConnection c, std::string volume,
+                                                      std::string task);
+/// A repository-file writer streaming over `c` (the agent already opened it).
+std::unique_ptr<FileWriter> make_remote_file_writer(PooledConnection c);
 
 } // namespace clsync::transport::detail

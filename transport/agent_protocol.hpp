@@ -64,6 +64,7 @@ enum class MsgType : std::uint8_t {
   abort = 10,       ///< client → agent: drop a write stream
   cancel = 11,      ///< client → agent: stop the current read stream
   scan_part = 12,   ///< agent → client: {replicas: [ReplicaScan…]}
+  data_zstd = 13,   ///< DATA compressed as one zstd frame (--compress); accepted by both sides
 
   // Requests (client → agent). Payload keys in brackets.
   scan = 32,              ///< ScanSpec → SCAN_PART*, REPLY NodeScan (replicas empty)
@@ -149,6 +150,7 @@ struct Hello {
   std::string version;             ///< clsync version of the client
   std::vector<std::string> roots;  ///< volumes / repository roots the agent may touch
   std::uint32_t keepalive_ms = 5000;  ///< how often a busy agent sends KEEPALIVE
+  bool compress = false;  ///< the agent should send file bytes as DATA_ZSTD
 };
 
 struct HelloReply {
@@ -165,6 +167,14 @@ struct ErrorInfo {
   std::string message;
   bool retryable = false;
 };
+
+/// The payload of a DATA_ZSTD frame for `data` (at most k_data_frame bytes), or an empty vector
+/// when compression does not make it smaller (send plain DATA then). Level 1: on fast links
+/// anything slower costs more time than it saves.
+std::vector<char> compress_data(std::span<const char> data);
+/// The bytes of a DATA_ZSTD payload, into `out` (resized). Throws TransportError (error) on a
+/// corrupt frame or one that would decompress beyond k_max_frame.
+void decompress_data(const std::vector<char>& payload, std::vector<char>& out);
 
 /// Parses a FailureKind name; unknown names give FailureKind::error.
 FailureKind failure_kind_from_string(const std::string& s) noexcept;

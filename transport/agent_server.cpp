@@ -3,23 +3,16 @@
 #include "transport/agent_server.hpp"
 
 #include "transport/agent_protocol.hpp"
+#include "transport/agent_server_io.hpp"
 #include "transport/open.hpp"
 #include "transport/safe_path.hpp"
 
 #include <algorithm>
-#include <atomic>
-#include <cerrno>
 #include <csignal>
-#include <chrono>
-#include <condition_variable>
 #include <cstdio>
-#include <cstring>
 #include <fcntl.h>
-#include <mutex>
 #include <poll.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
-#include <thread>
 #include <unistd.h>
 
 #ifndef CLSYNC_VERSION
@@ -34,145 +27,7 @@ using wire::MsgType;
 
 namespace {
 
-/// The client went away (EOF or broken pipe): not an error worth a message.
-struct ClientGone {};
-
-class FdSource : public wire::ByteSource {
-public:
-  explicit FdSource(int fd) : m_fd(fd) {}
-  std::size_t read_some(char* buf, std::size_t n) override
-  {
-    for (;;) {
-      ssize_t got = ::read(m_fd, buf, n);
-      if (got >= 0) {
-        return static_cast<std::size_t>(got);
-      }
-      if (errno != EINTR) {
-        return 0;
-      }
-    }
-  }
-  int fd() const { return m_fd; }
-
-private:
-  int m_fd;
-};
-
-/// Writes whole frames to the output; shared by the request loop and the keepalive thread.
-class FrameOut {
-public:
-  explicit FrameOut(int fd) : m_fd(fd) {}
-
-  void send(MsgType type, const char* data, std::size_t n)
-  {
-    auto header = wire::encode_header(type, n);
-    std::lock_guard lock(m_mutex);
-    iovec iov[2] = {{header.data(), header.size()}, {const_cast<char*>(data), n}};
-    int cnt = n ? 2 : 1;
-    iovec* v = iov;
-    while (cnt > 0) {
-      ssize_t w = ::writev(m_fd, v, cnt);
-      if (w < 0) {
-        if (errno == EINTR) {
-          continue;
-        }
-        m_broken = true;
-        throw ClientGone{};
-      }
-      auto left = static_cast<std::size_t>(w);
-      while (cnt > 0 && left >= v->iov_len) {
-        left -= v->iov_len;
-        ++v;
-        --cnt;
-      }
-      if (cnt > 0) {
-        v->iov_base = static_cast<char*>(v->iov_base) + left;
-        v->iov_len -= left;
-      }
-    }
-    m_last = std::chrono::steady_clock::now();
-  }
-  void send(MsgType type, const json& j)
-  {
-    auto p = wire::to_payload(j);
-    send(type, p.data(), p.size());
-  }
-  void error(const TransportError& e)
-  {
-    send(MsgType::error, wire::to_wire(wire::ErrorInfo{e.kind(), e.what(), e.retryable()}));
-  }
-  void error(const std::exception& e)
-  {
-    send(MsgType::error, wire::to_wire(wire::ErrorInfo{FailureKind::error, e.what(), false}));
-  }
-  std::chrono::steady_clock::time_point last() const
-  {
-    std::lock_guard lock(m_mutex);
-    return m_last;
-  }
-  bool broken() const { return m_broken; }
-
-private:
-  int m_fd;
-  mutable std::mutex m_mutex;
-  std::chrono::steady_clock::time_point m_last = std::chrono::steady_clock::now();
-  std::atomic<bool> m_broken{false};
-};
-
-/// While a request runs, tells the client every `interval` that the agent is alive, so the
-/// client's I/O deadline measures a dead peer, not a long hash or fsync.
-class Keepalive {
-public:
-  Keepalive(FrameOut& out, std::chrono::milliseconds interval)
-      : m_out(out), m_interval(interval), m_thread([this] { loop(); })
-  {
-  }
-  ~Keepalive()
-  {
-    {
-      std::lock_guard lock(m_mutex);
-      m_stop = true;
-    }
-    m_cv.notify_all();
-    m_thread.join();
-  }
-  void set_busy(bool busy) { m_busy.store(busy); }
-
-private:
-  void loop()
-  {
-    std::unique_lock lock(m_mutex);
-    while (!m_stop) {
-      m_cv.wait_for(lock, m_interval);
-      if (m_stop || !m_busy.load() || m_out.broken()) {
-        continue;
-      }
-      if (std::chrono::steady_clock::now() - m_out.last() < m_interval) {
-        continue;
-      }
-      lock.unlock();
-      try {
-        m_out.send(MsgType::keepalive, nullptr, 0);
-      } catch (...) {
-        // The request loop sees the broken output on its next write.
-      }
-      lock.lock();
-    }
-  }
-  FrameOut& m_out;
-  std::chrono::milliseconds m_interval;
-  std::mutex m_mutex;
-  std::condition_variable m_cv;
-  bool m_stop = false;
-  std::atomic<bool> m_busy{false};
-  std::thread m_thread;
-};
-
-struct BusyScope {
-  Keepalive& k;
-  explicit BusyScope(Keepalive& ka) : k(ka) { k.set_busy(true); }
-  ~BusyScope() { k.set_busy(false); }
-};
+using namespace detail;
 
 [[noreturn]] void refuse(const std::string& what)
 {
@@ -296,6 +151,7 @@ private:
     for (const auto& r : hello.roots) {
       m_roots.push_back(strip_slash(r));
     }
+    m_compress = hello.compress;
     m_keepalive = std::chrono::milliseconds(std::clamp<std::uint32_t>(hello.keepalive_ms, 50, 60000));
     return true;
   }
@@ -327,6 +183,10 @@ private:
   void write_chunk(const json& req);
   void read_file(const json& req);
   void create_file(const json& req);
+  template <class Writer, class OnFrame, class OnFinish>
+  void write_stream(Writer& writer, const char* what, OnFrame&& on_frame, OnFinish&& on_finish);
+  /// The bytes of a DATA or DATA_ZSTD frame (valid until the next call).
+  std::span<const char> data_of(const Frame& f);
   /// True when the client sent CANCEL during a read stream.
   bool cancel_requested();
 
@@ -337,63 +197,8 @@ private:
   std::shared_ptr<Node> m_node;
   std::vector<std::string> m_roots;
   std::chrono::milliseconds m_keepalive{5000};
-};
-
-struct Cancelled {};
-
-/// Turns a chunk stream into frames on the output.
-class FrameChunkSink : public ChunkSink {
-public:
-  FrameChunkSink(FrameOut& out, std::function<bool()> cancelled)
-      : m_out(out), m_cancelled(std::move(cancelled))
-  {
-  }
-  void begin_file(const FileEntry& file) override
-  {
-    m_out.send(MsgType::file_begin, wire::to_wire(file));
-  }
-  void file_data(std::span<const char> data) override
-  {
-    while (!data.empty()) {
-      auto n = std::min(data.size(), wire::k_data_frame);
-      m_out.send(MsgType::data, data.data(), n);
-      data = data.subspan(n);
-      if (m_cancelled()) {
-        throw Cancelled{};
-      }
-    }
-  }
-  void end_file(const std::string& sha256) override
-  {
-    m_out.send(MsgType::file_end, json{{"sha256", sha256}});
-  }
-
-private:
-  FrameOut& m_out;
-  std::function<bool()> m_cancelled;
-};
-
-class FrameByteSink : public ByteSink {
-public:
-  FrameByteSink(FrameOut& out, std::function<bool()> cancelled)
-      : m_out(out), m_cancelled(std::move(cancelled))
-  {
-  }
-  void write(std::span<const char> data) override
-  {
-    while (!data.empty()) {
-      auto n = std::min(data.size(), wire::k_data_frame);
-      m_out.send(MsgType::data, data.data(), n);
-      data = data.subspan(n);
-      if (m_cancelled()) {
-        throw Cancelled{};
-      }
-    }
-  }
-
-private:
-  FrameOut& m_out;
-  std::function<bool()> m_cancelled;
+  bool m_compress = false;
+  std::vector<char> m_inflated;
 };
 
 bool Server::cancel_requested()
@@ -551,7 +356,7 @@ void Server::read_chunk(const json& req)
 {
   auto v = root(req, "volume");
   auto key = rel(req, "key");
-  FrameChunkSink sink(m_out, [this] { return cancel_requested(); });
+  FrameChunkSink sink(m_out, m_compress, [this] { return cancel_requested(); });
   try {
     m_out.send(MsgType::reply, wire::to_wire(m_node->read_chunk(v, key, sink)));
   } catch (const Cancelled&) {
@@ -563,7 +368,7 @@ void Server::read_file(const json& req)
 {
   auto r = root(req, "root");
   auto p = rel(req, "relpath");
-  FrameByteSink sink(m_out, [this] { return cancel_requested(); });
+  FrameByteSink sink(m_out, m_compress, [this] { return cancel_requested(); });
   try {
     m_node->read_file(r, p, wire::get_u64(req, "offset"), sink);
     m_out.send(MsgType::reply, json::object());
@@ -574,16 +379,17 @@ void Server::read_file(const json& req)
 
 // The write streams: after the opening REPLY, frames arrive without acknowledgement. Exactly
 // one final frame goes back; after an ERROR the rest of the stream is read and dropped.
-void Server::write_chunk(const json& req)
+// `on_frame` handles every frame but FINISH, and returns false for a frame it does not expect.
+template <class Writer, class OnFrame, class OnFinish>
+void Server::write_stream(Writer& writer, const char* what, OnFrame&& on_frame,
+                          OnFinish&& on_finish)
 {
-  auto v = root(req, "volume");
-  auto writer = m_node->write_chunk(v, task(req));
   m_out.send(MsgType::reply, json::object());
   bool failed = false;
   Frame f;
   for (;;) {
     if (!m_reader.next(f)) {
-      writer->abort();
+      writer.abort();
       throw ClientGone{};
     }
     const bool last = f.type == MsgType::finish || f.type == MsgType::abort;
@@ -594,90 +400,83 @@ void Server::write_chunk(const json& req)
       continue;
     }
     try {
-      switch (f.type) {
-      case MsgType::file_begin:
-        writer->begin_file(wire::decode<FileEntry>(wire::from_payload(f.payload, "file_begin")));
-        break;
-      case MsgType::data: writer->file_data({f.payload.data(), f.payload.size()}); break;
-      case MsgType::file_end:
-        writer->end_file(wire::get_string(wire::from_payload(f.payload, "file_end"), "sha256"));
-        break;
-      case MsgType::finish: m_out.send(MsgType::reply, wire::to_wire(writer->finish())); return;
-      case MsgType::abort:
-        writer->abort();
+      if (f.type == MsgType::finish) {
+        m_out.send(MsgType::reply, on_finish());
+        return;
+      }
+      if (f.type == MsgType::abort) {
+        writer.abort();
         m_out.send(MsgType::reply, json::object());
         return;
-      default:
+      }
+      if (!on_frame(f)) {
         throw TransportError(FailureKind::error, std::string("unexpected ") +
-                                                     wire::to_string(f.type) +
-                                                     " frame in a chunk write stream");
+                                                     wire::to_string(f.type) + " frame in a " +
+                                                     what + " write stream");
       }
     } catch (const ClientGone&) {
-      writer->abort();
+      writer.abort();
       throw;
+    } catch (const TransportError& e) {
+      writer.abort();
+      m_out.error(e);
+      failed = true;
     } catch (const std::exception& e) {
-      writer->abort();
-      if (auto* te = dynamic_cast<const TransportError*>(&e)) {
-        m_out.error(*te);
-      } else {
-        m_out.error(e);
-      }
-      if (last) {
-        return;
-      }
+      writer.abort();
+      m_out.error(e);
       failed = true;
     }
+    if (failed && last) {
+      return;
+    }
   }
+}
+
+std::span<const char> Server::data_of(const Frame& f)
+{
+  if (f.type == MsgType::data_zstd) {
+    wire::decompress_data(f.payload, m_inflated);
+    return {m_inflated.data(), m_inflated.size()};
+  }
+  return {f.payload.data(), f.payload.size()};
+}
+
+void Server::write_chunk(const json& req)
+{
+  auto v = root(req, "volume");
+  auto writer = m_node->write_chunk(v, task(req));
+  write_stream(
+      *writer, "chunk",
+      [&](const Frame& f) {
+        switch (f.type) {
+        case MsgType::file_begin:
+          writer->begin_file(wire::decode<FileEntry>(wire::from_payload(f.payload, "file_begin")));
+          return true;
+        case MsgType::data:
+        case MsgType::data_zstd: writer->file_data(data_of(f)); return true;
+        case MsgType::file_end:
+          writer->end_file(wire::get_string(wire::from_payload(f.payload, "file_end"), "sha256"));
+          return true;
+        default: return false;
+        }
+      },
+      [&] { return wire::to_wire(writer->finish()); });
 }
 
 void Server::create_file(const json& req)
 {
   auto r = root(req, "root");
   auto writer = m_node->create_file(r, rel(req, "relpath"));
-  m_out.send(MsgType::reply, json::object());
-  bool failed = false;
-  Frame f;
-  for (;;) {
-    if (!m_reader.next(f)) {
-      writer->abort();
-      throw ClientGone{};
-    }
-    const bool last = f.type == MsgType::finish || f.type == MsgType::abort;
-    if (failed) {
-      if (last) {
-        return;
-      }
-      continue;
-    }
-    try {
-      switch (f.type) {
-      case MsgType::data: writer->write({f.payload.data(), f.payload.size()}); break;
-      case MsgType::finish: m_out.send(MsgType::reply, json{{"sha256", writer->commit()}}); return;
-      case MsgType::abort:
-        writer->abort();
-        m_out.send(MsgType::reply, json::object());
-        return;
-      default:
-        throw TransportError(FailureKind::error, std::string("unexpected ") +
-                                                     wire::to_string(f.type) +
-                                                     " frame in a file write stream");
-      }
-    } catch (const ClientGone&) {
-      writer->abort();
-      throw;
-    } catch (const std::exception& e) {
-      writer->abort();
-      if (auto* te = dynamic_cast<const TransportError*>(&e)) {
-        m_out.error(*te);
-      } else {
-        m_out.error(e);
-      }
-      if (last) {
-        return;
-      }
-      failed = true;
-    }
-  }
+  write_stream(
+      *writer, "file",
+      [&](const Frame& f) {
+        if (f.type != MsgType::data && f.type != MsgType::data_zstd) {
+          return false;
+        }
+        writer->write(data_of(f));
+        return true;
+      },
+      [&] { return json{{"sha256", writer->commit()}}; });
 }
 
 } // namespace

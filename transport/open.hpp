@@ -28,7 +28,9 @@ struct SshTarget {
   /// The static agent build --deploy-agent uploads; empty: $CLSYNC_AGENT_STATIC, else
   /// `clsync-agent-static` next to the running executable.
   std::string deploy_agent_binary;
-  bool compress = false;  ///< zstd on the wire (--compress); not implemented yet, ignored
+  /// zstd on the wire for file bytes (--compress), both directions. Loses on fast links
+  /// (the CPU becomes the limit); for WANs.
+  bool compress = false;
 };
 
 /// A node whose volumes are on this machine. `roots` are its volumes (absolute paths).

@@ -52,14 +52,13 @@ public:
 
   std::unique_ptr<AgentStream> operator()()
   {
-    auto session = SshSession::connect(m_target);
     std::string command;
     {
       std::lock_guard lock(m_mutex);
       command = m_agent_command;
     }
     try {
-      return open_agent(session, command);
+      return open_agent(command);
     } catch (const AgentMissing& missing) {
       if (!m_target.deploy_agent) {
         throw TransportError(FailureKind::error,
@@ -72,18 +71,18 @@ public:
     // One connection deploys; the others wait and use what it put there.
     std::lock_guard lock(m_mutex);
     if (m_agent_command == k_deployed_agent) {
-      return open_agent(session, k_deployed_agent);
+      return open_agent(k_deployed_agent);
     }
     try {
-      auto stream = open_agent(session, k_deployed_agent);
+      auto stream = open_agent(k_deployed_agent);
       m_agent_command = k_deployed_agent;
       return stream;
     } catch (const AgentMissing&) {
       // Not deployed yet (or another version): upload it.
     }
-    upload_agent(session);
+    upload_agent();
     try {
-      auto stream = open_agent(session, k_deployed_agent);
+      auto stream = open_agent(k_deployed_agent);
       m_agent_command = k_deployed_agent;
       return stream;
     } catch (const AgentMissing& missing) {
@@ -94,30 +93,32 @@ public:
   }
 
 private:
-  std::unique_ptr<AgentStream> open_agent(const std::shared_ptr<SshSession>& session,
-                                          const std::string& command)
+  /// A fresh session per attempt: a session is one exec channel, so a failed command never
+  /// leaves a channel behind on the session the agent then runs on.
+  std::unique_ptr<AgentStream> open_agent(const std::string& command)
   {
-    auto channel = std::make_unique<SshExecChannel>(session, command + " agent");
+    auto channel = std::make_unique<SshExecChannel>(SshSession::connect(m_target),
+                                                    command + " agent");
     wire::Hello hello;
     hello.version = CLSYNC_VERSION;
     hello.roots = m_target.roots;
+    hello.compress = m_target.compress;
     hello.keepalive_ms = static_cast<std::uint32_t>(
         std::clamp(m_target.io_timeout_s * 1000 / 4, 50, 5000));
-    try {
-      agent_hello(*channel, hello, m_label);
-    } catch (const TransportError& e) {
-      if (e.kind() == FailureKind::error && channel->eof()) {
-        // exit 127 is the shell's "command not found"; 126 "found but cannot execute".
-        if (channel->exit_status() == 127) {
-          throw AgentMissing{channel->diagnostics()};
-        }
+    if (!try_agent_hello(*channel, hello, m_label)) {
+      // exit 127 is the shell's "command not found"; 126 "found but cannot execute".
+      int status = channel->exit_status();
+      std::string diag = channel->diagnostics();
+      if (status == 127) {
+        throw AgentMissing{diag};
       }
-      throw;
+      throw TransportError(FailureKind::error, "agent on " + m_label + " exited before the hello" +
+                                                   (diag.empty() ? "" : ": " + diag));
     }
     return channel;
   }
 
-  void upload_agent(const std::shared_ptr<SshSession>& session)
+  void upload_agent()
   {
     const std::string local = static_agent_path(m_target);
     std::ifstream in(local, std::ios::binary);
@@ -128,7 +129,7 @@ private:
     }
     const std::string dir = "~/.cache/clsync";
     const std::string tmp = dir + "/.agent-" + CLSYNC_VERSION + ".tmp.$$";
-    SshExecChannel upload(session, "umask 077 && mkdir -p " + dir + " && cat > " + tmp +
+    SshExecChannel upload(SshSession::connect(m_target), "umask 077 && mkdir -p " + dir + " && cat > " + tmp +
                                        " && chmod 700 " + tmp + " && mv -f " + tmp + " " +
                                        k_deployed_agent);
     std::vector<char> buf(256 << 10);
@@ -160,6 +161,7 @@ std::shared_ptr<Node> make_ssh_node(const SshTarget& target)
   AgentNodeOptions options;
   options.description = describe_ssh_target(target);
   options.pool_size = std::max(1, target.pool_size);
+  options.compress = target.compress;
   auto connector = std::make_shared<SshConnector>(target);
   return make_agent_node(options, [connector] { return (*connector)(); });
 }

@@ -410,7 +410,11 @@ void SshExecChannel::flush()
   }
 }
 
-bool SshExecChannel::eof() { return ssh_channel_is_eof(m_impl->ch) != 0; }
+bool SshExecChannel::eof()
+{
+  // A command that exited at once may have its channel closed before we look.
+  return ssh_channel_is_eof(m_impl->ch) != 0 || ssh_channel_is_closed(m_impl->ch) != 0;
+}
 
 void SshExecChannel::send_eof()
 {
@@ -453,7 +457,7 @@ std::string SshExecChannel::diagnostics()
   while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) {
     out.pop_back();
   }
-  if (ssh_channel_is_eof(d.ch)) {
+  if (eof() || d.exit_code != -2) {
     int st = exit_status();
     d.drain_stderr();
     out = d.stderr_tail;

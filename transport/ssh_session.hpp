@@ -65,7 +65,8 @@ public:
   /// The command's stderr (last 4 KiB) and exit status, when known.
   std::string diagnostics() override;
 
-  /// True once the command closed its output (it exited, or is about to).
+  /// True once the command closed its output or the channel closed (it exited, or is about
+  /// to).
   bool eof();
   /// Signals end of input to the command.
   void send_eof();

@@ -194,7 +194,7 @@ TEST_SUITE("transport_ssh")
     t.agent_command = "/opt/nowhere/clsync";
     auto m = failure([&] { make_ssh_node(t)->read_lease(); }, FailureKind::error);
     CHECK(contains(m, "node D1-dn1"));
-    CHECK(contains(m, "agent command '/opt/nowhere/clsync' not found"));
+    CHECK_MESSAGE(contains(m, "agent command '/opt/nowhere/clsync' not found"), m);
     CHECK(contains(m, "127"));
     CHECK(contains(m, "--deploy-agent"));
 

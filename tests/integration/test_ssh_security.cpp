@@ -137,7 +137,8 @@ TEST_SUITE("ssh_security")
     auto t = h.target(0, {}, "P7-dn1");
     h.stop(0);
     std::string m = connect_error(t, FailureKind::error);
-    CHECK(contains(m, "node P7-dn1 (" + h.host(0).address + ":" + std::to_string(h.host(0).port) +
-                          "): connection refused"));
+    CHECK_MESSAGE(contains(m, "node P7-dn1 (" + h.host(0).address + ":" +
+                                  std::to_string(h.host(0).port) + "): connection refused"),
+                  m);
   }
 }

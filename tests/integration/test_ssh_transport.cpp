@@ -4,11 +4,12 @@
 // The node contract suite through `clsync agent`: once over a local pipe (the protocol alone)
 // and once over a real sshd (SshNode).
 //
-// One case differs: the contract's writer_checks wants a hash mismatch to throw from end_file
-// itself. An agent-backed writer streams without a round trip per file (SPEC §6), so the agent's
-// verdict on a file's hash arrives on a later call or at the latest in finish(); for those
-// nodes writer_checks runs pipelined_writer_checks below, which asserts exactly that (and the
-// same cleanup). Every other case runs unchanged.
+// Two cases differ: the contract's writer_checks wants a hash mismatch to throw from end_file
+// itself, and disk_full wants a full disk to fail the reading side of a streamed copy. An
+// agent-backed writer streams without a round trip per file (SPEC §6), so what only the agent
+// can see (a hash, ENOSPC) arrives on a later call or at the latest in finish(); for those
+// nodes the two cases run pipelined_writer_checks and pipelined_disk_full below, which assert
+// exactly that and the same cleanup. Every other case runs unchanged.
 #include "tests/integration/transport_suite.hpp"
 #include "tests/integration/transport_suite_util.hpp"
 #include "tests/support/sshd_harness.hpp"
@@ -17,6 +18,7 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -36,20 +38,56 @@ std::shared_ptr<Node> make_ssh(const std::vector<std::string>& roots)
   return make_ssh_node(harness().target(0, roots, "contract-dn1"));
 }
 
+/// Counts the bytes that cross a stream, to see what compression saves.
+class CountingStream : public AgentStream {
+public:
+  CountingStream(std::unique_ptr<AgentStream> inner, std::shared_ptr<std::atomic<std::uint64_t>> in,
+                 std::shared_ptr<std::atomic<std::uint64_t>> out)
+      : m_inner(std::move(inner)), m_in(std::move(in)), m_out(std::move(out))
+  {
+  }
+  std::size_t read_some(char* buf, std::size_t n) override
+  {
+    auto got = m_inner->read_some(buf, n);
+    *m_in += got;
+    return got;
+  }
+  bool readable() override { return m_inner->readable(); }
+  void write_all(const char* data, std::size_t n) override
+  {
+    *m_out += n;
+    m_inner->write_all(data, n);
+  }
+  void flush() override { m_inner->flush(); }
+  std::string diagnostics() override { return m_inner->diagnostics(); }
+
+private:
+  std::unique_ptr<AgentStream> m_inner;
+  std::shared_ptr<std::atomic<std::uint64_t>> m_in, m_out;
+};
+
+struct WireCount {
+  std::shared_ptr<std::atomic<std::uint64_t>> in = std::make_shared<std::atomic<std::uint64_t>>(0);
+  std::shared_ptr<std::atomic<std::uint64_t>> out = std::make_shared<std::atomic<std::uint64_t>>(0);
+};
+
 std::shared_ptr<Node> make_piped(const std::vector<std::string>& roots,
-                                 std::uint32_t keepalive_ms = 5000)
+                                 std::uint32_t keepalive_ms = 5000, bool compress = false,
+                                 WireCount count = {})
 {
   AgentNodeOptions o;
   o.description = "node piped";
   o.pool_size = 2;
-  return make_agent_node(o, [roots, keepalive_ms] {
+  o.compress = compress;
+  return make_agent_node(o, [roots, keepalive_ms, compress, count] {
     auto stream = spawn_agent_process({CLSYNC_BINARY, "agent"}, "node piped", 30000);
     wire::Hello hello;
     hello.version = "test";
     hello.roots = roots;
     hello.keepalive_ms = keepalive_ms;
+    hello.compress = compress;
     agent_hello(*stream, hello, "node piped");
-    return stream;
+    return std::make_unique<CountingStream>(std::move(stream), count.in, count.out);
   });
 }
 
@@ -127,12 +165,66 @@ void pipelined_writer_checks(const clsync::test::NodeMaker& make)
   CHECK_FALSE(clsync::test::has_entry_starting(v, ".clsync"));
 }
 
+/// The contract's disk_full, with the full disk's verdict on a streamed copy expected by
+/// finish() at the latest (the reader may well have sent everything before it arrives).
+void pipelined_disk_full(const clsync::test::NodeMaker& make)
+{
+  using namespace clsync::test;
+  using clsync::test::contract::expect_failure;
+  using clsync::test::contract::k_key;
+  fs::path base = scratch_dir("disk-full");
+  fs::path src = base / "src";
+  TmpfsMount full(base / "full", "4m");
+  fill_file(src / k_key / "a.col", 3 << 20, 1);
+  fill_file(src / k_key / "b.col", 3 << 20, 2);
+  auto node = make({src.string(), full.path().string()});
+  const std::string fv = full.path().string();
+
+  std::string msg = expect_failure(
+      [&] { node->copy_chunk_local(src.string(), k_key, fv, "df1"); }, FailureKind::no_space);
+  CHECK(msg.find(fv) != std::string::npos);
+  CHECK_FALSE(fs::exists(full.path() / ".clsync-tmp-df1"));
+  CHECK_FALSE(fs::exists(full.path() / k_key));
+
+  auto reader = make({src.string()});
+  auto writer_node = make({fv});
+  {
+    auto writer = writer_node->write_chunk(fv, "df2");
+    expect_failure(
+        [&] {
+          reader->read_chunk(src.string(), k_key, *writer);
+          writer->finish();
+        },
+        FailureKind::no_space);
+  }
+  CHECK_FALSE(fs::exists(full.path() / ".clsync-tmp-df2"));
+  CHECK_FALSE(has_entry_starting(full.path(), ".clsync"));
+  {  // and with no finish() from the caller: dropping the writer cleans up
+    auto writer = writer_node->write_chunk(fv, "df3");
+    try {
+      reader->read_chunk(src.string(), k_key, *writer);
+    } catch (const TransportError& e) {
+      CHECK(e.kind() == FailureKind::no_space);
+    }
+  }
+  CHECK_FALSE(has_entry_starting(full.path(), ".clsync"));
+  NodeScan scan = node->scan(contract::test_spec());
+  REQUIRE(scan.volumes.size() == 2);
+  CHECK(scan.volumes[1].free_bytes + (64u << 10) >= scan.volumes[1].capacity_bytes);
+  CHECK(fs::exists(src / k_key / "b.col"));
+}
+
 using ContractCase = void (*)(const clsync::test::NodeMaker&);
 
+/// Runs a contract case, or its pipelined variant (see the top of this file).
 void run_agent_contract(ContractCase c, const clsync::test::NodeMaker& make)
 {
   if (c == &clsync::test::run_contract_writer_checks) {
     pipelined_writer_checks(make);
+    return;
+  }
+  if (c == &clsync::test::run_contract_disk_full) {
+    pipelined_disk_full(make);
     return;
   }
   c(make);
@@ -197,5 +289,71 @@ TEST_SUITE("transport_agent_pipe")
     } sink;
     CHECK(node->read_chunk(v.string(), "db/k/t", sink).bytes == f.size);
     CHECK(sink.n == f.size);
+  }
+}
+
+TEST_SUITE("transport_agent_pipe")
+{
+  TEST_CASE("--compress: zstd data frames both ways, fewer bytes on the wire")
+  {
+    fs::path v = clsync::test::scratch_dir("compress");
+    WireCount count;
+    auto node = make_piped({v.string()}, 5000, true, count);
+    std::string block(1 << 20, 'z');
+    const std::uint64_t size = 16ull << 20;
+    Sha256 sha;
+    auto w = node->write_chunk(v.string(), "z1");
+    w->begin_file({"zeros.col", size, 1'600'000'000'000'000'000, 0644, 0, 0, ""});
+    for (std::uint64_t done = 0; done < size; done += block.size()) {
+      w->file_data(block);
+      sha.update(block);
+    }
+    w->end_file(sha.finish_hex());
+    CHECK(w->finish().bytes == size);
+    CHECK(*count.out < size / 20);  // 16 MiB of one letter: a few KiB compressed
+    REQUIRE(node->commit_chunk(v.string(), "z1", "db/k/t", CommitMode::no_replace) ==
+            CommitOutcome::placed);
+    CHECK(fs::file_size(v / "db/k/t/zeros.col") == size);
+    CHECK(clsync::test::sha256_of_file(v / "db/k/t/zeros.col") == sha256_hex(std::string(size, 'z')));
+
+    auto before = count.in->load();
+    struct Count : ChunkSink {
+      std::uint64_t n = 0;
+      bool all_z = true;
+      void begin_file(const FileEntry&) override {}
+      void file_data(std::span<const char> d) override
+      {
+        n += d.size();
+        all_z = all_z && std::all_of(d.begin(), d.end(), [](char c) { return c == 'z'; });
+      }
+      void end_file(const std::string&) override {}
+    } sink;
+    CHECK(node->read_chunk(v.string(), "db/k/t", sink).bytes == size);
+    CHECK(sink.n == size);
+    CHECK(sink.all_z);
+    CHECK(*count.in - before < size / 20);
+  }
+
+  TEST_CASE("--compress: the contract's round trip and repository files")
+  {
+    auto make = [](const std::vector<std::string>& roots) {
+      return make_piped(roots, 5000, true);
+    };
+    clsync::test::run_contract_round_trip(make);
+    clsync::test::run_contract_repository_files(make);
+  }
+}
+
+TEST_SUITE("transport_ssh")
+{
+  TEST_CASE("--compress over SSH: the contract's round trip and repository files")
+  {
+    auto make = [](const std::vector<std::string>& roots) {
+      auto t = harness().target(0, roots, "contract-dn1");
+      t.compress = true;
+      return make_ssh_node(t);
+    };
+    clsync::test::run_contract_round_trip(make);
+    clsync::test::run_contract_repository_files(make);
   }
 }

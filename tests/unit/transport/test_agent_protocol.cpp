@@ -325,7 +325,39 @@ TEST_SUITE("transport::agent_protocol")
       }
     }
     CHECK_FALSE(is_known(0));
-    CHECK_FALSE(is_known(13));
+    CHECK_FALSE(is_known(14));
     CHECK_FALSE(is_known(54));
+  }
+
+  TEST_CASE("data frames compress, and corrupt ones are refused")
+  {
+    std::string text;
+    for (int i = 0; i < 5000; ++i) {
+      text += "price=" + std::to_string(i % 97) + ";";
+    }
+    auto z = compress_data(text);
+    REQUIRE_FALSE(z.empty());
+    CHECK(z.size() < text.size() / 4);
+    std::vector<char> back;
+    decompress_data(z, back);
+    CHECK(std::string(back.begin(), back.end()) == text);
+
+    // Random bytes do not shrink: the sender then uses plain DATA.
+    std::string noise(4096, '\0');
+    std::uint64_t x = 88172645463325252ull;
+    for (auto& c : noise) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      c = static_cast<char>(x);
+    }
+    CHECK(compress_data(noise).empty());
+
+    auto bad = z;
+    bad[bad.size() / 2] ^= 0x5a;
+    bad.back() ^= 0x33;
+    CHECK_THROWS_AS(decompress_data(bad, back), TransportError);
+    std::vector<char> cut(z.begin(), z.begin() + static_cast<long>(z.size() / 2));
+    CHECK_THROWS_AS(decompress_data(cut, back), TransportError);
+    std::vector<char> junk{'n', 'o', 't', 'z', 's', 't', 'd'};
+    CHECK_THROWS_AS(decompress_data(junk, back), TransportError);
   }
 }
