@@ -87,6 +87,10 @@ RebalanceResult run_job(Context& ctx, const Job& job)
   const WriteOptions& w = job.write;
   validate_write(w);
   const auto until = parse_until(w.until);
+  if (w.compress) {
+    // Nodes connect lazily, so nothing was opened yet: reopen them with zstd on the wire.
+    ctx.nodes = std::make_shared<NodeSet>(topo, make_node_factory(true));
+  }
   RebalanceResult res;
   res.command = job.command;
   res.dry_run = w.dry_run;

@@ -63,7 +63,7 @@ void check_balanced(DemoCopy& d, const std::map<std::string, std::string>& hashe
 
 TEST_SUITE("rebalance_ssh")
 {
-  TEST_CASE("over sshd: rebalance-nodes, a drain and repair give the local results")
+  TEST_CASE("over sshd: rebalance-nodes, a drain (--compress) and repair give the local results")
   {
     test::SshdHarness sshd(3, "rebalance-ssh");
     DemoCopy d("rb-ssh");
@@ -77,6 +77,7 @@ TEST_SUITE("rebalance_ssh")
 
     MoveReplicasOptions mo;
     mo.from_node = "P3-dn1";
+    mo.write.compress = true;  // zstd on the wire
     CHECK(move_replicas(d.ctx, mo).code == ExitCode::ok);
     auto drained = d.inventory(true);
     CHECK(test::replicas_per_node(drained)["P3-dn1"] == 0);
