@@ -33,7 +33,9 @@ Command make_move_replicas(CLI::App& app)
   add_filter_options(*sub, opts->filter);
   return {sub, Needs::topology,
           [opts](core::Context& ctx, const GlobalOptions& gl, std::ostream& out) {
-            return emit_rebalance(core::move_replicas(ctx, *opts), ctx, gl, out);
+            return run_rebalance_command(
+                "move-replicas", opts->write.dry_run,
+                [&] { return core::move_replicas(ctx, *opts); }, ctx, gl, out);
           }};
 }
 

@@ -21,8 +21,13 @@ Command make_rebalance_disks(CLI::App& app)
   add_write_options(*sub, opts->write);
   return {sub, Needs::topology,
           [opts, threshold](core::Context& ctx, const GlobalOptions& g, std::ostream& out) {
-            parse_threshold(opts->plan, *threshold);
-            return emit_rebalance(core::rebalance_disks(ctx, *opts), ctx, g, out);
+            return run_rebalance_command(
+                "rebalance-disks", opts->write.dry_run,
+                [&] {
+                  parse_threshold(opts->plan, *threshold);
+                  return core::rebalance_disks(ctx, *opts);
+                },
+                ctx, g, out);
           }};
 }
 

@@ -18,8 +18,13 @@ Command make_rebalance_nodes(CLI::App& app)
   add_filter_options(*sub, opts->filter);
   return {sub, Needs::topology,
           [opts, threshold](core::Context& ctx, const GlobalOptions& g, std::ostream& out) {
-            parse_threshold(opts->plan, *threshold);
-            return emit_rebalance(core::rebalance_nodes(ctx, *opts), ctx, g, out);
+            return run_rebalance_command(
+                "rebalance-nodes", opts->write.dry_run,
+                [&] {
+                  parse_threshold(opts->plan, *threshold);
+                  return core::rebalance_nodes(ctx, *opts);
+                },
+                ctx, g, out);
           }};
 }
 

@@ -17,7 +17,9 @@ Command make_repair(CLI::App& app)
   add_filter_options(*sub, opts->filter);
   return {sub, Needs::topology,
           [opts](core::Context& ctx, const GlobalOptions& g, std::ostream& out) {
-            return emit_rebalance(core::repair(ctx, *opts), ctx, g, out);
+            return run_rebalance_command(
+                "repair", opts->write.dry_run, [&] { return core::repair(ctx, *opts); }, ctx, g,
+                out);
           }};
 }
 

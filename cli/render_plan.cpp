@@ -216,6 +216,7 @@ nlohmann::json rebalance_json(const core::RebalanceResult& r)
       {"tasks", std::move(tasks)},
       {"notes", std::move(notes)},
       {"result", r.exec ? r.exec->result() : (r.dry_run ? "dry_run" : "ok")},
+      {"exit_code", static_cast<int>(r.code)},
   };
   if (!r.run_id.empty()) {
     doc["run_id"] = r.run_id;
@@ -244,6 +245,32 @@ ExitCode emit_rebalance(const core::RebalanceResult& r,
     out << render_rebalance_text(r, ctx.topology.get(), global.verbose > 0);
   }
   return r.code;
+}
+
+ExitCode run_rebalance_command(const std::string& command,
+                               bool dry_run,
+                               const std::function<core::RebalanceResult()>& run,
+                               const core::Context& ctx,
+                               const GlobalOptions& global,
+                               std::ostream& out)
+{
+  core::RebalanceResult r;
+  try {
+    r = run();
+  } catch (const Error& e) {
+    if (global.json) {
+      core::RebalanceResult none;
+      none.command = command;
+      none.dry_run = dry_run;
+      auto doc = rebalance_json(none);
+      doc["result"] = "failed";
+      doc["error"] = e.what();
+      doc["exit_code"] = static_cast<int>(e.code());
+      out << doc.dump(2) << '\n';
+    }
+    throw;
+  }
+  return emit_rebalance(r, ctx, global, out);
 }
 
 } // namespace clsync::cli

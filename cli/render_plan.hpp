@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <string>
 
 /// Output of the writing commands (rebalance-nodes, rebalance-disks, move-replicas, repair).
@@ -32,5 +33,15 @@ ExitCode emit_rebalance(const core::RebalanceResult& r,
                         const core::Context& ctx,
                         const GlobalOptions& global,
                         std::ostream& out);
+
+/// Runs `run` and emits its result. When it throws clsync::Error under --json, first prints the
+/// document of a run that did nothing, with `error` and `exit_code` (SPEC §9: the document is
+/// printed whatever the outcome), then rethrows for app.cpp's message and exit code.
+ExitCode run_rebalance_command(const std::string& command,
+                               bool dry_run,
+                               const std::function<core::RebalanceResult()>& run,
+                               const core::Context& ctx,
+                               const GlobalOptions& global,
+                               std::ostream& out);
 
 } // namespace clsync::cli

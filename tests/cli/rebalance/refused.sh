@@ -5,8 +5,10 @@ c="$TMP/d/cluster-a.yaml"
 export CLSYNC_STATE_DIR="$TMP/state"
 rm -rf "$TMP/d/a/P2-dn1/ssd0/chunkData/Level1/20200601/0/Snapshot"
 "$CLSYNC" -c "$c" rebalance-nodes; echo "degraded: $?"
-"$CLSYNC" -c "$c" --json rebalance-nodes 2>err.json; echo "degraded json: $?"
+"$CLSYNC" -c "$c" --json rebalance-nodes >doc.json 2>err.json; echo "degraded json: $?"
 jq -e '.type == "exit_error" and .code == 1 and (.message | test("degraded"))' err.json
+jq -e '.exit_code == 1 and .result == "failed" and (.error | test("degraded")) and .moves == []
+       and .dry_run == false and .summary.moves == 0' doc.json
 "$CLSYNC" -c "$c" repair --dry-run --json | jq -e '.summary.moves == 1 and .moves[0].kind == "copy"'
 "$CLSYNC" -c "$c" repair >/dev/null; echo "repair: $?"
 sed -i '/name: P3-dn1/,/volumes:/d' "$c"
