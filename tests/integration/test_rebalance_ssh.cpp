@@ -9,7 +9,9 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <csignal>
+#include <thread>
 
 namespace fs = std::filesystem;
 using namespace clsync;
@@ -115,5 +117,36 @@ TEST_SUITE("rebalance_ssh")
       REQUIRE(test::run_clsync(cmd) == 0);
       check_balanced(d, hashes);
     }
+  }
+
+  TEST_CASE("over sshd: a node's sshd dies mid-run and comes back: its tasks retry and finish")
+  {
+    test::SshdHarness sshd(3, "rebalance-ssh-retry");
+    DemoCopy d("rb-ssh-retry");
+    const auto hashes = test::content_by_chunk(d.inventory(true));
+    to_ssh(d, sshd);
+    RebalanceNodesOptions o;
+    o.plan.by = "count";
+    o.write.bwlimit = 100 * 1000;  // about 5 s for the 133 moves: time to pull the plug
+    o.write.retries = 8;
+    RebalanceResult r;
+    std::thread run([&] { r = rebalance_nodes(d.ctx, o); });
+    for (int i = 0; i < 400 && d.events.count("finished") < 3; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    sshd.stop(2);  // P3-dn1, the destination of every move
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    sshd.start(2);
+    run.join();
+    CHECK(r.code == ExitCode::ok);
+    REQUIRE(r.exec);
+    CHECK(r.exec->finished == 133);
+    CHECK(r.exec->failed == 0);
+    int retried = 0;
+    for (const auto& t : r.exec->tasks) {
+      retried += t.attempts > 1 ? 1 : 0;
+    }
+    CHECK(retried >= 1);
+    check_balanced(d, hashes);
   }
 }
