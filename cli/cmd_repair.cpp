@@ -15,12 +15,11 @@ Command make_repair(CLI::App& app)
                 "remove second copies of a chunk on one node once their hashes match");
   add_write_options(*sub, opts->write);
   add_filter_options(*sub, opts->filter);
-  return {sub, Needs::topology,
-          [opts](core::Context& ctx, const GlobalOptions& g, std::ostream& out) {
-            return run_rebalance_command(
-                "repair", opts->write.dry_run, [&] { return core::repair(ctx, *opts); }, ctx, g,
-                out);
-          }};
+  return {
+      sub, Needs::topology, [opts](core::Context& ctx, const GlobalOptions& g, std::ostream& out) {
+        return run_rebalance_command(
+            "repair", opts->write.dry_run, [&] { return core::repair(ctx, *opts); }, ctx, g, out);
+      }};
 }
 
 } // namespace clsync::cli

@@ -13,7 +13,10 @@ namespace {
 
 constexpr std::size_t k_moves_shown = 20;
 
-std::string place(const core::Place& p) { return p.node + ":" + p.volume; }
+std::string place(const core::Place& p)
+{
+  return p.node + ":" + p.volume;
+}
 
 nlohmann::json loads_json(const std::map<std::string, core::NodeLoad>& loads)
 {
@@ -44,7 +47,7 @@ void render_moves(std::ostringstream& out, const core::RebalanceResult& r, bool 
   }
   TextTable t;
   t.column("CHUNK").column("KIND").column("FROM").column("TO").column("BYTES",
-                                                                       TextTable::Align::right);
+                                                                      TextTable::Align::right);
   if (r.exec) {
     t.column("STATE");
   }
@@ -67,7 +70,8 @@ void render_moves(std::ostringstream& out, const core::RebalanceResult& r, bool 
   }
 }
 
-void render_matrix(std::ostringstream& out, const core::RebalanceResult& r,
+void render_matrix(std::ostringstream& out,
+                   const core::RebalanceResult& r,
                    const core::Topology* topo)
 {
   if (r.plan.moves.empty()) {
@@ -136,9 +140,8 @@ void render_loads(std::ostringstream& out, const core::RebalanceResult& r)
 
 } // namespace
 
-std::string render_rebalance_text(const core::RebalanceResult& r,
-                                  const core::Topology* topo,
-                                  bool all_moves)
+std::string
+render_rebalance_text(const core::RebalanceResult& r, const core::Topology* topo, bool all_moves)
 {
   std::ostringstream out;
   out << r.command << (r.dry_run ? ": dry run, nothing changed" : ": run " + r.run_id) << '\n';

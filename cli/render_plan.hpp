@@ -17,9 +17,8 @@ namespace clsync::cli {
 /// The human report: the moves (the first 20, all with `all_moves`), their bytes, the from→to
 /// matrix, the before/after table per node (per node:volume for disks), the tasks' outcome and
 /// the notes.
-std::string render_rebalance_text(const core::RebalanceResult& r,
-                                  const core::Topology* topo,
-                                  bool all_moves);
+std::string
+render_rebalance_text(const core::RebalanceResult& r, const core::Topology* topo, bool all_moves);
 
 /// The --json document: {dry_run, command, run_id, moves: [{chunk, kind, from: {node, volume},
 /// to: {…}, bytes, state?}], summary: {moves, bytes}, before: {NODE: {chunks, bytes}}, after,

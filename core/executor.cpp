@@ -95,8 +95,8 @@ std::optional<SysClock::time_point> parse_until(const std::string& text)
                    "use HH:MM (local time) or RFC 3339, e.g. 2024-06-01T06:00:00Z");
 }
 
-ExecResult execute_plan(Context& ctx, const Plan& plan, const ExecSettings& settings,
-                        Journal& journal)
+ExecResult
+execute_plan(Context& ctx, const Plan& plan, const ExecSettings& settings, Journal& journal)
 {
   const auto started = std::chrono::steady_clock::now();
   const WriteOptions& w = settings.write;

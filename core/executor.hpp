@@ -24,7 +24,7 @@ namespace clsync::core {
 /// How a plan runs. `write` carries the operator's limits; the rest names the run.
 struct ExecSettings {
   WriteOptions write;
-  HookRun run;  ///< run id, command and cluster (journal, intents, hooks)
+  HookRun run; ///< run id, command and cluster (journal, intents, hooks)
   /// No task starts after this moment (--until, parsed by parse_until).
   std::optional<std::chrono::system_clock::time_point> until;
   /// Extra reason to start no new task (a lost lease); checked before each task. May be empty.
@@ -35,17 +35,17 @@ struct ExecSettings {
 struct TaskResult {
   std::string id;
   Move move;
-  std::string state;  ///< finished | failed | rolled_back | not_started
+  std::string state; ///< finished | failed | rolled_back | not_started
   std::string error;
   int attempts = 0;
 };
 
 struct ExecResult {
-  std::vector<TaskResult> tasks;  ///< in plan order
+  std::vector<TaskResult> tasks; ///< in plan order
   std::uint64_t finished = 0, failed = 0, rolled_back = 0, not_started = 0;
-  std::uint64_t bytes = 0;       ///< bytes of finished tasks
-  std::uint64_t bytes_left = 0;  ///< bytes of tasks that never started
-  bool interrupted = false;      ///< SIGINT/SIGTERM arrived
+  std::uint64_t bytes = 0;      ///< bytes of finished tasks
+  std::uint64_t bytes_left = 0; ///< bytes of tasks that never started
+  bool interrupted = false;     ///< SIGINT/SIGTERM arrived
   /// Why tasks were left: "" (none), "interrupted", "max-bytes", "until", "lease lost".
   std::string stopped_by;
   double seconds = 0;
@@ -68,7 +68,7 @@ std::string task_id(const std::string& run_id, std::size_t n);
 /// complete. Every state change goes to `journal` and ctx.events; --on-move runs after each
 /// finished task (a failing hook is a warning). Throws only for errors that concern the whole
 /// run (none today); per-task failures are in the result.
-ExecResult execute_plan(Context& ctx, const Plan& plan, const ExecSettings& settings,
-                        Journal& journal);
+ExecResult
+execute_plan(Context& ctx, const Plan& plan, const ExecSettings& settings, Journal& journal);
 
 } // namespace clsync::core

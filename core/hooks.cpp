@@ -34,7 +34,7 @@ int run_hook(const std::string& command, const std::map<std::string, std::string
     std::string v = *e;
     auto eq = v.find('=');
     if (eq != std::string::npos && env.count(v.substr(0, eq))) {
-      continue;  // ours win over inherited ones
+      continue; // ours win over inherited ones
     }
     vars.push_back(std::move(v));
   }
@@ -99,7 +99,9 @@ int run_post_hook(const std::string& command, const HookRun& run, const std::str
   return run_hook(command, env);
 }
 
-int run_on_move_hook(const std::string& command, const HookRun& run, const Move& move,
+int run_on_move_hook(const std::string& command,
+                     const HookRun& run,
+                     const Move& move,
                      const std::string& task_id)
 {
   if (command.empty()) {

@@ -16,7 +16,7 @@ namespace clsync::core {
 /// What every hook of a run is told.
 struct HookRun {
   std::string run_id;
-  std::string command;  ///< "rebalance-nodes", …
+  std::string command; ///< "rebalance-nodes", …
   std::string cluster;
 };
 
@@ -36,7 +36,9 @@ int run_post_hook(const std::string& command, const HookRun& run, const std::str
 /// --on-move: runs it (if set) after a finished task with CLSYNC_CHUNK, CLSYNC_SRC_NODE,
 /// CLSYNC_SRC_VOLUME, CLSYNC_DST_NODE, CLSYNC_DST_VOLUME, CLSYNC_BYTES, CLSYNC_KIND,
 /// CLSYNC_TASK_ID. Returns its exit status (0 when unset).
-int run_on_move_hook(const std::string& command, const HookRun& run, const Move& move,
+int run_on_move_hook(const std::string& command,
+                     const HookRun& run,
+                     const Move& move,
                      const std::string& task_id);
 
 } // namespace clsync::core

@@ -29,7 +29,10 @@ std::int64_t now_ms()
       .count();
 }
 
-json place_json(const Place& p) { return json{{"node", p.node}, {"volume", p.volume}}; }
+json place_json(const Place& p)
+{
+  return json{{"node", p.node}, {"volume", p.volume}};
+}
 
 Place place_from(const json& j)
 {
@@ -256,9 +259,8 @@ RunRecord read_run_file(const fs::path& file)
   return run;
 }
 
-std::vector<RunRecord> read_runs(const fs::path& state_dir,
-                                 const std::string& cluster,
-                                 std::size_t limit)
+std::vector<RunRecord>
+read_runs(const fs::path& state_dir, const std::string& cluster, std::size_t limit)
 {
   std::vector<fs::path> files;
   std::error_code ec;

@@ -29,16 +29,16 @@ std::string new_run_id();
 struct TaskRecord {
   std::string id;
   std::string chunk;
-  std::string kind = "move";  ///< "move" | "copy" | "drop_duplicate"
+  std::string kind = "move"; ///< "move" | "copy" | "drop_duplicate"
   Place source;
   Place destination;
   std::uint64_t bytes = 0;
-  std::string state;   ///< queued | running | finished | failed | rolled_back
-  std::string start;   ///< RFC 3339, when it started running; empty if it never did
-  std::string finish;  ///< RFC 3339, when it reached a final state
+  std::string state;  ///< queued | running | finished | failed | rolled_back
+  std::string start;  ///< RFC 3339, when it started running; empty if it never did
+  std::string finish; ///< RFC 3339, when it reached a final state
   bool delete_source = true;
   std::string error;
-  double mb_per_s = 0;  ///< bytes / (finish - start) in MB/s (10^6), when both are known
+  double mb_per_s = 0; ///< bytes / (finish - start) in MB/s (10^6), when both are known
 };
 
 /// One run as read back from its journal file.
@@ -47,13 +47,13 @@ struct RunRecord {
   std::string command;
   std::string cluster;
   std::string start;
-  std::string finish;  ///< empty when the footer is missing
-  std::string result;  ///< ok | partial | failed | interrupted (also when the footer is missing)
-  std::uint64_t bytes = 0;  ///< bytes of finished tasks
+  std::string finish; ///< empty when the footer is missing
+  std::string result; ///< ok | partial | failed | interrupted (also when the footer is missing)
+  std::uint64_t bytes = 0; ///< bytes of finished tasks
   std::uint64_t tasks_finished = 0;
   std::uint64_t tasks_failed = 0;
   double mb_per_s = 0;
-  std::vector<TaskRecord> tasks;  ///< in the order they were first recorded
+  std::vector<TaskRecord> tasks; ///< in the order they were first recorded
 };
 
 /// The writer of one run's journal. Thread-safe: the executor records from worker threads.
@@ -92,9 +92,8 @@ private:
 
 /// The most recent `limit` runs of `cluster` (0: all), newest first. A file that cannot be parsed
 /// is skipped line by line (a torn last line after a power loss is ignored). No directory: none.
-std::vector<RunRecord> read_runs(const std::filesystem::path& state_dir,
-                                 const std::string& cluster,
-                                 std::size_t limit);
+std::vector<RunRecord>
+read_runs(const std::filesystem::path& state_dir, const std::string& cluster, std::size_t limit);
 
 /// Reads one journal file (see read_runs); throws clsync::Error when it cannot be opened.
 RunRecord read_run_file(const std::filesystem::path& file);

@@ -89,7 +89,10 @@ LeaseSet::LeaseSet(NodeSet& nodes,
   m_thread = std::thread([this] { heartbeat_loop(); });
 }
 
-LeaseSet::~LeaseSet() { release(); }
+LeaseSet::~LeaseSet()
+{
+  release();
+}
 
 void LeaseSet::heartbeat_loop()
 {

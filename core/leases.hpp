@@ -20,8 +20,8 @@ namespace clsync::core {
 struct LeaseOptions {
   std::string run_id;
   std::string command;
-  int ttl_s = 600;          ///< a lease whose heartbeat is older than this is stale
-  bool break_lock = false;  ///< remove any existing lease first (and say so)
+  int ttl_s = 600;         ///< a lease whose heartbeat is older than this is stale
+  bool break_lock = false; ///< remove any existing lease first (and say so)
 };
 
 /// True when `holder` may be taken over: its heartbeat is older than `ttl_s`, or it ran on this

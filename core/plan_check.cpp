@@ -24,8 +24,7 @@ const Replica* replica_at(const Chunk& c, const Place& p)
 bool usable(const Inventory& inv, const std::vector<std::string>& excluded, const std::string& n)
 {
   const NodeState* s = inv.node(n);
-  return s && s->reachable &&
-         std::find(excluded.begin(), excluded.end(), n) == excluded.end();
+  return s && s->reachable && std::find(excluded.begin(), excluded.end(), n) == excluded.end();
 }
 
 /// Why `m` can no longer run as planned, or "" when it still can.
@@ -87,7 +86,8 @@ void check_reachable(const Inventory& inv)
     }
   }
   if (!names.empty()) {
-    throw Error(ExitCode::failed, "cannot reach node " + names + " (" + why + "); nothing was changed",
+    throw Error(ExitCode::failed,
+                "cannot reach node " + names + " (" + why + "); nothing was changed",
                 "bring it back, or leave it out with --exclude-node NAME");
   }
 }
@@ -136,8 +136,8 @@ void check_room(const Plan& plan, const Inventory& inv, double headroom)
     what += (what.empty() ? "" : "; ") + v.node + ":" + v.volume + " needs " +
             format_size(v.needed) + " free (with headroom), has " + format_size(v.free);
   }
-  throw Error(ExitCode::failed, "not enough room on the destinations: " + what +
-                                    "; nothing was changed",
+  throw Error(ExitCode::failed,
+              "not enough room on the destinations: " + what + "; nothing was changed",
               "free space, add a volume, or lower --headroom");
 }
 

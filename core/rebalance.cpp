@@ -24,10 +24,10 @@ using Planner = std::function<Plan(const Inventory&)>;
 struct Job {
   std::string command;
   const WriteOptions& write;
-  const PlanOptions* plan_opts = nullptr;  ///< --plan/--plan-out, when the command has them
-  bool exempt_from_degraded = false;       ///< repair
-  bool verify = false;                     ///< content hashes in the inventory (--fix-duplicates)
-  std::vector<std::string> lease_nodes;    ///< empty: every node taking part
+  const PlanOptions* plan_opts = nullptr; ///< --plan/--plan-out, when the command has them
+  bool exempt_from_degraded = false;      ///< repair
+  bool verify = false;                    ///< content hashes in the inventory (--fix-duplicates)
+  std::vector<std::string> lease_nodes;   ///< empty: every node taking part
   Planner planner;
 };
 
@@ -184,8 +184,8 @@ RebalanceResult run_job(Context& ctx, const Job& job)
   leases.release();
 
   if (exec.not_started > 0) {
-    const char* why = exec.stopped_by == "max-bytes" ? "--max-bytes reached"
-                      : exec.stopped_by == "until"   ? "--until passed"
+    const char* why = exec.stopped_by == "max-bytes"    ? "--max-bytes reached"
+                      : exec.stopped_by == "until"      ? "--until passed"
                       : exec.stopped_by == "lease lost" ? "a lease was lost"
                                                         : "interrupted";
     res.notes.push_back({"", std::to_string(exec.not_started) + " tasks (" +
@@ -221,8 +221,9 @@ RebalanceResult rebalance_nodes(Context& ctx, const RebalanceNodesOptions& opts)
 {
   const Topology& topo = ctx.topo();
   auto params = params_of(&opts.plan, opts.write, predicate_of(opts.filter, topo));
-  Job job{"rebalance-nodes", opts.write, &opts.plan, false, false, {},
-          [&](const Inventory& inv) { return plan_node_rebalance(inv, topo, params); }};
+  Job job{"rebalance-nodes", opts.write, &opts.plan, false, false, {}, [&](const Inventory& inv) {
+            return plan_node_rebalance(inv, topo, params);
+          }};
   return run_job(ctx, job);
 }
 
@@ -247,15 +248,15 @@ RebalanceResult rebalance_disks(Context& ctx, const RebalanceDisksOptions& opts)
     }
   }
   auto params = params_of(&opts.plan, opts.write, {});
-  Job job{"rebalance-disks", opts.write, &opts.plan, false, false, nodes,
-          [&](const Inventory& inv) {
-            Plan all;
-            all.by = to_string(params.by);
-            for (const auto& n : nodes) {
-              merge_into(all, plan_disk_rebalance(inv, topo, n, params));
-            }
-            return all;
-          }};
+  Job job{
+      "rebalance-disks", opts.write, &opts.plan, false, false, nodes, [&](const Inventory& inv) {
+        Plan all;
+        all.by = to_string(params.by);
+        for (const auto& n : nodes) {
+          merge_into(all, plan_disk_rebalance(inv, topo, n, params));
+        }
+        return all;
+      }};
   return run_job(ctx, job);
 }
 
@@ -305,7 +306,11 @@ RebalanceResult move_replicas(Context& ctx, const MoveReplicasOptions& opts)
       return p;
     };
   }
-  Job job{"move-replicas", opts.write, nullptr, false, false,
+  Job job{"move-replicas",
+          opts.write,
+          nullptr,
+          false,
+          false,
           volume_drain ? std::vector<std::string>{opts.node} : std::vector<std::string>{},
           planner};
   return run_job(ctx, job);

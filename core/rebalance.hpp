@@ -23,14 +23,14 @@ namespace clsync::core {
 struct RebalanceResult {
   std::string command;
   bool dry_run = false;
-  std::string run_id;  ///< empty under --dry-run
-  Plan plan;           ///< what was (or would be) run; stale moves of a saved plan removed
+  std::string run_id; ///< empty under --dry-run
+  Plan plan;          ///< what was (or would be) run; stale moves of a saved plan removed
   /// The plan's notes, moves of a saved plan skipped as stale, what recovery reported, and what
   /// the run left (max-bytes, until, interrupt).
   std::vector<PlanNote> notes;
   RecoveryReport recovery;
-  std::optional<ExecResult> exec;  ///< set when tasks ran
-  std::string journal;             ///< the journal file, when tasks ran
+  std::optional<ExecResult> exec; ///< set when tasks ran
+  std::string journal;            ///< the journal file, when tasks ran
   int post_hook_status = 0;
   /// 0 done (or dry run), 1 all failed, 3 some failed, 130 interrupted.
   ExitCode code = ExitCode::ok;

@@ -17,7 +17,7 @@ namespace {
 struct Intent {
   std::string task, chunk, kind;
   std::string src_node, src_volume, dst_node, dst_volume;
-  std::vector<std::pair<std::string, std::string>> found_at;  ///< (node, volume) of its files
+  std::vector<std::pair<std::string, std::string>> found_at; ///< (node, volume) of its files
 };
 
 struct Found {
@@ -26,9 +26,8 @@ struct Found {
 
 bool has_replica_at(const Chunk& c, const std::string& node, const std::string& volume)
 {
-  return std::any_of(c.replicas.begin(), c.replicas.end(), [&](const Replica& r) {
-    return r.node == node && r.volume == volume;
-  });
+  return std::any_of(c.replicas.begin(), c.replicas.end(),
+                     [&](const Replica& r) { return r.node == node && r.volume == volume; });
 }
 
 class Recovery {
@@ -54,7 +53,8 @@ public:
       if (m_done_dirs.count(t.node + "\n" + t.volume + "\n" + t.task)) {
         continue;
       }
-      act(t.node, [&](transport::Node& n) { n.remove_task_dirs(t.volume, t.task); },
+      act(
+          t.node, [&](transport::Node& n) { n.remove_task_dirs(t.volume, t.task); },
           "removed the temporary directory .clsync-tmp-" + t.task + " on " + t.node + ":" +
               t.volume,
           m_report.temps_removed, t.task);
@@ -64,13 +64,15 @@ public:
         continue;
       }
       for (const auto& [node, volume] : intent.found_at) {
-        act(node, [&](transport::Node& n) { n.remove_intent(volume, task); },
-            "", m_report.intents_removed, task);
+        act(
+            node, [&](transport::Node& n) { n.remove_intent(volume, task); }, "",
+            m_report.intents_removed, task);
       }
     }
     for (const auto& p : m_parts) {
       if (!m_unresolved.count(p.task)) {
-        act(p.node, [&](transport::Node& n) { n.remove_intent(p.volume, p.task); }, "",
+        act(
+            p.node, [&](transport::Node& n) { n.remove_intent(p.volume, p.task); }, "",
             m_report.intents_removed, p.task);
       }
     }
@@ -124,7 +126,10 @@ private:
   /// Runs one node action; on success counts it and says so, on failure notes it and marks the
   /// task unresolved (its intents stay for a later run).
   template <typename F>
-  bool act(const std::string& node, F&& f, const std::string& what, std::uint64_t& counter,
+  bool act(const std::string& node,
+           F&& f,
+           const std::string& what,
+           std::uint64_t& counter,
            const std::string& task)
   {
     try {
@@ -137,7 +142,8 @@ private:
       return true;
     } catch (const std::exception& e) {
       m_unresolved.insert(task);
-      note("could not finish recovery on node " + node + " (" + e.what() + "); left for a later run");
+      note("could not finish recovery on node " + node + " (" + e.what() +
+           "); left for a later run");
       return false;
     }
   }
@@ -156,14 +162,16 @@ private:
     const int have = m_count[in.chunk];
     m_done_dirs.insert(t.node + "\n" + t.volume + "\n" + t.task);
     if (have >= want) {
-      act(t.node, [&](transport::Node& n) { n.remove_task_dirs(t.volume, t.task); },
+      act(
+          t.node, [&](transport::Node& n) { n.remove_task_dirs(t.volume, t.task); },
           "removed the trash of chunk " + in.chunk + " on " + t.node + ":" + t.volume + " (" +
               std::to_string(have) + " replicas elsewhere)",
           m_report.trash_removed, t.task);
       return;
     }
     // The chunk would be short of replicas without it: put it back (SPEC §5).
-    if (act(t.node, [&](transport::Node& n) { n.untrash_chunk(t.volume, t.task, in.chunk); },
+    if (act(
+            t.node, [&](transport::Node& n) { n.untrash_chunk(t.volume, t.task, in.chunk); },
             "restored chunk " + in.chunk + " on " + t.node + ":" + t.volume +
                 " from the trash of an interrupted run",
             m_report.trash_restored, t.task)) {
@@ -203,7 +211,8 @@ private:
       note("could not compare the copies of " + in.chunk + " (" + e.what() + "); left alone");
       return;
     }
-    if (act(in.src_node,
+    if (act(
+            in.src_node,
             [&](transport::Node& n) {
               n.trash_chunk(in.src_volume, in.chunk, in.task);
               n.remove_task_dirs(in.src_volume, in.task);
@@ -225,8 +234,8 @@ private:
         continue;
       }
       if (c.replica_count() > c.replication) {
-        note("chunk " + c.key + " has " + std::to_string(c.replica_count()) +
-             " replicas (wants " + std::to_string(c.replication) +
+        note("chunk " + c.key + " has " + std::to_string(c.replica_count()) + " replicas (wants " +
+             std::to_string(c.replication) +
              "); no intent of clsync explains the surplus, so none is removed");
       }
     }

@@ -14,10 +14,10 @@
 namespace clsync::core {
 
 struct RecoveryReport {
-  std::uint64_t temps_removed = 0;    ///< `.clsync-tmp-<task>` removed
-  std::uint64_t trash_removed = 0;    ///< trash removed: the chunk has its replicas elsewhere
-  std::uint64_t trash_restored = 0;   ///< trash renamed back: it was a needed replica
-  std::uint64_t surplus_trashed = 0;  ///< a committed move's source, removed as the move wanted
+  std::uint64_t temps_removed = 0;   ///< `.clsync-tmp-<task>` removed
+  std::uint64_t trash_removed = 0;   ///< trash removed: the chunk has its replicas elsewhere
+  std::uint64_t trash_restored = 0;  ///< trash renamed back: it was a needed replica
+  std::uint64_t surplus_trashed = 0; ///< a committed move's source, removed as the move wanted
   std::uint64_t intents_removed = 0;
   /// What was found and left alone, as sentences naming node, volume and chunk.
   std::vector<std::string> notes;

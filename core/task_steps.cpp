@@ -31,7 +31,10 @@ struct StopBeforeCommit : std::runtime_error {
   StopBeforeCommit() : std::runtime_error("interrupted before commit") {}
 };
 
-std::string place_str(const Place& p) { return p.node + ":" + p.volume; }
+std::string place_str(const Place& p)
+{
+  return p.node + ":" + p.volume;
+}
 
 /// One attempt of one task. Keeps what it created so that a failure before the commit can be
 /// undone, and knows when the commit happened (after which nothing is undone).
@@ -185,8 +188,9 @@ private:
       write_intents(m_move.kind == MoveKind::move);
       m_temp_started = true;
       m_writer = dst->write_chunk(m_move.to.volume, m_id);
-      TeeSink tee(*m_writer, m_env.limits, {m_move.from.node, m_move.to.node},
-                  [this] { return m_env.ctx.stopping(); }, m_env.on_bytes);
+      TeeSink tee(
+          *m_writer, m_env.limits, {m_move.from.node, m_move.to.node},
+          [this] { return m_env.ctx.stopping(); }, m_env.on_bytes);
       auto read = src->read_chunk(m_move.from.volume, m_move.chunk, tee);
       auto written = m_writer->finish();
       m_writer.reset();
@@ -223,8 +227,7 @@ private:
           return;
         }
         if (r == transport::RenameOutcome::destination_exists) {
-          throw TaskFailed("chunk " + m_move.chunk + " already exists on " +
-                           place_str(m_move.to));
+          throw TaskFailed("chunk " + m_move.chunk + " already exists on " + place_str(m_move.to));
         }
       }
       // Another filesystem (EXDEV): the node copies it itself, never over the network.
@@ -283,7 +286,9 @@ private:
   bool m_trash_tried = false;
 };
 
-TaskRecord record_of(const Move& m, const std::string& id, const std::string& state,
+TaskRecord record_of(const Move& m,
+                     const std::string& id,
+                     const std::string& state,
                      const std::string& error = {})
 {
   TaskRecord r;
@@ -299,7 +304,10 @@ TaskRecord record_of(const Move& m, const std::string& id, const std::string& st
   return r;
 }
 
-void announce(TaskEnv& env, const Move& m, const std::string& id, const std::string& state,
+void announce(TaskEnv& env,
+              const Move& m,
+              const std::string& id,
+              const std::string& state,
               const std::string& error = {})
 {
   env.journal.record(record_of(m, id, state, error));

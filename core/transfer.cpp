@@ -12,8 +12,7 @@ namespace clsync::core {
 TokenBucket::TokenBucket(std::uint64_t rate)
     : m_rate(static_cast<double>(rate)),
       // A quarter second of burst keeps the rate smooth without starving 1 MiB blocks.
-      m_burst(std::max(static_cast<double>(rate) / 4.0, 64.0 * 1024.0)),
-      m_tokens(m_burst),
+      m_burst(std::max(static_cast<double>(rate) / 4.0, 64.0 * 1024.0)), m_tokens(m_burst),
       m_last(Clock::now())
 {
 }
@@ -102,6 +101,9 @@ void TeeSink::file_data(std::span<const char> data)
   }
 }
 
-void TeeSink::end_file(const std::string& sha256) { m_target.end_file(sha256); }
+void TeeSink::end_file(const std::string& sha256)
+{
+  m_target.end_file(sha256);
+}
 
 } // namespace clsync::core

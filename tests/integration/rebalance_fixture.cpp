@@ -147,8 +147,8 @@ std::string tree_listing(const fs::path& root)
     struct stat st {};
     ::lstat(it->path().c_str(), &st);
     std::ostringstream l;
-    l << it->path().string() << ' ' << (st.st_mode & 0170000) << ' ' << (st.st_mode & 07777)
-      << ' ' << (S_ISDIR(st.st_mode) ? 0 : st.st_size) << ' ' << st.st_mtim.tv_sec << '.'
+    l << it->path().string() << ' ' << (st.st_mode & 0170000) << ' ' << (st.st_mode & 07777) << ' '
+      << (S_ISDIR(st.st_mode) ? 0 : st.st_size) << ' ' << st.st_mtim.tv_sec << '.'
       << st.st_mtim.tv_nsec;
     lines.push_back(l.str());
   }
@@ -206,8 +206,7 @@ std::map<std::string, int> replicas_on_disk(const core::Topology& topo)
 
 int run_clsync(const std::string& args, std::string* out, const std::string& env)
 {
-  return run_command(env + (env.empty() ? "" : " ") + CLSYNC_BINARY + std::string(" ") + args +
-                         "",
+  return run_command(env + (env.empty() ? "" : " ") + CLSYNC_BINARY + std::string(" ") + args + "",
                      out);
 }
 

@@ -37,8 +37,8 @@ struct RecordingEvents : core::Events {
 /// A private copy of the demo's cluster-a (built once per process with 4 KiB chunks, then
 /// copied with `cp -a`, which keeps mtimes).
 struct DemoCopy {
-  std::filesystem::path dir;   ///< the copy's root
-  std::filesystem::path yaml;  ///< its cluster-a.yaml
+  std::filesystem::path dir;  ///< the copy's root
+  std::filesystem::path yaml; ///< its cluster-a.yaml
   std::shared_ptr<core::Topology> topo;
   std::shared_ptr<core::NodeSet> nodes;
   RecordingEvents events;

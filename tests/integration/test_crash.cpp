@@ -71,7 +71,7 @@ int finished_in_journal(DemoCopy& d)
   return runs.empty() ? 0 : static_cast<int>(runs[0].tasks_finished);
 }
 
-const char* const k_move_points[] = {"after_intent", "mid_copy",     "after_copy",
+const char* const k_move_points[] = {"after_intent", "mid_copy",    "after_copy",
                                      "after_commit", "after_trash", "before_intent_removal"};
 
 } // namespace
@@ -152,7 +152,8 @@ TEST_SUITE("crash")
     }
   }
 
-  TEST_CASE("SIGINT: no new task, the running ones roll back or complete, exit 130; rerun converges")
+  TEST_CASE(
+      "SIGINT: no new task, the running ones roll back or complete, exit 130; rerun converges")
   {
     DemoCopy d("sigint");
     const auto hashes = test::content_by_chunk(d.inventory(true));
@@ -174,7 +175,7 @@ TEST_SUITE("crash")
     auto runs = read_runs(d.ctx.state_dir, "demo-a", 0);
     REQUIRE(runs.size() == 1);
     CHECK(runs[0].result == "interrupted");
-    CHECK(!runs[0].finish.empty());  // a footer: the run ended in order
+    CHECK(!runs[0].finish.empty()); // a footer: the run ended in order
     int moved = static_cast<int>(runs[0].tasks_finished);
     CHECK(moved >= 3);
     CHECK(moved < 133);
@@ -182,7 +183,7 @@ TEST_SUITE("crash")
       CHECK((t.state == "finished" || t.state == "rolled_back" || t.state == "queued"));
     }
     auto inv = d.inventory(true);
-    CHECK(inv.leftovers.empty());  // temps, intents and leases all gone
+    CHECK(inv.leftovers.empty()); // temps, intents and leases all gone
     CHECK(inv.health.healthy == 200);
     CHECK(test::replicas_per_node(inv)["P3-dn1"] == static_cast<std::uint64_t>(moved));
     CHECK(test::content_by_chunk(inv) == hashes);

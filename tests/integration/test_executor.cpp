@@ -9,7 +9,6 @@
 #include "tests/support/scratch.hpp"
 
 #include <doctest/doctest.h>
-
 #include <nlohmann/json.hpp>
 
 #include <cstring>
@@ -23,8 +22,12 @@ using clsync::test::DemoCopy;
 namespace {
 
 /// Moves of the first `n` chunks (in key order) from node `from` to node `to`, first volumes.
-Plan moves_between(DemoCopy& d, const Inventory& inv, const std::string& from,
-                   const std::string& to, std::size_t n, MoveKind kind = MoveKind::move)
+Plan moves_between(DemoCopy& d,
+                   const Inventory& inv,
+                   const std::string& from,
+                   const std::string& to,
+                   std::size_t n,
+                   MoveKind kind = MoveKind::move)
 {
   Plan p;
   p.command = "rebalance-nodes";
@@ -96,7 +99,7 @@ TEST_SUITE("rebalance")
     DemoCopy d("exec-partial");
     auto inv = d.inventory();
     Plan plan = moves_between(d, inv, "P1-dn1", "P3-dn1", 3);
-    plan.moves[1].chunk = "Level1/20990101/0/Snapshot";  // no such chunk
+    plan.moves[1].chunk = "Level1/20990101/0/Snapshot"; // no such chunk
     plan.moves[1].fingerprint.clear();
     Journal journal(d.ctx.state_dir, d.topo->cluster, "run-partial", "rebalance-nodes");
     auto r = execute_plan(d.ctx, plan, settings_for(d, "run-partial"), journal);
@@ -186,9 +189,10 @@ TEST_SUITE("rebalance")
     Plan plan = moves_between(d, inv, "P2-dn1", "P3-dn1", 2);
     auto log = d.dir / "on-move.log";
     auto s = settings_for(d, "run-hook");
-    s.write.on_move = "echo \"$CLSYNC_RUN_ID $CLSYNC_COMMAND $CLSYNC_CHUNK $CLSYNC_SRC_NODE "
-                      "$CLSYNC_SRC_VOLUME $CLSYNC_DST_NODE $CLSYNC_DST_VOLUME $CLSYNC_BYTES\" >> '" +
-                      log.string() + "'";
+    s.write.on_move =
+        "echo \"$CLSYNC_RUN_ID $CLSYNC_COMMAND $CLSYNC_CHUNK $CLSYNC_SRC_NODE "
+        "$CLSYNC_SRC_VOLUME $CLSYNC_DST_NODE $CLSYNC_DST_VOLUME $CLSYNC_BYTES\" >> '" +
+        log.string() + "'";
     Journal journal(d.ctx.state_dir, d.topo->cluster, "run-hook", "rebalance-nodes");
     auto r = execute_plan(d.ctx, plan, s, journal);
     REQUIRE(r.finished == 2);

@@ -108,7 +108,7 @@ TEST_SUITE("rebalance")
     CHECK(per["P3-dn1"] == 133);
     check_all_two_replicas(after);
     CHECK(test::content_by_chunk(after) == hashes);
-    CHECK(after.leftovers.empty());  // leases released, intents and temps gone
+    CHECK(after.leftovers.empty()); // leases released, intents and temps gone
 
     auto runs = read_runs(d.ctx.state_dir, "demo-a", 0);
     REQUIRE(runs.size() == 1);
@@ -262,7 +262,8 @@ TEST_SUITE("rebalance")
     RebalanceNodesOptions o;
     o.plan.by = "count";
     CHECK_THROWS_WITH_AS(rebalance_nodes(d.ctx, o), doctest::Contains("not enough room"), Error);
-    CHECK(test::first_difference(before, volumes_listing(d) + test::tree_listing(small.path)) == "");
+    CHECK(test::first_difference(before, volumes_listing(d) + test::tree_listing(small.path)) ==
+          "");
   }
 
   TEST_CASE("a second run while a lease is held: LockHeld, exit 4 from the binary")
@@ -274,7 +275,8 @@ TEST_SUITE("rebalance")
     CHECK_THROWS_AS(rebalance_nodes(d.ctx, o), LockHeld);
     std::string out;
     int rc = test::run_clsync("-c '" + d.yaml.string() + "' rebalance-nodes --state-dir '" +
-                              (d.dir / "state").string() + "'", &out);
+                                  (d.dir / "state").string() + "'",
+                              &out);
     CHECK(rc == 4);
     // Only the held lease file differs from before.
     CHECK(test::first_difference(before, volumes_listing(d)) == "");
@@ -316,7 +318,7 @@ TEST_SUITE("rebalance")
 
     RebalanceNodesOptions run;
     run.plan.plan_in = file.string();
-    run.write.allow_degraded = true;  // the removed replica left its chunk short
+    run.write.allow_degraded = true; // the removed replica left its chunk short
     auto r = rebalance_nodes(d.ctx, run);
     REQUIRE(r.exec);
     CHECK(r.exec->finished == planned.plan.moves.size() - 2);

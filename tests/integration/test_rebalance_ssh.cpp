@@ -27,8 +27,12 @@ void to_ssh(DemoCopy& d, const test::SshdHarness& sshd)
                   "replication: 2\n"
                   "ssh:\n"
                   "  user: root\n"
-                  "  identity: " + sshd.client_key().string() + "\n"
-                  "  known_hosts: " + sshd.known_hosts().string() + "\n"
+                  "  identity: " +
+                  sshd.client_key().string() +
+                  "\n"
+                  "  known_hosts: " +
+                  sshd.known_hosts().string() +
+                  "\n"
                   "  agent_command: " CLSYNC_BINARY "\n"
                   "  connect_timeout: 5\n"
                   "  io_timeout: 30\n"
@@ -79,7 +83,7 @@ TEST_SUITE("rebalance_ssh")
 
     MoveReplicasOptions mo;
     mo.from_node = "P3-dn1";
-    mo.write.compress = true;  // zstd on the wire
+    mo.write.compress = true; // zstd on the wire
     CHECK(move_replicas(d.ctx, mo).code == ExitCode::ok);
     auto drained = d.inventory(true);
     CHECK(test::replicas_per_node(drained)["P3-dn1"] == 0);
@@ -127,14 +131,14 @@ TEST_SUITE("rebalance_ssh")
     to_ssh(d, sshd);
     RebalanceNodesOptions o;
     o.plan.by = "count";
-    o.write.bwlimit = 100 * 1000;  // about 5 s for the 133 moves: time to pull the plug
+    o.write.bwlimit = 100 * 1000; // about 5 s for the 133 moves: time to pull the plug
     o.write.retries = 8;
     RebalanceResult r;
     std::thread run([&] { r = rebalance_nodes(d.ctx, o); });
     for (int i = 0; i < 400 && d.events.count("finished") < 3; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(25));
     }
-    sshd.stop(2);  // P3-dn1, the destination of every move
+    sshd.stop(2); // P3-dn1, the destination of every move
     std::this_thread::sleep_for(std::chrono::seconds(1));
     sshd.start(2);
     run.join();

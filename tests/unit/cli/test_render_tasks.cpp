@@ -53,7 +53,7 @@ TEST_SUITE("cli::render_tasks")
     CHECK(t0["state"] == "finished");
     CHECK(t0["error"].is_null());
     CHECK(r["tasks"][1]["state"] == "failed");
-    CHECK(r["tasks"][1]["start"].is_null());  // it never ran
+    CHECK(r["tasks"][1]["start"].is_null()); // it never ran
     CHECK(r["tasks"][1]["error"] == "node P3-dn1: no space");
 
     auto text = cli::render_runs_text(runs);

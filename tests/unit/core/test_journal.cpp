@@ -110,8 +110,8 @@ TEST_SUITE("core::journal")
   TEST_CASE("a torn last line is ignored and runs come newest first, limited")
   {
     auto dir = test::scratch_dir("journal-torn");
-    for (const char* id : {"20240601T120000Z-000001", "20240602T120000Z-000002",
-                           "20240603T120000Z-000003"}) {
+    for (const char* id :
+         {"20240601T120000Z-000001", "20240602T120000Z-000002", "20240603T120000Z-000003"}) {
       Journal j(dir, "demo", id, "repair");
       j.record(task("t1", "queued"));
       j.finish("ok", 0, 0, 0);

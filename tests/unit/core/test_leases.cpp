@@ -7,7 +7,6 @@
 #include "transport/open.hpp"
 
 #include <doctest/doctest.h>
-
 #include <nlohmann/json.hpp>
 
 #include <ctime>
@@ -52,11 +51,13 @@ struct Cluster {
   }
 };
 
-void write_lease(const std::filesystem::path& volume, const std::string& host, long pid,
+void write_lease(const std::filesystem::path& volume,
+                 const std::string& host,
+                 long pid,
                  std::int64_t heartbeat)
 {
-  nlohmann::json j{{"host", host},         {"pid", pid},          {"run_id", "old-run"},
-                   {"command", "repair"},  {"started", heartbeat}, {"heartbeat", heartbeat}};
+  nlohmann::json j{{"host", host},        {"pid", pid},           {"run_id", "old-run"},
+                   {"command", "repair"}, {"started", heartbeat}, {"heartbeat", heartbeat}};
   test::write_file(volume / ".clsync-lease", j.dump());
 }
 
