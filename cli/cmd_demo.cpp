@@ -74,6 +74,8 @@ Command make_demo(CLI::App& app)
   sub->add_flag("--force", opts->force, "replace a previous demo in --dir");
   sub->add_option("--seed", opts->seed, "seed of the pseudo-random contents")
       ->capture_default_str();
+  sub->add_flag("--new-disks", opts->new_disks,
+                "declare an empty second volume on P1-dn1 and P2-dn1 (disk rebalancing)");
   return {sub, Needs::nothing,
           [opts](core::Context& ctx, const GlobalOptions& global, std::ostream& out) {
             const core::DemoResult r = core::build_demo(*opts, ctx.events, ctx.stop_requested);

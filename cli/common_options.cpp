@@ -46,7 +46,7 @@ void add_filter_options(CLI::App& sub, core::FilterOptions& f, bool with_columns
   const char* g = "Filters";
   sub.add_option("--db", f.dbs, "only this database (repeatable)")->group(g);
   sub.add_option("--table", f.tables, "only this table (repeatable)")->group(g);
-  sub.add_option("--partition", f.partitions, "partition path glob, e.g. '2020060*/*'")->group(g);
+  sub.add_option("--partition", f.partitions, "partition path glob; '2020060*' selects those dates")->group(g);
   sub.add_option("--where", f.where, "'LEVEL OP VALUE', OP one of = != < <= > >= (repeatable, ANDed)")
       ->group(g);
   sub.add_option("--chunk", f.chunks, "this chunk key (repeatable)")->group(g);

@@ -36,7 +36,7 @@
 //                                          // precedence under_replicated > divergent >
 //                                          // duplicate_on_node > over_replicated
 //   "balance": {
-//     "shares": "equal",                   // "equal" | "weights" (topology weights)
+//     "shares": "capacity",                // "weights" | "capacity" | "equal"
 //     "nodes": [{"node": "P1-dn1", "share": 0.333, "chunks": 200, "bytes": 13107200,
 //                "target_chunks": 133.3, "target_bytes": 8738133.3,
 //                "chunks_deviation_pct": 50.0, "bytes_deviation_pct": 50.0}],

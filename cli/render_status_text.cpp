@@ -116,9 +116,7 @@ std::string balance_section(const core::Balance& b)
                human_size(n.bytes), human_size(static_cast<std::uint64_t>(n.target_bytes)),
                percent(n.bytes_deviation_pct, true)});
   }
-  std::string s = "\nBalance (" +
-                  std::string(b.shares == "equal" ? "equal shares" : "weighted shares") + "):\n" +
-                  t.render();
+  std::string s = "\nBalance (shares by " + b.shares + "):\n" + t.render();
   s += "spread: chunks " + decimal(b.chunks.min) + ".." + decimal(b.chunks.max) + " (mean " +
        decimal(b.chunks.mean) + ", max deviation " + percent(b.chunks.max_deviation_pct) +
        "); bytes " + human_size(static_cast<std::uint64_t>(b.bytes.min)) + ".." +

@@ -28,7 +28,7 @@ _clsync() {
     snapshots) opts="-h --help" ;;
     verify) opts="-h --help" ;;
     prune) opts="-h --help" ;;
-    demo) opts="-h --help --dir --chunk-size --skew --force --seed" ;;
+    demo) opts="-h --help --dir --chunk-size --skew --force --seed --new-disks" ;;
     agent) opts="-h --help" ;;
     "") COMPREPLY=($(compgen -W "$commands $globals" -- "$cur")); return ;;
   esac

@@ -29,9 +29,12 @@ constexpr std::size_t k_holders = 2; // P1-dn1 and P2-dn1 hold every chunk; P3-d
 constexpr int k_first_day = 1, k_last_day = 10; // 2020.06.01 to 2020.06.10
 constexpr int k_hash_buckets = 10;
 
-std::string volume_of(const fs::path& dir, const char* cluster, const std::string& node)
+std::string volume_of(const fs::path& dir,
+                      const char* cluster,
+                      const std::string& node,
+                      const char* disk = "ssd0")
 {
-  return (dir / cluster / node / "ssd0" / "chunkData").string();
+  return (dir / cluster / node / disk / "chunkData").string();
 }
 
 /// A YAML double-quoted scalar: any path survives.
@@ -73,13 +76,17 @@ std::string topology_text(const char* cluster,
                           const char* comment,
                           const fs::path& dir,
                           const char* sub,
-                          const std::vector<std::string>& nodes)
+                          const std::vector<std::string>& nodes,
+                          const std::vector<std::string>& with_new_disk = {})
 {
   std::string y = std::string("# Written by `clsync demo`. ") + comment + "\n";
   y += std::string("cluster: ") + cluster + "\nreplication: 2\nnodes:\n";
   for (const auto& n : nodes) {
-    y += "  - name: " + n + "\n    host: local\n    volumes: [" +
-         yaml_quote(volume_of(dir, sub, n)) + "]\n";
+    y += "  - name: " + n + "\n    host: local\n    volumes: [" + yaml_quote(volume_of(dir, sub, n));
+    if (std::find(with_new_disk.begin(), with_new_disk.end(), n) != with_new_disk.end()) {
+      y += ", " + yaml_quote(volume_of(dir, sub, n, "ssd1"));
+    }
+    y += "]\n";
   }
   y += "databases:\n";
   for (const auto& db : k_databases) {
@@ -237,14 +244,20 @@ DemoResult build_demo(const DemoOptions& opts, Events* events, const std::atomic
 
   const fs::path file_a = clean / "cluster-a.yaml";
   const fs::path file_b = clean / "cluster-b.yaml";
+  // The seed's disk scenario (§5.1): a second, empty disk on each of the two full nodes.
+  const std::vector<std::string> new_disks =
+      opts.new_disks ? std::vector<std::string>{"P1-dn1", "P2-dn1"} : std::vector<std::string>{};
   write_text(file_a, topology_text("demo-a",
                                    "The seed scenario: P1-dn1 and P2-dn1 hold every chunk;\n"
                                    "# P3-dn1 is the node just added, still empty.",
-                                   clean, "a", k_nodes_a));
+                                   clean, "a", k_nodes_a, new_disks));
   write_text(file_b, topology_text("demo-b", "An empty second cluster (backup, restore, sync).",
                                    clean, "b", k_nodes_b));
   for (const auto& n : k_nodes_a) {
     fs::create_directories(volume_of(clean, "a", n));
+  }
+  for (const auto& n : new_disks) {
+    fs::create_directories(volume_of(clean, "a", n, "ssd1"));
   }
   for (const auto& n : k_nodes_b) {
     fs::create_directories(volume_of(clean, "b", n));
@@ -268,20 +281,28 @@ DemoResult build_demo(const DemoOptions& opts, Events* events, const std::atomic
       {topo_b.cluster, file_b.string(), static_cast<int>(topo_b.nodes.size()), 0, 0, 0});
   const std::string a = "clsync -c " + shell_quote(file_a.string()) + " ";
   const std::string b = "clsync -c " + shell_quote(file_b.string()) + " ";
-  const std::string repo = shell_quote((clean / "repo").string());
-  r.next = {
-      a + "status",
-      a + "status --chunks --db Level1 --where 'date>=2020.06.09'",
-      a + "rebalance-nodes --dry-run",
-      a + "rebalance-nodes",
-      a + "rebalance-disks --all-nodes",
-      a + "move-replicas --from-node P3-dn1",
-      a + "repair",
-      a + "backup " + repo + " --where 'date>=2020.06.09'",
-      "clsync snapshots " + repo,
-      b + "restore " + repo,
-      b + "status",
-  };
+  const std::string lost =
+      shell_quote(volume_of(clean, "a", "P2-dn1") + "/Level1/20200601/0/Snapshot");
+  if (opts.new_disks) {
+    r.next = {
+        a + "status --by volume",
+        a + "rebalance-disks --all-nodes --dry-run",
+        a + "rebalance-disks --all-nodes",
+        a + "move-replicas --node P1-dn1 --from-volume " +
+            shell_quote(volume_of(clean, "a", "P1-dn1", "ssd1")),
+    };
+  } else {
+    r.next = {
+        a + "status",
+        a + "status --chunks --db Level1 --where 'date>=2020.06.09'",
+        "rm -r " + lost + " && " + a + "repair",
+        a + "rebalance-nodes --by count --dry-run",
+        a + "rebalance-nodes --by count",
+        a + "status --tasks",
+        a + "move-replicas --from-node P3-dn1",
+        "clsync demo --dir " + shell_quote(clean.string()) + " --force --new-disks",
+    };
+  }
   return r;
 }
 

@@ -19,6 +19,18 @@ namespace clsync::core {
 
 namespace {
 
+/// A glob with fewer levels than the partition path selects whole subtrees ("2020060*" selects
+/// every hash bucket of those dates), as a path prefix does in rsync; `*` never crosses '/'.
+bool partition_glob_matches(const std::string& glob, const std::string& path)
+{
+  const auto levels = [](const std::string& s) { return std::count(s.begin(), s.end(), '/'); };
+  std::string subject = path;
+  for (auto extra = levels(path) - levels(glob); extra > 0; --extra) {
+    subject.resize(subject.rfind('/'));
+  }
+  return ::fnmatch(glob.c_str(), subject.c_str(), FNM_PATHNAME) == 0;
+}
+
 constexpr const char* k_where_hint =
     "expected 'LEVEL OP VALUE' with OP one of = != < <= > >=, e.g. --where 'date>=2020.06.01' or "
     "--where 'date>today-7'";
@@ -360,7 +372,7 @@ bool ChunkFilter::matches(const Chunk& chunk) const
     const std::string path = chunk.partition_path();
     // FNM_PATHNAME: '*' and '?' never match '/', so "2020060*" does not reach into the hash level.
     const bool any = std::any_of(m_partitions.begin(), m_partitions.end(), [&](const auto& glob) {
-      return ::fnmatch(glob.c_str(), path.c_str(), FNM_PATHNAME) == 0;
+      return partition_glob_matches(glob, path);
     });
     if (!any) {
       return false;

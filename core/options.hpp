@@ -91,6 +91,8 @@ struct DemoOptions {
   double skew = 0.0;                     ///< 0: equal sizes; 0.5: sizes vary ±50%
   bool force = false;
   unsigned seed = 1;
+  /// Declare an empty second volume (ssd1) on P1-dn1 and P2-dn1: the seed's disk scenario.
+  bool new_disks = false;
 };
 
 } // namespace clsync::core

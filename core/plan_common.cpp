@@ -200,6 +200,7 @@ NodeIndex::NodeIndex(const Inventory& inv,
     raw[i] = cap;
     all_capacity = all_capacity && cap > 0;
   }
+  m_basis = any_weight ? "weights" : all_capacity ? "capacity" : "equal";
   double sum = 0;
   for (std::size_t i = 0; i < n; ++i) {
     if (m_usable[i] && !any_weight && !all_capacity) {
@@ -209,6 +210,7 @@ NodeIndex::NodeIndex(const Inventory& inv,
   }
   if (sum <= 0) {
     // Every usable node has weight 0: fall back to equal shares rather than divide by zero.
+    m_basis = "equal";
     for (std::size_t i = 0; i < n; ++i) {
       raw[i] = m_usable[i] ? 1.0 : 0.0;
       sum += raw[i];
@@ -458,3 +460,18 @@ Move make_move(MoveKind kind,
 }
 
 } // namespace clsync::core::detail
+
+namespace clsync::core {
+
+NodeShares node_shares(const Inventory& inv, const Topology& topo)
+{
+  const detail::NodeIndex idx(inv, topo, {});
+  NodeShares shares;
+  shares.basis = idx.basis();
+  for (int i = 0; i < idx.size(); ++i) {
+    shares.share[idx.name(i)] = idx.weights()[static_cast<std::size_t>(i)];
+  }
+  return shares;
+}
+
+} // namespace clsync::core

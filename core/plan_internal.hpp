@@ -58,6 +58,8 @@ public:
   /// Relative share weight of each usable node (0 for the others): weights, else capacity,
   /// else equal. Normalised to sum 1 over usable nodes (all 0 when none is usable).
   const std::vector<double>& weights() const { return m_weights; }
+  /// What the weights came from: "weights", "capacity" or "equal".
+  const char* basis() const { return m_basis; }
 
 private:
   const Inventory& m_inv;
@@ -66,6 +68,7 @@ private:
   bool m_zoned = false;
   int m_zone_count = 0;
   std::vector<double> m_weights;
+  const char* m_basis = "equal";
   std::unordered_map<std::string_view, int> m_by_name;
 };
 

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -81,6 +82,15 @@ struct PlanParams {
 /// each with a note; nodes left out of threshold get a note (chunk empty).
 /// Throws UsageError for a bad threshold or an unknown excluded node.
 Plan plan_node_rebalance(const Inventory& inv, const Topology& topo, const PlanParams& params);
+
+/// Each node's share of the data as every planner and `status` see it: the topology's `weight`
+/// when any usable node has one (others count 1), else volume capacity (each filesystem once per
+/// node), else equal. Unreachable nodes and nodes without a readable volume get 0; shares sum to 1.
+struct NodeShares {
+  std::string basis;  ///< "weights" | "capacity" | "equal"
+  std::map<std::string, double> share;  ///< by node name
+};
+NodeShares node_shares(const Inventory& inv, const Topology& topo);
 
 /// Balances one node's chunks over its readable volumes (`rebalance-disks`): a volume's share
 /// is its filesystem's capacity split evenly among the node's volumes on that filesystem (equal

@@ -3,6 +3,7 @@
 #include "core/status.hpp"
 
 #include "core/filter.hpp"
+#include "core/replica_planner.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -44,37 +45,26 @@ Spread spread_of(const std::vector<NodeBalance>& nodes, bool bytes)
 
 Balance compute_balance(const Topology& topo, const Inventory& inv)
 {
+  // The same shares the planners balance towards, so status and rebalance never disagree.
+  const NodeShares shares = node_shares(inv, topo);
   Balance b;
-  std::vector<const NodeState*> nodes;
-  double weight_sum = 0;
-  bool weighted = false;
+  b.shares = shares.basis;
+  std::uint64_t total_chunks = 0, total_bytes = 0;
+  for (const auto& n : inv.nodes) {
+    if (n.reachable) {
+      total_chunks += n.chunks;
+      total_bytes += n.bytes;
+    }
+  }
   for (const auto& n : inv.nodes) {
     if (!n.reachable) {
       continue;
     }
-    nodes.push_back(&n);
-    const NodeSpec* spec = topo.find_node(n.name);
-    if (spec && spec->weight) {
-      weighted = true;
-    }
-  }
-  auto weight_of = [&](const NodeState& n) {
-    const NodeSpec* spec = topo.find_node(n.name);
-    return weighted && spec && spec->weight ? *spec->weight : 1.0;
-  };
-  std::uint64_t total_chunks = 0, total_bytes = 0;
-  for (const auto* n : nodes) {
-    weight_sum += weight_of(*n);
-    total_chunks += n->chunks;
-    total_bytes += n->bytes;
-  }
-  b.shares = weighted ? "weights" : "equal";
-  for (const auto* n : nodes) {
     NodeBalance nb;
-    nb.node = n->name;
-    nb.share = weight_sum > 0 ? weight_of(*n) / weight_sum : 0.0;
-    nb.chunks = n->chunks;
-    nb.bytes = n->bytes;
+    nb.node = n.name;
+    nb.share = shares.share.at(n.name);
+    nb.chunks = n.chunks;
+    nb.bytes = n.bytes;
     nb.target_chunks = nb.share * static_cast<double>(total_chunks);
     nb.target_bytes = nb.share * static_cast<double>(total_bytes);
     nb.chunks_deviation_pct = deviation_pct(static_cast<double>(nb.chunks), nb.target_chunks);

@@ -57,7 +57,7 @@ struct Spread {
 /// topology gives weights; then each node's share is its weight over the sum (a node without a
 /// weight counts 1.0). Unreachable and excluded nodes are left out: their load is unknown.
 struct Balance {
-  std::string shares = "equal";  ///< "equal" | "weights"
+  std::string shares = "equal";  ///< "weights" | "capacity" | "equal" (core::node_shares)
   std::vector<NodeBalance> nodes;
   Spread bytes;
   Spread chunks;

@@ -13,7 +13,7 @@ jq -e '
                               and has("capacity_bytes") and has("free_bytes"))
   and .health == {"chunks": 200, "healthy": 200, "under_replicated": 0, "over_replicated": 0,
                   "duplicate_on_node": 0, "divergent": 0}
-  and .balance.shares == "equal" and .balance.chunks.max == 200 and .balance.chunks.min == 0
+  and .balance.shares == "capacity" and .balance.chunks.max == 200 and .balance.chunks.min == 0
   and .balance.bytes.max == 6553600
   and .unhealthy == [] and .unmanaged == [] and .leftovers == [] and .problems == []
   and (has("chunks") | not) and (has("groups") | not)

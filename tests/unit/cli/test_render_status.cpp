@@ -89,7 +89,7 @@ TEST_SUITE("cli::render_status")
     CHECK(j["health"]["chunks"] == 1);
     CHECK(j["health"]["under_replicated"] == 1);
     CHECK(j["health"]["healthy"] == 0);
-    CHECK(j["balance"]["shares"] == "equal");
+    CHECK(j["balance"]["shares"] == "capacity");
     CHECK(j["balance"]["nodes"].size() == 1);
     REQUIRE(j["unhealthy"].size() == 1);
     CHECK(j["unhealthy"][0]["health"] == "under_replicated");

@@ -166,6 +166,32 @@ TEST_SUITE("core::demo")
     CHECK(ids.substr(6, 4) == ".SH\n");
   }
 
+  TEST_CASE("--new-disks declares an empty second volume on the two full nodes")
+  {
+    const fs::path dir = clsync::test::scratch_dir("demo-disks") / "d";
+    DemoOptions o;
+    o.dir = dir.string();
+    o.new_disks = true;
+    clsync::core::NullEvents events;
+    const auto r = clsync::core::build_demo(o, &events);
+    CHECK(r.clusters[0].chunks == 200);
+    const auto a = clsync::core::load_topology(dir / "cluster-a.yaml");
+    for (const char* n : {"P1-dn1", "P2-dn1"}) {
+      const auto* node = a.find_node(n);
+      REQUIRE(node != nullptr);
+      REQUIRE(node->volumes.size() == 2);
+      CHECK(node->volumes[1] == (dir / "a" / n / "ssd1" / "chunkData").string());
+      CHECK(fs::is_directory(node->volumes[1]));
+      CHECK(fs::is_empty(node->volumes[1]));
+    }
+    CHECK(a.find_node("P3-dn1")->volumes.size() == 1);
+    bool disks = false;
+    for (const auto& cmd : r.next) {
+      disks = disks || cmd.find("rebalance-disks --all-nodes") != std::string::npos;
+    }
+    CHECK(disks);
+  }
+
   TEST_CASE("chunk sizes that do not divide by 29 add up exactly; seeds change content")
   {
     const fs::path root = clsync::test::scratch_dir("demo-odd");

@@ -146,7 +146,7 @@ TEST_SUITE("core::filter")
     CHECK(usage_error(o).find("--db needs a non-empty value") == 0);
   }
 
-  TEST_CASE("--partition globs do not cross '/'")
+  TEST_CASE("--partition globs do not cross '/'; a shorter glob selects whole subtrees")
   {
     auto matches = [](const std::string& glob, const Chunk& c) {
       FilterOptions o;
@@ -154,8 +154,11 @@ TEST_SUITE("core::filter")
       return ChunkFilter(o, topo()).matches(c);
     };
     const Chunk c = day("20200601", "3");
-    CHECK_FALSE(matches("2020060*", c)); // would need '*' to swallow "1/3"
-    CHECK_FALSE(matches("*", c));
+    CHECK(matches("2020060*", c));        // every bucket of those dates
+    CHECK(matches("*", c));
+    CHECK_FALSE(matches("2020*3", c));    // '*' would have to swallow "0601/"
+    CHECK_FALSE(matches("20200602", c));
+    CHECK_FALSE(matches("*/3/x", c));     // deeper than the partition path
     CHECK(matches("2020060*/*", c));
     CHECK(matches("*/3", c));
     CHECK(matches("*/[0-4]", c));
