@@ -19,17 +19,15 @@ using namespace clsync::transport;
 
 namespace {
 
-[[noreturn]] void usage()
-{
+[[noreturn]] void usage() {
   std::fprintf(stderr,
                "usage: clsync-bench-ssh-copy --src HOST:PORT --dst HOST:PORT --identity KEY\n"
                "         --known-hosts FILE --agent PATH --src-vol DIR --dst-vol DIR\n"
-               "         --key CHUNK [--key CHUNK …]\n");
+               "         --key CHUNK [--key CHUNK …] [--compress 1]\n");
   std::exit(2);
 }
 
-SshTarget target(const std::string& name, const std::string& hostport)
-{
+SshTarget target(const std::string &name, const std::string &hostport) {
   SshTarget t;
   t.name = name;
   auto colon = hostport.rfind(':');
@@ -45,33 +43,46 @@ SshTarget target(const std::string& name, const std::string& hostport)
 
 } // namespace
 
-int main(int argc, char** argv)
-{
+int main(int argc, char **argv) {
   std::string src, dst, identity, known_hosts, agent, src_vol, dst_vol;
   std::vector<std::string> keys;
+  bool compress = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     std::string v = argv[i + 1];
-    if (a == "--src") { src = v; }
-    else if (a == "--dst") { dst = v; }
-    else if (a == "--identity") { identity = v; }
-    else if (a == "--known-hosts") { known_hosts = v; }
-    else if (a == "--agent") { agent = v; }
-    else if (a == "--src-vol") { src_vol = v; }
-    else if (a == "--dst-vol") { dst_vol = v; }
-    else if (a == "--key") { keys.push_back(v); }
-    else { usage(); }
+    if (a == "--src") {
+      src = v;
+    } else if (a == "--dst") {
+      dst = v;
+    } else if (a == "--identity") {
+      identity = v;
+    } else if (a == "--known-hosts") {
+      known_hosts = v;
+    } else if (a == "--agent") {
+      agent = v;
+    } else if (a == "--src-vol") {
+      src_vol = v;
+    } else if (a == "--dst-vol") {
+      dst_vol = v;
+    } else if (a == "--compress") {
+      compress = v == "1";
+    } else if (a == "--key") {
+      keys.push_back(v);
+    } else {
+      usage();
+    }
   }
   if (src.empty() || dst.empty() || keys.empty() || src_vol.empty() || dst_vol.empty()) {
     usage();
   }
   auto s = target("bench-src", src);
   auto d = target("bench-dst", dst == "null" ? src : dst);
-  for (auto* t : {&s, &d}) {
+  for (auto *t : {&s, &d}) {
     t->identity = identity;
     t->known_hosts = known_hosts;
     t->agent_command = agent;
     t->pool_size = static_cast<int>(keys.size());
+    t->compress = compress;
   }
   s.roots = {src_vol};
   d.roots = {dst_vol};
@@ -91,7 +102,7 @@ int main(int argc, char** argv)
         (void)dst_node->read_lease();
       });
     }
-    for (auto& t : warm) {
+    for (auto &t : warm) {
       t.join();
     }
   }
@@ -104,9 +115,9 @@ int main(int argc, char** argv)
       try {
         if (null_dst) {
           struct Drop : ChunkSink {
-            void begin_file(const FileEntry&) override {}
+            void begin_file(const FileEntry &) override {}
             void file_data(std::span<const char>) override {}
-            void end_file(const std::string&) override {}
+            void end_file(const std::string &) override {}
           } drop;
           bytes[i] = src_node->read_chunk(src_vol, keys[i], drop).bytes;
           return;
@@ -114,12 +125,12 @@ int main(int argc, char** argv)
         auto w = dst_node->write_chunk(dst_vol, "bench" + std::to_string(i));
         src_node->read_chunk(src_vol, keys[i], *w);
         bytes[i] = w->finish().bytes;
-      } catch (const std::exception& e) {
+      } catch (const std::exception &e) {
         errors[i] = e.what();
       }
     });
   }
-  for (auto& t : threads) {
+  for (auto &t : threads) {
     t.join();
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

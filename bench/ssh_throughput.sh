@@ -22,7 +22,7 @@ PORT_BASE=${PORT_BASE:-24222}
 CLSYNC=$(realpath "$BUILD/clsync")
 DRIVER=$(realpath "$BUILD/bench/clsync-bench-ssh-copy")
 [ -x "$CLSYNC" ] && [ -x "$DRIVER" ] || {
-  echo "build clsync and clsync-bench-ssh-copy first (cmake --build $BUILD --target clsync clsync-bench-ssh-copy)" >&2
+  echo "build first: cmake --build $BUILD --target clsync clsync-bench-ssh-copy" >&2
   exit 2
 }
 
@@ -127,6 +127,7 @@ run() {
 
 run "clsync 1 stream" clsync_copy --key "$key"
 run "clsync $PAR streams" clsync_copy "${par_keys[@]}"
+run "clsync 1 stream --compress" clsync_copy --key "$key" --compress 1
 run "scp -3" scp3
 run "scp -3 + sync" scp3 sync
 run "rsync -e ssh" rsync_ssh
@@ -135,8 +136,8 @@ run "rsync -e ssh + sync" rsync_ssh sync
 printf '\n%d MiB between 127.0.0.2 and 127.0.0.3, median of %d runs\n' "$SIZE_MB" "$RUNS"
 printf '%-28s %10s %10s %14s\n' method seconds MB/s "vs scp -3"
 base=${results["scp -3"]}
-for name in "clsync 1 stream" "clsync $PAR streams" "scp -3" "scp -3 + sync" "rsync -e ssh" \
-            "rsync -e ssh + sync"; do
+for name in "clsync 1 stream" "clsync $PAR streams" "clsync 1 stream --compress" "scp -3" \
+            "scp -3 + sync" "rsync -e ssh" "rsync -e ssh + sync"; do
   s=${results[$name]}
   awk -v n="$name" -v s="$s" -v b="$bytes" -v base="$base" \
     'BEGIN {printf "%-28s %10.2f %10.0f %13.2fx\n", n, s, b / s / 1e6, base / s}'

@@ -14,8 +14,7 @@
 #define CLSYNC_VERSION "0.0.0"
 #endif
 
-int main(int argc, char** argv)
-{
+int main(int argc, char **argv) {
   if (argc == 2 && std::strcmp(argv[1], "--version") == 0) {
     std::printf("clsync-agent %s\n", CLSYNC_VERSION);
     return 0;

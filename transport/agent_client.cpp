@@ -11,9 +11,8 @@ namespace clsync::transport {
 using nlohmann::json;
 using wire::MsgType;
 
-std::optional<wire::HelloReply> try_agent_hello(AgentStream& stream, const wire::Hello& hello,
-                                                const std::string& node)
-{
+std::optional<wire::HelloReply>
+try_agent_hello(AgentStream &stream, const wire::Hello &hello, const std::string &node) {
   auto payload = wire::to_payload(wire::to_wire(hello));
   auto header = wire::encode_header(MsgType::hello, payload.size());
   wire::FrameReader reader(stream, 64 << 10);
@@ -29,7 +28,7 @@ std::optional<wire::HelloReply> try_agent_hello(AgentStream& stream, const wire:
     if (!got) {
       return std::nullopt;
     }
-  } catch (const TransportError& e) {
+  } catch (const TransportError &e) {
     // A command that is not there may be gone before our hello is even written.
     if (e.kind() == FailureKind::timeout) {
       throw;
@@ -45,8 +44,8 @@ std::optional<wire::HelloReply> try_agent_hello(AgentStream& stream, const wire:
   return reply;
 }
 
-wire::HelloReply agent_hello(AgentStream& stream, const wire::Hello& hello, const std::string& node)
-{
+wire::HelloReply
+agent_hello(AgentStream &stream, const wire::Hello &hello, const std::string &node) {
   auto reply = try_agent_hello(stream, hello, node);
   if (!reply) {
     std::string diag = stream.diagnostics();
@@ -62,22 +61,21 @@ namespace {
 constexpr std::size_t k_out_buffer = 512u << 10;
 }
 
-AgentConnection::AgentConnection(std::unique_ptr<AgentStream> stream, std::string node,
+AgentConnection::AgentConnection(std::unique_ptr<AgentStream> stream,
+                                 std::string node,
                                  bool compress)
     : m_stream(std::move(stream)), m_node(std::move(node)), m_reader(*m_stream),
-      m_compress(compress)
-{
+      m_compress(compress) {
   m_out.reserve(k_out_buffer);
 }
 
-template <class F> auto AgentConnection::guarded(F&& f) -> decltype(f())
-{
+template <class F> auto AgentConnection::guarded(F &&f) -> decltype(f()) {
   if (m_broken) {
     throw TransportError(FailureKind::error, m_node + ": connection to the agent is broken", true);
   }
   try {
     return f();
-  } catch (const TransportError& e) {
+  } catch (const TransportError &e) {
     m_broken = true;
     // Stream errors name the node already, framing errors do not; a lost connection is
     // worth another try either way.
@@ -90,8 +88,7 @@ template <class F> auto AgentConnection::guarded(F&& f) -> decltype(f())
   }
 }
 
-void AgentConnection::send_raw(MsgType type, const char* data, std::size_t n)
-{
+void AgentConnection::send_raw(MsgType type, const char *data, std::size_t n) {
   auto header = wire::encode_header(type, n);
   guarded([&] {
     if (m_out.size() + header.size() + n > k_out_buffer && !m_out.empty()) {
@@ -111,10 +108,9 @@ void AgentConnection::send_raw(MsgType type, const char* data, std::size_t n)
   });
 }
 
-void AgentConnection::send_data(std::span<const char> data)
-{
+void AgentConnection::send_data(std::span<const char> data) {
   if (m_compress) {
-    auto z = wire::compress_data(data);
+    auto z = m_compressor.compress(data);
     if (!z.empty()) {
       send_raw(MsgType::data_zstd, z.data(), z.size());
       return;
@@ -123,12 +119,11 @@ void AgentConnection::send_data(std::span<const char> data)
   send_raw(MsgType::data, data.data(), data.size());
 }
 
-std::span<const char> AgentConnection::data_of(const wire::Frame& f)
-{
+std::span<const char> AgentConnection::data_of(const wire::Frame &f) {
   if (f.type == MsgType::data_zstd) {
     try {
       wire::decompress_data(f.payload, m_inflated);
-    } catch (const TransportError& e) {
+    } catch (const TransportError &e) {
       throw protocol_error(e.what());
     }
     return {m_inflated.data(), m_inflated.size()};
@@ -136,14 +131,12 @@ std::span<const char> AgentConnection::data_of(const wire::Frame& f)
   return {f.payload.data(), f.payload.size()};
 }
 
-void AgentConnection::send(MsgType type, const json& payload)
-{
+void AgentConnection::send(MsgType type, const json &payload) {
   auto p = wire::to_payload(payload);
   send_raw(type, p.data(), p.size());
 }
 
-void AgentConnection::flush()
-{
+void AgentConnection::flush() {
   guarded([&] {
     if (!m_out.empty()) {
       m_stream->write_all(m_out.data(), m_out.size());
@@ -154,9 +147,8 @@ void AgentConnection::flush()
   });
 }
 
-wire::Frame& AgentConnection::recv()
-{
-  return guarded([&]() -> wire::Frame& {
+wire::Frame &AgentConnection::recv() {
+  return guarded([&]() -> wire::Frame & {
     do {
       if (!m_reader.next(m_frame)) {
         std::string diag = m_stream->diagnostics();
@@ -168,9 +160,8 @@ wire::Frame& AgentConnection::recv()
   });
 }
 
-wire::Frame* AgentConnection::poll()
-{
-  return guarded([&]() -> wire::Frame* {
+wire::Frame *AgentConnection::poll() {
+  return guarded([&]() -> wire::Frame * {
     while (m_reader.has_buffered() || m_stream->readable()) {
       if (!m_reader.next(m_frame)) {
         throw TransportError(FailureKind::error, m_node + ": the agent closed the connection");
@@ -183,27 +174,24 @@ wire::Frame* AgentConnection::poll()
   });
 }
 
-TransportError AgentConnection::remote_error(const wire::Frame& f) const
-{
+TransportError AgentConnection::remote_error(const wire::Frame &f) const {
   auto info = wire::decode<wire::ErrorInfo>(wire::from_payload(f.payload, "error"));
   return TransportError(info.kind, m_node + ": " + info.message, info.retryable);
 }
 
-TransportError AgentConnection::protocol_error(const std::string& what)
-{
+TransportError AgentConnection::protocol_error(const std::string &what) {
   m_broken = true;
   return TransportError(FailureKind::error, m_node + ": agent protocol: " + what, true);
 }
 
-json AgentConnection::call(MsgType type, const json& request)
-{
+json AgentConnection::call(MsgType type, const json &request) {
   send(type, request);
   flush();
-  auto& f = recv();
+  auto &f = recv();
   if (f.type == MsgType::reply) {
     try {
       return wire::from_payload(f.payload, wire::to_string(type));
-    } catch (const TransportError& e) {
+    } catch (const TransportError &e) {
       throw protocol_error(e.what());
     }
   }
@@ -214,15 +202,13 @@ json AgentConnection::call(MsgType type, const json& request)
                        wire::to_string(type));
 }
 
-PooledConnection::~PooledConnection()
-{
+PooledConnection::~PooledConnection() {
   if (m_conn) {
     m_pool->give_back(std::move(m_conn));
   }
 }
 
-PooledConnection ConnectionPool::get()
-{
+PooledConnection ConnectionPool::get() {
   for (;;) {
     std::unique_ptr<AgentConnection> c;
     {
@@ -241,7 +227,7 @@ PooledConnection ConnectionPool::get()
     try {
       c->call(MsgType::ping, json::object());
       return PooledConnection(*this, std::move(c));
-    } catch (const TransportError&) {
+    } catch (const TransportError &) {
       // dropped; try the next idle one or open a new one
     }
   }
@@ -249,8 +235,7 @@ PooledConnection ConnectionPool::get()
       *this, std::make_unique<AgentConnection>(m_connect(), node(), m_options.compress));
 }
 
-void ConnectionPool::give_back(std::unique_ptr<AgentConnection> c)
-{
+void ConnectionPool::give_back(std::unique_ptr<AgentConnection> c) {
   if (c->broken()) {
     return;
   }

@@ -23,11 +23,11 @@ class AgentStream : public wire::ByteSource {
 public:
   /// Reads up to `n` bytes (at least one); returns 0 when the agent closed its output.
   /// Throws TransportError (timeout, or error when the connection broke).
-  std::size_t read_some(char* buf, std::size_t n) override = 0;
+  std::size_t read_some(char *buf, std::size_t n) override = 0;
   /// True when at least one byte can be read without waiting; never blocks.
   virtual bool readable() = 0;
   /// Writes all of `data`, waiting at most the I/O timeout for each bit of progress.
-  virtual void write_all(const char* data, std::size_t n) = 0;
+  virtual void write_all(const char *data, std::size_t n) = 0;
   /// Pushes everything written so far towards the agent (same deadline rule).
   virtual void flush() = 0;
   /// What the agent wrote on stderr and its exit status when known, for messages; may be "".
@@ -42,20 +42,20 @@ using AgentConnector = std::function<std::unique_ptr<AgentStream>()>;
 /// stream ends or breaks before a reply (the agent command failed), throws
 /// TransportError(error) "agent on <node> exited before the hello: <diagnostics>". Returns the
 /// agent's reply.
-wire::HelloReply agent_hello(AgentStream& stream, const wire::Hello& hello,
-                             const std::string& node);
+wire::HelloReply
+agent_hello(AgentStream &stream, const wire::Hello &hello, const std::string &node);
 
 /// As agent_hello, but returns nullopt instead of throwing when the stream ended or broke
 /// before any reply, so the caller can look at why (an exit status of 127: not installed).
 /// Timeouts, a wrong reply and a version mismatch still throw.
-std::optional<wire::HelloReply> try_agent_hello(AgentStream& stream, const wire::Hello& hello,
-                                                const std::string& node);
+std::optional<wire::HelloReply>
+try_agent_hello(AgentStream &stream, const wire::Hello &hello, const std::string &node);
 
 /// How an agent-backed node behaves.
 struct AgentNodeOptions {
-  std::string description;  ///< "node P2-dn1 (127.0.0.3:2222)", prefixes every message
-  int pool_size = 4;        ///< idle connections kept for reuse
-  int idle_check_s = 30;    ///< a connection idle longer than this is pinged before reuse
+  std::string description; ///< "node P2-dn1 (127.0.0.3:2222)", prefixes every message
+  int pool_size = 4;       ///< idle connections kept for reuse
+  int idle_check_s = 30;   ///< a connection idle longer than this is pinged before reuse
   /// Send file bytes as DATA_ZSTD (--compress). The connector asks the agent for the same
   /// in its hello (wire::Hello::compress); either side accepts both kinds of data frame.
   bool compress = false;
@@ -70,8 +70,8 @@ std::shared_ptr<Node> make_agent_node(AgentNodeOptions options, AgentConnector c
 /// A stream to `argv` run as a local child process (stdin/stdout pipes), with `io_timeout_ms`
 /// deadlines. For tests and for agents on this machine; `label` names it in messages.
 /// Throws TransportError when the process cannot be started.
-std::unique_ptr<AgentStream> spawn_agent_process(const std::vector<std::string>& argv,
-                                                 const std::string& label,
+std::unique_ptr<AgentStream> spawn_agent_process(const std::vector<std::string> &argv,
+                                                 const std::string &label,
                                                  int io_timeout_ms);
 
 } // namespace clsync::transport

@@ -20,37 +20,37 @@ public:
   AgentConnection(std::unique_ptr<AgentStream> stream, std::string node, bool compress);
 
   /// Queues a control frame (sent on flush, or earlier when the buffer fills).
-  void send(wire::MsgType type, const nlohmann::json& payload);
+  void send(wire::MsgType type, const nlohmann::json &payload);
   /// Queues a frame with a raw payload.
-  void send_raw(wire::MsgType type, const char* data, std::size_t n);
+  void send_raw(wire::MsgType type, const char *data, std::size_t n);
   /// Queues file bytes (at most k_data_frame) as DATA, or DATA_ZSTD when compressing pays.
   void send_data(std::span<const char> data);
   /// The file bytes of a DATA or DATA_ZSTD frame (valid until the next call).
-  std::span<const char> data_of(const wire::Frame& f);
+  std::span<const char> data_of(const wire::Frame &f);
   void flush();
   /// The next frame other than KEEPALIVE; throws TransportError when the stream ends.
-  wire::Frame& recv();
+  wire::Frame &recv();
   /// A frame other than KEEPALIVE that arrived already, without waiting for one: KEEPALIVEs
   /// that are there are consumed; nullptr when nothing else is waiting. (A frame whose first
   /// bytes arrived is read whole: agents write frames in one go.)
-  wire::Frame* poll();
+  wire::Frame *poll();
   /// Sends a request and returns the REPLY's payload; an ERROR frame is thrown as
   /// remote_error(); frames of other types are protocol errors.
-  nlohmann::json call(wire::MsgType type, const nlohmann::json& request);
+  nlohmann::json call(wire::MsgType type, const nlohmann::json &request);
   /// The TransportError for an ERROR frame's payload (the connection stays usable).
-  TransportError remote_error(const wire::Frame& f) const;
+  TransportError remote_error(const wire::Frame &f) const;
   /// A protocol error: marks the connection broken and returns the error to throw.
-  TransportError protocol_error(const std::string& what);
+  TransportError protocol_error(const std::string &what);
 
   bool broken() const { return m_broken; }
   void mark_broken() { m_broken = true; }
-  const std::string& node() const { return m_node; }
+  const std::string &node() const { return m_node; }
   std::chrono::steady_clock::time_point last_used() const { return m_last_used; }
   void touch() { m_last_used = std::chrono::steady_clock::now(); }
 
 private:
   /// Runs an I/O step; a TransportError from the stream marks the connection broken.
-  template <class F> auto guarded(F&& f) -> decltype(f());
+  template <class F> auto guarded(F &&f) -> decltype(f());
 
   std::unique_ptr<AgentStream> m_stream;
   std::string m_node;
@@ -59,6 +59,7 @@ private:
   std::vector<char> m_out;
   std::vector<char> m_inflated;
   bool m_compress;
+  wire::DataCompressor m_compressor;
   bool m_broken = false;
   std::chrono::steady_clock::time_point m_last_used = std::chrono::steady_clock::now();
 };
@@ -68,18 +69,16 @@ class ConnectionPool;
 /// A connection checked out of the pool; returns it on destruction (or drops it when broken).
 class PooledConnection {
 public:
-  PooledConnection(ConnectionPool& pool, std::unique_ptr<AgentConnection> c)
-      : m_pool(&pool), m_conn(std::move(c))
-  {
-  }
-  PooledConnection(PooledConnection&&) = default;
-  PooledConnection& operator=(PooledConnection&&) = delete;
+  PooledConnection(ConnectionPool &pool, std::unique_ptr<AgentConnection> c)
+      : m_pool(&pool), m_conn(std::move(c)) {}
+  PooledConnection(PooledConnection &&) = default;
+  PooledConnection &operator=(PooledConnection &&) = delete;
   ~PooledConnection();
-  AgentConnection* operator->() { return m_conn.get(); }
-  AgentConnection& operator*() { return *m_conn; }
+  AgentConnection *operator->() { return m_conn.get(); }
+  AgentConnection &operator*() { return *m_conn; }
 
 private:
-  ConnectionPool* m_pool;
+  ConnectionPool *m_pool;
   std::unique_ptr<AgentConnection> m_conn;
 };
 
@@ -87,13 +86,11 @@ private:
 class ConnectionPool {
 public:
   ConnectionPool(AgentNodeOptions options, AgentConnector connect)
-      : m_options(std::move(options)), m_connect(std::move(connect))
-  {
-  }
+      : m_options(std::move(options)), m_connect(std::move(connect)) {}
   /// An idle connection (pinged first when it sat idle long), or a new one.
   PooledConnection get();
   void give_back(std::unique_ptr<AgentConnection> c);
-  const std::string& node() const { return m_options.description; }
+  const std::string &node() const { return m_options.description; }
 
 private:
   AgentNodeOptions m_options;
@@ -104,8 +101,8 @@ private:
 
 /// A chunk writer streaming over `c` into `<volume>/.clsync-tmp-<task>` (the agent already
 /// opened it). See agent_writers.cpp for when errors surface.
-std::unique_ptr<ChunkWriter> make_remote_chunk_writer(PooledConnection c, std::string volume,
-                                                      std::string task);
+std::unique_ptr<ChunkWriter>
+make_remote_chunk_writer(PooledConnection c, std::string volume, std::string task);
 /// A repository-file writer streaming over `c` (the agent already opened it).
 std::unique_ptr<FileWriter> make_remote_file_writer(PooledConnection c);
 

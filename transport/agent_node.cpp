@@ -14,8 +14,7 @@ using wire::MsgType;
 namespace {
 
 /// A field of a reply; a missing one is a protocol error.
-const json& at(const json& j, const char* key)
-{
+const json &at(const json &j, const char *key) {
   auto it = j.find(key);
   if (!j.is_object() || it == j.end()) {
     throw TransportError(FailureKind::error,
@@ -27,10 +26,9 @@ const json& at(const json& j, const char* key)
 /// Reads a stream's frames into a sink. When the sink throws, the agent is told to CANCEL and
 /// the frames still in flight are drained, so the connection can be reused.
 template <class OnFrame>
-json consume_stream(AgentConnection& c, MsgType request, OnFrame&& on_frame)
-{
+json consume_stream(AgentConnection &c, MsgType request, OnFrame &&on_frame) {
   for (;;) {
-    auto& f = c.recv();
+    auto &f = c.recv();
     if (f.type == MsgType::reply) {
       return wire::from_payload(f.payload, wire::to_string(request));
     }
@@ -41,19 +39,19 @@ json consume_stream(AgentConnection& c, MsgType request, OnFrame&& on_frame)
       on_frame(f);
     } catch (...) {
       if (c.broken()) {
-        throw;  // our own stream failed: nothing to drain
+        throw; // our own stream failed: nothing to drain
       }
       std::exception_ptr failure = std::current_exception();
       try {
         c.send(MsgType::cancel, json::object());
         c.flush();
         for (;;) {
-          auto& g = c.recv();
+          auto &g = c.recv();
           if (g.type == MsgType::reply || g.type == MsgType::error) {
             break;
           }
         }
-      } catch (const TransportError&) {
+      } catch (const TransportError &) {
         c.mark_broken();
       }
       std::rethrow_exception(failure);
@@ -64,25 +62,22 @@ json consume_stream(AgentConnection& c, MsgType request, OnFrame&& on_frame)
 class AgentNode : public Node {
 public:
   AgentNode(AgentNodeOptions o, AgentConnector connect)
-      : m_description(o.description), m_pool(std::move(o), std::move(connect))
-  {
-  }
+      : m_description(o.description), m_pool(std::move(o), std::move(connect)) {}
 
   std::string describe() const override { return m_description; }
 
-  NodeScan scan(const ScanSpec& spec) override
-  {
+  NodeScan scan(const ScanSpec &spec) override {
     auto c = m_pool.get();
     c->send(MsgType::scan, wire::to_wire(spec));
     c->flush();
     std::vector<ReplicaScan> replicas;
-    json rest = consume_stream(*c, MsgType::scan, [&](const wire::Frame& f) {
+    json rest = consume_stream(*c, MsgType::scan, [&](const wire::Frame &f) {
       if (f.type != MsgType::scan_part) {
         throw c->protocol_error(std::string("unexpected ") + wire::to_string(f.type) +
                                 " in a scan");
       }
       json part = wire::from_payload(f.payload, "scan_part");
-      for (const auto& r : at(part, "replicas")) {
+      for (const auto &r : at(part, "replicas")) {
         replicas.push_back(wire::decode<ReplicaScan>(r));
       }
     });
@@ -91,19 +86,20 @@ public:
     return result;
   }
 
-  ChunkDigest read_chunk(const std::string& volume, const std::string& key,
-                         ChunkSink& sink) override
-  {
+  ChunkDigest
+  read_chunk(const std::string &volume, const std::string &key, ChunkSink &sink) override {
     auto c = m_pool.get();
     c->send(MsgType::read_chunk, json{{"volume", volume}, {"key", key}});
     c->flush();
-    json digest = consume_stream(*c, MsgType::read_chunk, [&](const wire::Frame& f) {
+    json digest = consume_stream(*c, MsgType::read_chunk, [&](const wire::Frame &f) {
       switch (f.type) {
       case MsgType::file_begin:
         sink.begin_file(wire::decode<FileEntry>(wire::from_payload(f.payload, "file_begin")));
         break;
       case MsgType::data:
-      case MsgType::data_zstd: sink.file_data(c->data_of(f)); break;
+      case MsgType::data_zstd:
+        sink.file_data(c->data_of(f));
+        break;
       case MsgType::file_end:
         sink.end_file(wire::get_string(wire::from_payload(f.payload, "file_end"), "sha256"));
         break;
@@ -115,88 +111,82 @@ public:
     return wire::decode<ChunkDigest>(digest);
   }
 
-  std::unique_ptr<ChunkWriter> write_chunk(const std::string& volume,
-                                           const std::string& task) override
-  {
+  std::unique_ptr<ChunkWriter> write_chunk(const std::string &volume,
+                                           const std::string &task) override {
     auto c = m_pool.get();
     c->call(MsgType::write_chunk, json{{"volume", volume}, {"task", task}});
     return detail::make_remote_chunk_writer(std::move(c), volume, task);
   }
 
-  std::string fingerprint(const std::string& volume, const std::string& key) override
-  {
+  std::string fingerprint(const std::string &volume, const std::string &key) override {
     return wire::get_string(call(MsgType::fingerprint, {{"volume", volume}, {"key", key}}),
                             "fingerprint");
   }
 
-  ChunkDigest hash_chunk(const std::string& volume, const std::string& key) override
-  {
+  ChunkDigest hash_chunk(const std::string &volume, const std::string &key) override {
     return wire::decode<ChunkDigest>(call(MsgType::hash_chunk, {{"volume", volume}, {"key", key}}));
   }
 
-  CommitOutcome commit_chunk(const std::string& volume, const std::string& task,
-                             const std::string& key, CommitMode mode) override
-  {
-    auto r = call(MsgType::commit_chunk, {{"volume", volume}, {"task", task}, {"key", key},
-                                          {"mode", wire::to_wire(mode)}});
+  CommitOutcome commit_chunk(const std::string &volume,
+                             const std::string &task,
+                             const std::string &key,
+                             CommitMode mode) override {
+    auto r =
+        call(MsgType::commit_chunk,
+             {{"volume", volume}, {"task", task}, {"key", key}, {"mode", wire::to_wire(mode)}});
     return wire::decode<CommitOutcome>(at(r, "outcome"));
   }
 
-  RenameOutcome rename_chunk(const std::string& from_volume, const std::string& key,
-                             const std::string& to_volume) override
-  {
+  RenameOutcome rename_chunk(const std::string &from_volume,
+                             const std::string &key,
+                             const std::string &to_volume) override {
     auto r = call(MsgType::rename_chunk,
                   {{"from_volume", from_volume}, {"key", key}, {"to_volume", to_volume}});
     return wire::decode<RenameOutcome>(at(r, "outcome"));
   }
 
-  ChunkDigest copy_chunk_local(const std::string& from_volume, const std::string& key,
-                               const std::string& to_volume, const std::string& task) override
-  {
+  ChunkDigest copy_chunk_local(const std::string &from_volume,
+                               const std::string &key,
+                               const std::string &to_volume,
+                               const std::string &task) override {
     return wire::decode<ChunkDigest>(call(
         MsgType::copy_chunk_local,
         {{"from_volume", from_volume}, {"key", key}, {"to_volume", to_volume}, {"task", task}}));
   }
 
-  void trash_chunk(const std::string& volume, const std::string& key,
-                   const std::string& task) override
-  {
+  void
+  trash_chunk(const std::string &volume, const std::string &key, const std::string &task) override {
     call(MsgType::trash_chunk, {{"volume", volume}, {"key", key}, {"task", task}});
   }
-  void untrash_chunk(const std::string& volume, const std::string& task,
-                     const std::string& key) override
-  {
+  void untrash_chunk(const std::string &volume,
+                     const std::string &task,
+                     const std::string &key) override {
     call(MsgType::untrash_chunk, {{"volume", volume}, {"task", task}, {"key", key}});
   }
-  void remove_task_dirs(const std::string& volume, const std::string& task) override
-  {
+  void remove_task_dirs(const std::string &volume, const std::string &task) override {
     call(MsgType::remove_task_dirs, {{"volume", volume}, {"task", task}});
   }
-  void write_intent(const std::string& volume, const std::string& task,
-                    const std::string& record) override
-  {
+  void write_intent(const std::string &volume,
+                    const std::string &task,
+                    const std::string &record) override {
     call(MsgType::write_intent, {{"volume", volume}, {"task", task}, {"record", record}});
   }
-  void remove_intent(const std::string& volume, const std::string& task) override
-  {
+  void remove_intent(const std::string &volume, const std::string &task) override {
     call(MsgType::remove_intent, {{"volume", volume}, {"task", task}});
   }
 
-  LeaseResult acquire_lease(const LeaseInfo& mine, const std::string& replace_run_id) override
-  {
-    return wire::decode<LeaseResult>(call(
-        MsgType::acquire_lease, {{"lease", wire::to_wire(mine)}, {"replace_run_id", replace_run_id}}));
+  LeaseResult acquire_lease(const LeaseInfo &mine, const std::string &replace_run_id) override {
+    return wire::decode<LeaseResult>(
+        call(MsgType::acquire_lease,
+             {{"lease", wire::to_wire(mine)}, {"replace_run_id", replace_run_id}}));
   }
-  void refresh_lease(const LeaseInfo& mine) override
-  {
+  void refresh_lease(const LeaseInfo &mine) override {
     call(MsgType::refresh_lease, {{"lease", wire::to_wire(mine)}});
   }
-  void release_lease(const std::string& run_id, bool force) override
-  {
+  void release_lease(const std::string &run_id, bool force) override {
     call(MsgType::release_lease, {{"run_id", run_id}, {"force", force}});
   }
-  std::optional<LeaseInfo> read_lease() override
-  {
+  std::optional<LeaseInfo> read_lease() override {
     auto r = call(MsgType::read_lease, json::object());
     auto it = r.find("lease");
     if (it == r.end() || it->is_null()) {
@@ -205,13 +195,14 @@ public:
     return wire::decode<LeaseInfo>(*it);
   }
 
-  void read_file(const std::string& root, const std::string& relpath, std::uint64_t offset,
-                 ByteSink& sink) override
-  {
+  void read_file(const std::string &root,
+                 const std::string &relpath,
+                 std::uint64_t offset,
+                 ByteSink &sink) override {
     auto c = m_pool.get();
     c->send(MsgType::read_file, json{{"root", root}, {"relpath", relpath}, {"offset", offset}});
     c->flush();
-    consume_stream(*c, MsgType::read_file, [&](const wire::Frame& f) {
+    consume_stream(*c, MsgType::read_file, [&](const wire::Frame &f) {
       if (f.type != MsgType::data && f.type != MsgType::data_zstd) {
         throw c->protocol_error(std::string("unexpected ") + wire::to_string(f.type) +
                                 " in a file read");
@@ -220,32 +211,28 @@ public:
     });
   }
 
-  std::unique_ptr<FileWriter> create_file(const std::string& root,
-                                          const std::string& relpath) override
-  {
+  std::unique_ptr<FileWriter> create_file(const std::string &root,
+                                          const std::string &relpath) override {
     auto c = m_pool.get();
     c->call(MsgType::create_file, json{{"root", root}, {"relpath", relpath}});
     return detail::make_remote_file_writer(std::move(c));
   }
 
-  std::vector<DirEntry> list_dir(const std::string& root, const std::string& relpath) override
-  {
+  std::vector<DirEntry> list_dir(const std::string &root, const std::string &relpath) override {
     auto r = call(MsgType::list_dir, {{"root", root}, {"relpath", relpath}});
     std::vector<DirEntry> out;
-    for (const auto& e : at(r, "entries")) {
+    for (const auto &e : at(r, "entries")) {
       out.push_back(wire::decode<DirEntry>(e));
     }
     return out;
   }
 
-  void remove_file(const std::string& root, const std::string& relpath) override
-  {
+  void remove_file(const std::string &root, const std::string &relpath) override {
     call(MsgType::remove_file, {{"root", root}, {"relpath", relpath}});
   }
 
 private:
-  json call(MsgType type, const json& request)
-  {
+  json call(MsgType type, const json &request) {
     auto c = m_pool.get();
     return c->call(type, request);
   }
@@ -256,8 +243,7 @@ private:
 
 } // namespace
 
-std::shared_ptr<Node> make_agent_node(AgentNodeOptions options, AgentConnector connect)
-{
+std::shared_ptr<Node> make_agent_node(AgentNodeOptions options, AgentConnector connect) {
   return std::make_shared<AgentNode>(std::move(options), std::move(connect));
 }
 

@@ -3,9 +3,9 @@
 #include "transport/agent_client.hpp"
 
 #include <cerrno>
-#include <cstdio>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <fcntl.h>
 #include <poll.h>
@@ -21,11 +21,8 @@ class ProcessStream : public AgentStream {
 public:
   ProcessStream(pid_t pid, int to_child, int from_child, int err, std::string label, int timeout)
       : m_pid(pid), m_to(to_child), m_from(from_child), m_err(err), m_label(std::move(label)),
-        m_timeout_ms(timeout)
-  {
-  }
-  ~ProcessStream() override
-  {
+        m_timeout_ms(timeout) {}
+  ~ProcessStream() override {
     ::close(m_to);
     ::close(m_from);
     ::close(m_err);
@@ -40,8 +37,7 @@ public:
     }
   }
 
-  std::size_t read_some(char* buf, std::size_t n) override
-  {
+  std::size_t read_some(char *buf, std::size_t n) override {
     wait_for(m_from, POLLIN, "read");
     for (;;) {
       ssize_t got = ::read(m_from, buf, n);
@@ -53,13 +49,11 @@ public:
       }
     }
   }
-  bool readable() override
-  {
+  bool readable() override {
     pollfd p{m_from, POLLIN, 0};
     return ::poll(&p, 1, 0) > 0;
   }
-  void write_all(const char* data, std::size_t n) override
-  {
+  void write_all(const char *data, std::size_t n) override {
     while (n > 0) {
       wait_for(m_to, POLLOUT, "write");
       ssize_t w = ::write(m_to, data, n);
@@ -74,8 +68,7 @@ public:
     }
   }
   void flush() override {}
-  std::string diagnostics() override
-  {
+  std::string diagnostics() override {
     char buf[4096];
     for (;;) {
       ssize_t got = ::read(m_err, buf, sizeof buf);
@@ -95,16 +88,16 @@ public:
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     if (reaped()) {
-      std::string st = WIFEXITED(m_status) ? "exit status " + std::to_string(WEXITSTATUS(m_status))
-                                           : "killed by signal " + std::to_string(WTERMSIG(m_status));
+      std::string st = WIFEXITED(m_status)
+                           ? "exit status " + std::to_string(WEXITSTATUS(m_status))
+                           : "killed by signal " + std::to_string(WTERMSIG(m_status));
       out = out.empty() ? st : out + " (" + st + ")";
     }
     return out;
   }
 
 private:
-  bool reaped()
-  {
+  bool reaped() {
     if (m_reaped) {
       return true;
     }
@@ -113,8 +106,7 @@ private:
     }
     return m_reaped;
   }
-  void wait_for(int fd, short events, const char* what)
-  {
+  void wait_for(int fd, short events, const char *what) {
     pollfd p{fd, events, 0};
     for (;;) {
       int r = ::poll(&p, 1, m_timeout_ms);
@@ -122,17 +114,15 @@ private:
         return;
       }
       if (r == 0) {
-        throw TransportError(FailureKind::timeout, m_label + ": no progress on " + what +
-                                                       " for " + std::to_string(m_timeout_ms) +
-                                                       " ms");
+        throw TransportError(FailureKind::timeout, m_label + ": no progress on " + what + " for " +
+                                                       std::to_string(m_timeout_ms) + " ms");
       }
       if (errno != EINTR) {
         fail(what, std::strerror(errno));
       }
     }
   }
-  [[noreturn]] void fail(const char* what, const std::string& why)
-  {
+  [[noreturn]] void fail(const char *what, const std::string &why) {
     throw TransportError(FailureKind::error, m_label + ": " + what + " failed: " + why, true);
   }
 
@@ -147,19 +137,18 @@ private:
 
 } // namespace
 
-std::unique_ptr<AgentStream> spawn_agent_process(const std::vector<std::string>& argv,
-                                                 const std::string& label, int io_timeout_ms)
-{
+std::unique_ptr<AgentStream> spawn_agent_process(const std::vector<std::string> &argv,
+                                                 const std::string &label,
+                                                 int io_timeout_ms) {
   // A write into a pipe whose agent died must be an error here, not a process-wide death.
   ::signal(SIGPIPE, SIG_IGN);
   int in[2], out[2], err[2];
-  if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 ||
-      ::pipe2(err, O_CLOEXEC) != 0) {
+  if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
     throw TransportError(FailureKind::error, label + ": pipe: " + std::strerror(errno));
   }
-  std::vector<char*> args;
-  for (const auto& a : argv) {
-    args.push_back(const_cast<char*>(a.c_str()));
+  std::vector<char *> args;
+  for (const auto &a : argv) {
+    args.push_back(const_cast<char *>(a.c_str()));
   }
   args.push_back(nullptr);
   pid_t pid = ::fork();

@@ -13,62 +13,91 @@ using nlohmann::json;
 
 namespace {
 
-[[noreturn]] void protocol_error(const std::string& what)
-{
+[[noreturn]] void protocol_error(const std::string &what) {
   throw TransportError(FailureKind::error, "agent protocol: " + what);
 }
 
 } // namespace
 
-bool is_known(std::uint8_t t) noexcept
-{
-  return (t >= 1 && t <= 13) || (t >= 32 && t <= 53);
-}
+bool is_known(std::uint8_t t) noexcept { return (t >= 1 && t <= 13) || (t >= 32 && t <= 53); }
 
-const char* to_string(MsgType t) noexcept
-{
+const char *to_string(MsgType t) noexcept {
   switch (t) {
-  case MsgType::hello: return "hello";
-  case MsgType::hello_reply: return "hello_reply";
-  case MsgType::reply: return "reply";
-  case MsgType::error: return "error";
-  case MsgType::keepalive: return "keepalive";
-  case MsgType::data: return "data";
-  case MsgType::file_begin: return "file_begin";
-  case MsgType::file_end: return "file_end";
-  case MsgType::finish: return "finish";
-  case MsgType::abort: return "abort";
-  case MsgType::cancel: return "cancel";
-  case MsgType::scan_part: return "scan_part";
-  case MsgType::data_zstd: return "data_zstd";
-  case MsgType::scan: return "scan";
-  case MsgType::read_chunk: return "read_chunk";
-  case MsgType::write_chunk: return "write_chunk";
-  case MsgType::fingerprint: return "fingerprint";
-  case MsgType::hash_chunk: return "hash_chunk";
-  case MsgType::commit_chunk: return "commit_chunk";
-  case MsgType::rename_chunk: return "rename_chunk";
-  case MsgType::copy_chunk_local: return "copy_chunk_local";
-  case MsgType::trash_chunk: return "trash_chunk";
-  case MsgType::untrash_chunk: return "untrash_chunk";
-  case MsgType::remove_task_dirs: return "remove_task_dirs";
-  case MsgType::write_intent: return "write_intent";
-  case MsgType::remove_intent: return "remove_intent";
-  case MsgType::acquire_lease: return "acquire_lease";
-  case MsgType::refresh_lease: return "refresh_lease";
-  case MsgType::release_lease: return "release_lease";
-  case MsgType::read_lease: return "read_lease";
-  case MsgType::read_file: return "read_file";
-  case MsgType::create_file: return "create_file";
-  case MsgType::list_dir: return "list_dir";
-  case MsgType::remove_file: return "remove_file";
-  case MsgType::ping: return "ping";
+  case MsgType::hello:
+    return "hello";
+  case MsgType::hello_reply:
+    return "hello_reply";
+  case MsgType::reply:
+    return "reply";
+  case MsgType::error:
+    return "error";
+  case MsgType::keepalive:
+    return "keepalive";
+  case MsgType::data:
+    return "data";
+  case MsgType::file_begin:
+    return "file_begin";
+  case MsgType::file_end:
+    return "file_end";
+  case MsgType::finish:
+    return "finish";
+  case MsgType::abort:
+    return "abort";
+  case MsgType::cancel:
+    return "cancel";
+  case MsgType::scan_part:
+    return "scan_part";
+  case MsgType::data_zstd:
+    return "data_zstd";
+  case MsgType::scan:
+    return "scan";
+  case MsgType::read_chunk:
+    return "read_chunk";
+  case MsgType::write_chunk:
+    return "write_chunk";
+  case MsgType::fingerprint:
+    return "fingerprint";
+  case MsgType::hash_chunk:
+    return "hash_chunk";
+  case MsgType::commit_chunk:
+    return "commit_chunk";
+  case MsgType::rename_chunk:
+    return "rename_chunk";
+  case MsgType::copy_chunk_local:
+    return "copy_chunk_local";
+  case MsgType::trash_chunk:
+    return "trash_chunk";
+  case MsgType::untrash_chunk:
+    return "untrash_chunk";
+  case MsgType::remove_task_dirs:
+    return "remove_task_dirs";
+  case MsgType::write_intent:
+    return "write_intent";
+  case MsgType::remove_intent:
+    return "remove_intent";
+  case MsgType::acquire_lease:
+    return "acquire_lease";
+  case MsgType::refresh_lease:
+    return "refresh_lease";
+  case MsgType::release_lease:
+    return "release_lease";
+  case MsgType::read_lease:
+    return "read_lease";
+  case MsgType::read_file:
+    return "read_file";
+  case MsgType::create_file:
+    return "create_file";
+  case MsgType::list_dir:
+    return "list_dir";
+  case MsgType::remove_file:
+    return "remove_file";
+  case MsgType::ping:
+    return "ping";
   }
   return "unknown";
 }
 
-std::array<char, k_header_size> encode_header(MsgType type, std::size_t length)
-{
+std::array<char, k_header_size> encode_header(MsgType type, std::size_t length) {
   if (length > k_max_frame) {
     protocol_error("frame of " + std::to_string(length) + " bytes exceeds the limit of " +
                    std::to_string(k_max_frame));
@@ -78,11 +107,10 @@ std::array<char, k_header_size> encode_header(MsgType type, std::size_t length)
           static_cast<char>(n), static_cast<char>(type)};
 }
 
-void decode_header(const char* h, MsgType& type, std::uint32_t& length)
-{
-  const auto* u = reinterpret_cast<const unsigned char*>(h);
-  length = (std::uint32_t{u[0]} << 24) | (std::uint32_t{u[1]} << 16) |
-           (std::uint32_t{u[2]} << 8) | std::uint32_t{u[3]};
+void decode_header(const char *h, MsgType &type, std::uint32_t &length) {
+  const auto *u = reinterpret_cast<const unsigned char *>(h);
+  length = (std::uint32_t{u[0]} << 24) | (std::uint32_t{u[1]} << 16) | (std::uint32_t{u[2]} << 8) |
+           std::uint32_t{u[3]};
   if (length > k_max_frame) {
     protocol_error("frame of " + std::to_string(length) + " bytes exceeds the limit of " +
                    std::to_string(k_max_frame) + " (not a clsync agent stream?)");
@@ -93,13 +121,10 @@ void decode_header(const char* h, MsgType& type, std::uint32_t& length)
   type = static_cast<MsgType>(u[4]);
 }
 
-FrameReader::FrameReader(ByteSource& source, std::size_t buffer_size)
-    : m_source(source), m_buf(std::max<std::size_t>(buffer_size, 64))
-{
-}
+FrameReader::FrameReader(ByteSource &source, std::size_t buffer_size)
+    : m_source(source), m_buf(std::max<std::size_t>(buffer_size, 64)) {}
 
-bool FrameReader::fill(std::size_t n, bool allow_eof)
-{
+bool FrameReader::fill(std::size_t n, bool allow_eof) {
   while (m_end - m_begin < n) {
     if (m_buf.size() - m_begin < n) {
       std::memmove(m_buf.data(), m_buf.data() + m_begin, m_end - m_begin);
@@ -118,8 +143,7 @@ bool FrameReader::fill(std::size_t n, bool allow_eof)
   return true;
 }
 
-bool FrameReader::next(Frame& frame)
-{
+bool FrameReader::next(Frame &frame) {
   if (!fill(k_header_size, true)) {
     return false;
   }
@@ -144,24 +168,21 @@ bool FrameReader::next(Frame& frame)
   return true;
 }
 
-std::vector<char> to_payload(const json& j)
-{
+std::vector<char> to_payload(const json &j) {
   std::vector<char> out;
   json::to_cbor(j, out);
   return out;
 }
 
-json from_payload(const std::vector<char>& payload, const char* what)
-{
+json from_payload(const std::vector<char> &payload, const char *what) {
   try {
     return json::from_cbor(payload.begin(), payload.end());
-  } catch (const json::exception& e) {
+  } catch (const json::exception &e) {
     protocol_error(std::string("malformed ") + what + " payload: " + e.what());
   }
 }
 
-std::vector<char> compress_data(std::span<const char> data)
-{
+std::vector<char> compress_data(std::span<const char> data) {
   // One context per thread: a connection is used by one thread at a time, and contexts are
   // expensive to create per 256 KiB frame.
   thread_local std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> ctx(ZSTD_createCCtx(),
@@ -175,8 +196,19 @@ std::vector<char> compress_data(std::span<const char> data)
   return out;
 }
 
-void decompress_data(const std::vector<char>& payload, std::vector<char>& out)
-{
+std::vector<char> DataCompressor::compress(std::span<const char> data) {
+  if (m_skip > 0) {
+    --m_skip;
+    return {};
+  }
+  auto z = compress_data(data);
+  if (z.empty()) {
+    m_skip = k_skip;
+  }
+  return z;
+}
+
+void decompress_data(const std::vector<char> &payload, std::vector<char> &out) {
   thread_local std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> ctx(ZSTD_createDCtx(),
                                                                         &ZSTD_freeDCtx);
   unsigned long long size = ZSTD_getFrameContentSize(payload.data(), payload.size());
@@ -192,11 +224,9 @@ void decompress_data(const std::vector<char>& payload, std::vector<char>& out)
   }
 }
 
-FailureKind failure_kind_from_string(const std::string& s) noexcept
-{
-  for (auto k : {FailureKind::error, FailureKind::timeout, FailureKind::auth,
-                 FailureKind::host_key, FailureKind::not_found, FailureKind::refused,
-                 FailureKind::no_space}) {
+FailureKind failure_kind_from_string(const std::string &s) noexcept {
+  for (auto k : {FailureKind::error, FailureKind::timeout, FailureKind::auth, FailureKind::host_key,
+                 FailureKind::not_found, FailureKind::refused, FailureKind::no_space}) {
     if (s == transport::to_string(k)) {
       return k;
     }
@@ -204,8 +234,7 @@ FailureKind failure_kind_from_string(const std::string& s) noexcept
   return FailureKind::error;
 }
 
-void check_hello_reply(const HelloReply& r, const std::string& node)
-{
+void check_hello_reply(const HelloReply &r, const std::string &node) {
   if (r.protocol != k_protocol_version) {
     throw TransportError(FailureKind::error,
                          "agent on " + node + " speaks protocol " + std::to_string(r.protocol) +
@@ -218,8 +247,7 @@ void check_hello_reply(const HelloReply& r, const std::string& node)
   }
 }
 
-std::string get_string(const json& j, const char* key)
-{
+std::string get_string(const json &j, const char *key) {
   auto it = j.find(key);
   if (!j.is_object() || it == j.end() || !it->is_string()) {
     throw TransportError(FailureKind::refused,
@@ -228,8 +256,7 @@ std::string get_string(const json& j, const char* key)
   return it->get<std::string>();
 }
 
-std::uint64_t get_u64(const json& j, const char* key)
-{
+std::uint64_t get_u64(const json &j, const char *key) {
   auto it = j.find(key);
   if (!j.is_object() || it == j.end() || !it->is_number_unsigned()) {
     throw TransportError(FailureKind::refused,
@@ -238,8 +265,7 @@ std::uint64_t get_u64(const json& j, const char* key)
   return it->get<std::uint64_t>();
 }
 
-bool get_bool(const json& j, const char* key)
-{
+bool get_bool(const json &j, const char *key) {
   auto it = j.find(key);
   if (!j.is_object() || it == j.end() || !it->is_boolean()) {
     throw TransportError(FailureKind::refused,

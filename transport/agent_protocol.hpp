@@ -52,49 +52,49 @@ inline constexpr std::size_t k_scan_batch = 2000;
 inline constexpr std::size_t k_header_size = 5;
 
 enum class MsgType : std::uint8_t {
-  hello = 1,        ///< client → agent: Hello
-  hello_reply = 2,  ///< agent → client: HelloReply
-  reply = 3,        ///< final success of a request; payload depends on the request
-  error = 4,        ///< final failure: ErrorInfo
-  keepalive = 5,    ///< agent → client while busy; empty payload
-  data = 6,         ///< raw bytes of the current file
-  file_begin = 7,   ///< FileEntry
-  file_end = 8,     ///< {sha256}
-  finish = 9,       ///< client → agent: end of a write stream, commit it
-  abort = 10,       ///< client → agent: drop a write stream
-  cancel = 11,      ///< client → agent: stop the current read stream
-  scan_part = 12,   ///< agent → client: {replicas: [ReplicaScan…]}
-  data_zstd = 13,   ///< DATA compressed as one zstd frame (--compress); accepted by both sides
+  hello = 1,       ///< client → agent: Hello
+  hello_reply = 2, ///< agent → client: HelloReply
+  reply = 3,       ///< final success of a request; payload depends on the request
+  error = 4,       ///< final failure: ErrorInfo
+  keepalive = 5,   ///< agent → client while busy; empty payload
+  data = 6,        ///< raw bytes of the current file
+  file_begin = 7,  ///< FileEntry
+  file_end = 8,    ///< {sha256}
+  finish = 9,      ///< client → agent: end of a write stream, commit it
+  abort = 10,      ///< client → agent: drop a write stream
+  cancel = 11,     ///< client → agent: stop the current read stream
+  scan_part = 12,  ///< agent → client: {replicas: [ReplicaScan…]}
+  data_zstd = 13,  ///< DATA compressed as one zstd frame (--compress); accepted by both sides
 
   // Requests (client → agent). Payload keys in brackets.
-  scan = 32,              ///< ScanSpec → SCAN_PART*, REPLY NodeScan (replicas empty)
-  read_chunk = 33,        ///< [volume, key] → stream, REPLY ChunkDigest
-  write_chunk = 34,       ///< [volume, task] → REPLY {}, then the write stream → ChunkDigest
-  fingerprint = 35,       ///< [volume, key] → {fingerprint}
-  hash_chunk = 36,        ///< [volume, key] → ChunkDigest
-  commit_chunk = 37,      ///< [volume, task, key, mode] → {outcome}
-  rename_chunk = 38,      ///< [from_volume, key, to_volume] → {outcome}
-  copy_chunk_local = 39,  ///< [from_volume, key, to_volume, task] → ChunkDigest
-  trash_chunk = 40,       ///< [volume, key, task] → {}
-  untrash_chunk = 41,     ///< [volume, task, key] → {}
-  remove_task_dirs = 42,  ///< [volume, task] → {}
-  write_intent = 43,      ///< [volume, task, record] → {}
-  remove_intent = 44,     ///< [volume, task] → {}
-  acquire_lease = 45,     ///< [lease: LeaseInfo, replace_run_id] → LeaseResult
-  refresh_lease = 46,     ///< [lease: LeaseInfo] → {}
-  release_lease = 47,     ///< [run_id, force] → {}
-  read_lease = 48,        ///< {} → {lease: LeaseInfo | null}
-  read_file = 49,         ///< [root, relpath, offset] → DATA*, REPLY {}
-  create_file = 50,       ///< [root, relpath] → REPLY {}, then DATA*, FINISH → {sha256}
-  list_dir = 51,          ///< [root, relpath] → {entries: [DirEntry…]}
-  remove_file = 52,       ///< [root, relpath] → {}
-  ping = 53,              ///< {} → {}: proves an idle connection is alive
+  scan = 32,             ///< ScanSpec → SCAN_PART*, REPLY NodeScan (replicas empty)
+  read_chunk = 33,       ///< [volume, key] → stream, REPLY ChunkDigest
+  write_chunk = 34,      ///< [volume, task] → REPLY {}, then the write stream → ChunkDigest
+  fingerprint = 35,      ///< [volume, key] → {fingerprint}
+  hash_chunk = 36,       ///< [volume, key] → ChunkDigest
+  commit_chunk = 37,     ///< [volume, task, key, mode] → {outcome}
+  rename_chunk = 38,     ///< [from_volume, key, to_volume] → {outcome}
+  copy_chunk_local = 39, ///< [from_volume, key, to_volume, task] → ChunkDigest
+  trash_chunk = 40,      ///< [volume, key, task] → {}
+  untrash_chunk = 41,    ///< [volume, task, key] → {}
+  remove_task_dirs = 42, ///< [volume, task] → {}
+  write_intent = 43,     ///< [volume, task, record] → {}
+  remove_intent = 44,    ///< [volume, task] → {}
+  acquire_lease = 45,    ///< [lease: LeaseInfo, replace_run_id] → LeaseResult
+  refresh_lease = 46,    ///< [lease: LeaseInfo] → {}
+  release_lease = 47,    ///< [run_id, force] → {}
+  read_lease = 48,       ///< {} → {lease: LeaseInfo | null}
+  read_file = 49,        ///< [root, relpath, offset] → DATA*, REPLY {}
+  create_file = 50,      ///< [root, relpath] → REPLY {}, then DATA*, FINISH → {sha256}
+  list_dir = 51,         ///< [root, relpath] → {entries: [DirEntry…]}
+  remove_file = 52,      ///< [root, relpath] → {}
+  ping = 53,             ///< {} → {}: proves an idle connection is alive
 };
 
 /// True for a type this protocol version knows.
 bool is_known(std::uint8_t type) noexcept;
 /// Name of a message type, for messages ("read_chunk").
-const char* to_string(MsgType type) noexcept;
+const char *to_string(MsgType type) noexcept;
 
 /// One frame as received. `payload` is reused by FrameReader between frames.
 struct Frame {
@@ -107,7 +107,7 @@ struct Frame {
 std::array<char, k_header_size> encode_header(MsgType type, std::size_t length);
 
 /// Decodes a header; throws TransportError (error) on an oversized length or unknown type.
-void decode_header(const char* header, MsgType& type, std::uint32_t& length);
+void decode_header(const char *header, MsgType &type, std::uint32_t &length);
 
 /// Where a FrameReader gets bytes.
 class ByteSource {
@@ -115,50 +115,50 @@ public:
   virtual ~ByteSource() = default;
   /// Reads at least one byte into `buf` (up to `n`); returns 0 only at end of stream.
   /// Throws TransportError on failures (timeouts included).
-  virtual std::size_t read_some(char* buf, std::size_t n) = 0;
+  virtual std::size_t read_some(char *buf, std::size_t n) = 0;
 };
 
 /// Reads frames from a ByteSource through its own buffer.
 class FrameReader {
 public:
-  explicit FrameReader(ByteSource& source, std::size_t buffer_size = 1u << 20);
+  explicit FrameReader(ByteSource &source, std::size_t buffer_size = 1u << 20);
   /// Reads the next frame into `frame`. Returns false at a clean end of stream (between
   /// frames). Throws TransportError (error) on a truncated frame, an oversized length or an
   /// unknown type.
-  bool next(Frame& frame);
+  bool next(Frame &frame);
   /// True when a whole or partial frame is already buffered (no read needed to make progress).
   bool has_buffered() const noexcept { return m_begin != m_end; }
 
 private:
   /// Ensures `n` bytes are buffered; false at end of stream with nothing buffered.
   bool fill(std::size_t n, bool allow_eof);
-  ByteSource& m_source;
+  ByteSource &m_source;
   std::vector<char> m_buf;
   std::size_t m_begin = 0;
   std::size_t m_end = 0;
 };
 
 /// Serialises a control payload (CBOR).
-std::vector<char> to_payload(const nlohmann::json& j);
+std::vector<char> to_payload(const nlohmann::json &j);
 /// Parses a control payload; throws TransportError (error) naming `what` on malformed CBOR.
-nlohmann::json from_payload(const std::vector<char>& payload, const char* what);
+nlohmann::json from_payload(const std::vector<char> &payload, const char *what);
 
 // Hello and errors.
 
 struct Hello {
   std::uint32_t protocol = k_protocol_version;
-  std::string version;             ///< clsync version of the client
-  std::vector<std::string> roots;  ///< volumes / repository roots the agent may touch
-  std::uint32_t keepalive_ms = 5000;  ///< how often a busy agent sends KEEPALIVE
-  bool compress = false;  ///< the agent should send file bytes as DATA_ZSTD
+  std::string version;               ///< clsync version of the client
+  std::vector<std::string> roots;    ///< volumes / repository roots the agent may touch
+  std::uint32_t keepalive_ms = 5000; ///< how often a busy agent sends KEEPALIVE
+  bool compress = false;             ///< the agent should send file bytes as DATA_ZSTD
 };
 
 struct HelloReply {
   std::uint32_t protocol = k_protocol_version;
-  std::string version;   ///< clsync version of the agent
+  std::string version; ///< clsync version of the agent
   std::string hostname;
   std::uint32_t euid = 0;
-  std::string error;     ///< non-empty: the agent refused the hello (bad roots), and exits
+  std::string error; ///< non-empty: the agent refused the hello (bad roots), and exits
 };
 
 /// The payload of an ERROR frame.
@@ -172,72 +172,84 @@ struct ErrorInfo {
 /// when compression does not make it smaller (send plain DATA then). Level 1: on fast links
 /// anything slower costs more time than it saves.
 std::vector<char> compress_data(std::span<const char> data);
+/// compress_data with a memory: after a frame that did not shrink (already compressed data,
+/// random bytes) the next k_skip frames go out plain without trying, so incompressible files
+/// cost almost nothing under --compress.
+class DataCompressor {
+public:
+  static constexpr int k_skip = 16;
+  /// The DATA_ZSTD payload for `data`, or empty: send plain DATA.
+  std::vector<char> compress(std::span<const char> data);
+
+private:
+  int m_skip = 0;
+};
+
 /// The bytes of a DATA_ZSTD payload, into `out` (resized). Throws TransportError (error) on a
 /// corrupt frame or one that would decompress beyond k_max_frame.
-void decompress_data(const std::vector<char>& payload, std::vector<char>& out);
+void decompress_data(const std::vector<char> &payload, std::vector<char> &out);
 
 /// Parses a FailureKind name; unknown names give FailureKind::error.
-FailureKind failure_kind_from_string(const std::string& s) noexcept;
+FailureKind failure_kind_from_string(const std::string &s) noexcept;
 
 /// Throws TransportError (error) with a clear message when the agent's protocol differs:
 /// "agent on node X speaks protocol 2, this clsync speaks 1; deploy a matching clsync or use
 /// --deploy-agent". `node` is the node's description.
-void check_hello_reply(const HelloReply& reply, const std::string& node);
+void check_hello_reply(const HelloReply &reply, const std::string &node);
 
 // CBOR encodings of every type crossing the node interface. `from_wire` throws TransportError
 // (error) naming the missing or mistyped field.
 
-nlohmann::json to_wire(const Hello& v);
-nlohmann::json to_wire(const HelloReply& v);
-nlohmann::json to_wire(const ErrorInfo& v);
-nlohmann::json to_wire(const FileEntry& v);
-nlohmann::json to_wire(const ReplicaScan& v);
-nlohmann::json to_wire(const VolumeScan& v);
-nlohmann::json to_wire(const UnmanagedScan& v);
-nlohmann::json to_wire(const LeftoverScan& v);
-nlohmann::json to_wire(const DatabaseLayout& v);
-nlohmann::json to_wire(const ScanSpec& v);
-nlohmann::json to_wire(const NodeScan& v);
-nlohmann::json to_wire(const ChunkDigest& v);
-nlohmann::json to_wire(const LeaseInfo& v);
-nlohmann::json to_wire(const LeaseResult& v);
-nlohmann::json to_wire(const DirEntry& v);
+nlohmann::json to_wire(const Hello &v);
+nlohmann::json to_wire(const HelloReply &v);
+nlohmann::json to_wire(const ErrorInfo &v);
+nlohmann::json to_wire(const FileEntry &v);
+nlohmann::json to_wire(const ReplicaScan &v);
+nlohmann::json to_wire(const VolumeScan &v);
+nlohmann::json to_wire(const UnmanagedScan &v);
+nlohmann::json to_wire(const LeftoverScan &v);
+nlohmann::json to_wire(const DatabaseLayout &v);
+nlohmann::json to_wire(const ScanSpec &v);
+nlohmann::json to_wire(const NodeScan &v);
+nlohmann::json to_wire(const ChunkDigest &v);
+nlohmann::json to_wire(const LeaseInfo &v);
+nlohmann::json to_wire(const LeaseResult &v);
+nlohmann::json to_wire(const DirEntry &v);
 nlohmann::json to_wire(CommitMode v);
 nlohmann::json to_wire(CommitOutcome v);
 nlohmann::json to_wire(RenameOutcome v);
 
-void from_wire(const nlohmann::json& j, Hello& v);
-void from_wire(const nlohmann::json& j, HelloReply& v);
-void from_wire(const nlohmann::json& j, ErrorInfo& v);
-void from_wire(const nlohmann::json& j, FileEntry& v);
-void from_wire(const nlohmann::json& j, ReplicaScan& v);
-void from_wire(const nlohmann::json& j, VolumeScan& v);
-void from_wire(const nlohmann::json& j, UnmanagedScan& v);
-void from_wire(const nlohmann::json& j, LeftoverScan& v);
-void from_wire(const nlohmann::json& j, DatabaseLayout& v);
-void from_wire(const nlohmann::json& j, ScanSpec& v);
-void from_wire(const nlohmann::json& j, NodeScan& v);
-void from_wire(const nlohmann::json& j, ChunkDigest& v);
-void from_wire(const nlohmann::json& j, LeaseInfo& v);
-void from_wire(const nlohmann::json& j, LeaseResult& v);
-void from_wire(const nlohmann::json& j, DirEntry& v);
-void from_wire(const nlohmann::json& j, CommitMode& v);
-void from_wire(const nlohmann::json& j, CommitOutcome& v);
-void from_wire(const nlohmann::json& j, RenameOutcome& v);
+void from_wire(const nlohmann::json &j, Hello &v);
+void from_wire(const nlohmann::json &j, HelloReply &v);
+void from_wire(const nlohmann::json &j, ErrorInfo &v);
+void from_wire(const nlohmann::json &j, FileEntry &v);
+void from_wire(const nlohmann::json &j, ReplicaScan &v);
+void from_wire(const nlohmann::json &j, VolumeScan &v);
+void from_wire(const nlohmann::json &j, UnmanagedScan &v);
+void from_wire(const nlohmann::json &j, LeftoverScan &v);
+void from_wire(const nlohmann::json &j, DatabaseLayout &v);
+void from_wire(const nlohmann::json &j, ScanSpec &v);
+void from_wire(const nlohmann::json &j, NodeScan &v);
+void from_wire(const nlohmann::json &j, ChunkDigest &v);
+void from_wire(const nlohmann::json &j, LeaseInfo &v);
+void from_wire(const nlohmann::json &j, LeaseResult &v);
+void from_wire(const nlohmann::json &j, DirEntry &v);
+void from_wire(const nlohmann::json &j, CommitMode &v);
+void from_wire(const nlohmann::json &j, CommitOutcome &v);
+void from_wire(const nlohmann::json &j, RenameOutcome &v);
 
 /// Decodes `j` into a fresh T (any type with a from_wire overload).
-template <class T> T decode(const nlohmann::json& j)
-{
+template <class T> T decode(const nlohmann::json &j) {
   T v{};
   from_wire(j, v);
   return v;
 }
 
 /// A required string field of a request; throws TransportError (refused) when absent.
-std::string get_string(const nlohmann::json& j, const char* key);
+std::string get_string(const nlohmann::json &j, const char *key);
 /// A required unsigned field of a request; throws TransportError (refused) when absent.
-std::uint64_t get_u64(const nlohmann::json& j, const char* key);
+std::uint64_t get_u64(const nlohmann::json &j, const char *key);
 /// A required boolean field of a request; throws TransportError (refused) when absent.
-bool get_bool(const nlohmann::json& j, const char* key);
+bool get_bool(const nlohmann::json &j, const char *key);
 
 } // namespace clsync::transport::wire

@@ -29,35 +29,30 @@ namespace {
 
 using namespace detail;
 
-[[noreturn]] void refuse(const std::string& what)
-{
+[[noreturn]] void refuse(const std::string &what) {
   throw TransportError(FailureKind::refused, what);
 }
 
-void check_relative(const std::string& p, PathUse use, const char* what)
-{
+void check_relative(const std::string &p, PathUse use, const char *what) {
   if (auto problem = relative_path_problem(p, use); !problem.empty()) {
     refuse(std::string(what) + " '" + p + "': " + problem);
   }
 }
 
-void check_task(const std::string& t)
-{
+void check_task(const std::string &t) {
   if (auto problem = task_id_problem(t); !problem.empty()) {
     refuse("task id '" + t + "': " + problem);
   }
 }
 
-std::string strip_slash(std::string p)
-{
+std::string strip_slash(std::string p) {
   while (p.size() > 1 && p.back() == '/') {
     p.pop_back();
   }
   return p;
 }
 
-std::string hostname()
-{
+std::string hostname() {
   char buf[256] = {};
   if (gethostname(buf, sizeof buf - 1) != 0) {
     return "unknown";
@@ -68,12 +63,9 @@ std::string hostname()
 class Server {
 public:
   Server(int in_fd, int out_fd, AgentNodeMaker make)
-      : m_in(in_fd), m_reader(m_in), m_out(out_fd), m_make(std::move(make))
-  {
-  }
+      : m_in(in_fd), m_reader(m_in), m_out(out_fd), m_make(std::move(make)) {}
 
-  int run()
-  {
+  int run() {
     try {
       if (!handshake()) {
         return 2;
@@ -82,30 +74,29 @@ public:
       Frame f;
       while (m_reader.next(f)) {
         if (f.type == MsgType::cancel) {
-          continue;  // it came after the stream it meant had ended; CANCEL has no reply
+          continue; // it came after the stream it meant had ended; CANCEL has no reply
         }
         BusyScope busy(keepalive);
         dispatch(f);
       }
       return 0;
-    } catch (const ClientGone&) {
+    } catch (const ClientGone &) {
       return 0;
-    } catch (const std::exception& e) {
+    } catch (const std::exception &e) {
       std::fprintf(stderr, "clsync agent: %s\n", e.what());
       return 1;
     }
   }
 
 private:
-  bool handshake()
-  {
+  bool handshake() {
     Frame f;
     if (!m_reader.next(f)) {
       return false;
     }
     if (f.type != MsgType::hello) {
-      throw TransportError(FailureKind::error, "expected a hello, got " +
-                                                   std::string(wire::to_string(f.type)));
+      throw TransportError(FailureKind::error,
+                           "expected a hello, got " + std::string(wire::to_string(f.type)));
     }
     wire::HelloReply reply;
     reply.version = CLSYNC_VERSION;
@@ -123,7 +114,7 @@ private:
       return false;
     }
     auto hello = wire::decode<wire::Hello>(hj);
-    for (const auto& r : hello.roots) {
+    for (const auto &r : hello.roots) {
       struct stat st {};
       if (r.empty() || r.front() != '/') {
         reply.error = "root '" + r + "' is not an absolute path";
@@ -140,7 +131,7 @@ private:
       try {
         m_node = m_make ? m_make(reply.hostname, hello.roots)
                         : make_local_node(reply.hostname, hello.roots);
-      } catch (const std::exception& e) {
+      } catch (const std::exception &e) {
         reply.error = e.what();
       }
     }
@@ -148,16 +139,16 @@ private:
     if (!reply.error.empty()) {
       return false;
     }
-    for (const auto& r : hello.roots) {
+    for (const auto &r : hello.roots) {
       m_roots.push_back(strip_slash(r));
     }
     m_compress = hello.compress;
-    m_keepalive = std::chrono::milliseconds(std::clamp<std::uint32_t>(hello.keepalive_ms, 50, 60000));
+    m_keepalive =
+        std::chrono::milliseconds(std::clamp<std::uint32_t>(hello.keepalive_ms, 50, 60000));
     return true;
   }
 
-  std::string root(const json& j, const char* key)
-  {
+  std::string root(const json &j, const char *key) {
     std::string r = wire::get_string(j, key);
     if (std::find(m_roots.begin(), m_roots.end(), strip_slash(r)) == m_roots.end()) {
       refuse("'" + r + "' is not one of this agent's volumes or roots");
@@ -165,28 +156,26 @@ private:
     return r;
   }
   /// A chunk key (PathUse::key) or, for `relpath`, a path inside a chunk or repository.
-  std::string rel(const json& j, const char* key)
-  {
+  std::string rel(const json &j, const char *key) {
     std::string p = wire::get_string(j, key);
     check_relative(p, std::string_view(key) == "key" ? PathUse::key : PathUse::file, key);
     return p;
   }
-  std::string task(const json& j)
-  {
+  std::string task(const json &j) {
     std::string t = wire::get_string(j, "task");
     check_task(t);
     return t;
   }
 
-  void dispatch(const Frame& f);
-  void read_chunk(const json& req);
-  void write_chunk(const json& req);
-  void read_file(const json& req);
-  void create_file(const json& req);
+  void dispatch(const Frame &f);
+  void read_chunk(const json &req);
+  void write_chunk(const json &req);
+  void read_file(const json &req);
+  void create_file(const json &req);
   template <class Writer, class OnFrame, class OnFinish>
-  void write_stream(Writer& writer, const char* what, OnFrame&& on_frame, OnFinish&& on_finish);
+  void write_stream(Writer &writer, const char *what, OnFrame &&on_frame, OnFinish &&on_finish);
   /// The bytes of a DATA or DATA_ZSTD frame (valid until the next call).
-  std::span<const char> data_of(const Frame& f);
+  std::span<const char> data_of(const Frame &f);
   /// True when the client sent CANCEL during a read stream.
   bool cancel_requested();
 
@@ -198,11 +187,11 @@ private:
   std::vector<std::string> m_roots;
   std::chrono::milliseconds m_keepalive{5000};
   bool m_compress = false;
+  wire::DataCompressor m_compressor;
   std::vector<char> m_inflated;
 };
 
-bool Server::cancel_requested()
-{
+bool Server::cancel_requested() {
   if (!m_reader.has_buffered()) {
     pollfd p{m_in.fd(), POLLIN, 0};
     if (::poll(&p, 1, 0) <= 0) {
@@ -214,19 +203,19 @@ bool Server::cancel_requested()
     throw ClientGone{};
   }
   if (f.type != MsgType::cancel) {
-    throw TransportError(FailureKind::error,
-                         std::string("unexpected ") + wire::to_string(f.type) +
-                             " frame during a read stream");
+    throw TransportError(FailureKind::error, std::string("unexpected ") + wire::to_string(f.type) +
+                                                 " frame during a read stream");
   }
   return true;
 }
 
-void Server::dispatch(const Frame& f)
-{
+void Server::dispatch(const Frame &f) {
   json req = wire::from_payload(f.payload, wire::to_string(f.type));
   try {
     switch (f.type) {
-    case MsgType::ping: m_out.send(MsgType::reply, json::object()); return;
+    case MsgType::ping:
+      m_out.send(MsgType::reply, json::object());
+      return;
     case MsgType::scan: {
       auto result = m_node->scan(wire::decode<ScanSpec>(req));
       for (std::size_t i = 0; i < result.replicas.size(); i += wire::k_scan_batch) {
@@ -240,10 +229,18 @@ void Server::dispatch(const Frame& f)
       m_out.send(MsgType::reply, wire::to_wire(result));
       return;
     }
-    case MsgType::read_chunk: read_chunk(req); return;
-    case MsgType::write_chunk: write_chunk(req); return;
-    case MsgType::read_file: read_file(req); return;
-    case MsgType::create_file: create_file(req); return;
+    case MsgType::read_chunk:
+      read_chunk(req);
+      return;
+    case MsgType::write_chunk:
+      write_chunk(req);
+      return;
+    case MsgType::read_file:
+      read_file(req);
+      return;
+    case MsgType::create_file:
+      create_file(req);
+      return;
     case MsgType::fingerprint: {
       auto fp = m_node->fingerprint(root(req, "volume"), rel(req, "key"));
       m_out.send(MsgType::reply, json{{"fingerprint", fp}});
@@ -327,7 +324,7 @@ void Server::dispatch(const Frame& f)
         check_relative(p, PathUse::file, "relpath");
       }
       json entries = json::array();
-      for (const auto& e : m_node->list_dir(r, p)) {
+      for (const auto &e : m_node->list_dir(r, p)) {
         entries.push_back(wire::to_wire(e));
       }
       m_out.send(MsgType::reply, json{{"entries", std::move(entries)}});
@@ -339,40 +336,40 @@ void Server::dispatch(const Frame& f)
       break;
     }
     default:
-      throw TransportError(FailureKind::error, std::string("unexpected ") +
-                                                   wire::to_string(f.type) + " frame");
+      throw TransportError(FailureKind::error,
+                           std::string("unexpected ") + wire::to_string(f.type) + " frame");
     }
     m_out.send(MsgType::reply, json::object());
-  } catch (const TransportError& e) {
+  } catch (const TransportError &e) {
     m_out.error(e);
-  } catch (const ClientGone&) {
+  } catch (const ClientGone &) {
     throw;
-  } catch (const std::exception& e) {
+  } catch (const std::exception &e) {
     m_out.error(e);
   }
 }
 
-void Server::read_chunk(const json& req)
-{
+void Server::read_chunk(const json &req) {
   auto v = root(req, "volume");
   auto key = rel(req, "key");
-  FrameChunkSink sink(m_out, m_compress, [this] { return cancel_requested(); });
+  FrameChunkSink sink(m_out, m_compress ? &m_compressor : nullptr,
+                      [this] { return cancel_requested(); });
   try {
     m_out.send(MsgType::reply, wire::to_wire(m_node->read_chunk(v, key, sink)));
-  } catch (const Cancelled&) {
+  } catch (const Cancelled &) {
     m_out.error(TransportError(FailureKind::refused, "cancelled"));
   }
 }
 
-void Server::read_file(const json& req)
-{
+void Server::read_file(const json &req) {
   auto r = root(req, "root");
   auto p = rel(req, "relpath");
-  FrameByteSink sink(m_out, m_compress, [this] { return cancel_requested(); });
+  FrameByteSink sink(m_out, m_compress ? &m_compressor : nullptr,
+                     [this] { return cancel_requested(); });
   try {
     m_node->read_file(r, p, wire::get_u64(req, "offset"), sink);
     m_out.send(MsgType::reply, json::object());
-  } catch (const Cancelled&) {
+  } catch (const Cancelled &) {
     m_out.error(TransportError(FailureKind::refused, "cancelled"));
   }
 }
@@ -381,9 +378,10 @@ void Server::read_file(const json& req)
 // one final frame goes back; after an ERROR the rest of the stream is read and dropped.
 // `on_frame` handles every frame but FINISH, and returns false for a frame it does not expect.
 template <class Writer, class OnFrame, class OnFinish>
-void Server::write_stream(Writer& writer, const char* what, OnFrame&& on_frame,
-                          OnFinish&& on_finish)
-{
+void Server::write_stream(Writer &writer,
+                          const char *what,
+                          OnFrame &&on_frame,
+                          OnFinish &&on_finish) {
   m_out.send(MsgType::reply, json::object());
   bool failed = false;
   Frame f;
@@ -414,14 +412,14 @@ void Server::write_stream(Writer& writer, const char* what, OnFrame&& on_frame,
                                                      wire::to_string(f.type) + " frame in a " +
                                                      what + " write stream");
       }
-    } catch (const ClientGone&) {
+    } catch (const ClientGone &) {
       writer.abort();
       throw;
-    } catch (const TransportError& e) {
+    } catch (const TransportError &e) {
       writer.abort();
       m_out.error(e);
       failed = true;
-    } catch (const std::exception& e) {
+    } catch (const std::exception &e) {
       writer.abort();
       m_out.error(e);
       failed = true;
@@ -432,8 +430,7 @@ void Server::write_stream(Writer& writer, const char* what, OnFrame&& on_frame,
   }
 }
 
-std::span<const char> Server::data_of(const Frame& f)
-{
+std::span<const char> Server::data_of(const Frame &f) {
   if (f.type == MsgType::data_zstd) {
     wire::decompress_data(f.payload, m_inflated);
     return {m_inflated.data(), m_inflated.size()};
@@ -441,48 +438,50 @@ std::span<const char> Server::data_of(const Frame& f)
   return {f.payload.data(), f.payload.size()};
 }
 
-void Server::write_chunk(const json& req)
-{
+void Server::write_chunk(const json &req) {
   auto v = root(req, "volume");
   auto writer = m_node->write_chunk(v, task(req));
   write_stream(
       *writer, "chunk",
-      [&](const Frame& f) {
+      [&](const Frame &f) {
         switch (f.type) {
         case MsgType::file_begin:
           writer->begin_file(wire::decode<FileEntry>(wire::from_payload(f.payload, "file_begin")));
           return true;
         case MsgType::data:
-        case MsgType::data_zstd: writer->file_data(data_of(f)); return true;
+        case MsgType::data_zstd:
+          writer->file_data(data_of(f));
+          return true;
         case MsgType::file_end:
           writer->end_file(wire::get_string(wire::from_payload(f.payload, "file_end"), "sha256"));
           return true;
-        default: return false;
+        default:
+          return false;
         }
       },
       [&] { return wire::to_wire(writer->finish()); });
 }
 
-void Server::create_file(const json& req)
-{
+void Server::create_file(const json &req) {
   auto r = root(req, "root");
   auto writer = m_node->create_file(r, rel(req, "relpath"));
   write_stream(
       *writer, "file",
-      [&](const Frame& f) {
+      [&](const Frame &f) {
         if (f.type != MsgType::data && f.type != MsgType::data_zstd) {
           return false;
         }
         writer->write(data_of(f));
         return true;
       },
-      [&] { return json{{"sha256", writer->commit()}}; });
+      [&] {
+        return json{{"sha256", writer->commit()}};
+      });
 }
 
 } // namespace
 
-int serve_agent(int in_fd, int out_fd, AgentNodeMaker make_node)
-{
+int serve_agent(int in_fd, int out_fd, AgentNodeMaker make_node) {
   // Bigger pipes mean fewer wake-ups between sshd and us on bulk transfers; best effort.
   (void)::fcntl(in_fd, F_SETPIPE_SZ, 1 << 20);
   (void)::fcntl(out_fd, F_SETPIPE_SZ, 1 << 20);

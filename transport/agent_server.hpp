@@ -15,7 +15,7 @@ namespace clsync::transport {
 
 /// Builds the node the agent serves from the roots the client's hello named.
 using AgentNodeMaker =
-    std::function<std::shared_ptr<Node>(const std::string& name, std::vector<std::string> roots)>;
+    std::function<std::shared_ptr<Node>(const std::string &name, std::vector<std::string> roots)>;
 
 /// Serves one client on `in_fd` (frames in) and `out_fd` (frames out) until the client closes
 /// `in_fd`. Only frames are written to `out_fd`; diagnostics go to stderr. Requests naming a

@@ -29,8 +29,7 @@ struct ClientGone {};
 class FdSource : public wire::ByteSource {
 public:
   explicit FdSource(int fd) : m_fd(fd) {}
-  std::size_t read_some(char* buf, std::size_t n) override
-  {
+  std::size_t read_some(char *buf, std::size_t n) override {
     for (;;) {
       ssize_t got = ::read(m_fd, buf, n);
       if (got >= 0) {
@@ -52,13 +51,12 @@ class FrameOut {
 public:
   explicit FrameOut(int fd) : m_fd(fd) {}
 
-  void send(MsgType type, const char* data, std::size_t n)
-  {
+  void send(MsgType type, const char *data, std::size_t n) {
     auto header = wire::encode_header(type, n);
     std::lock_guard lock(m_mutex);
-    iovec iov[2] = {{header.data(), header.size()}, {const_cast<char*>(data), n}};
+    iovec iov[2] = {{header.data(), header.size()}, {const_cast<char *>(data), n}};
     int cnt = n ? 2 : 1;
-    iovec* v = iov;
+    iovec *v = iov;
     while (cnt > 0) {
       ssize_t w = ::writev(m_fd, v, cnt);
       if (w < 0) {
@@ -75,27 +73,23 @@ public:
         --cnt;
       }
       if (cnt > 0) {
-        v->iov_base = static_cast<char*>(v->iov_base) + left;
+        v->iov_base = static_cast<char *>(v->iov_base) + left;
         v->iov_len -= left;
       }
     }
     m_last = std::chrono::steady_clock::now();
   }
-  void send(MsgType type, const json& j)
-  {
+  void send(MsgType type, const json &j) {
     auto p = wire::to_payload(j);
     send(type, p.data(), p.size());
   }
-  void error(const TransportError& e)
-  {
+  void error(const TransportError &e) {
     send(MsgType::error, wire::to_wire(wire::ErrorInfo{e.kind(), e.what(), e.retryable()}));
   }
-  void error(const std::exception& e)
-  {
+  void error(const std::exception &e) {
     send(MsgType::error, wire::to_wire(wire::ErrorInfo{FailureKind::error, e.what(), false}));
   }
-  std::chrono::steady_clock::time_point last() const
-  {
+  std::chrono::steady_clock::time_point last() const {
     std::lock_guard lock(m_mutex);
     return m_last;
   }
@@ -112,12 +106,9 @@ private:
 /// client's I/O deadline measures a dead peer, not a long hash or fsync.
 class Keepalive {
 public:
-  Keepalive(FrameOut& out, std::chrono::milliseconds interval)
-      : m_out(out), m_interval(interval), m_thread([this] { loop(); })
-  {
-  }
-  ~Keepalive()
-  {
+  Keepalive(FrameOut &out, std::chrono::milliseconds interval)
+      : m_out(out), m_interval(interval), m_thread([this] { loop(); }) {}
+  ~Keepalive() {
     {
       std::lock_guard lock(m_mutex);
       m_stop = true;
@@ -128,8 +119,7 @@ public:
   void set_busy(bool busy) { m_busy.store(busy); }
 
 private:
-  void loop()
-  {
+  void loop() {
     std::unique_lock lock(m_mutex);
     while (!m_stop) {
       m_cv.wait_for(lock, m_interval);
@@ -148,7 +138,7 @@ private:
       lock.lock();
     }
   }
-  FrameOut& m_out;
+  FrameOut &m_out;
   std::chrono::milliseconds m_interval;
   std::mutex m_mutex;
   std::condition_variable m_cv;
@@ -158,8 +148,8 @@ private:
 };
 
 struct BusyScope {
-  Keepalive& k;
-  explicit BusyScope(Keepalive& ka) : k(ka) { k.set_busy(true); }
+  Keepalive &k;
+  explicit BusyScope(Keepalive &ka) : k(ka) { k.set_busy(true); }
   ~BusyScope() { k.set_busy(false); }
 };
 
@@ -168,10 +158,9 @@ struct Cancelled {};
 
 /// Sends file bytes as DATA frames, or DATA_ZSTD when the client asked for compression and
 /// it pays.
-inline void send_data(FrameOut& out, bool compress, std::span<const char> data)
-{
+inline void send_data(FrameOut &out, wire::DataCompressor *compress, std::span<const char> data) {
   if (compress) {
-    auto z = wire::compress_data(data);
+    auto z = compress->compress(data);
     if (!z.empty()) {
       out.send(MsgType::data_zstd, z.data(), z.size());
       return;
@@ -183,16 +172,12 @@ inline void send_data(FrameOut& out, bool compress, std::span<const char> data)
 /// Turns a chunk stream into frames on the output.
 class FrameChunkSink : public ChunkSink {
 public:
-  FrameChunkSink(FrameOut& out, bool compress, std::function<bool()> cancelled)
-      : m_out(out), m_compress(compress), m_cancelled(std::move(cancelled))
-  {
-  }
-  void begin_file(const FileEntry& file) override
-  {
+  FrameChunkSink(FrameOut &out, wire::DataCompressor *compress, std::function<bool()> cancelled)
+      : m_out(out), m_compress(compress), m_cancelled(std::move(cancelled)) {}
+  void begin_file(const FileEntry &file) override {
     m_out.send(MsgType::file_begin, wire::to_wire(file));
   }
-  void file_data(std::span<const char> data) override
-  {
+  void file_data(std::span<const char> data) override {
     while (!data.empty()) {
       auto n = std::min(data.size(), wire::k_data_frame);
       send_data(m_out, m_compress, data.first(n));
@@ -202,25 +187,21 @@ public:
       }
     }
   }
-  void end_file(const std::string& sha256) override
-  {
+  void end_file(const std::string &sha256) override {
     m_out.send(MsgType::file_end, json{{"sha256", sha256}});
   }
 
 private:
-  FrameOut& m_out;
-  bool m_compress;
+  FrameOut &m_out;
+  wire::DataCompressor *m_compress; ///< null: plain DATA
   std::function<bool()> m_cancelled;
 };
 
 class FrameByteSink : public ByteSink {
 public:
-  FrameByteSink(FrameOut& out, bool compress, std::function<bool()> cancelled)
-      : m_out(out), m_compress(compress), m_cancelled(std::move(cancelled))
-  {
-  }
-  void write(std::span<const char> data) override
-  {
+  FrameByteSink(FrameOut &out, wire::DataCompressor *compress, std::function<bool()> cancelled)
+      : m_out(out), m_compress(compress), m_cancelled(std::move(cancelled)) {}
+  void write(std::span<const char> data) override {
     while (!data.empty()) {
       auto n = std::min(data.size(), wire::k_data_frame);
       send_data(m_out, m_compress, data.first(n));
@@ -232,8 +213,8 @@ public:
   }
 
 private:
-  FrameOut& m_out;
-  bool m_compress;
+  FrameOut &m_out;
+  wire::DataCompressor *m_compress; ///< null: plain DATA
   std::function<bool()> m_cancelled;
 };
 

@@ -10,18 +10,15 @@ using nlohmann::json;
 
 namespace {
 
-[[noreturn]] void protocol_error(const std::string& what)
-{
+[[noreturn]] void protocol_error(const std::string &what) {
   throw TransportError(FailureKind::error, "agent protocol: " + what);
 }
 
-[[noreturn]] void bad_field(const char* key)
-{
+[[noreturn]] void bad_field(const char *key) {
   protocol_error(std::string("missing or mistyped field '") + key + "'");
 }
 
-template <class T> void req(const json& j, const char* key, T& out)
-{
+template <class T> void req(const json &j, const char *key, T &out) {
   if (!j.is_object()) {
     protocol_error(std::string("expected a map holding '") + key + "'");
   }
@@ -31,40 +28,37 @@ template <class T> void req(const json& j, const char* key, T& out)
   }
   try {
     out = it->get<T>();
-  } catch (const json::exception&) {
+  } catch (const json::exception &) {
     bad_field(key);
   }
 }
 
 // Optional fields are omitted when empty, which keeps scans with file lists small.
-template <class T> void opt(const json& j, const char* key, T& out)
-{
+template <class T> void opt(const json &j, const char *key, T &out) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) {
     return;
   }
   try {
     out = it->get<T>();
-  } catch (const json::exception&) {
+  } catch (const json::exception &) {
     bad_field(key);
   }
 }
 
-template <class T> void req_list(const json& j, const char* key, std::vector<T>& out)
-{
+template <class T> void req_list(const json &j, const char *key, std::vector<T> &out) {
   auto it = j.find(key);
   if (it == j.end() || !it->is_array()) {
     bad_field(key);
   }
   out.clear();
   out.reserve(it->size());
-  for (const auto& e : *it) {
+  for (const auto &e : *it) {
     out.push_back(decode<T>(e));
   }
 }
 
-template <class T> void opt_list(const json& j, const char* key, std::vector<T>& out)
-{
+template <class T> void opt_list(const json &j, const char *key, std::vector<T> &out) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) {
     out.clear();
@@ -73,10 +67,9 @@ template <class T> void opt_list(const json& j, const char* key, std::vector<T>&
   req_list(j, key, out);
 }
 
-template <class T> json list(const std::vector<T>& v)
-{
+template <class T> json list(const std::vector<T> &v) {
   json a = json::array();
-  for (const auto& e : v) {
+  for (const auto &e : v) {
     a.push_back(to_wire(e));
   }
   return a;
@@ -86,13 +79,14 @@ template <class T> json list(const std::vector<T>& v)
 
 // ---- encodings -----------------------------------------------------------------------------
 
-json to_wire(const Hello& v)
-{
-  return {{"protocol", v.protocol}, {"version", v.version}, {"roots", v.roots},
-          {"keepalive_ms", v.keepalive_ms}, {"compress", v.compress}};
+json to_wire(const Hello &v) {
+  return {{"protocol", v.protocol},
+          {"version", v.version},
+          {"roots", v.roots},
+          {"keepalive_ms", v.keepalive_ms},
+          {"compress", v.compress}};
 }
-void from_wire(const json& j, Hello& v)
-{
+void from_wire(const json &j, Hello &v) {
   req(j, "protocol", v.protocol);
   req(j, "version", v.version);
   req(j, "roots", v.roots);
@@ -100,17 +94,15 @@ void from_wire(const json& j, Hello& v)
   opt(j, "compress", v.compress);
 }
 
-json to_wire(const HelloReply& v)
-{
-  json j{{"protocol", v.protocol}, {"version", v.version}, {"hostname", v.hostname},
-         {"euid", v.euid}};
+json to_wire(const HelloReply &v) {
+  json j{
+      {"protocol", v.protocol}, {"version", v.version}, {"hostname", v.hostname}, {"euid", v.euid}};
   if (!v.error.empty()) {
     j["error"] = v.error;
   }
   return j;
 }
-void from_wire(const json& j, HelloReply& v)
-{
+void from_wire(const json &j, HelloReply &v) {
   // The protocol number is read first and alone: a future agent may change everything else.
   req(j, "protocol", v.protocol);
   opt(j, "version", v.version);
@@ -122,13 +114,11 @@ void from_wire(const json& j, HelloReply& v)
   opt(j, "error", v.error);
 }
 
-json to_wire(const ErrorInfo& v)
-{
-  return {{"kind", transport::to_string(v.kind)}, {"message", v.message},
-          {"retryable", v.retryable}};
+json to_wire(const ErrorInfo &v) {
+  return {
+      {"kind", transport::to_string(v.kind)}, {"message", v.message}, {"retryable", v.retryable}};
 }
-void from_wire(const json& j, ErrorInfo& v)
-{
+void from_wire(const json &j, ErrorInfo &v) {
   std::string kind;
   req(j, "kind", kind);
   v.kind = failure_kind_from_string(kind);
@@ -136,8 +126,7 @@ void from_wire(const json& j, ErrorInfo& v)
   opt(j, "retryable", v.retryable);
 }
 
-json to_wire(const FileEntry& v)
-{
+json to_wire(const FileEntry &v) {
   json j{{"path", v.path}, {"size", v.size}, {"mtime_ns", v.mtime_ns},
          {"mode", v.mode}, {"uid", v.uid},   {"gid", v.gid}};
   if (!v.link_to.empty()) {
@@ -145,8 +134,7 @@ json to_wire(const FileEntry& v)
   }
   return j;
 }
-void from_wire(const json& j, FileEntry& v)
-{
+void from_wire(const json &j, FileEntry &v) {
   req(j, "path", v.path);
   req(j, "size", v.size);
   req(j, "mtime_ns", v.mtime_ns);
@@ -156,8 +144,7 @@ void from_wire(const json& j, FileEntry& v)
   opt(j, "link_to", v.link_to);
 }
 
-json to_wire(const ReplicaScan& v)
-{
+json to_wire(const ReplicaScan &v) {
   json j{{"volume", v.volume},
          {"key", v.key},
          {"bytes", v.bytes},
@@ -176,8 +163,7 @@ json to_wire(const ReplicaScan& v)
   }
   return j;
 }
-void from_wire(const json& j, ReplicaScan& v)
-{
+void from_wire(const json &j, ReplicaScan &v) {
   req(j, "volume", v.volume);
   req(j, "key", v.key);
   req(j, "bytes", v.bytes);
@@ -190,8 +176,7 @@ void from_wire(const json& j, ReplicaScan& v)
   opt_list(j, "file_list", v.file_list);
 }
 
-json to_wire(const VolumeScan& v)
-{
+json to_wire(const VolumeScan &v) {
   json j{{"path", v.path},
          {"ok", v.ok},
          {"capacity_bytes", v.capacity_bytes},
@@ -202,8 +187,7 @@ json to_wire(const VolumeScan& v)
   }
   return j;
 }
-void from_wire(const json& j, VolumeScan& v)
-{
+void from_wire(const json &j, VolumeScan &v) {
   req(j, "path", v.path);
   req(j, "ok", v.ok);
   opt(j, "error", v.error);
@@ -212,25 +196,24 @@ void from_wire(const json& j, VolumeScan& v)
   req(j, "filesystem_id", v.filesystem_id);
 }
 
-json to_wire(const UnmanagedScan& v)
-{
+json to_wire(const UnmanagedScan &v) {
   return {{"volume", v.volume}, {"path", v.path}, {"bytes", v.bytes}, {"files", v.files}};
 }
-void from_wire(const json& j, UnmanagedScan& v)
-{
+void from_wire(const json &j, UnmanagedScan &v) {
   req(j, "volume", v.volume);
   req(j, "path", v.path);
   req(j, "bytes", v.bytes);
   req(j, "files", v.files);
 }
 
-json to_wire(const LeftoverScan& v)
-{
-  return {{"volume", v.volume}, {"name", v.name},       {"kind", v.kind},
-          {"task", v.task},     {"content", v.content}};
+json to_wire(const LeftoverScan &v) {
+  return {{"volume", v.volume},
+          {"name", v.name},
+          {"kind", v.kind},
+          {"task", v.task},
+          {"content", v.content}};
 }
-void from_wire(const json& j, LeftoverScan& v)
-{
+void from_wire(const json &j, LeftoverScan &v) {
   req(j, "volume", v.volume);
   req(j, "name", v.name);
   req(j, "kind", v.kind);
@@ -238,34 +221,31 @@ void from_wire(const json& j, LeftoverScan& v)
   req(j, "content", v.content);
 }
 
-json to_wire(const DatabaseLayout& v) { return {{"name", v.name}, {"levels", v.levels}}; }
-void from_wire(const json& j, DatabaseLayout& v)
-{
+json to_wire(const DatabaseLayout &v) { return {{"name", v.name}, {"levels", v.levels}}; }
+void from_wire(const json &j, DatabaseLayout &v) {
   req(j, "name", v.name);
   req(j, "levels", v.levels);
 }
 
-json to_wire(const ScanSpec& v)
-{
+json to_wire(const ScanSpec &v) {
   return {{"databases", list(v.databases)},
           {"with_files", v.with_files},
           {"with_hashes", v.with_hashes}};
 }
-void from_wire(const json& j, ScanSpec& v)
-{
+void from_wire(const json &j, ScanSpec &v) {
   req_list(j, "databases", v.databases);
   req(j, "with_files", v.with_files);
   req(j, "with_hashes", v.with_hashes);
 }
 
-json to_wire(const NodeScan& v)
-{
-  return {{"volumes", list(v.volumes)},     {"replicas", list(v.replicas)},
-          {"unmanaged", list(v.unmanaged)}, {"leftovers", list(v.leftovers)},
+json to_wire(const NodeScan &v) {
+  return {{"volumes", list(v.volumes)},
+          {"replicas", list(v.replicas)},
+          {"unmanaged", list(v.unmanaged)},
+          {"leftovers", list(v.leftovers)},
           {"problems", v.problems}};
 }
-void from_wire(const json& j, NodeScan& v)
-{
+void from_wire(const json &j, NodeScan &v) {
   req_list(j, "volumes", v.volumes);
   req_list(j, "replicas", v.replicas);
   req_list(j, "unmanaged", v.unmanaged);
@@ -273,21 +253,20 @@ void from_wire(const json& j, NodeScan& v)
   req(j, "problems", v.problems);
 }
 
-json to_wire(const ChunkDigest& v)
-{
-  return {{"content_hash", v.content_hash}, {"fingerprint", v.fingerprint},
-          {"bytes", v.bytes}, {"files", v.files}};
+json to_wire(const ChunkDigest &v) {
+  return {{"content_hash", v.content_hash},
+          {"fingerprint", v.fingerprint},
+          {"bytes", v.bytes},
+          {"files", v.files}};
 }
-void from_wire(const json& j, ChunkDigest& v)
-{
+void from_wire(const json &j, ChunkDigest &v) {
   req(j, "content_hash", v.content_hash);
   req(j, "fingerprint", v.fingerprint);
   req(j, "bytes", v.bytes);
   req(j, "files", v.files);
 }
 
-json to_wire(const LeaseInfo& v)
-{
+json to_wire(const LeaseInfo &v) {
   return {{"host", v.host},
           {"pid", v.pid},
           {"run_id", v.run_id},
@@ -296,8 +275,7 @@ json to_wire(const LeaseInfo& v)
           {"heartbeat_unix", v.heartbeat_unix},
           {"age_seconds", v.age_seconds}};
 }
-void from_wire(const json& j, LeaseInfo& v)
-{
+void from_wire(const json &j, LeaseInfo &v) {
   req(j, "host", v.host);
   req(j, "pid", v.pid);
   req(j, "run_id", v.run_id);
@@ -307,16 +285,14 @@ void from_wire(const json& j, LeaseInfo& v)
   req(j, "age_seconds", v.age_seconds);
 }
 
-json to_wire(const LeaseResult& v)
-{
+json to_wire(const LeaseResult &v) {
   json j{{"acquired", v.acquired}, {"holder", nullptr}};
   if (v.holder) {
     j["holder"] = to_wire(*v.holder);
   }
   return j;
 }
-void from_wire(const json& j, LeaseResult& v)
-{
+void from_wire(const json &j, LeaseResult &v) {
   req(j, "acquired", v.acquired);
   v.holder.reset();
   auto it = j.find("holder");
@@ -325,12 +301,10 @@ void from_wire(const json& j, LeaseResult& v)
   }
 }
 
-json to_wire(const DirEntry& v)
-{
+json to_wire(const DirEntry &v) {
   return {{"name", v.name}, {"is_dir", v.is_dir}, {"size", v.size}, {"mtime_ns", v.mtime_ns}};
 }
-void from_wire(const json& j, DirEntry& v)
-{
+void from_wire(const json &j, DirEntry &v) {
   req(j, "name", v.name);
   req(j, "is_dir", v.is_dir);
   req(j, "size", v.size);
@@ -340,10 +314,11 @@ void from_wire(const json& j, DirEntry& v)
 namespace {
 
 template <class E, std::size_t N>
-E enum_from(const json& j, const std::array<std::pair<E, const char*>, N>& names, const char* what)
-{
+E enum_from(const json &j,
+            const std::array<std::pair<E, const char *>, N> &names,
+            const char *what) {
   if (j.is_string()) {
-    for (const auto& [e, name] : names) {
+    for (const auto &[e, name] : names) {
       if (j.get<std::string>() == name) {
         return e;
       }
@@ -353,9 +328,8 @@ E enum_from(const json& j, const std::array<std::pair<E, const char*>, N>& names
 }
 
 template <class E, std::size_t N>
-json enum_to(E e, const std::array<std::pair<E, const char*>, N>& names)
-{
-  for (const auto& [v, name] : names) {
+json enum_to(E e, const std::array<std::pair<E, const char *>, N> &names) {
+  for (const auto &[v, name] : names) {
     if (v == e) {
       return name;
     }
@@ -363,17 +337,17 @@ json enum_to(E e, const std::array<std::pair<E, const char*>, N>& names)
   return "unknown";
 }
 
-constexpr std::array<std::pair<CommitMode, const char*>, 2> k_commit_modes{{
+constexpr std::array<std::pair<CommitMode, const char *>, 2> k_commit_modes{{
     {CommitMode::no_replace, "no_replace"},
     {CommitMode::exchange, "exchange"},
 }};
-constexpr std::array<std::pair<CommitOutcome, const char*>, 4> k_commit_outcomes{{
+constexpr std::array<std::pair<CommitOutcome, const char *>, 4> k_commit_outcomes{{
     {CommitOutcome::placed, "placed"},
     {CommitOutcome::already_equal, "already_equal"},
     {CommitOutcome::exists_different, "exists_different"},
     {CommitOutcome::replaced, "replaced"},
 }};
-constexpr std::array<std::pair<RenameOutcome, const char*>, 3> k_rename_outcomes{{
+constexpr std::array<std::pair<RenameOutcome, const char *>, 3> k_rename_outcomes{{
     {RenameOutcome::renamed, "renamed"},
     {RenameOutcome::cross_device, "cross_device"},
     {RenameOutcome::destination_exists, "destination_exists"},
@@ -384,15 +358,12 @@ constexpr std::array<std::pair<RenameOutcome, const char*>, 3> k_rename_outcomes
 json to_wire(CommitMode v) { return enum_to(v, k_commit_modes); }
 json to_wire(CommitOutcome v) { return enum_to(v, k_commit_outcomes); }
 json to_wire(RenameOutcome v) { return enum_to(v, k_rename_outcomes); }
-void from_wire(const json& j, CommitMode& v) { v = enum_from(j, k_commit_modes, "commit mode"); }
-void from_wire(const json& j, CommitOutcome& v)
-{
+void from_wire(const json &j, CommitMode &v) { v = enum_from(j, k_commit_modes, "commit mode"); }
+void from_wire(const json &j, CommitOutcome &v) {
   v = enum_from(j, k_commit_outcomes, "commit outcome");
 }
-void from_wire(const json& j, RenameOutcome& v)
-{
+void from_wire(const json &j, RenameOutcome &v) {
   v = enum_from(j, k_rename_outcomes, "rename outcome");
 }
-
 
 } // namespace clsync::transport::wire

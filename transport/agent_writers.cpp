@@ -22,19 +22,15 @@ namespace {
 class RemoteChunkWriter : public ChunkWriter {
 public:
   RemoteChunkWriter(PooledConnection c, std::string volume, std::string task)
-      : m_c(std::move(c)), m_volume(std::move(volume)), m_task(std::move(task))
-  {
-  }
-  ~RemoteChunkWriter() override
-  {
+      : m_c(std::move(c)), m_volume(std::move(volume)), m_task(std::move(task)) {}
+  ~RemoteChunkWriter() override {
     // A finished chunk stays for commit_chunk; only an unfinished stream is dropped.
     if (!m_finished) {
       abort();
     }
   }
 
-  void begin_file(const FileEntry& file) override
-  {
+  void begin_file(const FileEntry &file) override {
     check_open();
     if (m_in_file) {
       fail_local(FailureKind::refused, m_cur.path + " was not ended before " + file.path);
@@ -51,8 +47,7 @@ public:
     m_in_file = true;
     m_c->send(MsgType::file_begin, wire::to_wire(file));
   }
-  void file_data(std::span<const char> data) override
-  {
+  void file_data(std::span<const char> data) override {
     check_open();
     if (!m_in_file || !m_cur.link_to.empty()) {
       fail_local(FailureKind::refused, "data outside a file of the stream");
@@ -69,8 +64,7 @@ public:
     }
     poll_error();
   }
-  void end_file(const std::string& sha256) override
-  {
+  void end_file(const std::string &sha256) override {
     check_open();
     if (!m_in_file) {
       fail_local(FailureKind::refused, "end of a file that was not begun");
@@ -84,13 +78,12 @@ public:
     m_sent.insert(m_cur.path);
     m_c->send(MsgType::file_end, json{{"sha256", sha256}});
   }
-  ChunkDigest finish() override
-  {
+  ChunkDigest finish() override {
     check_open();
     m_done = true;
     m_c->send(MsgType::finish, json::object());
     m_c->flush();
-    auto& f = m_c->recv();
+    auto &f = m_c->recv();
     m_final = true;
     if (f.type == MsgType::error) {
       throw m_c->remote_error(f);
@@ -102,8 +95,7 @@ public:
     m_finished = true;
     return wire::decode<ChunkDigest>(wire::from_payload(f.payload, "write_chunk"));
   }
-  void abort() noexcept override
-  {
+  void abort() noexcept override {
     try {
       if (m_finished) {
         // The stream is over and the temp stays for commit_chunk; abort means drop it.
@@ -124,7 +116,7 @@ public:
       m_c->flush();
       if (!m_final) {
         m_final = true;
-        (void)m_c->recv();  // REPLY or ERROR: both end the stream
+        (void)m_c->recv(); // REPLY or ERROR: both end the stream
       }
     } catch (...) {
       m_c->mark_broken();
@@ -132,23 +124,20 @@ public:
   }
 
 private:
-  void check_open()
-  {
+  void check_open() {
     if (m_done) {
       throw TransportError(FailureKind::error,
                            m_c->node() + ": the writer of task " + m_task + " is already closed");
     }
   }
   /// A mistake seen on this side: the agent drops the stream (and its temp) before we throw.
-  [[noreturn]] void fail_local(FailureKind kind, const std::string& what)
-  {
+  [[noreturn]] void fail_local(FailureKind kind, const std::string &what) {
     abort();
     throw TransportError(kind, m_c->node() + ": " + what + " (task " + m_task + ")");
   }
-  void poll_error()
-  {
-    if (auto* fp = m_c->poll()) {
-      auto& f = *fp;
+  void poll_error() {
+    if (auto *fp = m_c->poll()) {
+      auto &f = *fp;
       if (f.type == MsgType::error) {
         m_final = true;
         m_done = true;
@@ -174,9 +163,9 @@ private:
   std::uint64_t m_cur_bytes = 0;
   bool m_in_file = false;
   std::set<std::string> m_sent;
-  bool m_done = false;      ///< finish or abort was sent (or the agent ended the stream)
-  bool m_final = false;     ///< the stream's final frame was received
-  bool m_finished = false;  ///< finish() succeeded: the temp directory waits for commit
+  bool m_done = false;     ///< finish or abort was sent (or the agent ended the stream)
+  bool m_final = false;    ///< the stream's final frame was received
+  bool m_finished = false; ///< finish() succeeded: the temp directory waits for commit
 };
 
 class RemoteFileWriter : public FileWriter {
@@ -184,8 +173,7 @@ public:
   explicit RemoteFileWriter(PooledConnection c) : m_c(std::move(c)) {}
   ~RemoteFileWriter() override { abort(); }
 
-  void write(std::span<const char> data) override
-  {
+  void write(std::span<const char> data) override {
     if (m_done) {
       throw TransportError(FailureKind::error, m_c->node() + ": file writer already finished");
     }
@@ -194,8 +182,8 @@ public:
       m_c->send_data(data.first(n));
       data = data.subspan(n);
     }
-    if (auto* fp = m_c->poll()) {
-      auto& f = *fp;
+    if (auto *fp = m_c->poll()) {
+      auto &f = *fp;
       if (f.type != MsgType::error) {
         throw m_c->protocol_error("unexpected frame during a file write");
       }
@@ -210,15 +198,14 @@ public:
       throw err;
     }
   }
-  std::string commit() override
-  {
+  std::string commit() override {
     if (m_done) {
       throw TransportError(FailureKind::error, m_c->node() + ": file writer already finished");
     }
     m_done = true;
     m_c->send(MsgType::finish, json::object());
     m_c->flush();
-    auto& f = m_c->recv();
+    auto &f = m_c->recv();
     m_final = true;
     if (f.type == MsgType::error) {
       throw m_c->remote_error(f);
@@ -228,8 +215,7 @@ public:
     }
     return wire::get_string(wire::from_payload(f.payload, "create_file"), "sha256");
   }
-  void abort() noexcept override
-  {
+  void abort() noexcept override {
     if (m_done && m_final) {
       return;
     }
@@ -257,14 +243,12 @@ private:
 
 } // namespace
 
-std::unique_ptr<ChunkWriter> make_remote_chunk_writer(PooledConnection c, std::string volume,
-                                                      std::string task)
-{
+std::unique_ptr<ChunkWriter>
+make_remote_chunk_writer(PooledConnection c, std::string volume, std::string task) {
   return std::make_unique<RemoteChunkWriter>(std::move(c), std::move(volume), std::move(task));
 }
 
-std::unique_ptr<FileWriter> make_remote_file_writer(PooledConnection c)
-{
+std::unique_ptr<FileWriter> make_remote_file_writer(PooledConnection c) {
   return std::make_unique<RemoteFileWriter>(std::move(c));
 }
 

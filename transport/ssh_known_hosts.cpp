@@ -13,10 +13,9 @@ namespace clsync::transport {
 
 namespace {
 
-std::vector<unsigned char> base64_decode(const std::string& in)
-{
+std::vector<unsigned char> base64_decode(const std::string &in) {
   std::vector<unsigned char> out(3 * ((in.size() + 3) / 4) + 1);
-  int n = EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(in.data()),
+  int n = EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char *>(in.data()),
                           static_cast<int>(in.size()));
   if (n < 0) {
     return {};
@@ -30,8 +29,7 @@ std::vector<unsigned char> base64_decode(const std::string& in)
   return out;
 }
 
-bool hashed_match(const std::string& entry, const std::string& name)
-{
+bool hashed_match(const std::string &entry, const std::string &name) {
   // |1|base64(salt)|base64(HMAC-SHA1(salt, name))
   auto second = entry.find('|', 3);
   if (second == std::string::npos) {
@@ -42,7 +40,7 @@ bool hashed_match(const std::string& entry, const std::string& name)
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   if (!HMAC(EVP_sha1(), salt.data(), static_cast<int>(salt.size()),
-            reinterpret_cast<const unsigned char*>(name.data()), name.size(), mac, &len)) {
+            reinterpret_cast<const unsigned char *>(name.data()), name.size(), mac, &len)) {
     return false;
   }
   return want.size() == len && std::equal(want.begin(), want.end(), mac);
@@ -50,8 +48,7 @@ bool hashed_match(const std::string& entry, const std::string& name)
 
 } // namespace
 
-int find_known_hosts_line(const std::string& file, const std::string& host, int port)
-{
+int find_known_hosts_line(const std::string &file, const std::string &host, int port) {
   std::ifstream in(file);
   if (!in) {
     return 0;

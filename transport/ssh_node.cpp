@@ -4,8 +4,9 @@
 #include "transport/open.hpp"
 #include "transport/ssh_session.hpp"
 
-#include <algorithm>
 #include <climits>
+
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -28,12 +29,11 @@ struct AgentMissing {
   std::string diagnostics;
 };
 
-std::string static_agent_path(const SshTarget& t)
-{
+std::string static_agent_path(const SshTarget &t) {
   if (!t.deploy_agent_binary.empty()) {
     return t.deploy_agent_binary;
   }
-  if (const char* env = std::getenv("CLSYNC_AGENT_STATIC"); env && *env) {
+  if (const char *env = std::getenv("CLSYNC_AGENT_STATIC"); env && *env) {
     return env;
   }
   std::error_code ec;
@@ -46,12 +46,9 @@ class SshConnector {
 public:
   explicit SshConnector(SshTarget t)
       : m_target(std::move(t)), m_label(describe_ssh_target(m_target)),
-        m_agent_command(m_target.agent_command)
-  {
-  }
+        m_agent_command(m_target.agent_command) {}
 
-  std::unique_ptr<AgentStream> operator()()
-  {
+  std::unique_ptr<AgentStream> operator()() {
     std::string command;
     {
       std::lock_guard lock(m_mutex);
@@ -59,11 +56,11 @@ public:
     }
     try {
       return open_agent(command);
-    } catch (const AgentMissing& missing) {
+    } catch (const AgentMissing &missing) {
       if (!m_target.deploy_agent) {
         throw TransportError(FailureKind::error,
-                             m_label + ": agent command '" + command +
-                                 "' not found on the node (" + missing.diagnostics +
+                             m_label + ": agent command '" + command + "' not found on the node (" +
+                                 missing.diagnostics +
                                  "); install clsync there, set agent_command, or use "
                                  "--deploy-agent");
       }
@@ -77,7 +74,7 @@ public:
       auto stream = open_agent(k_deployed_agent);
       m_agent_command = k_deployed_agent;
       return stream;
-    } catch (const AgentMissing&) {
+    } catch (const AgentMissing &) {
       // Not deployed yet (or another version): upload it.
     }
     upload_agent();
@@ -85,7 +82,7 @@ public:
       auto stream = open_agent(k_deployed_agent);
       m_agent_command = k_deployed_agent;
       return stream;
-    } catch (const AgentMissing& missing) {
+    } catch (const AgentMissing &missing) {
       throw TransportError(FailureKind::error, m_label + ": the deployed agent " +
                                                    k_deployed_agent + " does not run (" +
                                                    missing.diagnostics + ")");
@@ -95,16 +92,15 @@ public:
 private:
   /// A fresh session per attempt: a session is one exec channel, so a failed command never
   /// leaves a channel behind on the session the agent then runs on.
-  std::unique_ptr<AgentStream> open_agent(const std::string& command)
-  {
-    auto channel = std::make_unique<SshExecChannel>(SshSession::connect(m_target),
-                                                    command + " agent");
+  std::unique_ptr<AgentStream> open_agent(const std::string &command) {
+    auto channel =
+        std::make_unique<SshExecChannel>(SshSession::connect(m_target), command + " agent");
     wire::Hello hello;
     hello.version = CLSYNC_VERSION;
     hello.roots = m_target.roots;
     hello.compress = m_target.compress;
-    hello.keepalive_ms = static_cast<std::uint32_t>(
-        std::clamp(m_target.io_timeout_s * 1000 / 4, 50, 5000));
+    hello.keepalive_ms =
+        static_cast<std::uint32_t>(std::clamp(m_target.io_timeout_s * 1000 / 4, 50, 5000));
     if (!try_agent_hello(*channel, hello, m_label)) {
       // exit 127 is the shell's "command not found"; 126 "found but cannot execute".
       int status = channel->exit_status();
@@ -118,8 +114,7 @@ private:
     return channel;
   }
 
-  void upload_agent()
-  {
+  void upload_agent() {
     const std::string local = static_agent_path(m_target);
     std::ifstream in(local, std::ios::binary);
     if (!in) {
@@ -129,9 +124,9 @@ private:
     }
     const std::string dir = "~/.cache/clsync";
     const std::string tmp = dir + "/.agent-" + CLSYNC_VERSION + ".tmp.$$";
-    SshExecChannel upload(SshSession::connect(m_target), "umask 077 && mkdir -p " + dir + " && cat > " + tmp +
-                                       " && chmod 700 " + tmp + " && mv -f " + tmp + " " +
-                                       k_deployed_agent);
+    SshExecChannel upload(SshSession::connect(m_target),
+                          "umask 077 && mkdir -p " + dir + " && cat > " + tmp + " && chmod 700 " +
+                              tmp + " && mv -f " + tmp + " " + k_deployed_agent);
     std::vector<char> buf(256 << 10);
     while (in) {
       in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
@@ -156,8 +151,7 @@ private:
 
 } // namespace
 
-std::shared_ptr<Node> make_ssh_node(const SshTarget& target)
-{
+std::shared_ptr<Node> make_ssh_node(const SshTarget &target) {
   AgentNodeOptions options;
   options.description = describe_ssh_target(target);
   options.pool_size = std::max(1, target.pool_size);

@@ -22,20 +22,18 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr const char* k_ciphers = "aes256-gcm@openssh.com,aes128-gcm@openssh.com,"
+constexpr const char *k_ciphers = "aes256-gcm@openssh.com,aes128-gcm@openssh.com,"
                                   "chacha20-poly1305@openssh.com,aes256-ctr,aes128-ctr";
 
-std::string expand_home(const std::string& p)
-{
+std::string expand_home(const std::string &p) {
   if (p.size() >= 1 && p[0] == '~' && (p.size() == 1 || p[1] == '/')) {
-    const char* home = std::getenv("HOME");
+    const char *home = std::getenv("HOME");
     return std::string(home ? home : "") + p.substr(1);
   }
   return p;
 }
 
-std::string lower_first(std::string s)
-{
+std::string lower_first(std::string s) {
   if (!s.empty()) {
     s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
   }
@@ -43,18 +41,16 @@ std::string lower_first(std::string s)
 }
 
 // libssh would otherwise fall back to OpenSSL's terminal prompt for an encrypted PEM key.
-int refuse_passphrase(const char*, char*, size_t, int, int, void*) { return -1; }
+int refuse_passphrase(const char *, char *, size_t, int, int, void *) { return -1; }
 
-int remaining_ms(Clock::time_point deadline)
-{
+int remaining_ms(Clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
   return static_cast<int>(std::max<long long>(0, left.count()));
 }
 
 } // namespace
 
-std::string describe_ssh_target(const SshTarget& t)
-{
+std::string describe_ssh_target(const SshTarget &t) {
   return "node " + t.name + " (" + t.host + ":" + std::to_string(t.port) + ")";
 }
 
@@ -66,31 +62,28 @@ struct SshSession::Impl {
   int io_timeout_ms = 60000;
   int connect_timeout_s = 10;
 
-  ~Impl()
-  {
+  ~Impl() {
     if (s) {
       ssh_disconnect(s);
       ssh_free(s);
     }
   }
 
-  [[noreturn]] void fail(FailureKind kind, const std::string& what, bool retryable = false)
-  {
+  [[noreturn]] void fail(FailureKind kind, const std::string &what, bool retryable = false) {
     throw TransportError(kind, label + ": " + what, retryable);
   }
   std::string error() const { return lower_first(ssh_get_error(s)); }
 
-  void check_host_key(const SshTarget& t, const std::string& known_hosts)
-  {
+  void check_host_key(const SshTarget &t, const std::string &known_hosts) {
     ssh_key key = nullptr;
     if (ssh_get_server_publickey(s, &key) != SSH_OK) {
       fail(FailureKind::error, "no host key from the server: " + error(), true);
     }
-    unsigned char* hash = nullptr;
+    unsigned char *hash = nullptr;
     size_t hash_len = 0;
     std::string type = ssh_key_type_to_char(ssh_key_type(key));
     if (ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash, &hash_len) == 0) {
-      char* fp = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, hash_len);
+      char *fp = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, hash_len);
       fingerprint = fp ? fp : "";
       ssh_string_free_char(fp);
       ssh_clean_pubkey_hash(&hash);
@@ -100,7 +93,8 @@ struct SshSession::Impl {
     const std::string where = known_hosts.empty() ? "~/.ssh/known_hosts" : known_hosts;
     const std::string offer = "server offers " + type + " key " + fingerprint;
     switch (ssh_session_is_known_server(s)) {
-    case SSH_KNOWN_HOSTS_OK: return;
+    case SSH_KNOWN_HOSTS_OK:
+      return;
     case SSH_KNOWN_HOSTS_CHANGED:
     case SSH_KNOWN_HOSTS_OTHER: {
       auto line = find_known_hosts_line(expand_home(where), t.host, t.port);
@@ -114,8 +108,7 @@ struct SshSession::Impl {
     case SSH_KNOWN_HOSTS_UNKNOWN:
       if (!t.accept_new) {
         fail(FailureKind::host_key, "unknown host key (" + offer + "), not in known_hosts " +
-                                        where +
-                                        "; add it, or set host_key_policy: accept-new");
+                                        where + "; add it, or set host_key_policy: accept-new");
       }
       if (ssh_session_update_known_hosts(s) != SSH_OK) {
         fail(FailureKind::host_key, "cannot record the host key in " + where + ": " + error());
@@ -127,10 +120,9 @@ struct SshSession::Impl {
     }
   }
 
-  void authenticate(const SshTarget& t)
-  {
+  void authenticate(const SshTarget &t) {
     std::string tried;
-    auto note = [&](const std::string& what) { tried += (tried.empty() ? "" : ", ") + what; };
+    auto note = [&](const std::string &what) { tried += (tried.empty() ? "" : ", ") + what; };
     auto check = [&](int rc) {
       if (rc == SSH_AUTH_SUCCESS) {
         return true;
@@ -155,7 +147,7 @@ struct SshSession::Impl {
         }
       }
     }
-    if (const char* sock = std::getenv("SSH_AUTH_SOCK"); sock && *sock) {
+    if (const char *sock = std::getenv("SSH_AUTH_SOCK"); sock && *sock) {
       note("ssh-agent");
       if (check(ssh_userauth_agent(s, nullptr))) {
         return;
@@ -169,8 +161,7 @@ struct SshSession::Impl {
   }
 };
 
-std::shared_ptr<SshSession> SshSession::connect(const SshTarget& t)
-{
+std::shared_ptr<SshSession> SshSession::connect(const SshTarget &t) {
   static std::once_flag init;
   std::call_once(init, [] { ssh_init(); });
 
@@ -236,39 +227,34 @@ std::shared_ptr<SshSession> SshSession::connect(const SshTarget& t)
 
 SshSession::SshSession(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
 SshSession::~SshSession() = default;
-const std::string& SshSession::label() const { return m_impl->label; }
-const std::string& SshSession::fingerprint() const { return m_impl->fingerprint; }
+const std::string &SshSession::label() const { return m_impl->label; }
+const std::string &SshSession::fingerprint() const { return m_impl->fingerprint; }
 
 // ---- exec channels ---------------------------------------------------------------------------
 
 struct SshExecChannel::Impl {
   std::shared_ptr<SshSession> session;
-  SshSession::Impl* si = nullptr;
+  SshSession::Impl *si = nullptr;
   ssh_channel ch = nullptr;
   std::string stderr_tail;
-  int exit_code = -2;  ///< -2: unknown yet
+  int exit_code = -2; ///< -2: unknown yet
 
-  [[noreturn]] void fail(FailureKind kind, const std::string& what)
-  {
+  [[noreturn]] void fail(FailureKind kind, const std::string &what) {
     throw TransportError(kind, si->label + ": " + what, true);
   }
-  [[noreturn]] void lost(const char* during)
-  {
+  [[noreturn]] void lost(const char *during) {
     std::string why = si->error();
-    fail(FailureKind::error, std::string("connection lost during ") + during +
-                                 (why.empty() ? "" : ": " + why));
+    fail(FailureKind::error,
+         std::string("connection lost during ") + during + (why.empty() ? "" : ": " + why));
   }
-  [[noreturn]] void timed_out(const char* what)
-  {
+  [[noreturn]] void timed_out(const char *what) {
     fail(FailureKind::timeout, std::string("no progress on ") + what + " for " +
                                    std::to_string(si->io_timeout_ms / 1000) + " s (I/O timeout)");
   }
-  Clock::time_point deadline() const
-  {
+  Clock::time_point deadline() const {
     return Clock::now() + std::chrono::milliseconds(si->io_timeout_ms);
   }
-  void drain_stderr()
-  {
+  void drain_stderr() {
     char buf[1024];
     for (int i = 0; i < 64; ++i) {
       int n = ssh_channel_read_nonblocking(ch, buf, sizeof buf, 1);
@@ -283,8 +269,7 @@ struct SshExecChannel::Impl {
   }
   /// Waits until the socket can make progress: input (a window adjust, data) or, while libssh
   /// holds unsent output, room to write.
-  void wait_socket(Clock::time_point until, const char* what)
-  {
+  void wait_socket(Clock::time_point until, const char *what) {
     int flushed = ssh_blocking_flush(si->s, 0);
     if (flushed == SSH_ERROR) {
       lost(what);
@@ -300,10 +285,9 @@ struct SshExecChannel::Impl {
   }
 };
 
-SshExecChannel::SshExecChannel(std::shared_ptr<SshSession> session, const std::string& command)
-    : m_impl(std::make_unique<Impl>())
-{
-  auto& d = *m_impl;
+SshExecChannel::SshExecChannel(std::shared_ptr<SshSession> session, const std::string &command)
+    : m_impl(std::make_unique<Impl>()) {
+  auto &d = *m_impl;
   d.session = std::move(session);
   d.si = d.session->m_impl.get();
   ssh_session s = d.si->s;
@@ -322,17 +306,15 @@ SshExecChannel::SshExecChannel(std::shared_ptr<SshSession> session, const std::s
   ssh_set_blocking(s, 0);
 }
 
-SshExecChannel::~SshExecChannel()
-{
+SshExecChannel::~SshExecChannel() {
   if (m_impl->ch) {
     ssh_channel_close(m_impl->ch);
     ssh_channel_free(m_impl->ch);
   }
 }
 
-std::size_t SshExecChannel::read_some(char* buf, std::size_t n)
-{
-  auto& d = *m_impl;
+std::size_t SshExecChannel::read_some(char *buf, std::size_t n) {
+  auto &d = *m_impl;
   auto until = d.deadline();
   const auto cap = static_cast<uint32_t>(std::min<std::size_t>(n, 1u << 30));
   for (;;) {
@@ -363,8 +345,7 @@ std::size_t SshExecChannel::read_some(char* buf, std::size_t n)
   }
 }
 
-bool SshExecChannel::readable()
-{
+bool SshExecChannel::readable() {
   int avail = ssh_channel_poll_timeout(m_impl->ch, 0, 0);
   if (avail == SSH_ERROR) {
     m_impl->lost("read");
@@ -372,9 +353,8 @@ bool SshExecChannel::readable()
   return avail > 0 || avail == SSH_EOF;
 }
 
-void SshExecChannel::write_all(const char* data, std::size_t n)
-{
-  auto& d = *m_impl;
+void SshExecChannel::write_all(const char *data, std::size_t n) {
+  auto &d = *m_impl;
   auto until = d.deadline();
   while (n > 0) {
     auto len = static_cast<uint32_t>(std::min<std::size_t>(n, 1u << 20));
@@ -392,9 +372,8 @@ void SshExecChannel::write_all(const char* data, std::size_t n)
   }
 }
 
-void SshExecChannel::flush()
-{
-  auto& d = *m_impl;
+void SshExecChannel::flush() {
+  auto &d = *m_impl;
   auto until = d.deadline();
   for (;;) {
     int rc = ssh_blocking_flush(d.si->s, std::min(remaining_ms(until), 1000));
@@ -410,23 +389,20 @@ void SshExecChannel::flush()
   }
 }
 
-bool SshExecChannel::eof()
-{
+bool SshExecChannel::eof() {
   // A command that exited at once may have its channel closed before we look.
   return ssh_channel_is_eof(m_impl->ch) != 0 || ssh_channel_is_closed(m_impl->ch) != 0;
 }
 
-void SshExecChannel::send_eof()
-{
+void SshExecChannel::send_eof() {
   if (ssh_channel_send_eof(m_impl->ch) == SSH_ERROR) {
     m_impl->lost("end of input");
   }
   flush();
 }
 
-int SshExecChannel::exit_status()
-{
-  auto& d = *m_impl;
+int SshExecChannel::exit_status() {
+  auto &d = *m_impl;
   if (d.exit_code != -2) {
     return d.exit_code;
   }
@@ -449,9 +425,8 @@ int SshExecChannel::exit_status()
   }
 }
 
-std::string SshExecChannel::diagnostics()
-{
-  auto& d = *m_impl;
+std::string SshExecChannel::diagnostics() {
+  auto &d = *m_impl;
   d.drain_stderr();
   std::string out = d.stderr_tail;
   while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) {

@@ -18,7 +18,7 @@
 namespace clsync::transport {
 
 /// "node P2-dn1 (127.0.0.3:2222)": how messages name an SSH node.
-std::string describe_ssh_target(const SshTarget& target);
+std::string describe_ssh_target(const SshTarget &target);
 
 /// An authenticated SSH session to one node.
 class SshSession {
@@ -31,15 +31,15 @@ public:
   /// kind timeout ("connect timed out"), host_key ("host key mismatch … (known_hosts F line
   /// N)", "unknown host key …"), auth ("authentication failed (tried …)"), or error
   /// (retryable; "connection refused").
-  static std::shared_ptr<SshSession> connect(const SshTarget& target);
+  static std::shared_ptr<SshSession> connect(const SshTarget &target);
   ~SshSession();
-  SshSession(const SshSession&) = delete;
-  SshSession& operator=(const SshSession&) = delete;
+  SshSession(const SshSession &) = delete;
+  SshSession &operator=(const SshSession &) = delete;
 
   /// The node's description, for messages.
-  const std::string& label() const;
+  const std::string &label() const;
   /// The server's host key fingerprint ("SHA256:…").
-  const std::string& fingerprint() const;
+  const std::string &fingerprint() const;
 
   struct Impl;
 
@@ -55,12 +55,12 @@ class SshExecChannel : public AgentStream {
 public:
   /// Opens a session channel and requests `command` (run by the node's login shell).
   /// Throws TransportError naming the node.
-  SshExecChannel(std::shared_ptr<SshSession> session, const std::string& command);
+  SshExecChannel(std::shared_ptr<SshSession> session, const std::string &command);
   ~SshExecChannel() override;
 
-  std::size_t read_some(char* buf, std::size_t n) override;
+  std::size_t read_some(char *buf, std::size_t n) override;
   bool readable() override;
-  void write_all(const char* data, std::size_t n) override;
+  void write_all(const char *data, std::size_t n) override;
   void flush() override;
   /// The command's stderr (last 4 KiB) and exit status, when known.
   std::string diagnostics() override;

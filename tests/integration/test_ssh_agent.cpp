@@ -21,11 +21,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string failure(const std::function<void()>& f, FailureKind kind)
-{
+std::string failure(const std::function<void()> &f, FailureKind kind) {
   try {
     f();
-  } catch (const TransportError& e) {
+  } catch (const TransportError &e) {
     CHECK_MESSAGE(e.kind() == kind, std::string(e.what()));
     return e.what();
   }
@@ -33,14 +32,12 @@ std::string failure(const std::function<void()>& f, FailureKind kind)
   return {};
 }
 
-bool contains(const std::string& s, const std::string& part)
-{
+bool contains(const std::string &s, const std::string &part) {
   return s.find(part) != std::string::npos;
 }
 
 /// Two volumes with chunks of two databases, an unmanaged directory, a stray file, a leftover.
-std::vector<std::string> make_volumes()
-{
+std::vector<std::string> make_volumes() {
   using clsync::test::put_file;
   fs::path v1 = clsync::test::scratch_dir("scan-v1");
   fs::path v2 = clsync::test::scratch_dir("scan-v2");
@@ -62,10 +59,8 @@ std::vector<std::string> make_volumes()
 
 } // namespace
 
-TEST_SUITE("transport_ssh")
-{
-  TEST_CASE("a scan over SSH equals the local scan of the same volumes")
-  {
+TEST_SUITE("transport_ssh") {
+  TEST_CASE("a scan over SSH equals the local scan of the same volumes") {
     SshdHarness h(1, "ssh-scan");
     auto vols = make_volumes();
     ScanSpec spec;
@@ -78,8 +73,8 @@ TEST_SUITE("transport_ssh")
     REQUIRE(local.replicas.size() == 13);
     REQUIRE(remote.replicas.size() == local.replicas.size());
     for (std::size_t i = 0; i < local.replicas.size(); ++i) {
-      const auto& a = local.replicas[i];
-      const auto& b = remote.replicas[i];
+      const auto &a = local.replicas[i];
+      const auto &b = remote.replicas[i];
       CHECK(a.volume == b.volume);
       CHECK(a.key == b.key);
       CHECK(a.bytes == b.bytes);
@@ -116,8 +111,7 @@ TEST_SUITE("transport_ssh")
     CHECK(remote.problems == local.problems);
   }
 
-  TEST_CASE("the agent refuses paths outside its roots")
-  {
+  TEST_CASE("the agent refuses paths outside its roots") {
     SshdHarness h(1, "ssh-roots");
     fs::path v = clsync::test::scratch_dir("roots-vol");
     clsync::test::put_file(v / "Level1/20200601/Key1/t/a.col", "a.col", "x");
@@ -125,9 +119,9 @@ TEST_SUITE("transport_ssh")
     fs::create_symlink("/etc", v / "Level1/20200602/Key1");
     auto node = make_ssh_node(h.target(0, {v.string()}, "R1-dn1"));
     struct NullSink : ChunkSink {
-      void begin_file(const FileEntry&) override { FAIL("a file was sent"); }
+      void begin_file(const FileEntry &) override { FAIL("a file was sent"); }
       void file_data(std::span<const char>) override {}
-      void end_file(const std::string&) override {}
+      void end_file(const std::string &) override {}
     } sink;
     struct NullBytes : ByteSink {
       void write(std::span<const char>) override { FAIL("bytes were sent"); }
@@ -140,7 +134,7 @@ TEST_SUITE("transport_ssh")
     failure([&] { node->read_file(v.string(), "../../etc/passwd", 0, bytes); },
             FailureKind::refused);
     failure([&] { node->hash_chunk(v.string(), "Level1/20200602/Key1/ssh"); },
-            FailureKind::refused);  // through a symlink
+            FailureKind::refused); // through a symlink
     failure([&] { node->remove_file(v.string() + "/..", "x"); }, FailureKind::refused);
     failure([&] { node->write_chunk("/tmp", "t1"); }, FailureKind::refused);
     CHECK_FALSE(fs::exists("/tmp/.clsync-tmp-t1"));
@@ -148,12 +142,11 @@ TEST_SUITE("transport_ssh")
     CHECK_FALSE(node->fingerprint(v.string(), "Level1/20200601/Key1/t").empty());
   }
 
-  TEST_CASE("the agent refuses a hello with a relative root or a root that is a file")
-  {
+  TEST_CASE("the agent refuses a hello with a relative root or a root that is a file") {
     SshdHarness h(1, "ssh-hello");
     fs::path file = clsync::test::scratch_dir("hello") / "plain";
     clsync::test::write_file(file, "x");
-    for (const std::string& root : {std::string("relative/vol"), file.string()}) {
+    for (const std::string &root : {std::string("relative/vol"), file.string()}) {
       auto t = h.target(0, {root}, "H1-dn1");
       auto m = failure([&] { make_ssh_node(t)->read_lease(); }, FailureKind::refused);
       CHECK(contains(m, "agent on node H1-dn1"));
@@ -161,8 +154,7 @@ TEST_SUITE("transport_ssh")
     }
   }
 
-  TEST_CASE("an agent of another protocol version gives a clear message")
-  {
+  TEST_CASE("an agent of another protocol version gives a clear message") {
     SshdHarness h(1, "ssh-version");
     fs::path dir = clsync::test::scratch_dir("fake-agent");
     wire::HelloReply future;
@@ -172,9 +164,9 @@ TEST_SUITE("transport_ssh")
     auto header = wire::encode_header(wire::MsgType::hello_reply, payload.size());
     clsync::test::write_file(dir / "reply.bin", std::string(header.begin(), header.end()) +
                                                     std::string(payload.begin(), payload.end()));
-    clsync::test::write_file(dir / "fake-clsync",
-                             "#!/bin/sh\ncat '" + (dir / "reply.bin").string() +
-                                 "'\nexec cat >/dev/null\n");
+    clsync::test::write_file(dir / "fake-clsync", "#!/bin/sh\ncat '" +
+                                                      (dir / "reply.bin").string() +
+                                                      "'\nexec cat >/dev/null\n");
     fs::permissions(dir / "fake-clsync", fs::perms::owner_all);
     auto t = h.target(0, {dir.string()}, "P2-dn1");
     t.agent_command = (dir / "fake-clsync").string();
@@ -185,8 +177,7 @@ TEST_SUITE("transport_ssh")
     CHECK(contains(m, "--deploy-agent"));
   }
 
-  TEST_CASE("a missing agent command is named; --deploy-agent uploads the static agent")
-  {
+  TEST_CASE("a missing agent command is named; --deploy-agent uploads the static agent") {
     SshdHarness h(1, "ssh-deploy");
     fs::path v = clsync::test::scratch_dir("deploy-vol");
     clsync::test::put_file(v / "Level1/20200601/Key1/t/a.col", "a.col", "deployed");

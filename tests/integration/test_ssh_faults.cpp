@@ -22,7 +22,7 @@ namespace fs = std::filesystem;
 namespace {
 
 const std::string k_key = "Level1/20200601/Key1/Trades";
-constexpr std::uint64_t k_big = 128ull << 20;  ///< far beyond every window and socket buffer
+constexpr std::uint64_t k_big = 128ull << 20; ///< far beyond every window and socket buffer
 constexpr std::uint64_t k_fault_at = 8ull << 20;
 
 enum class Victim { sshd_child, agent };
@@ -36,8 +36,7 @@ struct Setup {
 
   Setup() { sha = clsync::test::fill_file(src / k_key / "big.col", k_big, 7); }
 
-  std::shared_ptr<Node> node(int io_timeout_s)
-  {
+  std::shared_ptr<Node> node(int io_timeout_s) {
     auto t = h.target(0, {src.string(), dst.string()}, "F1-dn1");
     t.io_timeout_s = io_timeout_s;
     t.pool_size = 1;
@@ -45,8 +44,7 @@ struct Setup {
   }
 
   /// Injects the fault; returns how many processes got the signal.
-  int inject(Victim v, Fault f)
-  {
+  int inject(Victim v, Fault f) {
     int sig = f == Fault::kill ? SIGKILL : SIGSTOP;
     return v == Victim::sshd_child ? h.signal_sessions(0, sig) : h.signal_agents(0, sig);
   }
@@ -56,12 +54,10 @@ struct Setup {
 /// Passes a stream on, and runs `fault` once `at` bytes went through.
 class FaultSink : public ChunkSink {
 public:
-  FaultSink(ChunkSink& next, std::function<void()> fault) : m_next(next), m_fault(std::move(fault))
-  {
-  }
-  void begin_file(const FileEntry& f) override { m_next.begin_file(f); }
-  void file_data(std::span<const char> d) override
-  {
+  FaultSink(ChunkSink &next, std::function<void()> fault)
+      : m_next(next), m_fault(std::move(fault)) {}
+  void begin_file(const FileEntry &f) override { m_next.begin_file(f); }
+  void file_data(std::span<const char> d) override {
     m_seen += d.size();
     if (!m_fired && m_seen >= k_fault_at) {
       m_fired = true;
@@ -69,26 +65,25 @@ public:
     }
     m_next.file_data(d);
   }
-  void end_file(const std::string& sha) override { m_next.end_file(sha); }
+  void end_file(const std::string &sha) override { m_next.end_file(sha); }
   bool fired() const { return m_fired; }
 
 private:
-  ChunkSink& m_next;
+  ChunkSink &m_next;
   std::function<void()> m_fault;
   std::uint64_t m_seen = 0;
   bool m_fired = false;
 };
 
 /// Reads the big chunk from the SSH node into a local writer; the fault strikes mid-stream.
-TransportError read_with_fault(Setup& s, Node& node_ref, Victim v, Fault f)
-{
-  auto* node = &node_ref;
+TransportError read_with_fault(Setup &s, Node &node_ref, Victim v, Fault f) {
+  auto *node = &node_ref;
   auto local = make_local_node("local", {s.dst.string()});
   auto writer = local->write_chunk(s.dst.string(), "r1");
   FaultSink sink(*writer, [&] { REQUIRE(s.inject(v, f) > 0); });
   try {
     node->read_chunk(s.src.string(), k_key, sink);
-  } catch (const TransportError& e) {
+  } catch (const TransportError &e) {
     writer->abort();
     CHECK(sink.fired());
     s.resume();
@@ -100,8 +95,7 @@ TransportError read_with_fault(Setup& s, Node& node_ref, Victim v, Fault f)
 }
 
 /// Writes the big chunk from local disk into the SSH node; the fault strikes mid-stream.
-TransportError write_with_fault(Setup& s, Victim v, Fault f, int io_timeout_s)
-{
+TransportError write_with_fault(Setup &s, Victim v, Fault f, int io_timeout_s) {
   auto node = s.node(io_timeout_s);
   auto local = make_local_node("local", {s.src.string()});
   try {
@@ -111,7 +105,7 @@ TransportError write_with_fault(Setup& s, Victim v, Fault f, int io_timeout_s)
     CHECK(sink.fired());
     writer->finish();
     node->commit_chunk(s.dst.string(), "w1", k_key, CommitMode::no_replace);
-  } catch (const TransportError& e) {
+  } catch (const TransportError &e) {
     s.resume();
     return e;
   }
@@ -122,13 +116,11 @@ TransportError write_with_fault(Setup& s, Victim v, Fault f, int io_timeout_s)
 
 /// After a failed write: no chunk in place; a temp directory, if the agent had no time to
 /// remove it, goes with remove_task_dirs (what recovery does). The node is usable again.
-void check_destination_clean(Setup& s, const std::string& task)
-{
+void check_destination_clean(Setup &s, const std::string &task) {
   CHECK_FALSE(fs::exists(s.dst / k_key));
   CHECK_FALSE(fs::exists(s.dst / "Level1"));
-  for (const auto& e : fs::directory_iterator(s.dst)) {
-    CHECK_MESSAGE(e.path().filename().string() == ".clsync-tmp-" + task,
-                  "unexpected " << e.path());
+  for (const auto &e : fs::directory_iterator(s.dst)) {
+    CHECK_MESSAGE(e.path().filename().string() == ".clsync-tmp-" + task, "unexpected " << e.path());
   }
   auto fresh = s.node(10);
   fresh->remove_task_dirs(s.dst.string(), task);
@@ -136,9 +128,10 @@ void check_destination_clean(Setup& s, const std::string& task)
   CHECK(fresh->hash_chunk(s.src.string(), k_key).bytes == k_big);
 }
 
-bool names_node(const TransportError& e, const Setup& s)
-{
-  if (std::getenv("CLSYNC_TEST_SHOW")) { MESSAGE(std::string(e.what())); }
+bool names_node(const TransportError &e, const Setup &s) {
+  if (std::getenv("CLSYNC_TEST_SHOW")) {
+    MESSAGE(std::string(e.what()));
+  }
   std::string m = e.what();
   return m.find("node F1-dn1 (" + s.h.host(0).address + ":" + std::to_string(s.h.host(0).port) +
                 ")") != std::string::npos;
@@ -146,10 +139,8 @@ bool names_node(const TransportError& e, const Setup& s)
 
 } // namespace
 
-TEST_SUITE("ssh_faults")
-{
-  TEST_CASE("killing the session's sshd child mid-read: a clear, retryable error")
-  {
+TEST_SUITE("ssh_faults") {
+  TEST_CASE("killing the session's sshd child mid-read: a clear, retryable error") {
     Setup s;
     auto node = s.node(30);
     auto e = read_with_fault(s, *node, Victim::sshd_child, Fault::kill);
@@ -161,8 +152,7 @@ TEST_SUITE("ssh_faults")
     CHECK(node->hash_chunk(s.src.string(), k_key).bytes == k_big);
   }
 
-  TEST_CASE("killing the agent mid-read: a clear, retryable error")
-  {
+  TEST_CASE("killing the agent mid-read: a clear, retryable error") {
     Setup s;
     auto node = s.node(30);
     auto e = read_with_fault(s, *node, Victim::agent, Fault::kill);
@@ -170,8 +160,7 @@ TEST_SUITE("ssh_faults")
     CHECK(e.retryable());
   }
 
-  TEST_CASE("killing the session's sshd child mid-write leaves no chunk in place")
-  {
+  TEST_CASE("killing the session's sshd child mid-write leaves no chunk in place") {
     Setup s;
     auto e = write_with_fault(s, Victim::sshd_child, Fault::kill, 30);
     CHECK_MESSAGE(names_node(e, s), std::string(e.what()));
@@ -179,8 +168,7 @@ TEST_SUITE("ssh_faults")
     check_destination_clean(s, "w1");
   }
 
-  TEST_CASE("killing the agent mid-write leaves no chunk in place")
-  {
+  TEST_CASE("killing the agent mid-write leaves no chunk in place") {
     Setup s;
     auto e = write_with_fault(s, Victim::agent, Fault::kill, 30);
     CHECK_MESSAGE(names_node(e, s), std::string(e.what()));
@@ -188,8 +176,7 @@ TEST_SUITE("ssh_faults")
     check_destination_clean(s, "w1");
   }
 
-  TEST_CASE("a stopped sshd child makes the read deadline fire")
-  {
+  TEST_CASE("a stopped sshd child makes the read deadline fire") {
     Setup s;
     auto node = s.node(2);
     auto e = read_with_fault(s, *node, Victim::sshd_child, Fault::stop);
@@ -198,8 +185,7 @@ TEST_SUITE("ssh_faults")
     CHECK(std::string(e.what()).find("I/O timeout") != std::string::npos);
   }
 
-  TEST_CASE("a stopped sshd child makes the write deadline fire")
-  {
+  TEST_CASE("a stopped sshd child makes the write deadline fire") {
     Setup s;
     auto e = write_with_fault(s, Victim::sshd_child, Fault::stop, 2);
     CHECK_MESSAGE(e.kind() == FailureKind::timeout, std::string(e.what()));
@@ -208,8 +194,7 @@ TEST_SUITE("ssh_faults")
     CHECK_FALSE(fs::exists(s.dst / k_key));
   }
 
-  TEST_CASE("a stopped agent makes the read deadline fire")
-  {
+  TEST_CASE("a stopped agent makes the read deadline fire") {
     Setup s;
     auto node = s.node(2);
     auto e = read_with_fault(s, *node, Victim::agent, Fault::stop);
@@ -217,16 +202,15 @@ TEST_SUITE("ssh_faults")
     CHECK_MESSAGE(names_node(e, s), std::string(e.what()));
   }
 
-  TEST_CASE("a stopped server makes the connect deadline fire")
-  {
+  TEST_CASE("a stopped server makes the connect deadline fire") {
     Setup s;
-    kill(s.h.host(0).pid, SIGSTOP);  // the listener: the TCP handshake completes, SSH never starts
+    kill(s.h.host(0).pid, SIGSTOP); // the listener: the TCP handshake completes, SSH never starts
     auto t = s.h.target(0, {s.src.string()}, "F1-dn1");
     t.connect_timeout_s = 1;
     try {
       make_ssh_node(t)->fingerprint(s.src.string(), k_key);
       FAIL("connected to a stopped server");
-    } catch (const TransportError& e) {
+    } catch (const TransportError &e) {
       CHECK_MESSAGE(e.kind() == FailureKind::timeout, std::string(e.what()));
       CHECK_MESSAGE(names_node(e, s), std::string(e.what()));
     }

@@ -17,11 +17,10 @@ namespace fs = std::filesystem;
 namespace {
 
 /// Connects and expects a TransportError of `kind`; returns its message.
-std::string connect_error(const SshTarget& t, FailureKind kind)
-{
+std::string connect_error(const SshTarget &t, FailureKind kind) {
   try {
     SshSession::connect(t);
-  } catch (const TransportError& e) {
+  } catch (const TransportError &e) {
     CHECK_MESSAGE(e.kind() == kind, std::string(e.what()));
     return e.what();
   }
@@ -29,14 +28,12 @@ std::string connect_error(const SshTarget& t, FailureKind kind)
   return {};
 }
 
-bool contains(const std::string& s, const std::string& part)
-{
+bool contains(const std::string &s, const std::string &part) {
   return s.find(part) != std::string::npos;
 }
 
 /// Runs `command` on the node and returns its stdout.
-std::string run_remote(const std::shared_ptr<SshSession>& s, const std::string& command)
-{
+std::string run_remote(const std::shared_ptr<SshSession> &s, const std::string &command) {
   SshExecChannel ch(s, command);
   ch.send_eof();
   std::string out;
@@ -50,10 +47,8 @@ std::string run_remote(const std::shared_ptr<SshSession>& s, const std::string& 
 
 } // namespace
 
-TEST_SUITE("ssh_security")
-{
-  TEST_CASE("a known host key lets a session run commands")
-  {
+TEST_SUITE("ssh_security") {
+  TEST_CASE("a known host key lets a session run commands") {
     SshdHarness h(1, "ssh-known");
     auto t = h.target(0, {}, "P1-dn1");
     auto s = SshSession::connect(t);
@@ -61,8 +56,7 @@ TEST_SUITE("ssh_security")
     CHECK(run_remote(s, "echo hello; id -u") == "hello\n0\n");
   }
 
-  TEST_CASE("strict policy refuses an unknown host key, naming node, host and fingerprint")
-  {
+  TEST_CASE("strict policy refuses an unknown host key, naming node, host and fingerprint") {
     SshdHarness h(1, "ssh-strict");
     auto t = h.target(0, {}, "P2-dn1");
     t.known_hosts = (h.dir() / "empty_known_hosts").string();
@@ -72,14 +66,13 @@ TEST_SUITE("ssh_security")
     CHECK(contains(m, "unknown host key"));
     CHECK(contains(m, "SHA256:"));
     CHECK(contains(m, "accept-new"));
-    CHECK(clsync::test::read_file(t.known_hosts).empty());  // nothing recorded
+    CHECK(clsync::test::read_file(t.known_hosts).empty()); // nothing recorded
   }
 
-  TEST_CASE("accept-new records an unknown key, and strict accepts it afterwards")
-  {
+  TEST_CASE("accept-new records an unknown key, and strict accepts it afterwards") {
     SshdHarness h(1, "ssh-accept-new");
     auto t = h.target(0, {}, "P3-dn1");
-    t.known_hosts = (h.dir() / "sub" / "known_hosts").string();  // directory made too
+    t.known_hosts = (h.dir() / "sub" / "known_hosts").string(); // directory made too
     t.accept_new = true;
     auto s = SshSession::connect(t);
     std::string recorded = clsync::test::read_file(t.known_hosts);
@@ -91,10 +84,9 @@ TEST_SUITE("ssh_security")
     CHECK_NOTHROW(SshSession::connect(t));
   }
 
-  TEST_CASE("a changed host key is refused under both policies, naming node and line")
-  {
+  TEST_CASE("a changed host key is refused under both policies, naming node and line") {
     SshdHarness h(2, "ssh-changed");
-    h.regenerate_host_key(1);  // host 1 was "reinstalled"; known_hosts line 2 is stale
+    h.regenerate_host_key(1); // host 1 was "reinstalled"; known_hosts line 2 is stale
     for (bool accept_new : {false, true}) {
       auto t = h.target(1, {}, "P4-dn2");
       t.accept_new = accept_new;
@@ -109,8 +101,7 @@ TEST_SUITE("ssh_security")
           std::string::npos);
   }
 
-  TEST_CASE("a key nobody authorized fails authentication and says what was tried")
-  {
+  TEST_CASE("a key nobody authorized fails authentication and says what was tried") {
     SshdHarness h(1, "ssh-auth");
     auto t = h.target(0, {}, "P5-dn1");
     t.identity = (h.dir() / "stranger_ed25519").string();
@@ -121,8 +112,7 @@ TEST_SUITE("ssh_security")
     CHECK(contains(m, "default keys)"));
   }
 
-  TEST_CASE("a passphrase-protected identity is never prompted for")
-  {
+  TEST_CASE("a passphrase-protected identity is never prompted for") {
     SshdHarness h(1, "ssh-passphrase");
     auto t = h.target(0, {}, "P6-dn1");
     t.identity = (h.dir() / "locked_ed25519").string();
@@ -131,8 +121,7 @@ TEST_SUITE("ssh_security")
     CHECK(contains(m, "passphrase"));
   }
 
-  TEST_CASE("a stopped server is a refused connection naming node and host")
-  {
+  TEST_CASE("a stopped server is a refused connection naming node and host") {
     SshdHarness h(1, "ssh-refused");
     auto t = h.target(0, {}, "P7-dn1");
     h.stop(0);

@@ -27,34 +27,29 @@ namespace fs = std::filesystem;
 
 namespace {
 
-clsync::test::SshdHarness& harness()
-{
+clsync::test::SshdHarness &harness() {
   static clsync::test::SshdHarness h(1, "ssh-contract");
   return h;
 }
 
-std::shared_ptr<Node> make_ssh(const std::vector<std::string>& roots)
-{
+std::shared_ptr<Node> make_ssh(const std::vector<std::string> &roots) {
   return make_ssh_node(harness().target(0, roots, "contract-dn1"));
 }
 
 /// Counts the bytes that cross a stream, to see what compression saves.
 class CountingStream : public AgentStream {
 public:
-  CountingStream(std::unique_ptr<AgentStream> inner, std::shared_ptr<std::atomic<std::uint64_t>> in,
+  CountingStream(std::unique_ptr<AgentStream> inner,
+                 std::shared_ptr<std::atomic<std::uint64_t>> in,
                  std::shared_ptr<std::atomic<std::uint64_t>> out)
-      : m_inner(std::move(inner)), m_in(std::move(in)), m_out(std::move(out))
-  {
-  }
-  std::size_t read_some(char* buf, std::size_t n) override
-  {
+      : m_inner(std::move(inner)), m_in(std::move(in)), m_out(std::move(out)) {}
+  std::size_t read_some(char *buf, std::size_t n) override {
     auto got = m_inner->read_some(buf, n);
     *m_in += got;
     return got;
   }
   bool readable() override { return m_inner->readable(); }
-  void write_all(const char* data, std::size_t n) override
-  {
+  void write_all(const char *data, std::size_t n) override {
     *m_out += n;
     m_inner->write_all(data, n);
   }
@@ -71,10 +66,10 @@ struct WireCount {
   std::shared_ptr<std::atomic<std::uint64_t>> out = std::make_shared<std::atomic<std::uint64_t>>(0);
 };
 
-std::shared_ptr<Node> make_piped(const std::vector<std::string>& roots,
-                                 std::uint32_t keepalive_ms = 5000, bool compress = false,
-                                 WireCount count = {})
-{
+std::shared_ptr<Node> make_piped(const std::vector<std::string> &roots,
+                                 std::uint32_t keepalive_ms = 5000,
+                                 bool compress = false,
+                                 WireCount count = {}) {
   AgentNodeOptions o;
   o.description = "node piped";
   o.pool_size = 2;
@@ -91,15 +86,14 @@ std::shared_ptr<Node> make_piped(const std::vector<std::string>& roots,
   });
 }
 
-void pipelined_writer_checks(const clsync::test::NodeMaker& make)
-{
+void pipelined_writer_checks(const clsync::test::NodeMaker &make) {
   using clsync::test::contract::expect_failure;
   using clsync::test::contract::write_small;
   fs::path v = clsync::test::scratch_dir("writer");
   auto node = make({v.string()});
   FileEntry f{"f.col", 3, 1'600'000'000'000'000'000, 0644, 0, 0, ""};
 
-  {  // a hash that differs from the source's: fails by finish(), temp gone
+  { // a hash that differs from the source's: fails by finish(), temp gone
     auto w = node->write_chunk(v.string(), "bad1");
     CHECK(fs::is_directory(v / ".clsync-tmp-bad1"));
     w->begin_file(f);
@@ -115,7 +109,7 @@ void pipelined_writer_checks(const clsync::test::NodeMaker& make)
     CHECK_FALSE(fs::exists(v / ".clsync-tmp-bad1"));
     CHECK_THROWS_AS(w->finish(), TransportError);
   }
-  {  // fewer bytes than announced: seen on this side, at once
+  { // fewer bytes than announced: seen on this side, at once
     auto w = node->write_chunk(v.string(), "bad2");
     FileEntry g = f;
     g.size = 5;
@@ -124,7 +118,7 @@ void pipelined_writer_checks(const clsync::test::NodeMaker& make)
     expect_failure([&] { w->end_file(sha256_hex("abc")); }, FailureKind::error);
     CHECK_FALSE(fs::exists(v / ".clsync-tmp-bad2"));
   }
-  {  // a link to a file the stream never sent, and a path leaving the chunk
+  { // a link to a file the stream never sent, and a path leaving the chunk
     auto w = node->write_chunk(v.string(), "bad3");
     FileEntry l = f;
     l.link_to = "nowhere";
@@ -137,7 +131,7 @@ void pipelined_writer_checks(const clsync::test::NodeMaker& make)
     CHECK_FALSE(fs::exists(v / ".clsync-tmp-bad4"));
     CHECK_FALSE(fs::exists(v.parent_path() / "evil"));
   }
-  {  // a leftover temp of the same task is replaced, not merged
+  { // a leftover temp of the same task is replaced, not merged
     write_small(*node, v.string(), "again", {{"old.col", "old"}});
     CHECK(fs::exists(v / ".clsync-tmp-again/old.col"));
     write_small(*node, v.string(), "again", {{"new.col", "new"}});
@@ -145,7 +139,7 @@ void pipelined_writer_checks(const clsync::test::NodeMaker& make)
     CHECK(fs::exists(v / ".clsync-tmp-again/new.col"));
     node->remove_task_dirs(v.string(), "again");
   }
-  {  // abort after finish removes the temp; twice is harmless; a dropped writer cleans up
+  { // abort after finish removes the temp; twice is harmless; a dropped writer cleans up
     auto w = node->write_chunk(v.string(), "ab");
     w->begin_file(f);
     w->file_data(std::span<const char>("abc", 3));
@@ -167,8 +161,7 @@ void pipelined_writer_checks(const clsync::test::NodeMaker& make)
 
 /// The contract's disk_full, with the full disk's verdict on a streamed copy expected by
 /// finish() at the latest (the reader may well have sent everything before it arrives).
-void pipelined_disk_full(const clsync::test::NodeMaker& make)
-{
+void pipelined_disk_full(const clsync::test::NodeMaker &make) {
   using namespace clsync::test;
   using clsync::test::contract::expect_failure;
   using clsync::test::contract::k_key;
@@ -180,8 +173,8 @@ void pipelined_disk_full(const clsync::test::NodeMaker& make)
   auto node = make({src.string(), full.path().string()});
   const std::string fv = full.path().string();
 
-  std::string msg = expect_failure(
-      [&] { node->copy_chunk_local(src.string(), k_key, fv, "df1"); }, FailureKind::no_space);
+  std::string msg = expect_failure([&] { node->copy_chunk_local(src.string(), k_key, fv, "df1"); },
+                                   FailureKind::no_space);
   CHECK(msg.find(fv) != std::string::npos);
   CHECK_FALSE(fs::exists(full.path() / ".clsync-tmp-df1"));
   CHECK_FALSE(fs::exists(full.path() / k_key));
@@ -199,11 +192,11 @@ void pipelined_disk_full(const clsync::test::NodeMaker& make)
   }
   CHECK_FALSE(fs::exists(full.path() / ".clsync-tmp-df2"));
   CHECK_FALSE(has_entry_starting(full.path(), ".clsync"));
-  {  // and with no finish() from the caller: dropping the writer cleans up
+  { // and with no finish() from the caller: dropping the writer cleans up
     auto writer = writer_node->write_chunk(fv, "df3");
     try {
       reader->read_chunk(src.string(), k_key, *writer);
-    } catch (const TransportError& e) {
+    } catch (const TransportError &e) {
       CHECK(e.kind() == FailureKind::no_space);
     }
   }
@@ -214,11 +207,10 @@ void pipelined_disk_full(const clsync::test::NodeMaker& make)
   CHECK(fs::exists(src / k_key / "b.col"));
 }
 
-using ContractCase = void (*)(const clsync::test::NodeMaker&);
+using ContractCase = void (*)(const clsync::test::NodeMaker &);
 
 /// Runs a contract case, or its pipelined variant (see the top of this file).
-void run_agent_contract(ContractCase c, const clsync::test::NodeMaker& make)
-{
+void run_agent_contract(ContractCase c, const clsync::test::NodeMaker &make) {
   if (c == &clsync::test::run_contract_writer_checks) {
     pipelined_writer_checks(make);
     return;
@@ -232,31 +224,27 @@ void run_agent_contract(ContractCase c, const clsync::test::NodeMaker& make)
 
 } // namespace
 
-TEST_SUITE("transport_agent_pipe")
-{
-#define CLSYNC_PIPE_CASE(name)                                                                   \
-  TEST_CASE("contract: " #name)                                                                  \
-  {                                                                                              \
-    run_agent_contract(                                                                          \
-        &clsync::test::run_contract_##name,                                                      \
-        [](const std::vector<std::string>& roots) { return make_piped(roots); });               \
+TEST_SUITE("transport_agent_pipe"){
+#define CLSYNC_PIPE_CASE(name)                                                                     \
+  TEST_CASE("contract: " #name) {                                                                  \
+    run_agent_contract(&clsync::test::run_contract_##name,                                         \
+                       [](const std::vector<std::string> &roots) { return make_piped(roots); });   \
   }
-  CLSYNC_CONTRACT_CASES(CLSYNC_PIPE_CASE)
+    CLSYNC_CONTRACT_CASES(CLSYNC_PIPE_CASE)
 #undef CLSYNC_PIPE_CASE
 }
 
-TEST_SUITE("transport_ssh")
-{
-#define CLSYNC_SSH_CASE(name)                                                                    \
-  TEST_CASE("contract: " #name) { run_agent_contract(&clsync::test::run_contract_##name, make_ssh); }
-  CLSYNC_CONTRACT_CASES(CLSYNC_SSH_CASE)
+TEST_SUITE("transport_ssh"){
+#define CLSYNC_SSH_CASE(name)                                                                      \
+  TEST_CASE("contract: " #name) {                                                                  \
+    run_agent_contract(&clsync::test::run_contract_##name, make_ssh);                              \
+  }
+    CLSYNC_CONTRACT_CASES(CLSYNC_SSH_CASE)
 #undef CLSYNC_SSH_CASE
 }
 
-TEST_SUITE("transport_agent_pipe")
-{
-  TEST_CASE("keepalives from a busy agent never stall a slow writer or reader")
-  {
+TEST_SUITE("transport_agent_pipe") {
+  TEST_CASE("keepalives from a busy agent never stall a slow writer or reader") {
     // The agent sends KEEPALIVE every 10 ms while it waits for our data; a writer that looked
     // for early errors used to block on them until a "real" frame came, which never did.
     fs::path v = clsync::test::scratch_dir("keepalive");
@@ -267,7 +255,7 @@ TEST_SUITE("transport_agent_pipe")
     w->begin_file(f);
     Sha256 sha;
     for (int i = 0; i < 8; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(30));  // keepalives pile up
+      std::this_thread::sleep_for(std::chrono::milliseconds(30)); // keepalives pile up
       w->file_data(content);
       sha.update(content);
     }
@@ -279,23 +267,20 @@ TEST_SUITE("transport_agent_pipe")
     // And a read whose consumer is slow skips the keepalives too.
     struct SlowSink : ChunkSink {
       std::uint64_t n = 0;
-      void begin_file(const FileEntry&) override {}
-      void file_data(std::span<const char> d) override
-      {
+      void begin_file(const FileEntry &) override {}
+      void file_data(std::span<const char> d) override {
         n += d.size();
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
       }
-      void end_file(const std::string&) override {}
+      void end_file(const std::string &) override {}
     } sink;
     CHECK(node->read_chunk(v.string(), "db/k/t", sink).bytes == f.size);
     CHECK(sink.n == f.size);
   }
 }
 
-TEST_SUITE("transport_agent_pipe")
-{
-  TEST_CASE("--compress: zstd data frames both ways, fewer bytes on the wire")
-  {
+TEST_SUITE("transport_agent_pipe") {
+  TEST_CASE("--compress: zstd data frames both ways, fewer bytes on the wire") {
     fs::path v = clsync::test::scratch_dir("compress");
     WireCount count;
     auto node = make_piped({v.string()}, 5000, true, count);
@@ -310,23 +295,23 @@ TEST_SUITE("transport_agent_pipe")
     }
     w->end_file(sha.finish_hex());
     CHECK(w->finish().bytes == size);
-    CHECK(*count.out < size / 20);  // 16 MiB of one letter: a few KiB compressed
+    CHECK(*count.out < size / 20); // 16 MiB of one letter: a few KiB compressed
     REQUIRE(node->commit_chunk(v.string(), "z1", "db/k/t", CommitMode::no_replace) ==
             CommitOutcome::placed);
     CHECK(fs::file_size(v / "db/k/t/zeros.col") == size);
-    CHECK(clsync::test::sha256_of_file(v / "db/k/t/zeros.col") == sha256_hex(std::string(size, 'z')));
+    CHECK(clsync::test::sha256_of_file(v / "db/k/t/zeros.col") ==
+          sha256_hex(std::string(size, 'z')));
 
     auto before = count.in->load();
     struct Count : ChunkSink {
       std::uint64_t n = 0;
       bool all_z = true;
-      void begin_file(const FileEntry&) override {}
-      void file_data(std::span<const char> d) override
-      {
+      void begin_file(const FileEntry &) override {}
+      void file_data(std::span<const char> d) override {
         n += d.size();
         all_z = all_z && std::all_of(d.begin(), d.end(), [](char c) { return c == 'z'; });
       }
-      void end_file(const std::string&) override {}
+      void end_file(const std::string &) override {}
     } sink;
     CHECK(node->read_chunk(v.string(), "db/k/t", sink).bytes == size);
     CHECK(sink.n == size);
@@ -334,21 +319,16 @@ TEST_SUITE("transport_agent_pipe")
     CHECK(*count.in - before < size / 20);
   }
 
-  TEST_CASE("--compress: the contract's round trip and repository files")
-  {
-    auto make = [](const std::vector<std::string>& roots) {
-      return make_piped(roots, 5000, true);
-    };
+  TEST_CASE("--compress: the contract's round trip and repository files") {
+    auto make = [](const std::vector<std::string> &roots) { return make_piped(roots, 5000, true); };
     clsync::test::run_contract_round_trip(make);
     clsync::test::run_contract_repository_files(make);
   }
 }
 
-TEST_SUITE("transport_ssh")
-{
-  TEST_CASE("--compress over SSH: the contract's round trip and repository files")
-  {
-    auto make = [](const std::vector<std::string>& roots) {
+TEST_SUITE("transport_ssh") {
+  TEST_CASE("--compress over SSH: the contract's round trip and repository files") {
+    auto make = [](const std::vector<std::string> &roots) {
       auto t = harness().target(0, roots, "contract-dn1");
       t.compress = true;
       return make_ssh_node(t);

@@ -31,52 +31,50 @@ namespace clsync::test {
 
 namespace {
 
-constexpr const char* k_sshd = "/usr/sbin/sshd";
+constexpr const char *k_sshd = "/usr/sbin/sshd";
 
-[[noreturn]] void fail(const std::string& what) { throw std::runtime_error("sshd harness: " + what); }
+[[noreturn]] void fail(const std::string &what) {
+  throw std::runtime_error("sshd harness: " + what);
+}
 
-void run_or_fail(const std::string& cmd)
-{
+void run_or_fail(const std::string &cmd) {
   std::string out;
   if (int rc = run_command(cmd + " 2>&1", &out); rc != 0) {
     fail("'" + cmd + "' exited " + std::to_string(rc) + ": " + out);
   }
 }
 
-int free_port(const std::string& address)
-{
+int free_port(const std::string &address) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   sa.sin_port = 0;
   ::inet_pton(AF_INET, address.c_str(), &sa.sin_addr);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+  if (::bind(fd, reinterpret_cast<sockaddr *>(&sa), sizeof sa) != 0) {
     ::close(fd);
     fail("cannot bind " + address + ": " + std::strerror(errno));
   }
   socklen_t len = sizeof sa;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+  ::getsockname(fd, reinterpret_cast<sockaddr *>(&sa), &len);
   ::close(fd);
   return ntohs(sa.sin_port);
 }
 
-bool accepts(const std::string& address, int port)
-{
+bool accepts(const std::string &address, int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   sa.sin_port = htons(static_cast<uint16_t>(port));
   ::inet_pton(AF_INET, address.c_str(), &sa.sin_addr);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr *>(&sa), sizeof sa) == 0;
   ::close(fd);
   return ok;
 }
 
 /// pid → (ppid, comm) of every process.
-std::map<pid_t, std::pair<pid_t, std::string>> process_table()
-{
+std::map<pid_t, std::pair<pid_t, std::string>> process_table() {
   std::map<pid_t, std::pair<pid_t, std::string>> table;
-  for (const auto& e : fs::directory_iterator("/proc")) {
+  for (const auto &e : fs::directory_iterator("/proc")) {
     const std::string name = e.path().filename();
     if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) {
       continue;
@@ -103,15 +101,14 @@ std::map<pid_t, std::pair<pid_t, std::string>> process_table()
 
 } // namespace
 
-std::vector<std::pair<pid_t, std::string>> descendants(pid_t root)
-{
+std::vector<std::pair<pid_t, std::string>> descendants(pid_t root) {
   auto table = process_table();
   std::vector<std::pair<pid_t, std::string>> out;
   std::vector<pid_t> frontier{root};
   while (!frontier.empty()) {
     pid_t p = frontier.back();
     frontier.pop_back();
-    for (const auto& [pid, info] : table) {
+    for (const auto &[pid, info] : table) {
       if (info.first == p) {
         out.emplace_back(pid, info.second);
         frontier.push_back(pid);
@@ -122,8 +119,7 @@ std::vector<std::pair<pid_t, std::string>> descendants(pid_t root)
   return out;
 }
 
-SshdHarness::SshdHarness(int count, const std::string& name) : m_dir(scratch_dir(name))
-{
+SshdHarness::SshdHarness(int count, const std::string &name) : m_dir(scratch_dir(name)) {
   if (count < 1 || count > 8) {
     fail("between 1 and 8 hosts, not " + std::to_string(count));
   }
@@ -134,8 +130,7 @@ SshdHarness::SshdHarness(int count, const std::string& name) : m_dir(scratch_dir
   std::error_code ec;
   fs::create_directories("/run/sshd", ec);
   fs::create_directories(home());
-  run_or_fail("ssh-keygen -q -t ed25519 -N '' -C clsync-test-client -f " +
-              client_key().string());
+  run_or_fail("ssh-keygen -q -t ed25519 -N '' -C clsync-test-client -f " + client_key().string());
   fs::copy_file(client_key().string() + ".pub", m_dir / "authorized_keys");
   for (int i = 0; i < count; ++i) {
     SshdHost h;
@@ -154,8 +149,7 @@ SshdHarness::SshdHarness(int count, const std::string& name) : m_dir(scratch_dir
   }
 }
 
-SshdHarness::~SshdHarness()
-{
+SshdHarness::~SshdHarness() {
   for (int i = 0; i < size(); ++i) {
     try {
       stop(i);
@@ -165,18 +159,16 @@ SshdHarness::~SshdHarness()
   }
 }
 
-std::string SshdHarness::known_hosts_line(int i) const
-{
-  const auto& h = host(i);
+std::string SshdHarness::known_hosts_line(int i) const {
+  const auto &h = host(i);
   std::ifstream in(h.host_key.string() + ".pub");
   std::string type, key;
   in >> type >> key;
   return "[" + h.address + "]:" + std::to_string(h.port) + " " + type + " " + key;
 }
 
-void SshdHarness::write_config(int i)
-{
-  const auto& h = host(i);
+void SshdHarness::write_config(int i) {
+  const auto &h = host(i);
   std::ofstream c(h.config);
   c << "Port " << h.port << "\n"
     << "ListenAddress " << h.address << "\n"
@@ -202,9 +194,8 @@ void SshdHarness::write_config(int i)
   }
 }
 
-void SshdHarness::start(int i)
-{
-  auto& h = m_hosts.at(static_cast<std::size_t>(i));
+void SshdHarness::start(int i) {
+  auto &h = m_hosts.at(static_cast<std::size_t>(i));
   if (h.pid > 0) {
     return;
   }
@@ -224,8 +215,8 @@ void SshdHarness::start(int i)
       ::dup2(null, 0);
       ::dup2(log, 1);
       ::dup2(log, 2);
-      ::setsid();  // a Ctrl-C of the test run must not reach the servers first
-      ::execl(k_sshd, k_sshd, "-D", "-e", "-f", h.config.c_str(), static_cast<char*>(nullptr));
+      ::setsid(); // a Ctrl-C of the test run must not reach the servers first
+      ::execl(k_sshd, k_sshd, "-D", "-e", "-f", h.config.c_str(), static_cast<char *>(nullptr));
       ::_exit(127);
     }
     for (int k = 0; k < 200; ++k) {
@@ -235,7 +226,7 @@ void SshdHarness::start(int i)
       }
       int st = 0;
       if (::waitpid(pid, &st, WNOHANG) == pid) {
-        break;  // exited: a port taken meanwhile, or a bad config
+        break; // exited: a port taken meanwhile, or a bad config
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(25));
     }
@@ -250,14 +241,13 @@ void SshdHarness::start(int i)
   fail("sshd for " + h.address + " did not start; its log:\n" + last_log);
 }
 
-void SshdHarness::stop(int i)
-{
-  auto& h = m_hosts.at(static_cast<std::size_t>(i));
+void SshdHarness::stop(int i) {
+  auto &h = m_hosts.at(static_cast<std::size_t>(i));
   if (h.pid <= 0) {
     return;
   }
   // Sessions first (they outlive their listener), woken in case a test stopped them.
-  for (const auto& [pid, comm] : descendants(h.pid)) {
+  for (const auto &[pid, comm] : descendants(h.pid)) {
     ::kill(pid, SIGCONT);
     ::kill(pid, SIGKILL);
   }
@@ -267,9 +257,8 @@ void SshdHarness::stop(int i)
   h.pid = -1;
 }
 
-void SshdHarness::regenerate_host_key(int i)
-{
-  const auto& h = host(i);
+void SshdHarness::regenerate_host_key(int i) {
+  const auto &h = host(i);
   stop(i);
   fs::remove(h.host_key);
   fs::remove(h.host_key.string() + ".pub");
@@ -278,9 +267,8 @@ void SshdHarness::regenerate_host_key(int i)
   start(i);
 }
 
-transport::SshTarget SshdHarness::target(int i, std::vector<std::string> roots,
-                                         const std::string& name) const
-{
+transport::SshTarget
+SshdHarness::target(int i, std::vector<std::string> roots, const std::string &name) const {
   transport::SshTarget t;
   t.name = name.empty() ? "ssh" + std::to_string(i) : name;
   t.host = host(i).address;
@@ -296,11 +284,10 @@ transport::SshTarget SshdHarness::target(int i, std::vector<std::string> roots,
   return t;
 }
 
-std::vector<pid_t> SshdHarness::session_pids(int i) const
-{
+std::vector<pid_t> SshdHarness::session_pids(int i) const {
   std::vector<pid_t> out;
   if (host(i).pid > 0) {
-    for (const auto& [pid, comm] : descendants(host(i).pid)) {
+    for (const auto &[pid, comm] : descendants(host(i).pid)) {
       if (comm == "sshd") {
         out.push_back(pid);
       }
@@ -309,11 +296,10 @@ std::vector<pid_t> SshdHarness::session_pids(int i) const
   return out;
 }
 
-std::vector<pid_t> SshdHarness::agent_pids(int i) const
-{
+std::vector<pid_t> SshdHarness::agent_pids(int i) const {
   std::vector<pid_t> out;
   if (host(i).pid > 0) {
-    for (const auto& [pid, comm] : descendants(host(i).pid)) {
+    for (const auto &[pid, comm] : descendants(host(i).pid)) {
       if (comm != "sshd") {
         out.push_back(pid);
       }
@@ -322,8 +308,7 @@ std::vector<pid_t> SshdHarness::agent_pids(int i) const
   return out;
 }
 
-int SshdHarness::signal_sessions(int i, int sig) const
-{
+int SshdHarness::signal_sessions(int i, int sig) const {
   int n = 0;
   for (pid_t p : session_pids(i)) {
     n += ::kill(p, sig) == 0 ? 1 : 0;
@@ -331,8 +316,7 @@ int SshdHarness::signal_sessions(int i, int sig) const
   return n;
 }
 
-int SshdHarness::signal_agents(int i, int sig) const
-{
+int SshdHarness::signal_agents(int i, int sig) const {
   int n = 0;
   for (pid_t p : agent_pids(i)) {
     n += ::kill(p, sig) == 0 ? 1 : 0;

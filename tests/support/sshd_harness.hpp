@@ -17,26 +17,26 @@
 namespace clsync::test {
 
 struct SshdHost {
-  std::string address;  ///< 127.0.0.N
+  std::string address; ///< 127.0.0.N
   int port = 0;
-  pid_t pid = -1;       ///< the listening sshd; -1 when stopped
+  pid_t pid = -1; ///< the listening sshd; -1 when stopped
   std::filesystem::path config;
-  std::filesystem::path host_key;  ///< private key; ".pub" next to it
-  std::filesystem::path log;       ///< sshd's stderr
+  std::filesystem::path host_key; ///< private key; ".pub" next to it
+  std::filesystem::path log;      ///< sshd's stderr
 };
 
 class SshdHarness {
 public:
   /// Starts `count` servers (1 ≤ count ≤ 8) under a fresh scratch directory named `name`.
-  explicit SshdHarness(int count, const std::string& name = "sshd");
+  explicit SshdHarness(int count, const std::string &name = "sshd");
   /// Stops every server and its session processes.
   ~SshdHarness();
-  SshdHarness(const SshdHarness&) = delete;
-  SshdHarness& operator=(const SshdHarness&) = delete;
+  SshdHarness(const SshdHarness &) = delete;
+  SshdHarness &operator=(const SshdHarness &) = delete;
 
   int size() const { return static_cast<int>(m_hosts.size()); }
-  const SshdHost& host(int i) const { return m_hosts.at(static_cast<std::size_t>(i)); }
-  const std::filesystem::path& dir() const { return m_dir; }
+  const SshdHost &host(int i) const { return m_hosts.at(static_cast<std::size_t>(i)); }
+  const std::filesystem::path &dir() const { return m_dir; }
   /// The client's private key (authorized on every host).
   std::filesystem::path client_key() const { return m_dir / "client_ed25519"; }
   /// A known_hosts file with every host's current key.
@@ -49,8 +49,8 @@ public:
   /// A target for host `i` that works out of the box: user root, the client key, the
   /// harness's known_hosts (strict), agent_command = the built clsync, timeouts of a few
   /// seconds to connect and 30 s of I/O, a pool of 2.
-  transport::SshTarget target(int i, std::vector<std::string> roots,
-                              const std::string& name = "") const;
+  transport::SshTarget
+  target(int i, std::vector<std::string> roots, const std::string &name = "") const;
 
   /// Stops host `i`'s listener and every session below it (SIGKILL), waiting for them.
   void stop(int i);

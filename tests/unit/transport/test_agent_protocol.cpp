@@ -15,11 +15,9 @@ namespace {
 /// Serves bytes from memory, `step` at a time (to exercise partial reads).
 class MemorySource : public ByteSource {
 public:
-  explicit MemorySource(std::string data, std::size_t step = 7) : m_data(std::move(data)), m_step(step)
-  {
-  }
-  std::size_t read_some(char* buf, std::size_t n) override
-  {
+  explicit MemorySource(std::string data, std::size_t step = 7)
+      : m_data(std::move(data)), m_step(step) {}
+  std::size_t read_some(char *buf, std::size_t n) override {
     std::size_t k = std::min({n, m_step, m_data.size() - m_pos});
     std::memcpy(buf, m_data.data() + m_pos, k);
     m_pos += k;
@@ -32,25 +30,22 @@ private:
   std::size_t m_pos = 0;
 };
 
-std::string frame(MsgType t, const std::string& payload)
-{
+std::string frame(MsgType t, const std::string &payload) {
   auto h = encode_header(t, payload.size());
   return std::string(h.begin(), h.end()) + payload;
 }
 
-template <class T> T round_trip(const T& v)
-{
+template <class T> T round_trip(const T &v) {
   // Through CBOR bytes, as on the wire.
   auto bytes = to_payload(to_wire(v));
   return decode<T>(from_payload(bytes, "test"));
 }
 
-FileEntry sample_file(const std::string& path)
-{
+FileEntry sample_file(const std::string &path) {
   FileEntry f;
   f.path = path;
   f.size = 1ull << 40;
-  f.mtime_ns = -1234567890123456789;  // before 1970 still round-trips
+  f.mtime_ns = -1234567890123456789; // before 1970 still round-trips
   f.mode = 0644;
   f.uid = 1000;
   f.gid = 4294967295u;
@@ -59,10 +54,8 @@ FileEntry sample_file(const std::string& path)
 
 } // namespace
 
-TEST_SUITE("transport::agent_protocol")
-{
-  TEST_CASE("headers are big-endian length then type")
-  {
+TEST_SUITE("transport::agent_protocol") {
+  TEST_CASE("headers are big-endian length then type") {
     auto h = encode_header(MsgType::data, 0x01020304);
     CHECK(static_cast<unsigned char>(h[0]) == 0x01);
     CHECK(static_cast<unsigned char>(h[3]) == 0x04);
@@ -74,8 +67,7 @@ TEST_SUITE("transport::agent_protocol")
     CHECK(len == 0x01020304u);
   }
 
-  TEST_CASE("frames are read back whole across partial reads")
-  {
+  TEST_CASE("frames are read back whole across partial reads") {
     std::string big(300000, 'x');
     big[12345] = 'y';
     MemorySource src(frame(MsgType::hello, "abc") + frame(MsgType::data, big) +
@@ -92,11 +84,10 @@ TEST_SUITE("transport::agent_protocol")
     REQUIRE(r.next(f));
     CHECK(f.type == MsgType::keepalive);
     CHECK(f.payload.empty());
-    CHECK_FALSE(r.next(f));  // clean end between frames
+    CHECK_FALSE(r.next(f)); // clean end between frames
   }
 
-  TEST_CASE("a truncated frame is an error, not an end")
-  {
+  TEST_CASE("a truncated frame is an error, not an end") {
     std::string whole = frame(MsgType::data, "0123456789");
     for (std::size_t cut : {std::size_t{2}, std::size_t{5}, std::size_t{9}}) {
       MemorySource src(whole.substr(0, cut));
@@ -106,8 +97,7 @@ TEST_SUITE("transport::agent_protocol")
     }
   }
 
-  TEST_CASE("oversized and unknown frames are refused")
-  {
+  TEST_CASE("oversized and unknown frames are refused") {
     CHECK_THROWS_AS(encode_header(MsgType::data, std::size_t{k_max_frame} + 1), TransportError);
     char over[5] = {static_cast<char>(0x7f), 0, 0, 0, static_cast<char>(MsgType::data)};
     MemorySource src(std::string(over, 5) + std::string(100, 'z'));
@@ -116,7 +106,7 @@ TEST_SUITE("transport::agent_protocol")
     try {
       r.next(f);
       FAIL("an oversized frame was accepted");
-    } catch (const TransportError& e) {
+    } catch (const TransportError &e) {
       CHECK(std::string(e.what()).find("exceeds") != std::string::npos);
     }
     char unknown[5] = {0, 0, 0, 0, static_cast<char>(200)};
@@ -129,8 +119,7 @@ TEST_SUITE("transport::agent_protocol")
     CHECK_THROWS_AS(r3.next(f), TransportError);
   }
 
-  TEST_CASE("malformed CBOR and missing fields are protocol errors")
-  {
+  TEST_CASE("malformed CBOR and missing fields are protocol errors") {
     std::vector<char> junk{'\xff', '\x01'};
     CHECK_THROWS_AS(from_payload(junk, "x"), TransportError);
     json j = to_wire(sample_file("a"));
@@ -142,8 +131,7 @@ TEST_SUITE("transport::agent_protocol")
     CHECK_THROWS_AS(decode<CommitMode>(json("sideways")), TransportError);
   }
 
-  TEST_CASE("every node type round-trips")
-  {
+  TEST_CASE("every node type round-trips") {
     auto f = sample_file("d/f.col");
     auto f2 = round_trip(f);
     CHECK(f2.path == f.path);
@@ -263,14 +251,13 @@ TEST_SUITE("transport::agent_protocol")
                    CommitOutcome::exists_different, CommitOutcome::replaced}) {
       CHECK(round_trip(o) == o);
     }
-    for (auto o : {RenameOutcome::renamed, RenameOutcome::cross_device,
-                   RenameOutcome::destination_exists}) {
+    for (auto o :
+         {RenameOutcome::renamed, RenameOutcome::cross_device, RenameOutcome::destination_exists}) {
       CHECK(round_trip(o) == o);
     }
   }
 
-  TEST_CASE("hello, errors and the version check")
-  {
+  TEST_CASE("hello, errors and the version check") {
     Hello h;
     h.version = "1.2.3";
     h.roots = {"/a", "/b"};
@@ -295,7 +282,7 @@ TEST_SUITE("transport::agent_protocol")
     try {
       check_hello_reply(fr, "node P2-dn1 (127.0.0.3:2222)");
       FAIL("a protocol mismatch was accepted");
-    } catch (const TransportError& e) {
+    } catch (const TransportError &e) {
       std::string m = e.what();
       CHECK(m.find("agent on node P2-dn1 (127.0.0.3:2222) speaks protocol 2") != std::string::npos);
       CHECK(m.find("this clsync speaks 1") != std::string::npos);
@@ -310,15 +297,14 @@ TEST_SUITE("transport::agent_protocol")
     CHECK(e2.kind == FailureKind::no_space);
     CHECK(e2.message == "disk full on /v1");
     CHECK(e2.retryable);
-    for (auto k : {FailureKind::error, FailureKind::timeout, FailureKind::auth,
-                   FailureKind::host_key, FailureKind::not_found, FailureKind::refused,
-                   FailureKind::no_space}) {
+    for (auto k :
+         {FailureKind::error, FailureKind::timeout, FailureKind::auth, FailureKind::host_key,
+          FailureKind::not_found, FailureKind::refused, FailureKind::no_space}) {
       CHECK(failure_kind_from_string(clsync::transport::to_string(k)) == k);
     }
   }
 
-  TEST_CASE("every known type has a name and unknown bytes are refused")
-  {
+  TEST_CASE("every known type has a name and unknown bytes are refused") {
     for (int t = 0; t < 256; ++t) {
       if (is_known(static_cast<std::uint8_t>(t))) {
         CHECK(std::string(to_string(static_cast<MsgType>(t))) != "unknown");
@@ -329,8 +315,7 @@ TEST_SUITE("transport::agent_protocol")
     CHECK_FALSE(is_known(54));
   }
 
-  TEST_CASE("data frames compress, and corrupt ones are refused")
-  {
+  TEST_CASE("data frames compress, and corrupt ones are refused") {
     std::string text;
     for (int i = 0; i < 5000; ++i) {
       text += "price=" + std::to_string(i % 97) + ";";
@@ -345,11 +330,20 @@ TEST_SUITE("transport::agent_protocol")
     // Random bytes do not shrink: the sender then uses plain DATA.
     std::string noise(4096, '\0');
     std::uint64_t x = 88172645463325252ull;
-    for (auto& c : noise) {
+    for (auto &c : noise) {
       x ^= x << 13, x ^= x >> 7, x ^= x << 17;
       c = static_cast<char>(x);
     }
     CHECK(compress_data(noise).empty());
+
+    // After a frame that did not shrink, the next k_skip frames are not even tried.
+    DataCompressor dc;
+    CHECK_FALSE(dc.compress(text).empty());
+    CHECK(dc.compress(noise).empty());
+    for (int i = 0; i < DataCompressor::k_skip; ++i) {
+      CHECK(dc.compress(text).empty());
+    }
+    CHECK_FALSE(dc.compress(text).empty());
 
     auto bad = z;
     bad[bad.size() / 2] ^= 0x5a;
