@@ -21,10 +21,10 @@ _clsync() {
     push) opts="-h --help" ;;
     restore) opts="-h --help" ;;
     sync-online) opts="-h --help" ;;
-    rebalance-nodes) opts="-h --help" ;;
-    rebalance-disks) opts="-h --help" ;;
-    move-replicas) opts="-h --help" ;;
-    repair) opts="-h --help" ;;
+    rebalance-nodes) opts="-h --help --by --threshold --min-age --plan-out --plan -n --dry-run --concurrency --per-node --bwlimit --bwlimit-per-node --max-bytes --until --headroom --allow-degraded --exclude-node --lease-ttl --break-lock --pre-hook --post-hook --on-move --retries --compress --max-memory --db --table --partition --where --chunk --utc" ;;
+    rebalance-disks) opts="-h --help --node --all-nodes --by --threshold --min-age --plan-out --plan -n --dry-run --concurrency --per-node --bwlimit --bwlimit-per-node --max-bytes --until --headroom --allow-degraded --exclude-node --lease-ttl --break-lock --pre-hook --post-hook --on-move --retries --compress --max-memory" ;;
+    move-replicas) opts="-h --help --from-node --to-node --node --from-volume --to-volume -n --dry-run --concurrency --per-node --bwlimit --bwlimit-per-node --max-bytes --until --headroom --allow-degraded --exclude-node --lease-ttl --break-lock --pre-hook --post-hook --on-move --retries --compress --max-memory --db --table --partition --where --chunk --utc" ;;
+    repair) opts="-h --help --fix-duplicates -n --dry-run --concurrency --per-node --bwlimit --bwlimit-per-node --max-bytes --until --headroom --allow-degraded --exclude-node --lease-ttl --break-lock --pre-hook --post-hook --on-move --retries --compress --max-memory --db --table --partition --where --chunk --utc" ;;
     snapshots) opts="-h --help" ;;
     verify) opts="-h --help" ;;
     prune) opts="-h --help" ;;

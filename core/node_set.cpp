@@ -6,7 +6,9 @@
 
 namespace clsync::core {
 
-std::shared_ptr<transport::Node> open_node(const NodeSpec& spec)
+namespace {
+
+std::shared_ptr<transport::Node> open_node_with(const NodeSpec& spec, bool compress)
 {
   if (spec.is_local()) {
     return transport::make_local_node(spec.name, spec.volumes);
@@ -23,7 +25,20 @@ std::shared_ptr<transport::Node> open_node(const NodeSpec& spec)
   t.roots = spec.volumes;
   t.connect_timeout_s = spec.ssh.connect_timeout_s;
   t.io_timeout_s = spec.ssh.io_timeout_s;
+  t.compress = compress;
   return transport::make_ssh_node(t);
+}
+
+} // namespace
+
+std::shared_ptr<transport::Node> open_node(const NodeSpec& spec)
+{
+  return open_node_with(spec, false);
+}
+
+NodeFactory make_node_factory(bool compress)
+{
+  return [compress](const NodeSpec& spec) { return open_node_with(spec, compress); };
 }
 
 NodeSet::NodeSet(const Topology& topo, NodeFactory factory)

@@ -21,6 +21,9 @@ using NodeFactory = std::function<std::shared_ptr<transport::Node>(const NodeSpe
 /// The default factory: LocalNode for `host: local`, SshNode otherwise.
 std::shared_ptr<transport::Node> open_node(const NodeSpec& spec);
 
+/// open_node, with zstd on the wire to SSH nodes when `compress` (--compress).
+NodeFactory make_node_factory(bool compress);
+
 class NodeSet {
 public:
   explicit NodeSet(const Topology& topo, NodeFactory factory = open_node);

@@ -1,0 +1,279 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+#include "cli/render_plan.hpp"
+
+#include "cli/text_table.hpp"
+#include "core/replica_planner.hpp"
+
+#include <cstdio>
+#include <sstream>
+
+namespace clsync::cli {
+namespace {
+
+constexpr std::size_t k_moves_shown = 20;
+
+std::string place(const core::Place& p)
+{
+  return p.node + ":" + p.volume;
+}
+
+nlohmann::json loads_json(const std::map<std::string, core::NodeLoad>& loads)
+{
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [name, l] : loads) {
+    j[name] = {{"chunks", l.chunks}, {"bytes", l.bytes}};
+  }
+  return j;
+}
+
+std::string rate(std::uint64_t bytes, double seconds)
+{
+  if (seconds <= 0) {
+    return "-";
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MB/s", static_cast<double>(bytes) / 1e6 / seconds);
+  return buf;
+}
+
+void render_moves(std::ostringstream& out, const core::RebalanceResult& r, bool all_moves)
+{
+  const auto& moves = r.plan.moves;
+  out << (r.dry_run ? "Planned moves: " : "Moves: ") << moves.size() << " ("
+      << human_size(r.plan.bytes()) << ")\n";
+  if (moves.empty()) {
+    return;
+  }
+  TextTable t;
+  t.column("CHUNK").column("KIND").column("FROM").column("TO").column("BYTES",
+                                                                      TextTable::Align::right);
+  if (r.exec) {
+    t.column("STATE");
+  }
+  const std::size_t shown = all_moves ? moves.size() : std::min(moves.size(), k_moves_shown);
+  for (std::size_t i = 0; i < shown; ++i) {
+    const auto& m = moves[i];
+    std::vector<std::string> row{m.chunk, core::to_string(m.kind), place(m.from), place(m.to),
+                                 human_size(m.bytes)};
+    if (r.exec && i < r.exec->tasks.size()) {
+      row.push_back(r.exec->tasks[i].state);
+    }
+    t.add_row(std::move(row));
+  }
+  std::istringstream lines(t.render());
+  for (std::string line; std::getline(lines, line);) {
+    out << "  " << line << '\n';
+  }
+  if (shown < moves.size()) {
+    out << "  … and " << moves.size() - shown << " more (-v shows all)\n";
+  }
+}
+
+void render_matrix(std::ostringstream& out,
+                   const core::RebalanceResult& r,
+                   const core::Topology* topo)
+{
+  if (r.plan.moves.empty()) {
+    return;
+  }
+  bool by_volume = r.command == "rebalance-disks";
+  for (const auto& m : r.plan.moves) {
+    by_volume = by_volume || m.from.node == m.to.node;
+  }
+  auto mx = core::plan_matrix(r.plan, topo, by_volume);
+  TextTable t;
+  t.column("FROM \\ TO");
+  for (const auto& l : mx.labels) {
+    t.column(l, TextTable::Align::right);
+  }
+  for (std::size_t i = 0; i < mx.labels.size(); ++i) {
+    std::vector<std::string> row{mx.labels[i]};
+    bool any = false;
+    for (std::size_t j = 0; j < mx.labels.size(); ++j) {
+      const auto& c = mx.cells[i][j];
+      any = any || c.moves > 0;
+      row.push_back(c.moves ? std::to_string(c.moves) + " (" + human_size(c.bytes) + ")" : "-");
+    }
+    if (any) {
+      t.add_row(std::move(row));
+    }
+  }
+  out << "\nFrom → to (moves, bytes):\n";
+  std::istringstream lines(t.render());
+  for (std::string line; std::getline(lines, line);) {
+    out << "  " << line << '\n';
+  }
+}
+
+void render_loads(std::ostringstream& out, const core::RebalanceResult& r)
+{
+  if (r.plan.before.empty() && r.plan.after.empty()) {
+    return;
+  }
+  TextTable t;
+  t.column(r.command == "rebalance-disks" ? "VOLUME" : "NODE")
+      .column("CHUNKS BEFORE", TextTable::Align::right)
+      .column("BYTES BEFORE", TextTable::Align::right)
+      .column("CHUNKS AFTER", TextTable::Align::right)
+      .column("BYTES AFTER", TextTable::Align::right);
+  std::map<std::string, bool> names;
+  for (const auto& [n, l] : r.plan.before) {
+    names[n] = true;
+  }
+  for (const auto& [n, l] : r.plan.after) {
+    names[n] = true;
+  }
+  for (const auto& [n, _] : names) {
+    auto b = r.plan.before.count(n) ? r.plan.before.at(n) : core::NodeLoad{};
+    auto a = r.plan.after.count(n) ? r.plan.after.at(n) : core::NodeLoad{};
+    t.add_row({n, std::to_string(b.chunks), human_size(b.bytes), std::to_string(a.chunks),
+               human_size(a.bytes)});
+  }
+  out << "\nPer " << (r.command == "rebalance-disks" ? "volume" : "node")
+      << (r.dry_run ? " (after: as planned)" : "") << ":\n";
+  std::istringstream lines(t.render());
+  for (std::string line; std::getline(lines, line);) {
+    out << "  " << line << '\n';
+  }
+}
+
+} // namespace
+
+std::string
+render_rebalance_text(const core::RebalanceResult& r, const core::Topology* topo, bool all_moves)
+{
+  std::ostringstream out;
+  out << r.command << (r.dry_run ? ": dry run, nothing changed" : ": run " + r.run_id) << '\n';
+  render_moves(out, r, all_moves);
+  render_matrix(out, r, topo);
+  render_loads(out, r);
+  if (r.exec) {
+    const auto& e = *r.exec;
+    out << "\nTasks: " << e.finished << " finished, " << e.failed << " failed";
+    if (e.rolled_back) {
+      out << ", " << e.rolled_back << " rolled back";
+    }
+    if (e.not_started) {
+      out << ", " << e.not_started << " not started";
+    }
+    out << "; " << human_size(e.bytes) << " in " << decimal(e.seconds) << " s ("
+        << rate(e.bytes, e.seconds) << ")\n";
+    for (const auto& t : e.tasks) {
+      if (t.state == "failed") {
+        out << "  failed: " << t.move.chunk << ": " << t.error << '\n';
+      }
+    }
+    if (!r.journal.empty()) {
+      out << "Journal: " << r.journal << '\n';
+    }
+  }
+  if (!r.notes.empty()) {
+    out << "\nNotes:\n";
+    for (const auto& n : r.notes) {
+      out << "  " << (n.chunk.empty() ? "" : n.chunk + ": ") << n.reason << '\n';
+    }
+  }
+  return out.str();
+}
+
+nlohmann::json rebalance_json(const core::RebalanceResult& r)
+{
+  nlohmann::json moves = nlohmann::json::array();
+  for (std::size_t i = 0; i < r.plan.moves.size(); ++i) {
+    const auto& m = r.plan.moves[i];
+    nlohmann::json j{{"chunk", m.chunk},
+                     {"kind", core::to_string(m.kind)},
+                     {"from", {{"node", m.from.node}, {"volume", m.from.volume}}},
+                     {"to", {{"node", m.to.node}, {"volume", m.to.volume}}},
+                     {"bytes", m.bytes}};
+    if (r.exec && i < r.exec->tasks.size()) {
+      j["state"] = r.exec->tasks[i].state;
+      j["task"] = r.exec->tasks[i].id;
+      if (!r.exec->tasks[i].error.empty()) {
+        j["error"] = r.exec->tasks[i].error;
+      }
+    }
+    moves.push_back(std::move(j));
+  }
+  nlohmann::json notes = nlohmann::json::array();
+  for (const auto& n : r.notes) {
+    notes.push_back({{"chunk", n.chunk}, {"reason", n.reason}});
+  }
+  nlohmann::json tasks{{"finished", 0}, {"failed", 0}, {"rolled_back", 0}, {"not_started", 0}};
+  if (r.exec) {
+    tasks = {{"finished", r.exec->finished},
+             {"failed", r.exec->failed},
+             {"rolled_back", r.exec->rolled_back},
+             {"not_started", r.exec->not_started},
+             {"bytes", r.exec->bytes},
+             {"seconds", r.exec->seconds}};
+  }
+  nlohmann::json doc{
+      {"dry_run", r.dry_run},
+      {"command", r.command},
+      {"moves", std::move(moves)},
+      {"summary", {{"moves", r.plan.moves.size()}, {"bytes", r.plan.bytes()}}},
+      {"before", loads_json(r.plan.before)},
+      {"after", loads_json(r.plan.after)},
+      {"tasks", std::move(tasks)},
+      {"notes", std::move(notes)},
+      {"result", r.exec ? r.exec->result() : (r.dry_run ? "dry_run" : "ok")},
+      {"exit_code", static_cast<int>(r.code)},
+  };
+  if (!r.run_id.empty()) {
+    doc["run_id"] = r.run_id;
+  }
+  if (!r.journal.empty()) {
+    doc["journal"] = r.journal;
+  }
+  if (!r.dry_run) {
+    doc["recovery"] = {{"temps_removed", r.recovery.temps_removed},
+                       {"trash_removed", r.recovery.trash_removed},
+                       {"trash_restored", r.recovery.trash_restored},
+                       {"surplus_trashed", r.recovery.surplus_trashed},
+                       {"intents_removed", r.recovery.intents_removed}};
+  }
+  return doc;
+}
+
+ExitCode emit_rebalance(const core::RebalanceResult& r,
+                        const core::Context& ctx,
+                        const GlobalOptions& global,
+                        std::ostream& out)
+{
+  if (global.json) {
+    out << rebalance_json(r).dump(2) << '\n';
+  } else {
+    out << render_rebalance_text(r, ctx.topology.get(), global.verbose > 0);
+  }
+  return r.code;
+}
+
+ExitCode run_rebalance_command(const std::string& command,
+                               bool dry_run,
+                               const std::function<core::RebalanceResult()>& run,
+                               const core::Context& ctx,
+                               const GlobalOptions& global,
+                               std::ostream& out)
+{
+  core::RebalanceResult r;
+  try {
+    r = run();
+  } catch (const Error& e) {
+    if (global.json) {
+      core::RebalanceResult none;
+      none.command = command;
+      none.dry_run = dry_run;
+      auto doc = rebalance_json(none);
+      doc["result"] = "failed";
+      doc["error"] = e.what();
+      doc["exit_code"] = static_cast<int>(e.code());
+      out << doc.dump(2) << '\n';
+    }
+    throw;
+  }
+  return emit_rebalance(r, ctx, global, out);
+}
+
+} // namespace clsync::cli

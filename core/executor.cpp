@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+#include "core/executor.hpp"
+
+#include "core/error.hpp"
+#include "core/replica_planner.hpp"
+#include "core/task_steps.hpp"
+#include "core/transfer.hpp"
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdio>
+#include <ctime>
+#include <map>
+#include <mutex>
+#include <regex>
+#include <thread>
+
+namespace clsync::core {
+namespace {
+
+using SysClock = std::chrono::system_clock;
+
+/// The nodes a task occupies for --per-node (one entry when both ends are on one node).
+std::vector<std::string> task_nodes(const Move& m)
+{
+  if (m.from.node == m.to.node) {
+    return {m.from.node};
+  }
+  return {m.from.node, m.to.node};
+}
+
+} // namespace
+
+std::string ExecResult::result() const
+{
+  if (interrupted) {
+    return "interrupted";
+  }
+  if (failed == 0) {
+    return "ok";
+  }
+  return finished > 0 ? "partial" : "failed";
+}
+
+std::string task_id(const std::string& run_id, std::size_t n)
+{
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04zu", n);
+  return run_id + "-" + buf;
+}
+
+std::optional<SysClock::time_point> parse_until(const std::string& text)
+{
+  if (text.empty()) {
+    return std::nullopt;
+  }
+  std::smatch m;
+  static const std::regex hhmm(R"(^([01]?\d|2[0-3]):([0-5]\d)$)");
+  if (std::regex_match(text, m, hhmm)) {
+    std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    localtime_r(&now, &tm);
+    tm.tm_hour = std::stoi(m[1]);
+    tm.tm_min = std::stoi(m[2]);
+    tm.tm_sec = 0;
+    tm.tm_isdst = -1;
+    std::time_t t = std::mktime(&tm);
+    if (t <= now) {
+      // "--until 06:00" typed at 23:00 means tomorrow morning.
+      tm.tm_mday += 1;
+      tm.tm_isdst = -1;
+      t = std::mktime(&tm);
+    }
+    return SysClock::from_time_t(t);
+  }
+  static const std::regex rfc(
+      R"(^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|([+-])(\d{2}):(\d{2}))$)");
+  if (std::regex_match(text, m, rfc)) {
+    std::tm tm{};
+    tm.tm_year = std::stoi(m[1]) - 1900;
+    tm.tm_mon = std::stoi(m[2]) - 1;
+    tm.tm_mday = std::stoi(m[3]);
+    tm.tm_hour = std::stoi(m[4]);
+    tm.tm_min = std::stoi(m[5]);
+    tm.tm_sec = std::stoi(m[6]);
+    std::time_t t = timegm(&tm);
+    if (m[9].matched) {
+      long off = std::stol(m[10]) * 3600 + std::stol(m[11]) * 60;
+      t -= (m[9] == "+" ? off : -off);
+    }
+    return SysClock::from_time_t(t);
+  }
+  throw UsageError("--until: '" + text + "' is not a time",
+                   "use HH:MM (local time) or RFC 3339, e.g. 2024-06-01T06:00:00Z");
+}
+
+ExecResult
+execute_plan(Context& ctx, const Plan& plan, const ExecSettings& settings, Journal& journal)
+{
+  const auto started = std::chrono::steady_clock::now();
+  const WriteOptions& w = settings.write;
+  const std::size_t n = plan.moves.size();
+  ExecResult result;
+  result.tasks.resize(n);
+  std::vector<std::string> ids(n);
+  Progress progress;
+  progress.tasks_total = n;
+  progress.bytes_total = plan.bytes();
+
+  for (std::size_t i = 0; i < n; ++i) {
+    ids[i] = task_id(settings.run.run_id, i + 1);
+    result.tasks[i].id = ids[i];
+    result.tasks[i].move = plan.moves[i];
+    result.tasks[i].state = "not_started";
+    TaskRecord r;
+    r.id = ids[i];
+    r.chunk = plan.moves[i].chunk;
+    r.kind = to_string(plan.moves[i].kind);
+    r.source = plan.moves[i].from;
+    r.destination = plan.moves[i].to;
+    r.bytes = plan.moves[i].bytes;
+    r.state = "queued";
+    r.delete_source = plan.moves[i].delete_source();
+    journal.record(r);
+  }
+
+  const std::size_t node_count = ctx.topology ? ctx.topology->nodes.size() : 1;
+  const std::size_t workers = std::max<std::size_t>(
+      1, std::min<std::size_t>(n, w.concurrency > 0 ? static_cast<std::size_t>(w.concurrency)
+                                                    : 2 * node_count));
+  const int per_node = std::max(1, w.per_node);
+
+  RateLimits limits(w.bwlimit, w.bwlimit_per_node);
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<bool> taken(n, false);
+  std::map<std::string, int> busy;
+  std::uint64_t bytes_scheduled = 0;
+  std::size_t running = 0;
+
+  auto report = [&] { ctx.events->progress(progress); };
+  auto on_bytes = [&](std::uint64_t b) {
+    std::lock_guard lock(mutex);
+    progress.bytes_done += b;
+    report();
+  };
+  TaskEnv env{ctx, journal, settings, limits, on_bytes};
+
+  // Why no further task may start; empty while tasks may start. Called under the mutex.
+  auto held_by = [&]() -> std::string {
+    if (ctx.stopping()) {
+      return "interrupted";
+    }
+    if (settings.hold && settings.hold()) {
+      return "lease lost";
+    }
+    if (w.max_bytes > 0 && bytes_scheduled >= w.max_bytes) {
+      return "max-bytes";
+    }
+    if (settings.until && SysClock::now() >= *settings.until) {
+      return "until";
+    }
+    return {};
+  };
+
+  auto worker = [&] {
+    std::unique_lock lock(mutex);
+    for (;;) {
+      std::optional<std::size_t> pick;
+      bool any_left = false;
+      if (std::string why = held_by(); !why.empty()) {
+        if (result.stopped_by.empty()) {
+          result.stopped_by = why;
+        }
+        return;
+      }
+      for (std::size_t i = 0; i < n; ++i) {
+        if (taken[i]) {
+          continue;
+        }
+        any_left = true;
+        auto nodes = task_nodes(plan.moves[i]);
+        if (std::all_of(nodes.begin(), nodes.end(),
+                        [&](const std::string& nd) { return busy[nd] < per_node; })) {
+          pick = i;
+          break;
+        }
+      }
+      if (!any_left) {
+        return;
+      }
+      if (!pick) {
+        // Every remaining task touches a busy node: wait for one to finish (and wake now and
+        // then to see a stop request or --until).
+        changed.wait_for(lock, std::chrono::milliseconds(200));
+        continue;
+      }
+      const std::size_t i = *pick;
+      taken[i] = true;
+      const Move& m = plan.moves[i];
+      for (const auto& nd : task_nodes(m)) {
+        ++busy[nd];
+      }
+      bytes_scheduled += m.bytes;
+      ++running;
+      lock.unlock();
+
+      TaskResult r = run_task(env, m, ids[i]);
+      if (r.state == "finished" && !w.on_move.empty()) {
+        try {
+          int rc = run_on_move_hook(w.on_move, settings.run, m, ids[i]);
+          if (rc != 0) {
+            ctx.events->warning("--on-move exited with status " + std::to_string(rc) +
+                                " for chunk " + m.chunk);
+          }
+        } catch (const std::exception& e) {
+          ctx.events->warning(e.what());
+        }
+      }
+
+      lock.lock();
+      for (const auto& nd : task_nodes(m)) {
+        --busy[nd];
+      }
+      --running;
+      if (r.state == "finished") {
+        ++result.finished;
+        result.bytes += m.bytes;
+        ++progress.tasks_done;
+      } else if (r.state == "failed") {
+        ++result.failed;
+        ++progress.tasks_failed;
+      } else if (r.state == "rolled_back") {
+        ++result.rolled_back;
+      }
+      result.tasks[i] = std::move(r);
+      report();
+      changed.notify_all();
+    }
+  };
+
+  std::vector<std::thread> threads;
+  for (std::size_t t = 0; t < workers; ++t) {
+    threads.emplace_back(worker);
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!taken[i]) {
+      ++result.not_started;
+      result.bytes_left += plan.moves[i].bytes;
+    }
+  }
+  if (result.not_started == 0 && result.stopped_by != "interrupted") {
+    result.stopped_by.clear();
+  }
+  result.interrupted = ctx.stopping();
+  if (result.interrupted) {
+    result.stopped_by = "interrupted";
+  }
+  result.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return result;
+}
+
+} // namespace clsync::core

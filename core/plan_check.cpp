@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+#include "core/plan_check.hpp"
+
+#include "core/error.hpp"
+#include "core/replica_planner.hpp"
+#include "core/units.hpp"
+
+#include <algorithm>
+
+namespace clsync::core {
+namespace {
+
+const Replica* replica_at(const Chunk& c, const Place& p)
+{
+  for (const auto& r : c.replicas) {
+    if (r.node == p.node && r.volume == p.volume) {
+      return &r;
+    }
+  }
+  return nullptr;
+}
+
+bool usable(const Inventory& inv, const std::vector<std::string>& excluded, const std::string& n)
+{
+  const NodeState* s = inv.node(n);
+  return s && s->reachable && std::find(excluded.begin(), excluded.end(), n) == excluded.end();
+}
+
+/// Why `m` can no longer run as planned, or "" when it still can.
+std::string stale_reason(const Move& m,
+                         const Inventory& inv,
+                         const Topology& topo,
+                         const std::vector<std::string>& excluded)
+{
+  const Chunk* c = inv.chunk(m.chunk);
+  if (!c) {
+    return "the chunk no longer exists";
+  }
+  for (const auto* p : {&m.from, &m.to}) {
+    if (!usable(inv, excluded, p->node)) {
+      return "node " + p->node + " is excluded, unreachable or unknown";
+    }
+    const NodeSpec* spec = topo.find_node(p->node);
+    if (!spec ||
+        std::find(spec->volumes.begin(), spec->volumes.end(), p->volume) == spec->volumes.end()) {
+      return p->volume + " is not a volume of node " + p->node;
+    }
+  }
+  const Replica* src = replica_at(*c, m.from);
+  if (!src) {
+    return "the source replica on " + m.from.node + ":" + m.from.volume + " is gone";
+  }
+  if (!m.fingerprint.empty() && src->fingerprint != m.fingerprint) {
+    return "the source replica changed since the plan was made";
+  }
+  if (src->has_special) {
+    return "the source holds special files";
+  }
+  if (m.kind == MoveKind::drop_duplicate) {
+    if (m.from.node != m.to.node || !replica_at(*c, m.to)) {
+      return "the copy to keep is no longer on " + m.to.node + ":" + m.to.volume;
+    }
+    return {};
+  }
+  if (replica_at(*c, m.to)) {
+    return "the chunk is already on " + m.to.node + ":" + m.to.volume;
+  }
+  if (m.from.node != m.to.node && c->on_node(m.to.node)) {
+    return "node " + m.to.node + " already holds a replica";
+  }
+  return {};
+}
+
+} // namespace
+
+void check_reachable(const Inventory& inv)
+{
+  std::string names, why;
+  for (const auto& n : inv.nodes) {
+    if (!n.reachable && !n.excluded) {
+      names += (names.empty() ? "" : ", ") + n.name;
+      if (why.empty()) {
+        why = n.error;
+      }
+    }
+  }
+  if (!names.empty()) {
+    throw Error(ExitCode::failed,
+                "cannot reach node " + names + " (" + why + "); nothing was changed",
+                "bring it back, or leave it out with --exclude-node NAME");
+  }
+}
+
+void check_not_degraded(const Inventory& inv, bool allow_degraded)
+{
+  if (allow_degraded) {
+    return;
+  }
+  std::uint64_t under = 0, divergent = 0;
+  std::string examples;
+  int shown = 0;
+  for (const auto& c : inv.chunks) {
+    bool bad = false;
+    for (auto h : c.issues) {
+      if (h == ChunkHealth::under_replicated) {
+        ++under;
+        bad = true;
+      } else if (h == ChunkHealth::divergent) {
+        ++divergent;
+        bad = true;
+      }
+    }
+    if (bad && shown < 3) {
+      examples += (shown++ ? ", " : "") + c.key;
+    }
+  }
+  if (under + divergent == 0) {
+    return;
+  }
+  throw Error(ExitCode::failed,
+              "the cluster is degraded: " + std::to_string(under) + " under-replicated and " +
+                  std::to_string(divergent) + " divergent chunks (e.g. " + examples +
+                  "); nothing was changed",
+              "run 'clsync repair' first, or pass --allow-degraded");
+}
+
+void check_room(const Plan& plan, const Inventory& inv, double headroom)
+{
+  auto violations = check_capacity(plan, inv, headroom);
+  if (violations.empty()) {
+    return;
+  }
+  std::string what;
+  for (const auto& v : violations) {
+    what += (what.empty() ? "" : "; ") + v.node + ":" + v.volume + " needs " +
+            format_size(v.needed) + " free (with headroom), has " + format_size(v.free);
+  }
+  throw Error(ExitCode::failed,
+              "not enough room on the destinations: " + what + "; nothing was changed",
+              "free space, add a volume, or lower --headroom");
+}
+
+std::vector<PlanNote> revalidate_plan(Plan& plan,
+                                      const Inventory& inv,
+                                      const Topology& topo,
+                                      const std::vector<std::string>& exclude_nodes)
+{
+  if (!plan.cluster.empty() && plan.cluster != topo.cluster) {
+    throw UsageError("the plan is for cluster '" + plan.cluster + "', not '" + topo.cluster + "'",
+                     "pass the topology the plan was made with");
+  }
+  std::vector<PlanNote> notes;
+  std::vector<Move> kept;
+  for (auto& m : plan.moves) {
+    if (auto why = stale_reason(m, inv, topo, exclude_nodes); !why.empty()) {
+      notes.push_back({m.chunk, "stale move from " + m.from.node + ":" + m.from.volume + " to " +
+                                    m.to.node + ":" + m.to.volume + " skipped: " + why});
+      continue;
+    }
+    kept.push_back(std::move(m));
+  }
+  plan.moves = std::move(kept);
+  return notes;
+}
+
+} // namespace clsync::core

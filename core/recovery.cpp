@@ -1,0 +1,261 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+#include "core/recovery.hpp"
+
+#include "core/fault.hpp"
+#include "core/node_set.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+namespace clsync::core {
+namespace {
+
+struct Intent {
+  std::string task, chunk, kind;
+  std::string src_node, src_volume, dst_node, dst_volume;
+  std::vector<std::pair<std::string, std::string>> found_at; ///< (node, volume) of its files
+};
+
+struct Found {
+  std::string node, volume, task;
+};
+
+bool has_replica_at(const Chunk& c, const std::string& node, const std::string& volume)
+{
+  return std::any_of(c.replicas.begin(), c.replicas.end(),
+                     [&](const Replica& r) { return r.node == node && r.volume == volume; });
+}
+
+class Recovery {
+public:
+  Recovery(Context& ctx, const Inventory& inv, const std::vector<std::string>& nodes)
+      : m_ctx(ctx), m_inv(inv), m_nodes(nodes.begin(), nodes.end())
+  {
+  }
+
+  RecoveryReport run()
+  {
+    gather();
+    for (const auto& c : m_inv.chunks) {
+      m_count[c.key] = c.replica_count();
+    }
+    for (const auto& t : m_trash) {
+      handle_trash(t);
+    }
+    for (const auto& [task, intent] : m_intents) {
+      handle_surplus(intent);
+    }
+    for (const auto& t : m_temps) {
+      if (m_done_dirs.count(t.node + "\n" + t.volume + "\n" + t.task)) {
+        continue;
+      }
+      act(
+          t.node, [&](transport::Node& n) { n.remove_task_dirs(t.volume, t.task); },
+          "removed the temporary directory .clsync-tmp-" + t.task + " on " + t.node + ":" +
+              t.volume,
+          m_report.temps_removed, t.task);
+    }
+    for (const auto& [task, intent] : m_intents) {
+      if (m_unresolved.count(task)) {
+        continue;
+      }
+      for (const auto& [node, volume] : intent.found_at) {
+        act(
+            node, [&](transport::Node& n) { n.remove_intent(volume, task); }, "",
+            m_report.intents_removed, task);
+      }
+    }
+    for (const auto& p : m_parts) {
+      if (!m_unresolved.count(p.task)) {
+        act(
+            p.node, [&](transport::Node& n) { n.remove_intent(p.volume, p.task); }, "",
+            m_report.intents_removed, p.task);
+      }
+    }
+    report_unexplained_surplus();
+    return std::move(m_report);
+  }
+
+private:
+  void gather()
+  {
+    for (const auto& [node, l] : m_inv.leftovers) {
+      if (!m_nodes.count(node)) {
+        continue;
+      }
+      if (l.kind == "intent") {
+        auto j = nlohmann::json::parse(l.content, nullptr, false);
+        Intent& in = m_intents[l.task];
+        in.task = l.task;
+        in.found_at.emplace_back(node, l.volume);
+        if (j.is_object()) {
+          in.chunk = j.value("chunk", in.chunk);
+          in.kind = j.value("kind", in.kind);
+          if (auto s = j.find("source"); s != j.end() && s->is_object()) {
+            in.src_node = s->value("node", "");
+            in.src_volume = s->value("volume", "");
+          }
+          if (auto d = j.find("destination"); d != j.end() && d->is_object()) {
+            in.dst_node = d->value("node", "");
+            in.dst_volume = d->value("volume", "");
+          }
+        }
+      } else if (l.kind == "trash") {
+        m_trash.push_back({node, l.volume, l.task});
+      } else if (l.kind == "tmp") {
+        m_temps.push_back({node, l.volume, l.task});
+      } else if (l.name.rfind(".clsync-part-intent-", 0) == 0 && !l.task.empty()) {
+        // An intent whose write was cut short: never in force, so it simply goes.
+        m_parts.push_back({node, l.volume, l.task});
+      } else if (l.kind != "lease") {
+        note(node + ":" + l.volume + "/" + l.name + " is not something clsync knows; left alone");
+      }
+    }
+  }
+
+  void note(const std::string& what)
+  {
+    m_report.notes.push_back(what);
+    m_ctx.events->warning("recovery: " + what);
+  }
+
+  /// Runs one node action; on success counts it and says so, on failure notes it and marks the
+  /// task unresolved (its intents stay for a later run).
+  template <typename F>
+  bool act(const std::string& node,
+           F&& f,
+           const std::string& what,
+           std::uint64_t& counter,
+           const std::string& task)
+  {
+    try {
+      f(*m_ctx.nodes->get(node));
+      ++counter;
+      if (!what.empty()) {
+        m_ctx.events->warning("recovery: " + what);
+      }
+      fault_point("recovery_mid");
+      return true;
+    } catch (const std::exception& e) {
+      m_unresolved.insert(task);
+      note("could not finish recovery on node " + node + " (" + e.what() +
+           "); left for a later run");
+      return false;
+    }
+  }
+
+  void handle_trash(const Found& t)
+  {
+    auto it = m_intents.find(t.task);
+    if (it == m_intents.end() || it->second.chunk.empty()) {
+      note(t.node + ":" + t.volume + "/.clsync-trash-" + t.task +
+           " has no intent naming its chunk; left alone");
+      return;
+    }
+    const Intent& in = it->second;
+    const Chunk* c = m_inv.chunk(in.chunk);
+    const int want = c ? c->replication : 1;
+    const int have = m_count[in.chunk];
+    m_done_dirs.insert(t.node + "\n" + t.volume + "\n" + t.task);
+    if (have >= want) {
+      act(
+          t.node, [&](transport::Node& n) { n.remove_task_dirs(t.volume, t.task); },
+          "removed the trash of chunk " + in.chunk + " on " + t.node + ":" + t.volume + " (" +
+              std::to_string(have) + " replicas elsewhere)",
+          m_report.trash_removed, t.task);
+      return;
+    }
+    // The chunk would be short of replicas without it: put it back (SPEC §5).
+    if (act(
+            t.node, [&](transport::Node& n) { n.untrash_chunk(t.volume, t.task, in.chunk); },
+            "restored chunk " + in.chunk + " on " + t.node + ":" + t.volume +
+                " from the trash of an interrupted run",
+            m_report.trash_restored, t.task)) {
+      ++m_count[in.chunk];
+    }
+  }
+
+  void handle_surplus(const Intent& in)
+  {
+    if (in.kind != "move" || in.chunk.empty() || !m_nodes.count(in.src_node)) {
+      return;
+    }
+    const Chunk* c = m_inv.chunk(in.chunk);
+    if (!c || !has_replica_at(*c, in.src_node, in.src_volume) ||
+        !has_replica_at(*c, in.dst_node, in.dst_volume)) {
+      return;
+    }
+    const bool same_node = in.src_node == in.dst_node;
+    if (!same_node && m_count[in.chunk] <= c->replication) {
+      return;
+    }
+    // A move committed its copy but was killed before removing the source: finish it, once the
+    // two copies are shown to be the same bytes.
+    try {
+      auto src = m_ctx.nodes->get(in.src_node);
+      auto dst = m_ctx.nodes->get(in.dst_node);
+      auto a = src->hash_chunk(in.src_volume, in.chunk);
+      auto b = dst->hash_chunk(in.dst_volume, in.chunk);
+      if (a.content_hash != b.content_hash) {
+        m_unresolved.insert(in.task);
+        note("chunk " + in.chunk + " on " + in.src_node + ":" + in.src_volume + " and " +
+             in.dst_node + ":" + in.dst_volume + " differ; the interrupted move is left alone");
+        return;
+      }
+    } catch (const std::exception& e) {
+      m_unresolved.insert(in.task);
+      note("could not compare the copies of " + in.chunk + " (" + e.what() + "); left alone");
+      return;
+    }
+    if (act(
+            in.src_node,
+            [&](transport::Node& n) {
+              n.trash_chunk(in.src_volume, in.chunk, in.task);
+              n.remove_task_dirs(in.src_volume, in.task);
+            },
+            "finished the interrupted move of chunk " + in.chunk + ": removed the source on " +
+                in.src_node + ":" + in.src_volume,
+            m_report.surplus_trashed, in.task)) {
+      if (!same_node) {
+        --m_count[in.chunk];
+      }
+      m_explained.insert(in.chunk);
+    }
+  }
+
+  void report_unexplained_surplus()
+  {
+    for (const auto& c : m_inv.chunks) {
+      if (m_explained.count(c.key)) {
+        continue;
+      }
+      if (c.replica_count() > c.replication) {
+        note("chunk " + c.key + " has " + std::to_string(c.replica_count()) + " replicas (wants " +
+             std::to_string(c.replication) +
+             "); no intent of clsync explains the surplus, so none is removed");
+      }
+    }
+  }
+
+  Context& m_ctx;
+  const Inventory& m_inv;
+  std::set<std::string> m_nodes;
+  std::map<std::string, Intent> m_intents;
+  std::vector<Found> m_trash, m_temps, m_parts;
+  std::map<std::string, int> m_count;
+  std::set<std::string> m_done_dirs, m_unresolved, m_explained;
+  RecoveryReport m_report;
+};
+
+} // namespace
+
+RecoveryReport recover(Context& ctx, const Inventory& inv, const std::vector<std::string>& nodes)
+{
+  return Recovery(ctx, inv, nodes).run();
+}
+
+} // namespace clsync::core

@@ -1,0 +1,418 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+#include "core/task_steps.hpp"
+
+#include "core/fault.hpp"
+#include "core/replica_planner.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+namespace clsync::core {
+namespace {
+
+using transport::CommitMode;
+using transport::CommitOutcome;
+using transport::TransportError;
+
+/// A final failure of one task (no retry).
+struct TaskFailed : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+/// The source changed while it was copied: the copy is dropped and the task tried again.
+struct SourceChanged : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+/// A stop request arrived before the commit: roll back.
+struct StopBeforeCommit : std::runtime_error {
+  StopBeforeCommit() : std::runtime_error("interrupted before commit") {}
+};
+
+std::string place_str(const Place& p)
+{
+  return p.node + ":" + p.volume;
+}
+
+/// One attempt of one task. Keeps what it created so that a failure before the commit can be
+/// undone, and knows when the commit happened (after which nothing is undone).
+class Attempt {
+public:
+  Attempt(TaskEnv& env, const Move& move, const std::string& id)
+      : m_env(env), m_move(move), m_id(id), m_nodes(*env.ctx.nodes)
+  {
+  }
+
+  void run()
+  {
+    switch (m_move.kind) {
+    case MoveKind::drop_duplicate:
+      drop_duplicate();
+      return;
+    case MoveKind::move:
+    case MoveKind::copy:
+      if (m_move.from.node == m_move.to.node) {
+        same_node();
+      } else {
+        across_nodes();
+      }
+      return;
+    }
+  }
+
+  bool committed() const { return m_committed; }
+
+  /// Undoes an attempt that did not commit: temp removed, intents removed. Best effort: what
+  /// cannot be removed now is a leftover for the next run's recovery.
+  void roll_back() noexcept
+  {
+    if (m_writer) {
+      m_writer->abort();
+      m_writer.reset();
+    }
+    if (m_temp_started) {
+      try {
+        m_nodes.get(m_move.to.node)->remove_task_dirs(m_move.to.volume, m_id);
+      } catch (...) {
+      }
+    }
+    remove_intents();
+  }
+
+  void remove_intents() noexcept
+  {
+    for (const auto& p : m_intents) {
+      try {
+        m_nodes.get(p.node)->remove_intent(p.volume, m_id);
+      } catch (...) {
+      }
+    }
+    m_intents.clear();
+  }
+
+private:
+  void check_stop()
+  {
+    if (m_env.ctx.stopping()) {
+      throw StopBeforeCommit();
+    }
+  }
+
+  std::string source_fingerprint(transport::Node& src)
+  {
+    std::string fp = src.fingerprint(m_move.from.volume, m_move.chunk);
+    if (fp.empty()) {
+      throw TaskFailed("the source replica " + m_move.chunk + " on " + place_str(m_move.from) +
+                       " is gone");
+    }
+    if (!m_move.fingerprint.empty() && fp != m_move.fingerprint) {
+      throw TaskFailed("the source replica changed since the plan was made; plan again");
+    }
+    return fp;
+  }
+
+  void write_intents(bool on_source)
+  {
+    const std::string rec = intent_record(m_env.settings.run.run_id, m_id, m_move);
+    m_nodes.get(m_move.to.node)->write_intent(m_move.to.volume, m_id, rec);
+    m_intents.push_back(m_move.to);
+    if (on_source && !(m_move.from == m_move.to)) {
+      m_nodes.get(m_move.from.node)->write_intent(m_move.from.volume, m_id, rec);
+      m_intents.push_back(m_move.from);
+    }
+    fault_point("after_intent");
+  }
+
+  /// SPEC §5 step 3: the commit. `already_equal` counts as done; a different chunk in the way
+  /// fails the task.
+  void commit(transport::Node& dst)
+  {
+    check_stop();
+    auto outcome = dst.commit_chunk(m_move.to.volume, m_id, m_move.chunk, CommitMode::no_replace);
+    m_temp_started = false;
+    if (outcome == CommitOutcome::exists_different) {
+      try {
+        dst.remove_task_dirs(m_move.to.volume, m_id);
+      } catch (...) {
+      }
+      throw TaskFailed("a different chunk " + m_move.chunk + " is already on " +
+                       place_str(m_move.to) + "; left alone");
+    }
+    m_placed_new = outcome == CommitOutcome::placed;
+    m_committed = true;
+    fault_point("after_commit");
+  }
+
+  /// SPEC §5 step 4 for a move: trash the source, check it did not change, remove the trash.
+  void remove_source(transport::Node& src, transport::Node& dst, const std::string& fp0)
+  {
+    if (m_trash_tried && src.fingerprint(m_move.from.volume, m_move.chunk).empty()) {
+      // A retry after a trash whose reply was lost: the source is already in our trash.
+      src.remove_task_dirs(m_move.from.volume, m_id);
+      return;
+    }
+    // The node interface gives no fingerprint of a trash directory, so the last check is made
+    // just before the rename to trash (a change after it would go unseen; see the report).
+    if (src.fingerprint(m_move.from.volume, m_move.chunk) != fp0) {
+      if (m_placed_new) {
+        dst.trash_chunk(m_move.to.volume, m_move.chunk, m_id);
+        dst.remove_task_dirs(m_move.to.volume, m_id);
+      }
+      remove_intents();
+      throw TaskFailed("the source changed during the move; the new copy on " +
+                       place_str(m_move.to) + " was removed and the source kept");
+    }
+    m_trash_tried = true;
+    src.trash_chunk(m_move.from.volume, m_move.chunk, m_id);
+    fault_point("after_trash");
+    src.remove_task_dirs(m_move.from.volume, m_id);
+  }
+
+  void finish_intents()
+  {
+    fault_point("before_intent_removal");
+    for (const auto& p : m_intents) {
+      m_nodes.get(p.node)->remove_intent(p.volume, m_id);
+    }
+    m_intents.clear();
+  }
+
+  void across_nodes()
+  {
+    auto src = m_nodes.get(m_move.from.node);
+    auto dst = m_nodes.get(m_move.to.node);
+    if (!m_committed) {
+      m_fp0 = source_fingerprint(*src);
+      write_intents(m_move.kind == MoveKind::move);
+      m_temp_started = true;
+      m_writer = dst->write_chunk(m_move.to.volume, m_id);
+      TeeSink tee(
+          *m_writer, m_env.limits, {m_move.from.node, m_move.to.node},
+          [this] { return m_env.ctx.stopping(); }, m_env.on_bytes);
+      auto read = src->read_chunk(m_move.from.volume, m_move.chunk, tee);
+      auto written = m_writer->finish();
+      m_writer.reset();
+      if (read.content_hash != written.content_hash) {
+        throw TaskFailed("content hash mismatch: read " + read.content_hash + ", wrote " +
+                         written.content_hash);
+      }
+      fault_point("after_copy");
+      std::string fp1 = src->fingerprint(m_move.from.volume, m_move.chunk);
+      if (fp1 != m_fp0 || (!read.fingerprint.empty() && read.fingerprint != m_fp0)) {
+        throw SourceChanged("the source changed while it was copied");
+      }
+      commit(*dst);
+    }
+    if (m_move.kind == MoveKind::move) {
+      remove_source(*src, *dst, m_fp0);
+    }
+    finish_intents();
+  }
+
+  void same_node()
+  {
+    auto node = m_nodes.get(m_move.from.node);
+    if (!m_committed) {
+      m_fp0 = source_fingerprint(*node);
+      write_intents(m_move.kind == MoveKind::move);
+      check_stop();
+      if (m_move.kind == MoveKind::move) {
+        auto r = node->rename_chunk(m_move.from.volume, m_move.chunk, m_move.to.volume);
+        if (r == transport::RenameOutcome::renamed) {
+          m_committed = true;
+          fault_point("after_rename");
+          finish_intents();
+          return;
+        }
+        if (r == transport::RenameOutcome::destination_exists) {
+          throw TaskFailed("chunk " + m_move.chunk + " already exists on " + place_str(m_move.to));
+        }
+      }
+      // Another filesystem (EXDEV): the node copies it itself, never over the network.
+      m_temp_started = true;
+      auto copied =
+          node->copy_chunk_local(m_move.from.volume, m_move.chunk, m_move.to.volume, m_id);
+      if (m_env.on_bytes) {
+        m_env.on_bytes(copied.bytes);
+      }
+      fault_point("after_copy");
+      std::string fp1 = node->fingerprint(m_move.from.volume, m_move.chunk);
+      if (fp1 != m_fp0 || (!copied.fingerprint.empty() && copied.fingerprint != m_fp0)) {
+        throw SourceChanged("the source changed while it was copied");
+      }
+      commit(*node);
+    }
+    if (m_move.kind == MoveKind::move) {
+      remove_source(*node, *node, m_fp0);
+    }
+    finish_intents();
+  }
+
+  void drop_duplicate()
+  {
+    auto node = m_nodes.get(m_move.from.node);
+    if (!m_committed) {
+      m_fp0 = source_fingerprint(*node);
+      auto keep = node->hash_chunk(m_move.to.volume, m_move.chunk);
+      auto drop = node->hash_chunk(m_move.from.volume, m_move.chunk);
+      if (keep.content_hash != drop.content_hash) {
+        throw TaskFailed("the copies of " + m_move.chunk + " on " + place_str(m_move.from) +
+                         " and " + place_str(m_move.to) + " differ; neither is removed");
+      }
+      const std::string rec = intent_record(m_env.settings.run.run_id, m_id, m_move);
+      node->write_intent(m_move.from.volume, m_id, rec);
+      m_intents.push_back(m_move.from);
+      fault_point("after_intent");
+      check_stop();
+      // Nothing to commit: from here on the task completes.
+      m_committed = true;
+    }
+    remove_source(*node, *node, m_fp0);
+    finish_intents();
+  }
+
+  TaskEnv& m_env;
+  const Move& m_move;
+  const std::string& m_id;
+  NodeSet& m_nodes;
+  std::unique_ptr<transport::ChunkWriter> m_writer;
+  std::vector<Place> m_intents;
+  std::string m_fp0;
+  bool m_temp_started = false;
+  bool m_committed = false;
+  bool m_placed_new = false;
+  bool m_trash_tried = false;
+};
+
+TaskRecord record_of(const Move& m,
+                     const std::string& id,
+                     const std::string& state,
+                     const std::string& error = {})
+{
+  TaskRecord r;
+  r.id = id;
+  r.chunk = m.chunk;
+  r.kind = to_string(m.kind);
+  r.source = m.from;
+  r.destination = m.to;
+  r.bytes = m.bytes;
+  r.state = state;
+  r.delete_source = m.delete_source();
+  r.error = error;
+  return r;
+}
+
+void announce(TaskEnv& env,
+              const Move& m,
+              const std::string& id,
+              const std::string& state,
+              const std::string& error = {})
+{
+  env.journal.record(record_of(m, id, state, error));
+  TaskEvent e;
+  e.task = id;
+  e.chunk = m.chunk;
+  e.state = state;
+  e.source = place_str(m.from);
+  e.destination = place_str(m.to);
+  e.bytes = m.bytes;
+  e.error = error;
+  env.ctx.events->task(e);
+}
+
+/// Sleeps for the backoff of attempt `n` (0.5 s, 1 s, 2 s … at most 30 s), waking early on a
+/// stop request.
+void backoff(const Context& ctx, int n)
+{
+  auto wait = std::chrono::milliseconds(500) * (1 << std::min(n, 6));
+  wait = std::min<std::chrono::milliseconds>(wait, std::chrono::seconds(30));
+  auto until = std::chrono::steady_clock::now() + wait;
+  while (std::chrono::steady_clock::now() < until && !ctx.stopping()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+} // namespace
+
+std::string intent_record(const std::string& run_id, const std::string& id, const Move& move)
+{
+  nlohmann::json j{
+      {"run", run_id},
+      {"task", id},
+      {"chunk", move.chunk},
+      {"kind", to_string(move.kind)},
+      {"source", {{"node", move.from.node}, {"volume", move.from.volume}}},
+      {"destination", {{"node", move.to.node}, {"volume", move.to.volume}}},
+      {"created", utc_timestamp(std::chrono::system_clock::now())},
+  };
+  return j.dump();
+}
+
+TaskResult run_task(TaskEnv& env, const Move& move, const std::string& id)
+{
+  TaskResult result;
+  result.id = id;
+  result.move = move;
+  announce(env, move, id, "running");
+  const int retries = std::max(0, env.settings.write.retries);
+  Attempt attempt(env, move, id);
+  for (int n = 0;; ++n) {
+    result.attempts = n + 1;
+    std::string error;
+    bool retry = false;
+    try {
+      attempt.run();
+      result.state = "finished";
+      break;
+    } catch (const StopBeforeCommit&) {
+      attempt.roll_back();
+      result.state = "rolled_back";
+      break;
+    } catch (const TransferCancelled&) {
+      attempt.roll_back();
+      result.state = "rolled_back";
+      break;
+    } catch (const SourceChanged& e) {
+      error = e.what();
+      retry = true;
+    } catch (const TaskFailed& e) {
+      error = e.what();
+    } catch (const TransportError& e) {
+      error = e.what();
+      retry = e.retryable();
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    if (!attempt.committed()) {
+      attempt.roll_back();
+      if (env.ctx.stopping()) {
+        // A stop that surfaced as a transport error (an aborted stream) is still a stop.
+        result.state = "rolled_back";
+        result.error = error;
+        break;
+      }
+    }
+    // Past the commit the task is finished off by retrying the remaining steps; intents stay
+    // so that the next run's recovery can complete it if the retries run out.
+    if (retry && n < retries) {
+      backoff(env.ctx, n);
+      if (!attempt.committed() && env.ctx.stopping()) {
+        result.state = "rolled_back";
+        result.error = error;
+        break;
+      }
+      continue;
+    }
+    result.state = "failed";
+    result.error = attempt.committed()
+                       ? error + " (the new copy is committed; the next run completes the move)"
+                       : error;
+    break;
+  }
+  announce(env, move, id, result.state, result.error);
+  return result;
+}
+
+} // namespace clsync::core

@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+#include "core/error.hpp"
+#include "core/journal.hpp"
+#include "tests/support/scratch.hpp"
+
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <regex>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+using namespace clsync;
+using namespace clsync::core;
+
+namespace {
+
+TaskRecord task(const std::string& id, const std::string& state, std::uint64_t bytes = 1000000)
+{
+  TaskRecord t;
+  t.id = id;
+  t.chunk = "Level1/20200601/3/pt";
+  t.source = {"P1-dn1", "/v1"};
+  t.destination = {"P3-dn1", "/v3"};
+  t.bytes = bytes;
+  t.state = state;
+  return t;
+}
+
+} // namespace
+
+TEST_SUITE("core::journal")
+{
+  TEST_CASE("run ids sort by time and are safe in file names")
+  {
+    auto id = new_run_id();
+    CHECK(std::regex_match(id, std::regex(R"(\d{8}T\d{9}Z-[0-9a-f]{6})")));
+    CHECK(new_run_id() != new_run_id());
+  }
+
+  TEST_CASE("a finished run reads back with its tasks, bytes and rates")
+  {
+    auto dir = test::scratch_dir("journal-finished");
+    {
+      Journal j(dir, "demo", "20240601T120000Z-000001", "rebalance-nodes");
+      j.record(task("t1", "queued"));
+      j.record(task("t2", "queued", 500));
+      j.record(task("t1", "running"));
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      j.record(task("t1", "finished"));
+      auto failed = task("t2", "failed", 500);
+      failed.error = "node P3-dn1: disk full";
+      j.record(task("t2", "running", 500));
+      j.record(failed);
+      j.finish("partial", 1000000, 1, 1);
+    }
+    auto runs = read_runs(dir, "demo", 0);
+    REQUIRE(runs.size() == 1);
+    const auto& r = runs[0];
+    CHECK(r.id == "20240601T120000Z-000001");
+    CHECK(r.command == "rebalance-nodes");
+    CHECK(r.cluster == "demo");
+    CHECK(r.result == "partial");
+    CHECK(!r.finish.empty());
+    CHECK(r.bytes == 1000000);
+    CHECK(r.tasks_finished == 1);
+    CHECK(r.tasks_failed == 1);
+    REQUIRE(r.tasks.size() == 2);
+    CHECK(r.tasks[0].state == "finished");
+    CHECK(!r.tasks[0].start.empty());
+    CHECK(!r.tasks[0].finish.empty());
+    CHECK(r.tasks[0].mb_per_s > 0);
+    CHECK(r.tasks[0].source.node == "P1-dn1");
+    CHECK(r.tasks[0].destination.volume == "/v3");
+    CHECK(r.tasks[1].state == "failed");
+    CHECK(r.tasks[1].error == "node P3-dn1: disk full");
+    CHECK(r.mb_per_s > 0);
+  }
+
+  TEST_CASE("a run killed mid-way leaves a readable journal marked interrupted")
+  {
+    auto dir = test::scratch_dir("journal-killed");
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      Journal j(dir, "demo", "20240601T120000Z-00000a", "move-replicas");
+      j.record(task("t1", "queued"));
+      j.record(task("t1", "running"));
+      j.record(task("t1", "finished"));
+      j.record(task("t2", "queued"));
+      j.record(task("t2", "running"));
+      ::kill(::getpid(), SIGKILL);
+      _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    REQUIRE(WIFSIGNALED(status));
+    auto runs = read_runs(dir, "demo", 0);
+    REQUIRE(runs.size() == 1);
+    CHECK(runs[0].result == "interrupted");
+    CHECK(runs[0].finish.empty());
+    CHECK(runs[0].tasks_finished == 1);
+    CHECK(runs[0].bytes == 1000000);
+    REQUIRE(runs[0].tasks.size() == 2);
+    CHECK(runs[0].tasks[1].state == "running");
+  }
+
+  TEST_CASE("a torn last line is ignored and runs come newest first, limited")
+  {
+    auto dir = test::scratch_dir("journal-torn");
+    for (const char* id :
+         {"20240601T120000Z-000001", "20240602T120000Z-000002", "20240603T120000Z-000003"}) {
+      Journal j(dir, "demo", id, "repair");
+      j.record(task("t1", "queued"));
+      j.finish("ok", 0, 0, 0);
+    }
+    {
+      std::ofstream f(dir / "demo" / "runs" / "20240603T120000Z-000003.ndjson", std::ios::app);
+      f << R"({"type":"task","id":"t9","sta)";
+    }
+    auto runs = read_runs(dir, "demo", 2);
+    REQUIRE(runs.size() == 2);
+    CHECK(runs[0].id == "20240603T120000Z-000003");
+    CHECK(runs[1].id == "20240602T120000Z-000002");
+    CHECK(runs[0].tasks.size() == 1);
+    CHECK(runs[0].result == "ok");
+    CHECK(read_runs(dir, "other", 0).empty());
+  }
+
+  TEST_CASE("an unwritable state directory is an error naming the path")
+  {
+    auto dir = test::scratch_dir("journal-ro");
+    test::write_file(dir / "file", "x");
+    CHECK_THROWS_WITH_AS(Journal(dir / "file", "demo", "r", "repair"),
+                         doctest::Contains("task journal"), Error);
+  }
+}
