@@ -134,6 +134,8 @@ void build_app(CLI::App& app, GlobalOptions& global, std::vector<Command>& comma
   app.add_option("--state-dir", global.state_dir, "task journal and caches")
       ->envname("CLSYNC_STATE_DIR");
   app.add_flag("--no-progress", global.no_progress, "no progress display on stderr");
+  app.add_flag("--deploy-agent", global.deploy_agent,
+               "upload a static clsync agent to SSH nodes where agent_command is missing");
   app.add_flag("--fake-tty", global.fake_tty)->group("");  // hidden: tests
 
   commands.reserve(k_commands.size());
@@ -192,7 +194,8 @@ int run(int argc, char** argv)
                          "pass -c FILE or set CLSYNC_CONFIG");
       }
       ctx.topology = std::make_shared<core::Topology>(core::load_topology(global.config));
-      ctx.nodes = std::make_shared<core::NodeSet>(*ctx.topology);
+      ctx.connect.deploy_agent = global.deploy_agent;
+      ctx.nodes = std::make_shared<core::NodeSet>(*ctx.topology, core::make_node_factory(ctx.connect));
     }
     code = static_cast<int>(chosen->run(ctx, global, std::cout));
     std::cout.flush();

@@ -26,6 +26,7 @@ struct GlobalOptions {
   std::string log_format = "text";  ///< text | json (progress events on stderr)
   std::string state_dir;            ///< default: $XDG_STATE_HOME/clsync or ~/.local/state/clsync
   bool no_progress = false;
+  bool deploy_agent = false;  ///< upload the static agent to SSH nodes that lack agent_command
   bool fake_tty = false;  ///< hidden: render progress as if stderr were a terminal (tests)
 };
 

@@ -2,7 +2,7 @@
 _clsync() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
   local commands="status backup push restore sync-online rebalance-nodes rebalance-disks move-replicas repair snapshots verify prune demo agent"
-  local globals="-h --help --version -c --config --json -v --verbose -q --quiet --log-file --log-format --state-dir --no-progress"
+  local globals="-h --help --version -c --config --json -v --verbose -q --quiet --log-file --log-format --state-dir --no-progress --deploy-agent"
   local sub="" i
   for ((i = 1; i < COMP_CWORD; i++)); do
     case " $commands " in *" ${COMP_WORDS[i]} "*) sub=${COMP_WORDS[i]}; break ;; esac
@@ -16,7 +16,7 @@ _clsync() {
   esac
   local opts=""
   case $sub in
-    status) opts="-h --help --by --chunks --verify --check --exclude-node --db --table --partition --where --chunk --utc" ;;
+    status) opts="-h --help --by --chunks --verify --check --exclude-node --tasks --runs --db --table --partition --where --chunk --utc" ;;
     backup) opts="-h --help" ;;
     push) opts="-h --help" ;;
     restore) opts="-h --help" ;;

@@ -16,6 +16,7 @@ namespace clsync::core {
 struct Context {
   std::shared_ptr<Topology> topology;  ///< null for commands without -c
   std::shared_ptr<NodeSet> nodes;      ///< null without a topology
+  ConnectOptions connect;              ///< how `nodes` reaches SSH nodes
   Events* events = nullptr;            ///< never null while a command runs
   std::filesystem::path state_dir;     ///< journal and caches
   /// Set by SIGINT/SIGTERM: no new tasks; running tasks roll back or complete (SPEC §9).

@@ -8,7 +8,7 @@ namespace clsync::core {
 
 namespace {
 
-std::shared_ptr<transport::Node> open_node_with(const NodeSpec& spec, bool compress)
+std::shared_ptr<transport::Node> open_node_with(const NodeSpec& spec, const ConnectOptions& c)
 {
   if (spec.is_local()) {
     return transport::make_local_node(spec.name, spec.volumes);
@@ -25,7 +25,8 @@ std::shared_ptr<transport::Node> open_node_with(const NodeSpec& spec, bool compr
   t.roots = spec.volumes;
   t.connect_timeout_s = spec.ssh.connect_timeout_s;
   t.io_timeout_s = spec.ssh.io_timeout_s;
-  t.compress = compress;
+  t.compress = c.compress;
+  t.deploy_agent = c.deploy_agent;
   return transport::make_ssh_node(t);
 }
 
@@ -33,12 +34,12 @@ std::shared_ptr<transport::Node> open_node_with(const NodeSpec& spec, bool compr
 
 std::shared_ptr<transport::Node> open_node(const NodeSpec& spec)
 {
-  return open_node_with(spec, false);
+  return open_node_with(spec, {});
 }
 
-NodeFactory make_node_factory(bool compress)
+NodeFactory make_node_factory(ConnectOptions options)
 {
-  return [compress](const NodeSpec& spec) { return open_node_with(spec, compress); };
+  return [options](const NodeSpec& spec) { return open_node_with(spec, options); };
 }
 
 NodeSet::NodeSet(const Topology& topo, NodeFactory factory)

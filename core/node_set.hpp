@@ -21,8 +21,14 @@ using NodeFactory = std::function<std::shared_ptr<transport::Node>(const NodeSpe
 /// The default factory: LocalNode for `host: local`, SshNode otherwise.
 std::shared_ptr<transport::Node> open_node(const NodeSpec& spec);
 
-/// open_node, with zstd on the wire to SSH nodes when `compress` (--compress).
-NodeFactory make_node_factory(bool compress);
+/// How SSH nodes are reached beyond what the topology says.
+struct ConnectOptions {
+  bool compress = false;      ///< zstd on the wire (--compress)
+  bool deploy_agent = false;  ///< upload the static agent where agent_command is missing
+};
+
+/// open_node with these options for SSH nodes.
+NodeFactory make_node_factory(ConnectOptions options);
 
 class NodeSet {
 public:

@@ -89,7 +89,9 @@ RebalanceResult run_job(Context& ctx, const Job& job)
   const auto until = parse_until(w.until);
   if (w.compress) {
     // Nodes connect lazily, so nothing was opened yet: reopen them with zstd on the wire.
-    ctx.nodes = std::make_shared<NodeSet>(topo, make_node_factory(true));
+    ConnectOptions c = ctx.connect;
+    c.compress = true;
+    ctx.nodes = std::make_shared<NodeSet>(topo, make_node_factory(c));
   }
   RebalanceResult res;
   res.command = job.command;
