@@ -4,6 +4,7 @@
 
 #include "core/error.hpp"
 #include "core/suggest.hpp"
+#include "core/units.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -34,17 +35,6 @@ bool partition_glob_matches(const std::string& glob, const std::string& path)
 constexpr const char* k_where_hint =
     "expected 'LEVEL OP VALUE' with OP one of = != < <= > >=, e.g. --where 'date>=2020.06.01' or "
     "--where 'date>today-7'";
-
-std::string_view trim(std::string_view s)
-{
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
 
 bool all_digits(std::string_view s)
 {

@@ -35,29 +35,11 @@ std::string left_out_reason(const NodeIndex& idx, int i)
   return n.name + ": no readable volume, takes no part";
 }
 
-// Named here rather than with core::to_string(ChunkHealth), which belongs to the inventory.
-std::string health_name(ChunkHealth h)
-{
-  switch (h) {
-  case ChunkHealth::healthy:
-    return "healthy";
-  case ChunkHealth::under_replicated:
-    return "under_replicated";
-  case ChunkHealth::over_replicated:
-    return "over_replicated";
-  case ChunkHealth::duplicate_on_node:
-    return "duplicate_on_node";
-  case ChunkHealth::divergent:
-    return "divergent";
-  }
-  return "unhealthy";
-}
-
 /// Why a chunk may not be rebalanced, or empty when it may.
 std::string rebalance_refusal(const Chunk& c, const PlanParams& params)
 {
   if (c.health != ChunkHealth::healthy) {
-    return health_name(c.health) + ": not moved (repair it first)";
+    return std::string(to_string(c.health)) + ": not moved (repair it first)";
   }
   if (has_special(c)) {
     return "holds symlinks, devices, FIFOs or sockets: never moved";

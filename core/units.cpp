@@ -13,10 +13,6 @@
 
 namespace clsync::core {
 
-namespace {
-
-constexpr std::uint64_t k_max = std::numeric_limits<std::uint64_t>::max();
-
 std::string_view trim(std::string_view s)
 {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) {
@@ -27,6 +23,11 @@ std::string_view trim(std::string_view s)
   }
   return s;
 }
+
+
+namespace {
+
+constexpr std::uint64_t k_max = std::numeric_limits<std::uint64_t>::max();
 
 std::string lower(std::string_view s)
 {

@@ -10,6 +10,9 @@
 /// Sizes, rates and durations as operators type them on the command line and in files.
 namespace clsync::core {
 
+/// `s` without leading and trailing white space.
+std::string_view trim(std::string_view s);
+
 /// Parses a size: a non-negative number (fractions allowed) and an optional unit, case-insensitive:
 /// B, K/KB/KiB, M/MB/MiB, G/GB/GiB, T/TB/TiB, P/PB/PiB. Every unit is binary (K = 1024 bytes);
 /// "1.5M" is 1572864. Fractional bytes are rounded down. Throws UsageError naming `option` (when
