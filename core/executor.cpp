@@ -126,9 +126,20 @@ execute_plan(Context& ctx, const Plan& plan, const ExecSettings& settings, Journ
   }
 
   const std::size_t node_count = ctx.topology ? ctx.topology->nodes.size() : 1;
-  const std::size_t workers = std::max<std::size_t>(
+  std::size_t workers = std::max<std::size_t>(
       1, std::min<std::size_t>(n, w.concurrency > 0 ? static_cast<std::size_t>(w.concurrency)
                                                     : 2 * node_count));
+  // Every task streams through fixed buffers (a 1 MiB read block, at most one DATA frame of
+  // 1 MiB in flight each way, zstd's windows), so --max-memory bounds the tasks run at once.
+  constexpr std::uint64_t k_task_memory = 8ull << 20;
+  const auto memory_workers =
+      static_cast<std::size_t>(std::max<std::uint64_t>(1, w.max_memory / k_task_memory));
+  if (w.max_memory > 0 && memory_workers < workers) {
+    ctx.events->warning("--max-memory " + std::to_string(w.max_memory >> 20) + " MiB allows " +
+                        std::to_string(memory_workers) + " concurrent tasks (8 MiB each), not " +
+                        std::to_string(workers));
+    workers = memory_workers;
+  }
   const int per_node = std::max(1, w.per_node);
 
   RateLimits limits(w.bwlimit, w.bwlimit_per_node);
