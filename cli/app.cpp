@@ -141,7 +141,9 @@ void build_app(CLI::App& app, GlobalOptions& global, std::vector<Command>& comma
   commands.reserve(k_commands.size());
   for (auto make : k_commands) {
     commands.push_back(make(app));
-    commands.back().sub->fallthrough();
+    if (!commands.back().sub->get_prefix_command()) {
+      commands.back().sub->fallthrough();
+    }
   }
 }
 
