@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <stdexcept>
 
 namespace clsync::core {
 namespace {
@@ -195,10 +196,12 @@ private:
     }
     // A move committed its copy but was killed before removing the source: finish it, once the
     // two copies are shown to be the same bytes.
+    std::string compared_fp;
     try {
       auto src = m_ctx.nodes->get(in.src_node);
       auto dst = m_ctx.nodes->get(in.dst_node);
       auto a = src->hash_chunk(in.src_volume, in.chunk);
+      compared_fp = a.fingerprint;
       auto b = dst->hash_chunk(in.dst_volume, in.chunk);
       if (a.content_hash != b.content_hash) {
         m_unresolved.insert(in.task);
@@ -214,7 +217,11 @@ private:
     if (act(
             in.src_node,
             [&](transport::Node& n) {
-              n.trash_chunk(in.src_volume, in.chunk, in.task);
+              // A write between the comparison and the trash would be lost with the trash.
+              if (n.trash_chunk(in.src_volume, in.chunk, in.task) != compared_fp) {
+                n.untrash_chunk(in.src_volume, in.task, in.chunk);
+                throw std::runtime_error("the source changed after it was compared; kept");
+              }
               n.remove_task_dirs(in.src_volume, in.task);
             },
             "finished the interrupted move of chunk " + in.chunk + ": removed the source on " +

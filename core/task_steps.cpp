@@ -145,29 +145,51 @@ private:
     fault_point("after_commit");
   }
 
-  /// SPEC §5 step 4 for a move: trash the source, check it did not change, remove the trash.
+  /// SPEC §5 step 4 for a move: trash the source, compare the trash's fingerprint (taken by
+  /// the node after the rename, so every write up to it is seen) with the one the task read the
+  /// source with, then remove the trash. A changed source is renamed back and the new copy
+  /// removed instead; the source is never lost.
   void remove_source(transport::Node& src, transport::Node& dst, const std::string& fp0)
   {
-    if (m_trash_tried && src.fingerprint(m_move.from.volume, m_move.chunk).empty()) {
-      // A retry after a trash whose reply was lost: the source is already in our trash.
-      src.remove_task_dirs(m_move.from.volume, m_id);
-      return;
-    }
-    // The node interface gives no fingerprint of a trash directory, so the last check is made
-    // just before the rename to trash (a change after it would go unseen; see the report).
-    if (src.fingerprint(m_move.from.volume, m_move.chunk) != fp0) {
-      if (m_placed_new) {
-        dst.trash_chunk(m_move.to.volume, m_move.chunk, m_id);
-        dst.remove_task_dirs(m_move.to.volume, m_id);
+    if (!m_trash_checked) {
+      if (m_trash_tried && src.fingerprint(m_move.from.volume, m_move.chunk).empty()) {
+        // A retry after a trash whose reply was lost: the source sits unchecked in our trash.
+        // Put it back so that trashing it again yields the fingerprint.
+        src.untrash_chunk(m_move.from.volume, m_id, m_move.chunk);
       }
-      remove_intents();
-      throw TaskFailed("the source changed during the move; the new copy on " +
-                       place_str(m_move.to) + " was removed and the source kept");
+      m_trash_tried = true;
+      const std::string trashed = src.trash_chunk(m_move.from.volume, m_move.chunk, m_id);
+      fault_point("after_trash");
+      if (trashed != fp0) {
+        keep_changed_source(src, dst);
+      }
+      m_trash_checked = true;
     }
-    m_trash_tried = true;
-    src.trash_chunk(m_move.from.volume, m_move.chunk, m_id);
-    fault_point("after_trash");
     src.remove_task_dirs(m_move.from.volume, m_id);
+  }
+
+  /// The source changed up to its rename to trash: restore it, remove the copy this task placed
+  /// (trashed under the task, then removed) and fail the task as not committed.
+  [[noreturn]] void keep_changed_source(transport::Node& src, transport::Node& dst)
+  {
+    src.untrash_chunk(m_move.from.volume, m_id, m_move.chunk);
+    std::string what = "the source is kept";
+    if (m_placed_new) {
+      try {
+        dst.trash_chunk(m_move.to.volume, m_move.chunk, m_id);
+      } catch (const TransportError& e) {
+        // Already trashed by an attempt whose reply was lost.
+        if (e.kind() != transport::FailureKind::not_found) {
+          throw;
+        }
+      }
+      dst.remove_task_dirs(m_move.to.volume, m_id);
+      what += ", the copy on " + place_str(m_move.to) + " removed";
+    }
+    remove_intents();
+    // Nothing of this task is left to complete: report it as a plain failure.
+    m_committed = false;
+    throw TaskFailed("source changed during the move; " + what);
   }
 
   void finish_intents()
@@ -284,6 +306,7 @@ private:
   bool m_committed = false;
   bool m_placed_new = false;
   bool m_trash_tried = false;
+  bool m_trash_checked = false;
 };
 
 TaskRecord record_of(const Move& m,

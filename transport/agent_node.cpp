@@ -166,10 +166,12 @@ public:
         {{"from_volume", from_volume}, {"key", key}, {"to_volume", to_volume}, {"task", task}}));
   }
 
-  void
+  std::string
   trash_chunk(const std::string& volume, const std::string& key, const std::string& task) override
   {
-    call(MsgType::trash_chunk, {{"volume", volume}, {"key", key}, {"task", task}});
+    return wire::get_string(
+        call(MsgType::trash_chunk, {{"volume", volume}, {"key", key}, {"task", task}}),
+        "fingerprint");
   }
   void
   untrash_chunk(const std::string& volume, const std::string& task, const std::string& key) override

@@ -41,7 +41,9 @@
 namespace clsync::transport::wire {
 
 /// Protocol version; bumped on any incompatible change of framing, types or payloads.
-inline constexpr std::uint32_t k_protocol_version = 1;
+/// 2: trash_chunk replies {fingerprint} (a version-1 agent's empty reply cannot say whether
+/// the source changed up to the rename).
+inline constexpr std::uint32_t k_protocol_version = 2;
 /// Largest payload accepted (a scan part or any control message).
 inline constexpr std::uint32_t k_max_frame = 64u << 20;
 /// Largest DATA payload a sender produces (receivers accept up to k_max_frame).
@@ -75,7 +77,7 @@ enum class MsgType : std::uint8_t {
   commit_chunk = 37,     ///< [volume, task, key, mode] → {outcome}
   rename_chunk = 38,     ///< [from_volume, key, to_volume] → {outcome}
   copy_chunk_local = 39, ///< [from_volume, key, to_volume, task] → ChunkDigest
-  trash_chunk = 40,      ///< [volume, key, task] → {}
+  trash_chunk = 40,      ///< [volume, key, task] → {fingerprint}
   untrash_chunk = 41,    ///< [volume, task, key] → {}
   remove_task_dirs = 42, ///< [volume, task] → {}
   write_intent = 43,     ///< [volume, task, record] → {}

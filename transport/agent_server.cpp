@@ -289,8 +289,9 @@ void Server::dispatch(const Frame& f)
     case MsgType::trash_chunk: {
       auto v = root(req, "volume");
       auto key = rel(req, "key");
-      m_node->trash_chunk(v, key, task(req));
-      break;
+      auto fp = m_node->trash_chunk(v, key, task(req));
+      m_out.send(MsgType::reply, json{{"fingerprint", fp}});
+      return;
     }
     case MsgType::untrash_chunk: {
       auto v = root(req, "volume");

@@ -217,9 +217,9 @@ ChunkDigest LocalNode::copy_chunk_local(const std::string& from_volume,
   }
 }
 
-void LocalNode::trash_chunk(const std::string& volume,
-                            const std::string& key,
-                            const std::string& task)
+std::string LocalNode::trash_chunk(const std::string& volume,
+                                   const std::string& key,
+                                   const std::string& task)
 {
   check_task(task);
   check_relative(key, true, volume);
@@ -245,12 +245,26 @@ void LocalNode::trash_chunk(const std::string& volume,
     }
     throw_errno(describe(), "trash", path, e);
   }
+  // Taken after the rename: no writer that still holds the old path can add to the chunk
+  // unseen past this point, so the caller's comparison covers everything up to the rename.
+  // The chunk is already in the trash, so an unreadable walk yields "" (seen as a change)
+  // instead of an exception that would leave the caller not knowing where the chunk is.
+  std::string fp;
+  if (UniqueFd fd(::openat(root.get(), trash.c_str(),
+                           O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      fd) {
+    ChunkFiles walk = walk_chunk(fd.get(), join_path(root_of(volume), trash));
+    if (walk.problems.empty()) {
+      fp = walk.fingerprint();
+    }
+  }
   sync_fd(parent.get());
   if (int e = sync_fd(root.get()); e != 0) {
     throw_errno(describe(), "sync volume", root_of(volume), e);
   }
   parent.reset();
   remove_empty_parents(root.get(), key);
+  return fp;
 }
 
 void LocalNode::untrash_chunk(const std::string& volume,

@@ -69,9 +69,9 @@ public:
                                const std::string& key,
                                const std::string& to_volume,
                                const std::string& task) override;
-  void trash_chunk(const std::string& volume,
-                   const std::string& key,
-                   const std::string& task) override;
+  std::string trash_chunk(const std::string& volume,
+                          const std::string& key,
+                          const std::string& task) override;
   void untrash_chunk(const std::string& volume,
                      const std::string& task,
                      const std::string& key) override;

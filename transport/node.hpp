@@ -106,10 +106,14 @@ public:
                                        const std::string& to_volume,
                                        const std::string& task) = 0;
 
-  /// SPEC §5 step 4: renames the chunk to `<volume>/.clsync-trash-<task>`.
-  virtual void trash_chunk(const std::string& volume,
-                           const std::string& key,
-                           const std::string& task) = 0;
+  /// SPEC §5 step 4: renames the chunk to `<volume>/.clsync-trash-<task>` and returns the quick
+  /// fingerprint of the trash directory taken after the rename (same encoding as fingerprint()),
+  /// so that the caller can see a write that reached the source up to the rename. Returns ""
+  /// when the renamed directory cannot be fully read (the caller must treat that as changed).
+  /// Throws not_found when the chunk is absent, error when the trash name exists already.
+  virtual std::string trash_chunk(const std::string& volume,
+                                  const std::string& key,
+                                  const std::string& task) = 0;
   /// Renames `.clsync-trash-<task>` back to `key` (no replace).
   virtual void untrash_chunk(const std::string& volume,
                              const std::string& task,

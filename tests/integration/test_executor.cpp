@@ -4,8 +4,10 @@
 #include "core/error.hpp"
 #include "core/executor.hpp"
 #include "core/journal.hpp"
+#include "core/node_set.hpp"
 #include "core/recovery.hpp"
 #include "tests/integration/rebalance_fixture.hpp"
+#include "tests/support/recording_node.hpp"
 #include "tests/support/scratch.hpp"
 
 #include <doctest/doctest.h>
@@ -124,6 +126,52 @@ TEST_SUITE("rebalance")
     CHECK(r.result() == "failed");
     CHECK(fs::exists(fs::path(plan.moves[0].from.volume) / plan.moves[0].chunk));
     CHECK(!fs::exists(fs::path(plan.moves[0].to.volume) / plan.moves[0].chunk));
+  }
+
+  TEST_CASE("executor: a source written just before its rename to trash is kept, the copy removed")
+  {
+    DemoCopy d("exec-trash-race");
+    auto inv = d.inventory();
+    Plan plan = moves_between(d, inv, "P1-dn1", "P3-dn1", 1);
+    REQUIRE(plan.moves.size() == 1);
+    const Move m = plan.moves[0];
+    const fs::path source = fs::path(m.from.volume) / m.chunk;
+    // Every node is wrapped so that the write lands deterministically inside the window the
+    // executor cannot see before the rename: after its last fingerprint of the source and
+    // before trash_chunk renames it (the hook runs just before the call reaches the node).
+    bool written = false;
+    const std::string trash_call = m.from.volume + " " + m.chunk + " ";
+    d.nodes = std::make_shared<NodeSet>(*d.topo, [&](const NodeSpec& spec) {
+      auto node = std::make_shared<test::RecordingNode>(open_node(spec));
+      node->set_hook([&](const test::RecordedCall& c) {
+        if (c.name == "trash_chunk" && c.detail.rfind(trash_call, 0) == 0 && !written) {
+          written = true;
+          test::write_file(source / "late.col", "written during the move");
+        }
+      });
+      return node;
+    });
+    d.ctx.nodes = d.nodes;
+    Journal journal(d.ctx.state_dir, d.topo->cluster, "run-trash-race", "rebalance-nodes");
+    auto r = execute_plan(d.ctx, plan, settings_for(d, "run-trash-race"), journal);
+    CHECK(written);
+    CHECK(r.failed == 1);
+    REQUIRE(r.tasks.size() == 1);
+    CHECK(r.tasks[0].state == "failed");
+    CHECK(r.tasks[0].error.find("source changed during the move; the source is kept, the copy") !=
+          std::string::npos);
+    CHECK(r.tasks[0].error.find("committed") == std::string::npos);
+    CHECK(test::read_file(source / "late.col") == "written during the move");
+    CHECK(!fs::exists(fs::path(m.to.volume) / m.chunk));
+
+    auto after = d.inventory();
+    CHECK(after.leftovers.empty());
+    const Chunk* c = after.chunk(m.chunk);
+    REQUIRE(c);
+    CHECK(c->replica_count() == 2);
+    auto per = test::replicas_per_node(after);
+    CHECK(per["P1-dn1"] == 200);
+    CHECK(per["P3-dn1"] == 0);
   }
 
   TEST_CASE("executor: a stop request rolls back the task before its commit")

@@ -166,7 +166,7 @@ TEST_SUITE("transport_ssh")
     SshdHarness h(1, "ssh-version");
     fs::path dir = clsync::test::scratch_dir("fake-agent");
     wire::HelloReply future;
-    future.protocol = 2;
+    future.protocol = wire::k_protocol_version + 1;
     future.version = "9.9.9";
     auto payload = wire::to_payload(wire::to_wire(future));
     auto header = wire::encode_header(wire::MsgType::hello_reply, payload.size());
@@ -180,7 +180,8 @@ TEST_SUITE("transport_ssh")
     t.agent_command = (dir / "fake-clsync").string();
     auto m = failure([&] { make_ssh_node(t)->read_lease(); }, FailureKind::error);
     CHECK(contains(m, "agent on node P2-dn1 (" + h.host(0).address + ":" +
-                          std::to_string(h.host(0).port) + ") speaks protocol 2"));
+                          std::to_string(h.host(0).port) + ") speaks protocol " +
+                          std::to_string(wire::k_protocol_version + 1)));
     CHECK(contains(m, "this clsync speaks " + std::to_string(wire::k_protocol_version)));
     CHECK(contains(m, "--deploy-agent"));
   }

@@ -69,7 +69,11 @@ void run_contract_trash_untrash(const NodeMaker& make)
   auto node = make({v.string()});
   const std::string vol = v.string();
 
-  node->trash_chunk(vol, k_key, "tr1");
+  // The fingerprint returned is the trash's, taken after the rename: equal to the chunk's when
+  // nothing changed.
+  const std::string before = node->fingerprint(vol, k_key);
+  REQUIRE_FALSE(before.empty());
+  CHECK(node->trash_chunk(vol, k_key, "tr1") == before);
   CHECK_FALSE(fs::exists(v / k_key));
   CHECK_FALSE(fs::exists(v / "Level1"));
   CHECK(read_file(v / ".clsync-trash-tr1/a.col") == "alpha");
@@ -83,7 +87,11 @@ void run_contract_trash_untrash(const NodeMaker& make)
   CHECK(node->fingerprint(vol, k_key) == transport::quick_fingerprint(entries));
   CHECK_FALSE(fs::exists(v / ".clsync-trash-tr1"));
 
-  node->trash_chunk(vol, k_key, "tr2");
+  // A file written since the fingerprint was taken shows in the one the trash returns.
+  write_file(v / k_key / "late.col", "late");
+  const std::string changed = node->trash_chunk(vol, k_key, "tr2");
+  CHECK_FALSE(changed.empty());
+  CHECK(changed != before);
   write_small(*node, vol, "tr2", {{"x", "y"}});
   CHECK(fs::exists(v / ".clsync-tmp-tr2"));
   node->remove_task_dirs(vol, "tr2");

@@ -10,8 +10,19 @@ RecordingNode::RecordingNode(std::shared_ptr<Node> inner) : m_inner(std::move(in
 
 void RecordingNode::record(std::string name, std::string detail, bool mutating)
 {
-  std::lock_guard lock(m_mutex);
-  m_calls.push_back({std::move(name), std::move(detail), mutating});
+  RecordedCall call{std::move(name), std::move(detail), mutating};
+  {
+    std::lock_guard lock(m_mutex);
+    m_calls.push_back(call);
+  }
+  if (m_hook) {
+    m_hook(call);
+  }
+}
+
+void RecordingNode::set_hook(std::function<void(const RecordedCall&)> hook)
+{
+  m_hook = std::move(hook);
 }
 
 std::vector<RecordedCall> RecordingNode::calls() const
@@ -95,11 +106,11 @@ ChunkDigest RecordingNode::copy_chunk_local(const std::string& from_volume,
   return m_inner->copy_chunk_local(from_volume, key, to_volume, task);
 }
 
-void RecordingNode::trash_chunk(const std::string& volume, const std::string& key,
-                                const std::string& task)
+std::string RecordingNode::trash_chunk(const std::string& volume, const std::string& key,
+                                       const std::string& task)
 {
   record("trash_chunk", volume + " " + key + " " + task, true);
-  m_inner->trash_chunk(volume, key, task);
+  return m_inner->trash_chunk(volume, key, task);
 }
 
 void RecordingNode::untrash_chunk(const std::string& volume, const std::string& task,

@@ -4,6 +4,7 @@
 
 #include "transport/node.hpp"
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -31,6 +32,10 @@ public:
   std::vector<std::string> mutations() const;
   /// Forgets what was recorded.
   void clear();
+  /// Calls `hook` with every call as it is recorded, before it reaches the wrapped node (so a
+  /// test can change a disk deterministically just before a given operation). Not thread-safe
+  /// against calls in flight: set it before the node is used.
+  void set_hook(std::function<void(const RecordedCall&)> hook);
 
   std::string describe() const override;
   transport::NodeScan scan(const transport::ScanSpec& spec) override;
@@ -52,9 +57,9 @@ public:
                                           const std::string& key,
                                           const std::string& to_volume,
                                           const std::string& task) override;
-  void trash_chunk(const std::string& volume,
-                   const std::string& key,
-                   const std::string& task) override;
+  std::string trash_chunk(const std::string& volume,
+                          const std::string& key,
+                          const std::string& task) override;
   void untrash_chunk(const std::string& volume,
                      const std::string& task,
                      const std::string& key) override;
@@ -84,6 +89,7 @@ private:
   std::shared_ptr<transport::Node> m_inner;
   mutable std::mutex m_mutex;
   std::vector<RecordedCall> m_calls;
+  std::function<void(const RecordedCall&)> m_hook;
 };
 
 } // namespace clsync::test

@@ -291,15 +291,18 @@ TEST_SUITE("transport::agent_protocol")
     CHECK_NOTHROW(check_hello_reply(hr2, "node P1"));
 
     // A future agent: only its protocol number and version need to be readable.
-    json future{{"protocol", 2}, {"version", "9.0.0"}, {"something", "new"}};
+    const auto next = k_protocol_version + 1;
+    json future{{"protocol", next}, {"version", "9.0.0"}, {"something", "new"}};
     auto fr = decode<HelloReply>(future);
     try {
       check_hello_reply(fr, "node P2-dn1 (127.0.0.3:2222)");
       FAIL("a protocol mismatch was accepted");
     } catch (const TransportError& e) {
       std::string m = e.what();
-      CHECK(m.find("agent on node P2-dn1 (127.0.0.3:2222) speaks protocol 2") != std::string::npos);
-      CHECK(m.find("this clsync speaks 1") != std::string::npos);
+      CHECK(m.find("agent on node P2-dn1 (127.0.0.3:2222) speaks protocol " +
+                   std::to_string(next)) != std::string::npos);
+      CHECK(m.find("this clsync speaks " + std::to_string(k_protocol_version)) !=
+            std::string::npos);
       CHECK(m.find("--deploy-agent") != std::string::npos);
     }
 
