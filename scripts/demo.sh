@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 ./scripts/build.sh
 clsync=${CLSYNC_BUILD_DIR:-build}/clsync
 dir=${CLSYNC_DEMO_DIR:-/tmp/clsync-demo}
+# The demo's own journal, so status --tasks shows this walk-through's runs only.
+export CLSYNC_STATE_DIR=${dir%/}-state
+rm -rf "$CLSYNC_STATE_DIR"
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 step "$clsync" demo --dir "$dir" --force
 step "$clsync" -c "$dir/cluster-a.yaml" status
