@@ -39,38 +39,8 @@ median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1
 local_cfg="$work/demo/cluster-a.yaml"
 
 # --- loopback sshd nodes over the same volumes ---------------------------------------------
-mkdir -p /run/sshd
-ssh-keygen -q -t ed25519 -N '' -f "$work/client"
-cp "$work/client.pub" "$work/authorized_keys"
-: > "$work/known_hosts"
-for n in 2 3 4; do
-  port=$((PORT_BASE + n))
-  ssh-keygen -q -t ed25519 -N '' -f "$work/host$n"
-  cat > "$work/sshd$n.conf" <<EOF
-Port $port
-ListenAddress 127.0.0.$n
-HostKey $work/host$n
-PidFile $work/sshd$n.pid
-AuthorizedKeysFile $work/authorized_keys
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-UseDNS no
-MaxStartups 100
-MaxSessions 100
-EOF
-  /usr/sbin/sshd -D -e -f "$work/sshd$n.conf" 2>"$work/sshd$n.log" &
-  pids+=($!)
-  echo "[127.0.0.$n]:$port $(cut -d' ' -f1,2 "$work/host$n.pub")" >> "$work/known_hosts"
-done
-for n in 2 3 4; do
-  for _ in $(seq 100); do
-    (exec 3<>/dev/tcp/127.0.0.$n/$((PORT_BASE + n))) 2>/dev/null && break
-    sleep 0.05
-  done
-done
+. "$(dirname "$0")/loopback_sshd.sh"
+start_loopback_sshd "$work" "$PORT_BASE" 2 3 4
 ssh_cfg="$work/cluster-ssh.yaml"
 {
   echo "cluster: demo-a"

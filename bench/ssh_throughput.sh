@@ -35,38 +35,8 @@ cleanup() {
 trap cleanup EXIT
 mkdir -p /run/sshd "$work/src" "$work/dst"
 
-ssh-keygen -q -t ed25519 -N '' -f "$work/client"
-cp "$work/client.pub" "$work/authorized_keys"
-: > "$work/known_hosts"
-for n in 2 3; do
-  port=$((PORT_BASE + n))
-  ssh-keygen -q -t ed25519 -N '' -f "$work/host$n"
-  cat > "$work/sshd$n.conf" <<EOF
-Port $port
-ListenAddress 127.0.0.$n
-HostKey $work/host$n
-PidFile $work/sshd$n.pid
-AuthorizedKeysFile $work/authorized_keys
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-UseDNS no
-MaxStartups 100
-MaxSessions 100
-Subsystem sftp /usr/lib/openssh/sftp-server
-EOF
-  /usr/sbin/sshd -D -e -f "$work/sshd$n.conf" 2>"$work/sshd$n.log" &
-  pids+=($!)
-  echo "[127.0.0.$n]:$port $(cut -d' ' -f1,2 "$work/host$n.pub")" >> "$work/known_hosts"
-done
-for n in 2 3; do
-  for _ in $(seq 100); do
-    (exec 3<>/dev/tcp/127.0.0.$n/$((PORT_BASE + n))) 2>/dev/null && break
-    sleep 0.05
-  done
-done
+. "$(dirname "$0")/loopback_sshd.sh"
+start_loopback_sshd "$work" "$PORT_BASE" 2 3
 SSH_OPTS=(-i "$work/client" -o UserKnownHostsFile="$work/known_hosts" -o StrictHostKeyChecking=yes
           -o BatchMode=yes -o IdentitiesOnly=yes)
 SRC="root@127.0.0.2"; SRC_PORT=$((PORT_BASE + 2))
