@@ -88,19 +88,12 @@ public:
   {
     check_open();
     m_done = true;
-    m_c->send(MsgType::finish, json::object());
-    m_c->flush();
-    auto& f = m_c->recv();
+    // The FINISH answer ends the stream whatever it says; a failure before it arrives breaks
+    // the connection, which abort() also treats as ended.
     m_final = true;
-    if (f.type == MsgType::error) {
-      throw m_c->remote_error(f);
-    }
-    if (f.type != MsgType::reply) {
-      throw m_c->protocol_error(std::string("unexpected ") + wire::to_string(f.type) +
-                                " ending a chunk write");
-    }
+    const json reply = m_c->call(MsgType::finish, json::object());
     m_finished = true;
-    return wire::decode<ChunkDigest>(wire::from_payload(f.payload, "write_chunk"));
+    return wire::decode<ChunkDigest>(reply);
   }
   void abort() noexcept override
   {
@@ -216,17 +209,8 @@ public:
       throw TransportError(FailureKind::error, m_c->node() + ": file writer already finished");
     }
     m_done = true;
-    m_c->send(MsgType::finish, json::object());
-    m_c->flush();
-    auto& f = m_c->recv();
-    m_final = true;
-    if (f.type == MsgType::error) {
-      throw m_c->remote_error(f);
-    }
-    if (f.type != MsgType::reply) {
-      throw m_c->protocol_error("unexpected frame ending a file write");
-    }
-    return wire::get_string(wire::from_payload(f.payload, "create_file"), "sha256");
+    m_final = true;  // as in RemoteChunkWriter::finish
+    return wire::get_string(m_c->call(MsgType::finish, json::object()), "sha256");
   }
   void abort() noexcept override
   {
