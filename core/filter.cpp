@@ -298,6 +298,14 @@ ChunkFilter::ChunkFilter(const FilterOptions& opts,
   m_dbs = non_empty(opts.dbs, "--db");
   m_tables = non_empty(opts.tables, "--table");
   m_partitions = non_empty(opts.partitions, "--partition");
+  for (const auto& glob : m_partitions) {
+    // fnmatch takes an unclosed '[' literally, so a typo would quietly select nothing.
+    const auto open = glob.find('[');
+    if (open != std::string::npos && glob.find(']', open + 1) == std::string::npos) {
+      throw UsageError("--partition '" + glob + "': '[' is not closed",
+                       "a class is written [0-4]; quote the glob in the shell");
+    }
+  }
   m_columns = non_empty(opts.columns, "--columns", true);
   for (auto key : non_empty(opts.chunks, "--chunk")) {
     while (key.size() > 1 && key.back() == '/') {

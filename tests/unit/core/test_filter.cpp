@@ -159,6 +159,9 @@ TEST_SUITE("core::filter")
     CHECK_FALSE(matches("2020*3", c));    // '*' would have to swallow "0601/"
     CHECK_FALSE(matches("20200602", c));
     CHECK_FALSE(matches("*/3/x", c));     // deeper than the partition path
+    FilterOptions bad;
+    bad.partitions = {"2020060[1"};
+    CHECK_THROWS_AS(ChunkFilter(bad, topo()), clsync::UsageError);
     CHECK(matches("2020060*/*", c));
     CHECK(matches("*/3", c));
     CHECK(matches("*/[0-4]", c));
