@@ -101,8 +101,8 @@ int main(int argc, char** argv)
     std::vector<std::thread> warm;
     for (std::size_t i = 0; i < keys.size(); ++i) {
       warm.emplace_back([&] {
-        (void)src_node->read_lease();
-        (void)dst_node->read_lease();
+        (void)src_node->read_lease(s.roots.front());
+        (void)dst_node->read_lease(d.roots.front());
       });
     }
     for (auto& t : warm) {

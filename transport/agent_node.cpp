@@ -3,6 +3,8 @@
 #include "transport/agent_client.hpp"
 #include "transport/agent_connection.hpp"
 
+#include <mutex>
+
 namespace clsync::transport {
 
 using detail::AgentConnection;
@@ -141,9 +143,11 @@ public:
                              const std::string& key,
                              CommitMode mode) override
   {
-    auto r =
-        call(MsgType::commit_chunk,
-             {{"volume", volume}, {"task", task}, {"key", key}, {"mode", wire::to_wire(mode)}});
+    auto r = call(MsgType::commit_chunk, {{"volume", volume},
+                                          {"task", task},
+                                          {"key", key},
+                                          {"mode", wire::to_wire(mode)},
+                                          {"fence", fence()}});
     return wire::decode<CommitOutcome>(at(r, "outcome"));
   }
 
@@ -151,8 +155,10 @@ public:
                              const std::string& key,
                              const std::string& to_volume) override
   {
-    auto r = call(MsgType::rename_chunk,
-                  {{"from_volume", from_volume}, {"key", key}, {"to_volume", to_volume}});
+    auto r = call(MsgType::rename_chunk, {{"from_volume", from_volume},
+                                          {"key", key},
+                                          {"to_volume", to_volume},
+                                          {"fence", fence()}});
     return wire::decode<RenameOutcome>(at(r, "outcome"));
   }
 
@@ -170,17 +176,19 @@ public:
   trash_chunk(const std::string& volume, const std::string& key, const std::string& task) override
   {
     return wire::get_string(
-        call(MsgType::trash_chunk, {{"volume", volume}, {"key", key}, {"task", task}}),
+        call(MsgType::trash_chunk,
+             {{"volume", volume}, {"key", key}, {"task", task}, {"fence", fence()}}),
         "fingerprint");
   }
   void
   untrash_chunk(const std::string& volume, const std::string& task, const std::string& key) override
   {
-    call(MsgType::untrash_chunk, {{"volume", volume}, {"task", task}, {"key", key}});
+    call(MsgType::untrash_chunk,
+         {{"volume", volume}, {"task", task}, {"key", key}, {"fence", fence()}});
   }
   void remove_task_dirs(const std::string& volume, const std::string& task) override
   {
-    call(MsgType::remove_task_dirs, {{"volume", volume}, {"task", task}});
+    call(MsgType::remove_task_dirs, {{"volume", volume}, {"task", task}, {"fence", fence()}});
   }
   void write_intent(const std::string& volume,
                     const std::string& task,
@@ -193,28 +201,38 @@ public:
     call(MsgType::remove_intent, {{"volume", volume}, {"task", task}});
   }
 
-  LeaseResult acquire_lease(const LeaseInfo& mine, const std::string& replace_run_id) override
+  LeaseResult acquire_lease(const std::string& volume,
+                            const LeaseInfo& mine,
+                            const std::string& replace_run_id) override
   {
-    return wire::decode<LeaseResult>(
-        call(MsgType::acquire_lease,
-             {{"lease", wire::to_wire(mine)}, {"replace_run_id", replace_run_id}}));
+    return wire::decode<LeaseResult>(call(MsgType::acquire_lease,
+                                          {{"volume", volume},
+                                           {"lease", wire::to_wire(mine)},
+                                           {"replace_run_id", replace_run_id}}));
   }
-  void refresh_lease(const LeaseInfo& mine) override
+  void refresh_lease(const std::string& volume, const LeaseInfo& mine) override
   {
-    call(MsgType::refresh_lease, {{"lease", wire::to_wire(mine)}});
+    call(MsgType::refresh_lease, {{"volume", volume}, {"lease", wire::to_wire(mine)}});
   }
-  void release_lease(const std::string& run_id, bool force) override
+  void release_lease(const std::string& volume, const std::string& run_id, bool force) override
   {
-    call(MsgType::release_lease, {{"run_id", run_id}, {"force", force}});
+    call(MsgType::release_lease, {{"volume", volume}, {"run_id", run_id}, {"force", force}});
   }
-  std::optional<LeaseInfo> read_lease() override
+  std::optional<LeaseInfo> read_lease(const std::string& volume) override
   {
-    auto r = call(MsgType::read_lease, json::object());
+    auto r = call(MsgType::read_lease, {{"volume", volume}});
     auto it = r.find("lease");
     if (it == r.end() || it->is_null()) {
       return std::nullopt;
     }
     return wire::decode<LeaseInfo>(*it);
+  }
+  /// The fence travels in every fenced request, so each pooled connection (its own agent
+  /// process on the node) applies it, including connections opened later.
+  void set_fence(const std::string& run_id) override
+  {
+    std::lock_guard lock(m_fence_mutex);
+    m_fence = run_id;
   }
 
   void read_file(const std::string& root,
@@ -264,8 +282,16 @@ private:
     return c->call(type, request);
   }
 
+  std::string fence() const
+  {
+    std::lock_guard lock(m_fence_mutex);
+    return m_fence;
+  }
+
   std::string m_description;
   ConnectionPool m_pool;
+  mutable std::mutex m_fence_mutex;
+  std::string m_fence;
 };
 
 } // namespace

@@ -43,7 +43,9 @@ namespace clsync::transport::wire {
 /// Protocol version; bumped on any incompatible change of framing, types or payloads.
 /// 2: trash_chunk replies {fingerprint} (a version-1 agent's empty reply cannot say whether
 /// the source changed up to the rename).
-inline constexpr std::uint32_t k_protocol_version = 2;
+/// 3: leases are per volume ([volume] in the lease requests, holder ttl/machine/boot/pid start
+/// in LeaseInfo), and commit/rename/trash/untrash/remove_task_dirs carry the run's [fence].
+inline constexpr std::uint32_t k_protocol_version = 3;
 /// Largest payload accepted (a scan part or any control message).
 inline constexpr std::uint32_t k_max_frame = 64u << 20;
 /// Largest DATA payload a sender produces (receivers accept up to k_max_frame).
@@ -74,18 +76,18 @@ enum class MsgType : std::uint8_t {
   write_chunk = 34,      ///< [volume, task] → REPLY {}, then the write stream → ChunkDigest
   fingerprint = 35,      ///< [volume, key] → {fingerprint}
   hash_chunk = 36,       ///< [volume, key] → ChunkDigest
-  commit_chunk = 37,     ///< [volume, task, key, mode] → {outcome}
-  rename_chunk = 38,     ///< [from_volume, key, to_volume] → {outcome}
+  commit_chunk = 37,     ///< [volume, task, key, mode, fence] → {outcome}
+  rename_chunk = 38,     ///< [from_volume, key, to_volume, fence] → {outcome}
   copy_chunk_local = 39, ///< [from_volume, key, to_volume, task] → ChunkDigest
-  trash_chunk = 40,      ///< [volume, key, task] → {fingerprint}
-  untrash_chunk = 41,    ///< [volume, task, key] → {}
-  remove_task_dirs = 42, ///< [volume, task] → {}
+  trash_chunk = 40,      ///< [volume, key, task, fence] → {fingerprint}
+  untrash_chunk = 41,    ///< [volume, task, key, fence] → {}
+  remove_task_dirs = 42, ///< [volume, task, fence] → {}
   write_intent = 43,     ///< [volume, task, record] → {}
   remove_intent = 44,    ///< [volume, task] → {}
-  acquire_lease = 45,    ///< [lease: LeaseInfo, replace_run_id] → LeaseResult
-  refresh_lease = 46,    ///< [lease: LeaseInfo] → {}
-  release_lease = 47,    ///< [run_id, force] → {}
-  read_lease = 48,       ///< {} → {lease: LeaseInfo | null}
+  acquire_lease = 45,    ///< [volume, lease: LeaseInfo, replace_run_id] → LeaseResult
+  refresh_lease = 46,    ///< [volume, lease: LeaseInfo] → {}
+  release_lease = 47,    ///< [volume, run_id, force] → {}
+  read_lease = 48,       ///< [volume] → {lease: LeaseInfo | null}
   read_file = 49,        ///< [root, relpath, offset] → DATA*, REPLY {}
   create_file = 50,      ///< [root, relpath] → REPLY {}, then DATA*, FINISH → {sha256}
   list_dir = 51,         ///< [root, relpath] → {entries: [DirEntry…]}

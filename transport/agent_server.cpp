@@ -178,6 +178,14 @@ private:
     check_task(t);
     return t;
   }
+  /// Applies the request's fence (the run that must hold the volume's lease; "" for none) to
+  /// the node before a fenced operation. The agent serves one connection, so no other request
+  /// can see it in between.
+  void fence(const json& j)
+  {
+    auto it = j.find("fence");
+    m_node->set_fence(it != j.end() && it->is_string() ? it->get<std::string>() : std::string());
+  }
 
   void dispatch(const Frame& f);
   void read_chunk(const json& req);
@@ -268,6 +276,7 @@ void Server::dispatch(const Frame& f)
       auto mode = wire::decode<CommitMode>(req.value("mode", json()));
       auto v = root(req, "volume");
       auto t = task(req);
+      fence(req);
       auto out = m_node->commit_chunk(v, t, rel(req, "key"), mode);
       m_out.send(MsgType::reply, json{{"outcome", wire::to_wire(out)}});
       return;
@@ -275,6 +284,7 @@ void Server::dispatch(const Frame& f)
     case MsgType::rename_chunk: {
       auto from = root(req, "from_volume");
       auto key = rel(req, "key");
+      fence(req);
       auto out = m_node->rename_chunk(from, key, root(req, "to_volume"));
       m_out.send(MsgType::reply, json{{"outcome", wire::to_wire(out)}});
       return;
@@ -289,6 +299,7 @@ void Server::dispatch(const Frame& f)
     case MsgType::trash_chunk: {
       auto v = root(req, "volume");
       auto key = rel(req, "key");
+      fence(req);
       auto fp = m_node->trash_chunk(v, key, task(req));
       m_out.send(MsgType::reply, json{{"fingerprint", fp}});
       return;
@@ -296,11 +307,13 @@ void Server::dispatch(const Frame& f)
     case MsgType::untrash_chunk: {
       auto v = root(req, "volume");
       auto t = task(req);
+      fence(req);
       m_node->untrash_chunk(v, t, rel(req, "key"));
       break;
     }
     case MsgType::remove_task_dirs: {
       auto v = root(req, "volume");
+      fence(req);
       m_node->remove_task_dirs(v, task(req));
       break;
     }
@@ -316,19 +329,22 @@ void Server::dispatch(const Frame& f)
       break;
     }
     case MsgType::acquire_lease: {
+      auto v = root(req, "volume");
       auto mine = wire::decode<LeaseInfo>(req.value("lease", json()));
-      auto result = m_node->acquire_lease(mine, wire::get_string(req, "replace_run_id"));
+      auto result = m_node->acquire_lease(v, mine, wire::get_string(req, "replace_run_id"));
       m_out.send(MsgType::reply, wire::to_wire(result));
       return;
     }
     case MsgType::refresh_lease:
-      m_node->refresh_lease(wire::decode<LeaseInfo>(req.value("lease", json())));
+      m_node->refresh_lease(root(req, "volume"),
+                            wire::decode<LeaseInfo>(req.value("lease", json())));
       break;
     case MsgType::release_lease:
-      m_node->release_lease(wire::get_string(req, "run_id"), wire::get_bool(req, "force"));
+      m_node->release_lease(root(req, "volume"), wire::get_string(req, "run_id"),
+                            wire::get_bool(req, "force"));
       break;
     case MsgType::read_lease: {
-      auto lease = m_node->read_lease();
+      auto lease = m_node->read_lease(root(req, "volume"));
       m_out.send(MsgType::reply, json{{"lease", lease ? wire::to_wire(*lease) : json()}});
       return;
     }

@@ -307,7 +307,11 @@ json to_wire(const LeaseInfo& v)
           {"command", v.command},
           {"started_unix", v.started_unix},
           {"heartbeat_unix", v.heartbeat_unix},
-          {"age_seconds", v.age_seconds}};
+          {"age_seconds", v.age_seconds},
+          {"ttl_s", v.ttl_s},
+          {"machine_id", v.machine_id},
+          {"boot_id", v.boot_id},
+          {"pid_start", v.pid_start}};
 }
 void from_wire(const json& j, LeaseInfo& v)
 {
@@ -318,6 +322,10 @@ void from_wire(const json& j, LeaseInfo& v)
   req(j, "started_unix", v.started_unix);
   req(j, "heartbeat_unix", v.heartbeat_unix);
   req(j, "age_seconds", v.age_seconds);
+  req(j, "ttl_s", v.ttl_s);
+  req(j, "machine_id", v.machine_id);
+  req(j, "boot_id", v.boot_id);
+  req(j, "pid_start", v.pid_start);
 }
 
 json to_wire(const LeaseResult& v)

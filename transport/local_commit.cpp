@@ -44,6 +44,7 @@ CommitOutcome LocalNode::commit_chunk(const std::string& volume,
 {
   check_task(task);
   check_relative(key, true, volume);
+  UniqueFd fence = check_fence(volume);
   UniqueFd root = open_volume(volume);
   const std::string& root_path = root_of(volume);
   std::string tmp = tmp_dir_name(task);
@@ -146,6 +147,8 @@ RenameOutcome LocalNode::rename_chunk(const std::string& from_volume,
                                                    join_path(from_root, key) +
                                                    " onto the same volume");
   }
+  UniqueFd fence_from = check_fence(from_volume);
+  UniqueFd fence_to = check_fence(to_volume);
   check_relative(key, true, from_volume);
   UniqueFd src_root = open_volume(from_volume);
   UniqueFd dst_root = open_volume(to_volume);
@@ -223,6 +226,7 @@ std::string LocalNode::trash_chunk(const std::string& volume,
 {
   check_task(task);
   check_relative(key, true, volume);
+  UniqueFd fence = check_fence(volume);
   UniqueFd root = open_volume(volume);
   std::string path = join_path(root_of(volume), key);
   std::string trash = trash_dir_name(task);
@@ -273,6 +277,7 @@ void LocalNode::untrash_chunk(const std::string& volume,
 {
   check_task(task);
   check_relative(key, true, volume);
+  UniqueFd fence = check_fence(volume);
   UniqueFd root = open_volume(volume);
   std::string path = join_path(root_of(volume), key);
   std::string trash = trash_dir_name(task);
@@ -303,6 +308,7 @@ void LocalNode::untrash_chunk(const std::string& volume,
 void LocalNode::remove_task_dirs(const std::string& volume, const std::string& task)
 {
   check_task(task);
+  UniqueFd fence = check_fence(volume);
   UniqueFd root = open_volume(volume);
   for (const std::string& name : {tmp_dir_name(task), trash_dir_name(task)}) {
     if (int rc = remove_tree(root.get(), name); rc != 0) {

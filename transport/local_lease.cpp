@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: MIT
 // Copyright (c) clsync developers
-// The node lease (SPEC §5): `.clsync-lease` on the first volume.
+// The volume leases (SPEC §5): `.clsync-lease` at each volume root, and fencing.
 #include "transport/local_node.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <string_view>
+#include <vector>
 #include <cerrno>
+#include <csignal>
 #include <ctime>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -18,7 +22,7 @@ namespace {
 
 std::atomic<unsigned> g_part_counter{0};
 
-/// Holds flock(2) on the first volume while a lease is read and changed, so two clsync runs
+/// Holds flock(2) on a volume root while a lease is read and changed, so two clsync runs
 /// (two agents on one node) never interleave their read-modify-write of the lease file.
 struct LeaseLock {
   LeaseLock(int fd, int op) : fd(fd) { while (::flock(fd, op) != 0 && errno == EINTR) {} }
@@ -28,9 +32,11 @@ struct LeaseLock {
 
 std::string encode(const LeaseInfo& l)
 {
-  nlohmann::json j = {{"host", l.host},         {"pid", l.pid},
-                      {"run_id", l.run_id},     {"command", l.command},
-                      {"started", l.started_unix}, {"heartbeat", l.heartbeat_unix}};
+  nlohmann::json j = {{"host", l.host},           {"pid", l.pid},
+                      {"run_id", l.run_id},       {"command", l.command},
+                      {"started", l.started_unix}, {"heartbeat", l.heartbeat_unix},
+                      {"ttl", l.ttl_s},           {"machine_id", l.machine_id},
+                      {"boot_id", l.boot_id},     {"pid_start", l.pid_start}};
   return j.dump() + "\n";
 }
 
@@ -51,12 +57,21 @@ std::optional<LeaseInfo> read_lease_at(int rootfd)
   LeaseInfo l;
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_object()) {
-    l.host = j.value("host", "");
-    l.pid = j.value("pid", std::int64_t{0});
-    l.run_id = j.value("run_id", "");
-    l.command = j.value("command", "");
-    l.started_unix = j.value("started", std::int64_t{0});
-    l.heartbeat_unix = j.value("heartbeat", std::int64_t{0});
+    // A field of another type makes the lease unreadable (aged by its mtime), not an error.
+    try {
+      l.host = j.value("host", "");
+      l.pid = j.value("pid", std::int64_t{0});
+      l.run_id = j.value("run_id", "");
+      l.command = j.value("command", "");
+      l.started_unix = j.value("started", std::int64_t{0});
+      l.heartbeat_unix = j.value("heartbeat", std::int64_t{0});
+      l.ttl_s = j.value("ttl", std::int64_t{0});
+      l.machine_id = j.value("machine_id", "");
+      l.boot_id = j.value("boot_id", "");
+      l.pid_start = j.value("pid_start", std::uint64_t{0});
+    } catch (const nlohmann::json::exception&) {
+      l = LeaseInfo{};
+    }
   }
   if (l.heartbeat_unix == 0) {
     l.heartbeat_unix = st.st_mtim.tv_sec;  // unreadable content: the file's own age counts
@@ -99,16 +114,69 @@ int put_lease(int rootfd, const LeaseInfo& next, bool replace)
 
 std::int64_t now_unix() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
+constexpr std::string_view k_part_prefix = ".clsync-part-lease-";
+
+/// Removes `.clsync-part-lease-<pid>-<n>` temps a killed writer left at the volume root: those
+/// whose writer pid is gone on this node, or older than a minute. Called under the exclusive
+/// lease lock, so no live writer's temp can be in the middle of its write anyway.
+void remove_dead_part_leases(int rootfd)
+{
+  int dupfd = ::fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
+  if (dupfd < 0) {
+    return;
+  }
+  DIR* dir = ::fdopendir(dupfd);
+  if (dir == nullptr) {
+    ::close(dupfd);
+    return;
+  }
+  ::rewinddir(dir);
+  std::vector<std::string> dead;
+  const std::int64_t now = now_unix();
+  while (struct dirent* e = ::readdir(dir)) {
+    std::string_view name = e->d_name;
+    if (name.substr(0, k_part_prefix.size()) != k_part_prefix) {
+      continue;
+    }
+    std::string_view rest = name.substr(k_part_prefix.size());
+    long pid = 0;
+    for (char c : rest.substr(0, rest.find('-'))) {
+      pid = (c >= '0' && c <= '9' && pid < 100000000) ? pid * 10 + (c - '0') : -1;
+      if (pid < 0) {
+        break;
+      }
+    }
+    struct stat st {};
+    if (::fstatat(rootfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) {
+      continue;
+    }
+    const bool gone = pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+    if (gone || now - static_cast<std::int64_t>(st.st_mtim.tv_sec) > 60) {
+      dead.emplace_back(name);
+    }
+  }
+  ::closedir(dir);
+  for (const auto& name : dead) {
+    ::unlinkat(rootfd, name.c_str(), 0);
+  }
+}
+
+std::string holder_text(const LeaseInfo& l)
+{
+  return "run " + l.run_id + " (" + l.command + " on " + l.host + ", pid " +
+         std::to_string(l.pid) + ")";
+}
+
 } // namespace
 
-LeaseResult LocalNode::acquire_lease(const LeaseInfo& mine, const std::string& replace_run_id)
+LeaseResult LocalNode::acquire_lease(const std::string& volume,
+                                     const LeaseInfo& mine,
+                                     const std::string& replace_run_id)
 {
-  if (roots().empty()) {
-    throw TransportError(FailureKind::refused, describe() + ": has no volume to hold a lease");
-  }
-  UniqueFd root = open_volume(roots().front());
+  UniqueFd root = open_volume(volume);
   LeaseLock lock(root.get(), LOCK_EX);
-  std::string lease_path = join_path(roots().front(), k_lease_name);
+  remove_dead_part_leases(root.get());
+  std::string lease_path = join_path(root_of(volume), k_lease_name);
 
   LeaseInfo next = mine;
   std::int64_t now = now_unix();
@@ -132,24 +200,20 @@ LeaseResult LocalNode::acquire_lease(const LeaseInfo& mine, const std::string& r
   return {true, std::nullopt};
 }
 
-void LocalNode::refresh_lease(const LeaseInfo& mine)
+void LocalNode::refresh_lease(const std::string& volume, const LeaseInfo& mine)
 {
-  if (roots().empty()) {
-    throw TransportError(FailureKind::refused, describe() + ": has no volume to hold a lease");
-  }
-  std::string lease_path = join_path(roots().front(), k_lease_name);
-  UniqueFd root = open_volume(roots().front());
+  UniqueFd root = open_volume(volume);
+  std::string lease_path = join_path(root_of(volume), k_lease_name);
   LeaseLock lock(root.get(), LOCK_EX);
+  remove_dead_part_leases(root.get());
   std::optional<LeaseInfo> current = read_lease_at(root.get());
   if (!current) {
     throw TransportError(FailureKind::not_found,
                          describe() + ": lease " + lease_path + " is gone (run " + mine.run_id + ")");
   }
   if (current->run_id != mine.run_id) {
-    throw TransportError(FailureKind::refused,
-                         describe() + ": lease " + lease_path + " is now held by run " +
-                             current->run_id + " (" + current->command + " on " + current->host +
-                             ", pid " + std::to_string(current->pid) + ")");
+    throw TransportError(FailureKind::refused, describe() + ": lease " + lease_path +
+                                                   " is now held by " + holder_text(*current));
   }
   LeaseInfo next = *current;
   next.heartbeat_unix = now_unix();
@@ -158,31 +222,57 @@ void LocalNode::refresh_lease(const LeaseInfo& mine)
   }
 }
 
-void LocalNode::release_lease(const std::string& run_id, bool force)
+void LocalNode::release_lease(const std::string& volume, const std::string& run_id, bool force)
 {
-  if (roots().empty()) {
-    return;
-  }
-  UniqueFd root = open_volume(roots().front());
+  UniqueFd root = open_volume(volume);
   LeaseLock lock(root.get(), LOCK_EX);
+  remove_dead_part_leases(root.get());
   std::optional<LeaseInfo> current = read_lease_at(root.get());
   if (!current || (!force && current->run_id != run_id)) {
     return;
   }
   if (::unlinkat(root.get(), k_lease_name, 0) != 0 && errno != ENOENT) {
-    throw_errno(describe(), "remove lease", join_path(roots().front(), k_lease_name), errno);
+    throw_errno(describe(), "remove lease", join_path(root_of(volume), k_lease_name), errno);
   }
   sync_fd(root.get());
 }
 
-std::optional<LeaseInfo> LocalNode::read_lease()
+std::optional<LeaseInfo> LocalNode::read_lease(const std::string& volume)
 {
-  if (roots().empty()) {
-    return std::nullopt;
-  }
-  UniqueFd root = open_volume(roots().front());
+  UniqueFd root = open_volume(volume);
   LeaseLock lock(root.get(), LOCK_SH);
   return read_lease_at(root.get());
+}
+
+void LocalNode::set_fence(const std::string& run_id)
+{
+  std::lock_guard lock(m_fence_mutex);
+  m_fence = run_id;
+}
+
+UniqueFd LocalNode::check_fence(const std::string& volume) const
+{
+  std::string fence;
+  {
+    std::lock_guard lock(m_fence_mutex);
+    fence = m_fence;
+  }
+  if (fence.empty()) {
+    return {};
+  }
+  UniqueFd root = open_volume(volume);
+  while (::flock(root.get(), LOCK_SH) != 0 && errno == EINTR) {
+  }
+  std::optional<LeaseInfo> current = read_lease_at(root.get());
+  if (!current || current->run_id != fence) {
+    throw TransportError(FailureKind::refused,
+                         describe() + ": refused: run " + fence + " does not hold the lease of " +
+                             root_of(volume) + " (" +
+                             (current ? "it is held by " + holder_text(*current)
+                                      : std::string("its lease is gone")) +
+                             "); another run may be writing there");
+  }
+  return root;  // closing it drops the shared lock
 }
 
 } // namespace clsync::transport

@@ -5,6 +5,7 @@
 #include "transport/node.hpp"
 #include "transport/posix_io.hpp"
 
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -36,8 +37,10 @@
 /// - directories inside a written chunk are created 0755 (the stream carries files only).
 ///
 /// Every error message starts with describe() ("node P1-dn1") and names the path.
-/// Thread-safe: the object holds only its configuration; each call opens its own descriptors.
-/// Lease operations are serialised across processes with flock(2) on the first volume.
+/// Thread-safe: the object holds only its configuration (and the fence, under a mutex); each
+/// call opens its own descriptors.
+/// Lease operations are serialised across processes with flock(2) on the volume root; fenced
+/// operations hold that lock shared while they run.
 namespace clsync::transport {
 
 class LocalNode final : public Node {
@@ -81,10 +84,13 @@ public:
                     const std::string& record) override;
   void remove_intent(const std::string& volume, const std::string& task) override;
 
-  LeaseResult acquire_lease(const LeaseInfo& mine, const std::string& replace_run_id) override;
-  void refresh_lease(const LeaseInfo& mine) override;
-  void release_lease(const std::string& run_id, bool force) override;
-  std::optional<LeaseInfo> read_lease() override;
+  LeaseResult acquire_lease(const std::string& volume,
+                            const LeaseInfo& mine,
+                            const std::string& replace_run_id) override;
+  void refresh_lease(const std::string& volume, const LeaseInfo& mine) override;
+  void release_lease(const std::string& volume, const std::string& run_id, bool force) override;
+  std::optional<LeaseInfo> read_lease(const std::string& volume) override;
+  void set_fence(const std::string& run_id) override;
 
   void read_file(const std::string& root,
                  const std::string& relpath,
@@ -108,9 +114,16 @@ public:
   /// Opens the chunk directory `key` beneath `rootfd`; throws not_found / refused.
   UniqueFd open_chunk(int rootfd, const std::string& volume, const std::string& key) const;
 
+  /// With a fence set: opens `volume`, takes its lease lock shared and throws refused unless
+  /// the fence run holds its lease; the returned descriptor keeps the lock (a takeover waits
+  /// for the operation). Without a fence: an empty descriptor.
+  UniqueFd check_fence(const std::string& volume) const;
+
 private:
   std::string m_name;
   std::vector<std::string> m_roots;
+  mutable std::mutex m_fence_mutex;
+  std::string m_fence;
 };
 
 /// Names clsync gives its own entries at a volume root (SPEC §5).

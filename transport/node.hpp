@@ -127,15 +127,27 @@ public:
                             const std::string& record) = 0;
   virtual void remove_intent(const std::string& volume, const std::string& task) = 0;
 
-  /// Creates `.clsync-lease` on the first volume with O_EXCL. When a lease exists and its
-  /// run id equals `replace_run_id` (a stale lease the caller decided to take over), replaces it.
-  virtual LeaseResult acquire_lease(const LeaseInfo& mine, const std::string& replace_run_id) = 0;
+  /// Leases are per volume: a writing run leases every volume it may write, so that runs whose
+  /// topologies list a node's volumes in another order or as a subset still meet.
+  /// Creates `<volume>/.clsync-lease` exclusively. When a lease exists and its run id equals
+  /// `replace_run_id` (a stale lease the caller decided to take over), replaces it. Every lease
+  /// operation first removes `.clsync-part-lease-*` temps of killed writers (writer pid gone on
+  /// the node, or older than a minute).
+  virtual LeaseResult acquire_lease(const std::string& volume,
+                                    const LeaseInfo& mine,
+                                    const std::string& replace_run_id) = 0;
   /// Rewrites the heartbeat; throws when the lease is no longer ours.
-  virtual void refresh_lease(const LeaseInfo& mine) = 0;
+  virtual void refresh_lease(const std::string& volume, const LeaseInfo& mine) = 0;
   /// Removes the lease if it is ours (or any lease when `force`).
-  virtual void release_lease(const std::string& run_id, bool force) = 0;
-  /// The current lease, if any.
-  virtual std::optional<LeaseInfo> read_lease() = 0;
+  virtual void release_lease(const std::string& volume, const std::string& run_id, bool force) = 0;
+  /// The volume's current lease, if any.
+  virtual std::optional<LeaseInfo> read_lease(const std::string& volume) = 0;
+  /// Fencing. With a non-empty `run_id`, commit_chunk, rename_chunk, trash_chunk, untrash_chunk
+  /// and remove_task_dirs act on a volume only while its `.clsync-lease` is held by that run
+  /// (checked on the node, under the lease's lock, for the whole operation); otherwise they throw
+  /// TransportError(refused, not retryable) naming the volume and the actual holder, and change
+  /// nothing. "" (the initial state) fences nothing: commands that take no lease set none.
+  virtual void set_fence(const std::string& run_id) = 0;
 
   // Repository files: `root` is a configured root, `relpath` relative to it.
 

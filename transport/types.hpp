@@ -114,13 +114,17 @@ enum class RenameOutcome { renamed, cross_device, destination_exists };
 
 /// A node lease (SPEC §5): who holds it and when it last beat.
 struct LeaseInfo {
-  std::string host;
+  std::string host;  ///< the holder's host name, for messages only: cloned machines share one
   std::int64_t pid = 0;
   std::string run_id;
   std::string command;
   std::int64_t started_unix = 0;
   std::int64_t heartbeat_unix = 0;
   std::int64_t age_seconds = 0;  ///< filled by the node: now - heartbeat as the node's clock sees it
+  std::int64_t ttl_s = 0;        ///< the holder's --lease-ttl (0: a lease that did not record it)
+  std::string machine_id;        ///< the holder's machine (host_identity.hpp)
+  std::string boot_id;           ///< the holder's boot: its pid means something only within it
+  std::uint64_t pid_start = 0;   ///< the holder pid's start time: tells it from a reused pid
 };
 
 struct LeaseResult {

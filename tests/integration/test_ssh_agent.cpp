@@ -155,7 +155,8 @@ TEST_SUITE("transport_ssh")
     clsync::test::write_file(file, "x");
     for (const std::string& root : {std::string("relative/vol"), file.string()}) {
       auto t = h.target(0, {root}, "H1-dn1");
-      auto m = failure([&] { make_ssh_node(t)->read_lease(); }, FailureKind::refused);
+      auto m = failure([&] { make_ssh_node(t)->read_lease(t.roots.front()); },
+                       FailureKind::refused);
       CHECK(contains(m, "agent on node H1-dn1"));
       CHECK(contains(m, root));
     }
@@ -178,7 +179,7 @@ TEST_SUITE("transport_ssh")
     fs::permissions(dir / "fake-clsync", fs::perms::owner_all);
     auto t = h.target(0, {dir.string()}, "P2-dn1");
     t.agent_command = (dir / "fake-clsync").string();
-    auto m = failure([&] { make_ssh_node(t)->read_lease(); }, FailureKind::error);
+    auto m = failure([&] { make_ssh_node(t)->read_lease(t.roots.front()); }, FailureKind::error);
     CHECK(contains(m, "agent on node P2-dn1 (" + h.host(0).address + ":" +
                           std::to_string(h.host(0).port) + ") speaks protocol " +
                           std::to_string(wire::k_protocol_version + 1)));
@@ -193,7 +194,7 @@ TEST_SUITE("transport_ssh")
     clsync::test::put_file(v / "Level1/20200601/Key1/t/a.col", "a.col", "deployed");
     auto t = h.target(0, {v.string()}, "D1-dn1");
     t.agent_command = "/opt/nowhere/clsync";
-    auto m = failure([&] { make_ssh_node(t)->read_lease(); }, FailureKind::error);
+    auto m = failure([&] { make_ssh_node(t)->read_lease(t.roots.front()); }, FailureKind::error);
     CHECK(contains(m, "node D1-dn1"));
     CHECK_MESSAGE(contains(m, "agent command '/opt/nowhere/clsync' not found"), m);
     CHECK(contains(m, "127"));

@@ -44,6 +44,8 @@ using NodeMaker =
   X(trash_untrash)               \
   X(intents)                     \
   X(leases)                      \
+  X(lease_temps)                 \
+  X(fencing)                     \
   X(path_refusals)               \
   X(disk_full)                   \
   X(repository_files)            \
@@ -69,7 +71,11 @@ CLSYNC_CONTRACT_CASES(CLSYNC_DECLARE_CONTRACT_CASE)
 /// copy_chunk_local: an EXDEV move done by the node, committed, hashes equal.
 /// trash_untrash: trash, untrash, remove_task_dirs.
 /// intents: write, read back by scan, remove.
-/// leases: exclusive acquire, holder and age, replace by run id, refresh, release, force.
+/// leases: per volume: exclusive acquire, holder (ttl, machine, boot, pid start) and age,
+///   replace by run id, refresh, release, force.
+/// lease_temps: a lease operation removes `.clsync-part-lease-*` of dead or old writers.
+/// fencing: under set_fence(run), commit/rename/trash/untrash/remove_task_dirs on a volume whose
+///   lease another run holds, or that has none, are refused and change nothing.
 /// path_refusals: `..`, absolute keys, reserved names, symlinks out of a volume, unknown roots.
 /// disk_full: a 4 MiB tmpfs volume → no_space naming the path, nothing left in place.
 /// repository_files: create/commit/read from offset/list/remove, abort leaves nothing.

@@ -4,6 +4,8 @@
 #include "tests/integration/transport_suite_util.hpp"
 
 #include <ctime>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 namespace clsync::test {
@@ -131,66 +133,188 @@ void run_contract_leases(const NodeMaker& make)
 {
   fs::path v1 = scratch_dir("lease-v1");
   fs::path v2 = scratch_dir("lease-v2");
+  const std::string vol = v1.string();
   auto node = make({v1.string(), v2.string()});
   auto other = make({v1.string(), v2.string()});  // a second run on the same node
-  transport::LeaseInfo a{"host-a", 11, "run-A", "rebalance-nodes", 0, 0, 0};
-  transport::LeaseInfo b{"host-b", 22, "run-B", "repair", 0, 0, 0};
+  transport::LeaseInfo a{"host-a", 11,  "run-A",     "rebalance-nodes", 0, 0, 0,
+                         600,      "machine-a", "boot-a", 1234};
+  transport::LeaseInfo b{"host-b", 22, "run-B", "repair", 0, 0, 0, 30, "machine-b", "boot-b", 5};
 
-  CHECK_FALSE(node->read_lease().has_value());
-  REQUIRE(node->acquire_lease(a, "").acquired);
+  CHECK_FALSE(node->read_lease(vol).has_value());
+  REQUIRE(node->acquire_lease(vol, a, "").acquired);
   CHECK(fs::exists(v1 / ".clsync-lease"));
-  CHECK_FALSE(fs::exists(v2 / ".clsync-lease"));
+  CHECK_FALSE(fs::exists(v2 / ".clsync-lease"));  // one lease per volume
   auto json = nlohmann::json::parse(read_file(v1 / ".clsync-lease"));
   CHECK(json["run_id"] == "run-A");
   CHECK(json["host"] == "host-a");
   CHECK(json["pid"] == 11);
+  CHECK(json["ttl"] == 600);
+  CHECK(json["machine_id"] == "machine-a");
+  CHECK(json["boot_id"] == "boot-a");
+  CHECK(json["pid_start"] == 1234);
   CHECK(json.contains("heartbeat"));
   CHECK(json.contains("started"));
 
-  transport::LeaseResult r = other->acquire_lease(b, "");
+  transport::LeaseResult r = other->acquire_lease(vol, b, "");
   CHECK_FALSE(r.acquired);
   REQUIRE(r.holder.has_value());
   CHECK(r.holder->run_id == "run-A");
   CHECK(r.holder->host == "host-a");
   CHECK(r.holder->pid == 11);
   CHECK(r.holder->command == "rebalance-nodes");
+  CHECK(r.holder->ttl_s == 600);
+  CHECK(r.holder->machine_id == "machine-a");
+  CHECK(r.holder->boot_id == "boot-a");
+  CHECK(r.holder->pid_start == 1234);
   CHECK(r.holder->age_seconds >= 0);
   CHECK(r.holder->age_seconds < 3600);
-  CHECK(node->acquire_lease(a, "").acquired);  // ours already: idempotent
+  CHECK(node->acquire_lease(vol, a, "").acquired);  // ours already: idempotent
+  // The other volume has a lease of its own.
+  REQUIRE(other->acquire_lease(v2.string(), b, "").acquired);
+  CHECK(node->read_lease(v2.string())->run_id == "run-B");
+  CHECK(node->read_lease(vol)->run_id == "run-A");
+  other->release_lease(v2.string(), "run-B", false);
+  CHECK_FALSE(fs::exists(v2 / ".clsync-lease"));
 
   // Taking over a lease the caller judged stale, named by its run id.
-  CHECK_FALSE(other->acquire_lease(b, "run-X").acquired);
-  REQUIRE(other->acquire_lease(b, "run-A").acquired);
-  REQUIRE(node->read_lease().has_value());
-  CHECK(node->read_lease()->run_id == "run-B");
-  CHECK_THROWS_AS(node->refresh_lease(a), transport::TransportError);
-  CHECK_NOTHROW(other->refresh_lease(b));
+  CHECK_FALSE(other->acquire_lease(vol, b, "run-X").acquired);
+  REQUIRE(other->acquire_lease(vol, b, "run-A").acquired);
+  REQUIRE(node->read_lease(vol).has_value());
+  CHECK(node->read_lease(vol)->run_id == "run-B");
+  CHECK_THROWS_AS(node->refresh_lease(vol, a), transport::TransportError);
+  CHECK_NOTHROW(other->refresh_lease(vol, b));
 
-  node->release_lease("run-A", false);  // not ours: stays
-  CHECK(other->read_lease()->run_id == "run-B");
-  other->release_lease("run-B", false);
-  CHECK_FALSE(node->read_lease().has_value());
+  node->release_lease(vol, "run-A", false);  // not ours: stays
+  CHECK(other->read_lease(vol)->run_id == "run-B");
+  other->release_lease(vol, "run-B", false);
+  CHECK_FALSE(node->read_lease(vol).has_value());
   CHECK_FALSE(fs::exists(v1 / ".clsync-lease"));
-  expect_failure([&] { other->refresh_lease(b); }, FailureKind::not_found);
+  expect_failure([&] { other->refresh_lease(vol, b); }, FailureKind::not_found);
+  expect_failure([&] { node->read_lease((v1 / "elsewhere").string()); }, FailureKind::refused);
 
-  // Age comes from the heartbeat in the file, on the node's clock.
+  // Age comes from the heartbeat in the file, on the node's clock; a lease of an older clsync
+  // (no ttl, machine or boot) reads with those empty.
   auto old = static_cast<std::int64_t>(std::time(nullptr)) - 7200;
   write_file(v1 / ".clsync-lease",
              nlohmann::json{{"host", "h"}, {"pid", 1}, {"run_id", "run-old"}, {"command", "c"},
                             {"started", old}, {"heartbeat", old}}
                  .dump());
-  r = node->acquire_lease(a, "");
+  r = node->acquire_lease(vol, a, "");
   CHECK_FALSE(r.acquired);
   REQUIRE(r.holder.has_value());
   CHECK(r.holder->age_seconds >= 7199);
+  CHECK(r.holder->ttl_s == 0);
+  CHECK(r.holder->machine_id.empty());
   // An unreadable lease ages with the file's mtime; --break-lock removes whatever is there.
   write_file(v1 / ".clsync-lease", "");
   set_mtime(v1 / ".clsync-lease", (old - 100) * 1'000'000'000LL);
-  REQUIRE(node->read_lease().has_value());
-  CHECK(node->read_lease()->age_seconds >= 7299);
-  node->release_lease("whoever", true);
+  REQUIRE(node->read_lease(vol).has_value());
+  CHECK(node->read_lease(vol)->age_seconds >= 7299);
+  node->release_lease(vol, "whoever", true);
   CHECK_FALSE(fs::exists(v1 / ".clsync-lease"));
   CHECK_FALSE(has_entry_starting(v1, ".clsync"));
+}
+
+void run_contract_lease_temps(const NodeMaker& make)
+{
+  fs::path v = scratch_dir("lease-temps");
+  auto node = make({v.string()});
+  // A writer killed between its temp and the link leaves `.clsync-part-lease-<pid>-<n>`.
+  pid_t dead = ::fork();
+  if (dead == 0) {
+    ::_exit(0);
+  }
+  int status = 0;
+  ::waitpid(dead, &status, 0);
+  const std::string of_dead = ".clsync-part-lease-" + std::to_string(dead) + "-0";
+  const std::string of_live_old = ".clsync-part-lease-" + std::to_string(::getpid()) + "-7";
+  const std::string of_live_new = ".clsync-part-lease-" + std::to_string(::getpid()) + "-8";
+  write_file(v / of_dead, "{}");
+  write_file(v / of_live_old, "{}");
+  write_file(v / of_live_new, "{}");
+  set_mtime(v / of_live_old, (static_cast<std::int64_t>(std::time(nullptr)) - 120) * 1'000'000'000LL);
+  transport::LeaseInfo a{"host-a", 11, "run-A", "repair", 0, 0, 0, 600, "m", "b", 1};
+  REQUIRE(node->acquire_lease(v.string(), a, "").acquired);
+  CHECK_FALSE(fs::exists(v / of_dead));      // its writer is gone
+  CHECK_FALSE(fs::exists(v / of_live_old));  // older than a minute
+  CHECK(fs::exists(v / of_live_new));        // may be a live writer's (never: under the lock)
+  write_file(v / of_dead, "{}");
+  node->release_lease(v.string(), "run-A", false);
+  CHECK_FALSE(fs::exists(v / of_dead));
+  fs::remove(v / of_live_new);
+  CHECK_FALSE(has_entry_starting(v, ".clsync"));
+}
+
+void run_contract_fencing(const NodeMaker& make)
+{
+  fs::path base = scratch_dir("fencing");
+  fs::path v1 = base / "v1";
+  fs::path v2 = base / "v2";
+  const std::string s1 = v1.string();
+  const std::string s2 = v2.string();
+  const std::string k0 = "Level1/20200601/0/Snapshot";
+  const std::string k1 = "Level1/20200601/1/Snapshot";
+  make_small_chunk(v1, k0);
+  make_small_chunk(v1, k1);
+  fs::create_directories(v2);
+  auto node = make({s1, s2});
+  auto unfenced = make({s1, s2});  // a command that takes no lease sets no fence
+  transport::LeaseInfo a{"host-a", 11, "run-A", "move-replicas", 0, 0, 0, 600, "m", "b", 1};
+  REQUIRE(node->acquire_lease(s1, a, "").acquired);
+  REQUIRE(node->acquire_lease(s2, a, "").acquired);
+  node->set_fence("run-A");
+  using transport::CommitMode;
+  using transport::CommitOutcome;
+
+  // Holding both leases, the run places and removes.
+  write_small(*node, s2, "t1", {{"a.col", "x"}});
+  CHECK(node->commit_chunk(s2, "t1", k0, CommitMode::no_replace) == CommitOutcome::placed);
+  node->trash_chunk(s2, k0, "t1");
+  node->remove_task_dirs(s2, "t1");
+  CHECK_FALSE(fs::exists(v2 / k0));
+
+  // Another run holds v2 now (the lease was broken and taken): nothing of run-A lands there
+  // or leaves it, and each refusal names the volume and the holder.
+  write_file(v2 / ".clsync-lease",
+             nlohmann::json{{"host", "h"}, {"pid", 99}, {"run_id", "run-B"}, {"command", "repair"},
+                            {"started", std::time(nullptr)}, {"heartbeat", std::time(nullptr)}}
+                 .dump());
+  write_small(*node, s2, "t2", {{"a.col", "y"}});  // a temp is not a replica: allowed
+  auto m = expect_failure([&] { node->commit_chunk(s2, "t2", k1, CommitMode::no_replace); },
+                          FailureKind::refused);
+  CHECK_MESSAGE(m.find(s2) != std::string::npos, m);
+  CHECK_MESSAGE(m.find("run-B") != std::string::npos, m);
+  CHECK_FALSE(fs::exists(v2 / k1));
+  expect_failure([&] { node->commit_chunk(s2, "t2", k1, CommitMode::exchange); },
+                 FailureKind::refused);
+  CHECK_FALSE(fs::exists(v2 / k1));
+  expect_failure([&] { node->rename_chunk(s1, k1, s2); }, FailureKind::refused);
+  CHECK(fs::exists(v1 / k1));
+  expect_failure([&] { node->remove_task_dirs(s2, "t2"); }, FailureKind::refused);
+  CHECK(fs::exists(v2 / ".clsync-tmp-t2"));
+  try {
+    node->commit_chunk(s2, "t2", k1, CommitMode::no_replace);
+  } catch (const transport::TransportError& e) {
+    CHECK_FALSE(e.retryable());
+  }
+
+  // v1's lease removed by hand: no trash, no untrash there either.
+  node->trash_chunk(s1, k1, "t3");
+  fs::remove(v1 / ".clsync-lease");
+  m = expect_failure([&] { node->trash_chunk(s1, k0, "t4"); }, FailureKind::refused);
+  CHECK_MESSAGE(m.find("gone") != std::string::npos, m);
+  CHECK(fs::exists(v1 / k0));
+  expect_failure([&] { node->untrash_chunk(s1, "t3", k1); }, FailureKind::refused);
+  CHECK(fs::exists(v1 / ".clsync-trash-t3"));
+  CHECK_FALSE(fs::exists(v1 / k1));
+
+  // No fence, no check: the same operations go through.
+  unfenced->untrash_chunk(s1, "t3", k1);
+  CHECK(fs::exists(v1 / k1));
+  CHECK(unfenced->commit_chunk(s2, "t2", k1, CommitMode::no_replace) == CommitOutcome::placed);
+  node->set_fence("");
+  node->remove_task_dirs(s2, "t2");
+  CHECK(node->rename_chunk(s1, k0, s2) == transport::RenameOutcome::renamed);
 }
 
 void run_contract_path_refusals(const NodeMaker& make)

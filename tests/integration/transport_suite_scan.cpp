@@ -131,7 +131,7 @@ void run_contract_scan_leftovers(const NodeMaker& make)
   const std::string record = R"({"run":"r1","task":"t3","chunk":"Level1/20200601/0/Snapshot"})";
   node->write_intent(v.string(), "t3", record);
   transport::LeaseInfo lease{"host-a", 42, "run-1", "rebalance-nodes", 0, 0, 0};
-  REQUIRE(node->acquire_lease(lease, "").acquired);
+  REQUIRE(node->acquire_lease(v.string(), lease, "").acquired);
 
   transport::NodeScan scan = node->scan(test_spec());
   CHECK(scan.replicas.empty());

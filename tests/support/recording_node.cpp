@@ -139,28 +139,36 @@ void RecordingNode::remove_intent(const std::string& volume, const std::string& 
   m_inner->remove_intent(volume, task);
 }
 
-LeaseResult RecordingNode::acquire_lease(const LeaseInfo& mine, const std::string& replace_run_id)
+LeaseResult RecordingNode::acquire_lease(const std::string& volume,
+                                         const LeaseInfo& mine,
+                                         const std::string& replace_run_id)
 {
-  record("acquire_lease", mine.run_id, true);
-  return m_inner->acquire_lease(mine, replace_run_id);
+  record("acquire_lease", volume + " " + mine.run_id, true);
+  return m_inner->acquire_lease(volume, mine, replace_run_id);
 }
 
-void RecordingNode::refresh_lease(const LeaseInfo& mine)
+void RecordingNode::refresh_lease(const std::string& volume, const LeaseInfo& mine)
 {
-  record("refresh_lease", mine.run_id, true);
-  m_inner->refresh_lease(mine);
+  record("refresh_lease", volume + " " + mine.run_id, true);
+  m_inner->refresh_lease(volume, mine);
 }
 
-void RecordingNode::release_lease(const std::string& run_id, bool force)
+void RecordingNode::release_lease(const std::string& volume, const std::string& run_id, bool force)
 {
-  record("release_lease", run_id, true);
-  m_inner->release_lease(run_id, force);
+  record("release_lease", volume + " " + run_id, true);
+  m_inner->release_lease(volume, run_id, force);
 }
 
-std::optional<LeaseInfo> RecordingNode::read_lease()
+std::optional<LeaseInfo> RecordingNode::read_lease(const std::string& volume)
 {
-  record("read_lease", "", false);
-  return m_inner->read_lease();
+  record("read_lease", volume, false);
+  return m_inner->read_lease(volume);
+}
+
+void RecordingNode::set_fence(const std::string& run_id)
+{
+  record("set_fence", run_id, false);
+  m_inner->set_fence(run_id);
 }
 
 void RecordingNode::read_file(const std::string& root, const std::string& relpath,

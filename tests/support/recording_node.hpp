@@ -68,11 +68,13 @@ public:
                     const std::string& task,
                     const std::string& record) override;
   void remove_intent(const std::string& volume, const std::string& task) override;
-  transport::LeaseResult acquire_lease(const transport::LeaseInfo& mine,
+  transport::LeaseResult acquire_lease(const std::string& volume,
+                                       const transport::LeaseInfo& mine,
                                        const std::string& replace_run_id) override;
-  void refresh_lease(const transport::LeaseInfo& mine) override;
-  void release_lease(const std::string& run_id, bool force) override;
-  std::optional<transport::LeaseInfo> read_lease() override;
+  void refresh_lease(const std::string& volume, const transport::LeaseInfo& mine) override;
+  void release_lease(const std::string& volume, const std::string& run_id, bool force) override;
+  std::optional<transport::LeaseInfo> read_lease(const std::string& volume) override;
+  void set_fence(const std::string& run_id) override;
   void read_file(const std::string& root,
                  const std::string& relpath,
                  std::uint64_t offset,

@@ -233,7 +233,7 @@ TEST_SUITE("transport::agent_protocol")
     CHECK(d2.bytes == 123);
     CHECK(d2.files == 4);
 
-    LeaseInfo li{"host1", 4242, "run-1", "rebalance-nodes", 10, 20, 3};
+    LeaseInfo li{"host1", 4242, "run-1", "rebalance-nodes", 10, 20, 3, 600, "m-id", "b-id", 777};
     auto li2 = round_trip(li);
     CHECK(li2.host == "host1");
     CHECK(li2.pid == 4242);
@@ -242,6 +242,10 @@ TEST_SUITE("transport::agent_protocol")
     CHECK(li2.started_unix == 10);
     CHECK(li2.heartbeat_unix == 20);
     CHECK(li2.age_seconds == 3);
+    CHECK(li2.ttl_s == 600);
+    CHECK(li2.machine_id == "m-id");
+    CHECK(li2.boot_id == "b-id");
+    CHECK(li2.pid_start == 777);
 
     LeaseResult lr;
     CHECK_FALSE(round_trip(lr).holder.has_value());
