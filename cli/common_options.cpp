@@ -85,12 +85,15 @@ void add_write_options(CLI::App& sub, core::WriteOptions& w)
   sub.add_flag("--allow-degraded", w.allow_degraded, "run on a cluster with unhealthy chunks")
       ->group(g);
   sub.add_option("--exclude-node", w.exclude_nodes, "leave this node out (repeatable)")->group(g);
-  sub.add_option("--lease-ttl", w.lease_ttl_s, "age after which a silent lease is stale, e.g. 10m")
+  sub.add_option("--lease-ttl", w.lease_ttl_s,
+                 "this run's lease is stale once silent this long (recorded in it), e.g. 10m")
       ->transform(duration_transform())
       ->type_name("DURATION")
       ->default_str("10m")
       ->group(g);
-  sub.add_flag("--break-lock", w.break_lock, "remove another run's lease first")->group(g);
+  sub.add_flag("--break-lock", w.break_lock,
+               "remove another run's lease first; refused while its pid lives on this host")
+      ->group(g);
   sub.add_option("--pre-hook", w.pre_hook, "command run once before anything changes")->group(g);
   sub.add_option("--post-hook", w.post_hook, "command run once at the end")->group(g);
   sub.add_option("--on-move", w.on_move, "command run after each finished move")->group(g);

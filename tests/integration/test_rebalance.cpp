@@ -9,8 +9,10 @@
 #include "tests/support/scratch.hpp"
 
 #include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 
 #include <cstring>
+#include <ctime>
 #include <sstream>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -280,8 +282,17 @@ TEST_SUITE("rebalance")
     CHECK(rc == 4);
     // Only the held lease file differs from before.
     CHECK(test::first_difference(before, volumes_listing(d)) == "");
-    // --break-lock takes it (and the run completes).
+    // --break-lock refuses a holder alive on this host (this very process) …
     o.write.break_lock = true;
+    CHECK_THROWS_AS(rebalance_nodes(d.ctx, o), LockHeld);
+    held.release();
+    // … and takes the lease of one that is not (and the run completes).
+    const auto now = std::time(nullptr);
+    test::write_file(fs::path(d.volume("P2-dn1")) / ".clsync-lease",
+                     nlohmann::json{{"host", "elsewhere"}, {"pid", 1}, {"run_id", "other-run"},
+                                    {"command", "repair"}, {"started", now}, {"heartbeat", now},
+                                    {"machine_id", "another-machine"}, {"ttl", 600}}
+                         .dump());
     auto r = rebalance_nodes(d.ctx, o);
     CHECK(r.code == ExitCode::ok);
   }
