@@ -337,6 +337,7 @@ Inventory build_inventory(const Topology& topo,
       r.node = spec.name;
       r.volume = rs.volume;
       r.bytes = rs.bytes;
+      r.allocated_bytes = rs.allocated_bytes;
       r.files = rs.files;
       r.newest_mtime_ns = rs.newest_mtime_ns;
       r.fingerprint = rs.fingerprint;

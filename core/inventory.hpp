@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -23,6 +24,8 @@ struct Replica {
   std::string volume;
   std::uint64_t bytes = 0;
   std::uint64_t files = 0;
+  /// Bytes on disk (sparse files count their data only), when the scan reported them.
+  std::optional<std::uint64_t> allocated_bytes;
   std::int64_t newest_mtime_ns = 0;
   std::string fingerprint;
   std::string layout_hash;

@@ -48,6 +48,21 @@ bool same_filesystem(const VolumeRef& a, const VolumeRef& b)
          (a.state->filesystem_id != 0 && a.state->filesystem_id == b.state->filesystem_id);
 }
 
+/// What a copy of `m` occupies at its destination: the source's allocated bytes when the scan
+/// reported them (copies keep holes, so a sparse chunk needs less than its apparent size),
+/// else the planned (apparent) size.
+std::uint64_t bytes_needed(const Inventory& inv, const Move& m)
+{
+  if (const Chunk* c = inv.chunk(m.chunk)) {
+    for (const Replica& r : c->replicas) {
+      if (r.node == m.from.node && r.volume == m.from.volume && r.allocated_bytes) {
+        return *r.allocated_bytes;
+      }
+    }
+  }
+  return m.bytes;
+}
+
 } // namespace
 
 std::vector<CapacityViolation> check_capacity(const Plan& plan,
@@ -89,7 +104,7 @@ std::vector<CapacityViolation> check_capacity(const Plan& plan,
       }
       incoming.push_back(in);
     }
-    incoming[it->second].bytes += m.bytes;
+    incoming[it->second].bytes += bytes_needed(inv, m);
   }
   std::sort(incoming.begin(), incoming.end(), [](const Incoming& a, const Incoming& b) {
     return std::tie(a.node, a.volume, a.place.node, a.place.volume) <

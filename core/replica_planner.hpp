@@ -173,7 +173,8 @@ struct CapacityViolation {
 };
 
 /// Checks every destination filesystem has the bytes all the plan's moves and copies send it
-/// plus `headroom` × its capacity free; a move between volumes of one filesystem needs none, nor
+/// (the source replica's allocated bytes when the inventory knows them — copies keep holes —
+/// else the move's apparent bytes) plus `headroom` × its capacity free; a move between volumes of one filesystem needs none, nor
 /// does drop_duplicate. A destination volume missing from the inventory or unreadable counts as
 /// 0 bytes free. Returns the violations (empty: the plan fits), in node then volume order.
 std::vector<CapacityViolation> check_capacity(const Plan& plan,

@@ -101,9 +101,25 @@ void TeeSink::file_data(std::span<const char> data)
   }
 }
 
+void TeeSink::file_hole(std::uint64_t length)
+{
+  if (m_stop && m_stop()) {
+    throw TransferCancelled{};
+  }
+  m_target.file_hole(length);
+  if (m_on_bytes) {
+    m_on_bytes(length);
+  }
+}
+
 void TeeSink::end_file(const std::string& sha256)
 {
   m_target.end_file(sha256);
+}
+
+void TeeSink::directory(const transport::ChunkDir& dir)
+{
+  m_target.directory(dir);
 }
 
 } // namespace clsync::core

@@ -67,7 +67,10 @@ public:
           std::function<void(std::uint64_t)> on_bytes);
   void begin_file(const transport::FileEntry& file) override;
   void file_data(std::span<const char> data) override;
+  /// A hole costs no bandwidth: it is counted for progress but not rate-limited.
+  void file_hole(std::uint64_t length) override;
   void end_file(const std::string& sha256) override;
+  void directory(const transport::ChunkDir& dir) override;
   std::uint64_t bytes() const { return m_bytes; }
 
 private:

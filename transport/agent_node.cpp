@@ -108,8 +108,14 @@ public:
       case MsgType::data_zstd:
         sink.file_data(c->data_of(f));
         break;
+      case MsgType::hole:
+        sink.file_hole(wire::get_u64(wire::from_payload(f.payload, "hole"), "length"));
+        break;
       case MsgType::file_end:
         sink.end_file(wire::get_string(wire::from_payload(f.payload, "file_end"), "sha256"));
+        break;
+      case MsgType::dir:
+        sink.directory(wire::decode<ChunkDir>(wire::from_payload(f.payload, "dir")));
         break;
       default:
         throw c->protocol_error(std::string("unexpected ") + wire::to_string(f.type) +

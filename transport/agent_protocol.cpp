@@ -22,7 +22,7 @@ namespace {
 
 bool is_known(std::uint8_t t) noexcept
 {
-  return (t >= 1 && t <= 13) || (t >= 32 && t <= 53);
+  return (t >= 1 && t <= 15) || (t >= 32 && t <= 53);
 }
 
 const char* to_string(MsgType t) noexcept
@@ -54,6 +54,10 @@ const char* to_string(MsgType t) noexcept
     return "scan_part";
   case MsgType::data_zstd:
     return "data_zstd";
+  case MsgType::hole:
+    return "hole";
+  case MsgType::dir:
+    return "dir";
   case MsgType::scan:
     return "scan";
   case MsgType::read_chunk:

@@ -29,11 +29,13 @@
 /// any time (while it works on a long request) and are skipped by the client.
 ///
 /// Streams (no round trip per file):
-/// - READ_CHUNK / READ_FILE: the agent answers FILE_BEGIN, DATA*, FILE_END per file (READ_FILE:
-///   DATA* only), then REPLY (digest) or ERROR. The client may send CANCEL; the agent then stops
+/// - READ_CHUNK / READ_FILE: the agent answers FILE_BEGIN, (DATA | HOLE)*, FILE_END per file,
+///   then DIR per directory in ChunkSink's order (READ_FILE: DATA* only), then REPLY (digest)
+///   or ERROR. The client may send CANCEL; the agent then stops
 ///   within a few frames and ends the stream with ERROR (kind refused, "cancelled").
 /// - WRITE_CHUNK / CREATE_FILE: the agent answers REPLY (the writer is open) or ERROR. The client
-///   then sends FILE_BEGIN, DATA*, FILE_END per file (CREATE_FILE: DATA*) without waiting, and
+///   then sends FILE_BEGIN, (DATA | HOLE)*, FILE_END per file, DIR per directory (CREATE_FILE:
+///   DATA*) without waiting, and
 ///   FINISH (or ABORT). The agent sends one final frame: REPLY when FINISH/ABORT succeeded, or
 ///   ERROR as soon as anything fails — after an ERROR it discards frames up to FINISH/ABORT
 ///   and sends nothing more for that stream, so the connection stays usable.
@@ -45,6 +47,8 @@ namespace clsync::transport::wire {
 /// the source changed up to the rename).
 /// 3: leases are per volume ([volume] in the lease requests, holder ttl/machine/boot/pid start
 /// in LeaseInfo), and commit/rename/trash/untrash/remove_task_dirs carry the run's [fence].
+///    and chunk streams carry HOLE and DIR frames, ReplicaScan has allocated_bytes, and digests
+/// use the clsync-layout2 / clsync-content2 encodings (directories and modes).
 inline constexpr std::uint32_t k_protocol_version = 3;
 /// Largest payload accepted (a scan part or any control message).
 inline constexpr std::uint32_t k_max_frame = 64u << 20;
@@ -69,6 +73,8 @@ enum class MsgType : std::uint8_t {
   cancel = 11,     ///< client → agent: stop the current read stream
   scan_part = 12,  ///< agent → client: {replicas: [ReplicaScan…]}
   data_zstd = 13,  ///< DATA compressed as one zstd frame (--compress); accepted by both sides
+  hole = 14,       ///< {length}: that many zero bytes of the current file, stored as a hole
+  dir = 15,        ///< ChunkDir: a directory of the chunk stream (after its files)
 
   // Requests (client → agent). Payload keys in brackets.
   scan = 32,             ///< ScanSpec → SCAN_PART*, REPLY NodeScan (replicas empty)
@@ -208,6 +214,7 @@ nlohmann::json to_wire(const Hello& v);
 nlohmann::json to_wire(const HelloReply& v);
 nlohmann::json to_wire(const ErrorInfo& v);
 nlohmann::json to_wire(const FileEntry& v);
+nlohmann::json to_wire(const ChunkDir& v);
 nlohmann::json to_wire(const ReplicaScan& v);
 nlohmann::json to_wire(const VolumeScan& v);
 nlohmann::json to_wire(const UnmanagedScan& v);
@@ -227,6 +234,7 @@ void from_wire(const nlohmann::json& j, Hello& v);
 void from_wire(const nlohmann::json& j, HelloReply& v);
 void from_wire(const nlohmann::json& j, ErrorInfo& v);
 void from_wire(const nlohmann::json& j, FileEntry& v);
+void from_wire(const nlohmann::json& j, ChunkDir& v);
 void from_wire(const nlohmann::json& j, ReplicaScan& v);
 void from_wire(const nlohmann::json& j, VolumeScan& v);
 void from_wire(const nlohmann::json& j, UnmanagedScan& v);

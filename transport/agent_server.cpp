@@ -488,8 +488,14 @@ void Server::write_chunk(const json& req)
         case MsgType::data_zstd:
           writer->file_data(data_of(f));
           return true;
+        case MsgType::hole:
+          writer->file_hole(wire::get_u64(wire::from_payload(f.payload, "hole"), "length"));
+          return true;
         case MsgType::file_end:
           writer->end_file(wire::get_string(wire::from_payload(f.payload, "file_end"), "sha256"));
+          return true;
+        case MsgType::dir:
+          writer->directory(wire::decode<ChunkDir>(wire::from_payload(f.payload, "dir")));
           return true;
         default:
           return false;

@@ -202,10 +202,18 @@ public:
       }
     }
   }
+  void file_hole(std::uint64_t length) override
+  {
+    m_out.send(MsgType::hole, json{{"length", length}});
+    if (m_cancelled()) {
+      throw Cancelled{};
+    }
+  }
   void end_file(const std::string& sha256) override
   {
     m_out.send(MsgType::file_end, json{{"sha256", sha256}});
   }
+  void directory(const ChunkDir& dir) override { m_out.send(MsgType::dir, wire::to_wire(dir)); }
 
 private:
   FrameOut& m_out;

@@ -159,6 +159,20 @@ void from_wire(const json& j, FileEntry& v)
   opt(j, "link_to", v.link_to);
 }
 
+json to_wire(const ChunkDir& v)
+{
+  return {{"path", v.path}, {"mtime_ns", v.mtime_ns}, {"mode", v.mode}, {"uid", v.uid},
+          {"gid", v.gid}};
+}
+void from_wire(const json& j, ChunkDir& v)
+{
+  req(j, "path", v.path);
+  req(j, "mtime_ns", v.mtime_ns);
+  req(j, "mode", v.mode);
+  req(j, "uid", v.uid);
+  req(j, "gid", v.gid);
+}
+
 json to_wire(const ReplicaScan& v)
 {
   json j{{"volume", v.volume},
@@ -167,7 +181,8 @@ json to_wire(const ReplicaScan& v)
          {"files", v.files},
          {"newest_mtime_ns", v.newest_mtime_ns},
          {"fingerprint", v.fingerprint},
-         {"layout_hash", v.layout_hash}};
+         {"layout_hash", v.layout_hash},
+         {"allocated_bytes", v.allocated_bytes}};
   if (!v.content_hash.empty()) {
     j["content_hash"] = v.content_hash;
   }
@@ -188,6 +203,7 @@ void from_wire(const json& j, ReplicaScan& v)
   req(j, "newest_mtime_ns", v.newest_mtime_ns);
   req(j, "fingerprint", v.fingerprint);
   req(j, "layout_hash", v.layout_hash);
+  req(j, "allocated_bytes", v.allocated_bytes);
   opt(j, "content_hash", v.content_hash);
   opt(j, "special", v.special);
   opt_list(j, "file_list", v.file_list);
@@ -370,7 +386,9 @@ E enum_from(const json& j, const std::array<std::pair<E, const char*>, N>& names
       }
     }
   }
-  protocol_error(std::string("bad ") + what + " value " + j.dump());
+  // replace: a value that is not UTF-8 must not turn this error into a JSON exception.
+  protocol_error(std::string("bad ") + what + " value " +
+                 j.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
 template <class E, std::size_t N>

@@ -69,6 +69,33 @@ public:
     }
     poll_error();
   }
+  void file_hole(std::uint64_t length) override
+  {
+    check_open();
+    if (!m_in_file || !m_cur.link_to.empty()) {
+      fail_local(FailureKind::refused, "a hole outside a file of the stream");
+    }
+    if (length > m_cur.size - std::min(m_cur.size, m_cur_bytes)) {
+      fail_local(FailureKind::error, m_cur.path + " received more than the " +
+                                         std::to_string(m_cur.size) + " bytes announced");
+    }
+    m_cur_bytes += length;
+    m_c->send(MsgType::hole, json{{"length", length}});
+    poll_error();
+  }
+  void directory(const ChunkDir& dir) override
+  {
+    check_open();
+    if (m_in_file) {
+      fail_local(FailureKind::refused, "directory " + dir.path + " inside a file of the stream");
+    }
+    if (!dir.path.empty()) {
+      if (auto why = relative_path_problem(dir.path, PathUse::file); !why.empty()) {
+        fail_local(FailureKind::refused, "refused directory '" + dir.path + "': " + why);
+      }
+    }
+    m_c->send(MsgType::dir, wire::to_wire(dir));
+  }
   void end_file(const std::string& sha256) override
   {
     check_open();

@@ -25,6 +25,7 @@ struct RawFile {
   dev_t dev = 0;
   ino_t ino = 0;
   nlink_t nlink = 1;
+  std::uint64_t allocated = 0;
 };
 
 std::int64_t mtime_ns(const struct stat& st)
@@ -38,6 +39,15 @@ void walk_dir(int fd,
               std::vector<RawFile>& files,
               ChunkFiles& out)
 {
+  struct stat dst {};
+  if (::fstat(fd, &dst) != 0) {
+    out.problems.push_back("cannot stat directory " + join_path(display, prefix) + ": " +
+                           std::strerror(errno));
+    ::close(fd);
+    return;
+  }
+  out.dirs.push_back({prefix, mtime_ns(dst), static_cast<std::uint32_t>(dst.st_mode & 07777),
+                      dst.st_uid, dst.st_gid});
   DIR* dir = ::fdopendir(fd);
   if (!dir) {
     out.problems.push_back("cannot read directory " + join_path(display, prefix) + ": " +
@@ -46,8 +56,17 @@ void walk_dir(int fd,
     return;
   }
   std::vector<std::string> subdirs;
-  errno = 0;
-  while (dirent* d = ::readdir(dir)) {
+  while (true) {
+    // readdir returns null both at the end and on an error; only errno tells them apart.
+    errno = 0;
+    dirent* d = ::readdir(dir);
+    if (!d) {
+      if (errno != 0) {
+        out.problems.push_back("cannot read directory " + join_path(display, prefix) + ": " +
+                               std::strerror(errno));
+      }
+      break;
+    }
     const char* name = d->d_name;
     if (std::strcmp(name, ".") == 0 || std::strcmp(name, "..") == 0) {
       continue;
@@ -85,6 +104,7 @@ void walk_dir(int fd,
       f.dev = st.st_dev;
       f.ino = st.st_ino;
       f.nlink = st.st_nlink;
+      f.allocated = static_cast<std::uint64_t>(st.st_blocks) * 512;
       files.push_back(std::move(f));
     }
   }
@@ -106,7 +126,103 @@ void walk_dir(int fd,
   ::closedir(dir);
 }
 
+[[noreturn]] void shrank(const std::string& who, const std::string& path)
+{
+  throw TransportError(FailureKind::error,
+                       who + ": " + path + " shrank while the chunk was read", true);
+}
+
+/// Reads [begin, end) of `fd` into the hash and the sink.
+void send_data(int fd, std::uint64_t begin, std::uint64_t end, std::vector<char>& buffer,
+               Sha256& sha, ChunkSink* sink, const std::string& who, const std::string& path)
+{
+  while (begin < end) {
+    std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(end - begin, buffer.size()));
+    ssize_t n = ::pread(fd, buffer.data(), want, static_cast<off_t>(begin));
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      throw_errno(who, "read", path, errno);
+    }
+    if (n == 0) {
+      shrank(who, path);
+    }
+    std::span<const char> data(buffer.data(), static_cast<std::size_t>(n));
+    sha.update(data);
+    if (sink) {
+      sink->file_data(data);
+    }
+    begin += static_cast<std::uint64_t>(n);
+  }
+}
+
+/// Sends the first `size` bytes of `fd`: data extents as file_data, holes (SEEK_DATA /
+/// SEEK_HOLE) as file_hole, hashing a hole's zeros here without reading them. A filesystem
+/// without SEEK_DATA is read whole.
+void send_extents(int fd, std::uint64_t size, std::vector<char>& buffer, Sha256& sha,
+                  ChunkSink* sink, const std::string& who, const std::string& path)
+{
+  bool seek = true;
+  std::uint64_t off = 0;
+  while (off < size) {
+    std::uint64_t data = off;
+    if (seek) {
+      off_t at = ::lseek(fd, static_cast<off_t>(off), SEEK_DATA);
+      if (at >= 0) {
+        data = std::min<std::uint64_t>(static_cast<std::uint64_t>(at), size);
+      } else if (errno == ENXIO) {
+        data = size;  // nothing but a hole up to the end of the file
+      } else if (errno == EINVAL || errno == EOPNOTSUPP) {
+        seek = false;
+      } else {
+        throw_errno(who, "seek data in", path, errno);
+      }
+    }
+    if (data > off) {
+      update_zeros(sha, data - off);
+      if (sink) {
+        sink->file_hole(data - off);
+      }
+      off = data;
+      continue;
+    }
+    std::uint64_t end = size;
+    if (seek) {
+      off_t at = ::lseek(fd, static_cast<off_t>(off), SEEK_HOLE);
+      if (at < 0 && errno != ENXIO) {
+        throw_errno(who, "seek a hole in", path, errno);
+      }
+      if (at > static_cast<off_t>(off)) {
+        end = std::min<std::uint64_t>(static_cast<std::uint64_t>(at), size);
+      }
+    }
+    send_data(fd, off, end, buffer, sha, sink, who, path);
+    off = end;
+  }
+  // A file cut short since the walk reads as a hole up to the announced size: catch it here.
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    throw_errno(who, "stat", path, errno);
+  }
+  if (static_cast<std::uint64_t>(st.st_size) < size) {
+    shrank(who, path);
+  }
+}
+
 } // namespace
+
+void ChunkSink::file_hole(std::uint64_t length)
+{
+  static const std::vector<char> k_zeros(256 * 1024, '\0');
+  while (length > 0) {
+    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(length, k_zeros.size()));
+    file_data(std::span<const char>(k_zeros.data(), n));
+    length -= n;
+  }
+}
+
+void ChunkSink::directory(const ChunkDir&) {}
 
 ChunkFiles walk_chunk(int dirfd, const std::string& display)
 {
@@ -121,6 +237,8 @@ ChunkFiles walk_chunk(int dirfd, const std::string& display)
   std::sort(raw.begin(), raw.end(),
             [](const RawFile& a, const RawFile& b) { return a.entry.path < b.entry.path; });
   std::sort(out.special.begin(), out.special.end());
+  std::sort(out.dirs.begin(), out.dirs.end(),
+            [](const ChunkDir& a, const ChunkDir& b) { return a.path < b.path; });
   std::map<std::pair<dev_t, ino_t>, std::string> first_name;
   out.files.reserve(raw.size());
   for (RawFile& f : raw) {
@@ -129,6 +247,9 @@ ChunkFiles walk_chunk(int dirfd, const std::string& display)
       if (!inserted) {
         f.entry.link_to = it->second;
       }
+    }
+    if (f.entry.link_to.empty()) {
+      out.allocated_bytes += f.allocated;
     }
     out.bytes += f.entry.size;
     out.newest_mtime_ns = std::max(out.newest_mtime_ns, f.entry.mtime_ns);
@@ -162,7 +283,7 @@ ChunkDigest stream_chunk(int dirfd,
         sink->end_file(target_sha);
       }
       index[f.path] = out.size();
-      out.push_back({f.path, f.size, target_sha});
+      out.push_back({f.path, f.size, target_sha, f.mode});
       digest.bytes += f.size;
       ++digest.files;
       continue;
@@ -180,37 +301,22 @@ ChunkDigest stream_chunk(int dirfd,
     if (sink) {
       sink->begin_file(f);
     }
-    std::uint64_t left = f.size;
-    while (left > 0) {
-      std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(left, buffer.size()));
-      ssize_t n = ::read(fd.get(), buffer.data(), want);
-      if (n < 0) {
-        if (errno == EINTR) {
-          continue;
-        }
-        throw_errno(who, "read", path, errno);
-      }
-      if (n == 0) {
-        throw TransportError(FailureKind::error,
-                             who + ": " + path + " shrank while the chunk was read", true);
-      }
-      std::span<const char> data(buffer.data(), static_cast<std::size_t>(n));
-      sha.update(data);
-      if (sink) {
-        sink->file_data(data);
-      }
-      left -= static_cast<std::uint64_t>(n);
-    }
+    send_extents(fd.get(), f.size, buffer, sha, sink, who, path);
     std::string hex = sha.finish_hex();
     if (sink) {
       sink->end_file(hex);
     }
     index[f.path] = out.size();
-    out.push_back({f.path, f.size, std::move(hex)});
+    out.push_back({f.path, f.size, std::move(hex), f.mode});
     digest.bytes += f.size;
     ++digest.files;
   }
-  digest.content_hash = content_hash(out);
+  if (sink) {
+    for (auto it = walk.dirs.rbegin(); it != walk.dirs.rend(); ++it) {
+      sink->directory(*it);
+    }
+  }
+  digest.content_hash = content_hash(out, walk.dirs);
   digest.fingerprint = walk.fingerprint();
   return digest;
 }

@@ -62,13 +62,30 @@ std::string quick_fingerprint(std::span<const FileEntry> files)
   return h.finish_hex();
 }
 
-std::string layout_hash(std::span<const FileEntry> files)
+namespace {
+
+/// Merges files and directories in path order and hashes `tag` then one record per entry.
+template <typename File, typename PutFile>
+std::string hash_entries(const char* tag,
+                         std::span<const File> files,
+                         std::span<const ChunkDir> dirs,
+                         PutFile&& put_file)
 {
+  std::vector<const File*> fs = sorted_by_path(files);
+  std::vector<const ChunkDir*> ds = sorted_by_path(dirs);
   Sha256 h;
-  std::string buf = std::string(k_layout_tag) + "\n";
-  for (const FileEntry* f : sorted_by_path(files)) {
-    put_field(buf, f->path, '\0');
-    put_field(buf, std::to_string(f->size), '\n');
+  std::string buf = std::string(tag) + "\n";
+  std::size_t i = 0, j = 0;
+  while (i < fs.size() || j < ds.size()) {
+    if (j == ds.size() || (i < fs.size() && fs[i]->path < ds[j]->path)) {
+      buf.append("f", 2);  // "f" and its NUL
+      put_file(buf, *fs[i++]);
+    } else {
+      buf.append("d", 2);
+      put_field(buf, ds[j]->path, '\0');
+      put_field(buf, octal(ds[j]->mode & 07777), '\n');
+      ++j;
+    }
     if (buf.size() > 64 * 1024) {
       h.update(buf);
       buf.clear();
@@ -78,21 +95,25 @@ std::string layout_hash(std::span<const FileEntry> files)
   return h.finish_hex();
 }
 
-std::string content_hash(std::span<const HashedFile> files)
+} // namespace
+
+std::string layout_hash(std::span<const FileEntry> files, std::span<const ChunkDir> dirs)
 {
-  Sha256 h;
-  std::string buf = std::string(k_content_tag) + "\n";
-  for (const HashedFile* f : sorted_by_path(files)) {
-    put_field(buf, f->path, '\0');
-    put_field(buf, std::to_string(f->size), '\0');
-    put_field(buf, f->sha256, '\n');
-    if (buf.size() > 64 * 1024) {
-      h.update(buf);
-      buf.clear();
-    }
-  }
-  h.update(buf);
-  return h.finish_hex();
+  return hash_entries(k_layout_tag, files, dirs, [](std::string& buf, const FileEntry& f) {
+    put_field(buf, f.path, '\0');
+    put_field(buf, std::to_string(f.size), '\0');
+    put_field(buf, octal(f.mode & 07777), '\n');
+  });
+}
+
+std::string content_hash(std::span<const HashedFile> files, std::span<const ChunkDir> dirs)
+{
+  return hash_entries(k_content_tag, files, dirs, [](std::string& buf, const HashedFile& f) {
+    put_field(buf, f.path, '\0');
+    put_field(buf, std::to_string(f.size), '\0');
+    put_field(buf, octal(f.mode & 07777), '\0');
+    put_field(buf, f.sha256, '\n');
+  });
 }
 
 } // namespace clsync::transport

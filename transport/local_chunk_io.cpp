@@ -62,12 +62,41 @@ public:
       }
       m_sha.update(data);
       m_cur_bytes += data.size();
+      m_cur_hole_last = false;
+    });
+  }
+
+  void file_hole(std::uint64_t length) override
+  {
+    guard([&] {
+      if (!m_in_file || !m_cur.link_to.empty()) {
+        throw TransportError(FailureKind::refused, m_who + ": a hole for " + m_display +
+                                                       " outside a file in the chunk stream");
+      }
+      if (length > m_cur.size - std::min(m_cur.size, m_cur_bytes)) {
+        throw TransportError(FailureKind::error, m_who + ": " + path_of(m_cur.path) +
+                                                     " received more than the " +
+                                                     std::to_string(m_cur.size) +
+                                                     " bytes announced");
+      }
+      // Skip over the hole; end_file's ftruncate makes a trailing one part of the file.
+      if (::lseek(m_cur_fd.get(), static_cast<off_t>(length), SEEK_CUR) < 0) {
+        throw_errno(m_who, "seek past a hole in", path_of(m_cur.path), errno);
+      }
+      update_zeros(m_sha, length);
+      m_cur_bytes += length;
+      m_cur_hole_last = true;
     });
   }
 
   void end_file(const std::string& sha256) override
   {
     guard([&] { do_end(lower(sha256)); });
+  }
+
+  void directory(const ChunkDir& dir) override
+  {
+    guard([&] { do_directory(dir); });
   }
 
   ChunkDigest finish() override
@@ -127,6 +156,10 @@ private:
 
   void do_begin(const FileEntry& file)
   {
+    if (m_dirs_sent) {
+      throw TransportError(FailureKind::refused, m_who + ": file " + file.path + " in " +
+                                                     m_display + " after the directories");
+    }
     if (m_in_file) {
       throw TransportError(FailureKind::refused, m_who + ": " + path_of(m_cur.path) +
                                                      " was not ended before " + file.path);
@@ -138,6 +171,7 @@ private:
     }
     m_cur = file;
     m_cur_bytes = 0;
+    m_cur_hole_last = false;
     make_parents(file.path);
     if (!file.link_to.empty()) {
       if (m_sha_of.find(file.link_to) == m_sha_of.end()) {
@@ -174,7 +208,7 @@ private:
                              m_who + ": hash mismatch for hard link " + path, true);
       }
       m_sha_of[m_cur.path] = target_sha;
-      m_hashed.push_back({m_cur.path, m_cur.size, target_sha});
+      m_hashed.push_back({m_cur.path, m_cur.size, target_sha, m_cur.mode});
       m_in_file = false;
       return;
     }
@@ -192,18 +226,37 @@ private:
                            true);
     }
     int fd = m_cur_fd.get();
+    // A file ending in a hole has its end only after this.
+    if (m_cur_hole_last && ::ftruncate(fd, static_cast<off_t>(m_cur.size)) != 0) {
+      throw_errno(m_who, "set the size of", path, errno);
+    }
+    set_attributes(fd, path, m_cur.mode, m_cur.uid, m_cur.gid, m_cur.mtime_ns);
+    ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    m_open.push_back({std::move(m_cur_fd), m_cur.path});
+    if (m_open.size() > k_max_open_files) {
+      sync_oldest();
+    }
+    m_sha_of[m_cur.path] = ours;
+    m_hashed.push_back({m_cur.path, m_cur.size, std::move(ours), m_cur.mode});
+    m_in_file = false;
+  }
+
+  /// Owner (when root), mode and mtime of an open file or directory.
+  void set_attributes(int fd, const std::string& path, std::uint32_t mode, std::uint32_t uid,
+                      std::uint32_t gid, std::int64_t mtime_ns)
+  {
     // chown first: it clears set-id bits that the chmod then restores.
-    if (m_chown && ::fchown(fd, m_cur.uid, m_cur.gid) != 0) {
+    if (m_chown && ::fchown(fd, uid, gid) != 0) {
       throw_errno(m_who, "set the owner of", path, errno);
     }
-    if (::fchmod(fd, m_cur.mode & 07777) != 0) {
+    if (::fchmod(fd, mode & 07777) != 0) {
       throw_errno(m_who, "set the mode of", path, errno);
     }
     timespec times[2];
     times[0].tv_sec = 0;
     times[0].tv_nsec = UTIME_OMIT;
-    times[1].tv_sec = static_cast<time_t>(m_cur.mtime_ns / 1'000'000'000);
-    times[1].tv_nsec = static_cast<long>(m_cur.mtime_ns % 1'000'000'000);
+    times[1].tv_sec = static_cast<time_t>(mtime_ns / 1'000'000'000);
+    times[1].tv_nsec = static_cast<long>(mtime_ns % 1'000'000'000);
     if (times[1].tv_nsec < 0) {
       times[1].tv_nsec += 1'000'000'000;
       times[1].tv_sec -= 1;
@@ -211,14 +264,32 @@ private:
     if (::futimens(fd, times) != 0) {
       throw_errno(m_who, "set the mtime of", path, errno);
     }
-    ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-    m_open.push_back({std::move(m_cur_fd), m_cur.path});
-    if (m_open.size() > k_max_open_files) {
-      sync_oldest();
+  }
+
+  /// A directory arrives after everything inside it (ChunkSink's order): create it when the
+  /// stream's files did not, then set its attributes, which nothing changes afterwards.
+  void do_directory(const ChunkDir& dir)
+  {
+    if (m_in_file) {
+      throw TransportError(FailureKind::refused, m_who + ": directory " + dir.path + " in " +
+                                                     m_display + " inside a file of the stream");
     }
-    m_sha_of[m_cur.path] = ours;
-    m_hashed.push_back({m_cur.path, m_cur.size, std::move(ours)});
-    m_in_file = false;
+    m_dirs_sent = true;
+    if (dir.path.empty()) {
+      set_attributes(m_tmp.get(), m_display, dir.mode, dir.uid, dir.gid, dir.mtime_ns);
+      return;
+    }
+    std::string why = relative_path_problem(dir.path, PathUse::file);
+    if (!why.empty()) {
+      throw TransportError(FailureKind::refused, m_who + ": refused directory '" + dir.path +
+                                                     "' in " + m_display + ": " + why);
+    }
+    make_parents(dir.path + "/");
+    UniqueFd fd(open_beneath(m_tmp.get(), dir.path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
+    if (!fd) {
+      throw_errno(m_who, "open", path_of(dir.path), errno);
+    }
+    set_attributes(fd.get(), path_of(dir.path), dir.mode, dir.uid, dir.gid, dir.mtime_ns);
   }
 
   void sync_oldest()
@@ -261,7 +332,9 @@ private:
       throw TransportError(FailureKind::error, m_who + ": " + written.problems.front());
     }
     ChunkDigest digest;
-    digest.content_hash = content_hash(m_hashed);
+    // Directories as they are on disk: one the stream did not announce (or announced with
+    // another mode) makes the digest differ from the source's.
+    digest.content_hash = content_hash(m_hashed, written.dirs);
     digest.fingerprint = written.fingerprint();
     digest.bytes = written.bytes;
     digest.files = written.files.size();
@@ -282,11 +355,13 @@ private:
   UniqueFd m_cur_fd;
   Sha256 m_sha;
   std::uint64_t m_cur_bytes = 0;
+  bool m_cur_hole_last = false;  ///< the current file ends in a hole (so far)
 
   std::map<std::string, std::string> m_sha_of;
   std::vector<HashedFile> m_hashed;
   std::deque<std::pair<UniqueFd, std::string>> m_open;
   std::set<std::string> m_dirs;
+  bool m_dirs_sent = false;  ///< directories have begun: no more files
   bool m_finished = false;
   bool m_aborted = false;
 };

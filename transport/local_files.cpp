@@ -182,7 +182,17 @@ std::vector<DirEntry> LocalNode::list_dir(const std::string& root, const std::st
     throw_errno(describe(), "read directory", display, e);
   }
   std::vector<DirEntry> out;
-  while (dirent* d = ::readdir(dir)) {
+  while (true) {
+    // readdir returns null both at the end and on an error; only errno tells them apart.
+    errno = 0;
+    dirent* d = ::readdir(dir);
+    if (!d) {
+      if (int e = errno; e != 0) {
+        ::closedir(dir);
+        throw_errno(describe(), "read directory", display, e);
+      }
+      break;
+    }
     std::string name = d->d_name;
     if (name == "." || name == ".." || name.find(k_part_marker) != std::string::npos) {
       continue;  // writers' temps are not files yet

@@ -51,7 +51,20 @@ bool list_entries(int fd, const std::string& path, bool stat_files, std::vector<
     ::close(fd);
     return false;
   }
-  while (dirent* d = ::readdir(dir)) {
+  while (true) {
+    // readdir returns null both at the end and on an error; only errno tells them apart.
+    errno = 0;
+    dirent* d = ::readdir(dir);
+    if (!d) {
+      if (errno != 0) {
+        int e = errno;
+        problems.push_back("cannot read directory " + path + ": " + std::strerror(e));
+        ::closedir(dir);
+        errno = e;
+        return false;
+      }
+      break;
+    }
     if (std::strcmp(d->d_name, ".") == 0 || std::strcmp(d->d_name, "..") == 0) {
       continue;
     }
@@ -291,15 +304,18 @@ private:
     r.volume = m_root;
     r.key = key;
     r.bytes = walk.bytes;
+    r.allocated_bytes = walk.allocated_bytes;
     r.files = walk.files.size();
     r.newest_mtime_ns = walk.newest_mtime_ns;
     r.fingerprint = walk.fingerprint();
     r.layout_hash = walk.layout();
     r.special = walk.special;
+    const bool whole = walk.problems.empty();
     for (std::string& p : walk.problems) {
       out.problems.push_back(std::move(p));
     }
-    if (m_spec.with_hashes) {
+    // A walk with problems saw part of the chunk: no content hash may vouch for it.
+    if (m_spec.with_hashes && whole) {
       try {
         r.content_hash = stream_chunk(fd, walk, nullptr, m_who, display).content_hash;
       } catch (const TransportError& e) {

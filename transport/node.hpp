@@ -22,7 +22,14 @@
 /// pool of agent connections for that.
 namespace clsync::transport {
 
-/// Receives one chunk's files in sorted path order: begin_file, file_data*, end_file per file.
+/// Receives one chunk in this order:
+/// - its regular files in sorted path order: begin_file, then the file's bytes from offset 0 as
+///   file_data and file_hole events (a hole is a run of zeros that occupies no disk space;
+///   the sizes of both add up to FileEntry::size), then end_file;
+/// - after the last file, every directory of the chunk as `directory`, empty ones included,
+///   children before their parents (reverse sorted path order), the chunk's own directory
+///   (path "") last. Nothing inside a directory changes after it was sent, so a writer can set
+///   its mode, owner and mtime at once.
 /// A FileEntry with `link_to` set has no data and no end_file hash check beyond its target's:
 /// it arrives as begin_file then end_file(<the target's sha256>), with no file_data between.
 class ChunkSink {
@@ -30,13 +37,23 @@ public:
   virtual ~ChunkSink() = default;
   virtual void begin_file(const FileEntry& file) = 0;
   virtual void file_data(std::span<const char> data) = 0;
+  /// `length` zero bytes of the current file that the source stores as a hole. By default
+  /// they go to file_data as zeros in bounded blocks (for sinks that only see bytes).
+  virtual void file_hole(std::uint64_t length);
   /// `sha256` is the source's hash of the file's bytes (hex); a writer compares it with its own.
   virtual void end_file(const std::string& sha256) = 0;
+  /// A directory of the chunk (see above). Ignored by default.
+  virtual void directory(const ChunkDir& dir);
 };
 
 /// A chunk being written into `<volume>/.clsync-tmp-<task>/` (SPEC §5 step 1).
 class ChunkWriter : public ChunkSink {
 public:
+  /// Writers leave holes as holes (the file occupies what the source's did).
+  void file_hole(std::uint64_t length) override = 0;
+  /// Writers create the directory (empty ones too) with its mode and mtime, and its owner
+  /// when the writing side runs as root.
+  void directory(const ChunkDir& dir) override = 0;
   /// fsyncs the files and directories (once per chunk) and returns the digest of what arrived.
   /// Throws TransportError when a file's hash differs from the source's (temp is removed).
   virtual ChunkDigest finish() = 0;

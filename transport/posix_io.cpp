@@ -87,7 +87,15 @@ int remove_contents(int dirfd) noexcept
   }
   // Collect names first: unlinking while readdir runs may skip entries.
   std::vector<std::pair<std::string, bool>> names;
-  while (dirent* d = ::readdir(dir)) {
+  int read_error = 0;
+  while (true) {
+    // readdir returns null both at the end and on an error; only errno tells them apart.
+    errno = 0;
+    dirent* d = ::readdir(dir);
+    if (!d) {
+      read_error = errno;
+      break;
+    }
     if (std::strcmp(d->d_name, ".") == 0 || std::strcmp(d->d_name, "..") == 0) {
       continue;
     }
@@ -110,7 +118,8 @@ int remove_contents(int dirfd) noexcept
       first_error = rc;
     }
   }
-  return first_error;
+  // A listing cut short removed only part of the tree: the caller must not see success.
+  return first_error != 0 ? first_error : read_error;
 }
 
 } // namespace

@@ -2,6 +2,8 @@
 // Copyright (c) clsync developers
 #include "transport/sha256.hpp"
 
+#include <algorithm>
+
 #include <openssl/evp.h>
 
 #include <stdexcept>
@@ -42,6 +44,16 @@ std::string Sha256::finish_raw()
 }
 
 std::string Sha256::finish_hex() { return to_hex(finish_raw()); }
+
+void update_zeros(Sha256& h, std::uint64_t length)
+{
+  static const std::string k_zeros(256 * 1024, '\0');
+  while (length > 0) {
+    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(length, k_zeros.size()));
+    h.update(std::string_view(k_zeros.data(), n));
+    length -= n;
+  }
+}
 
 std::string sha256_hex(std::string_view data)
 {

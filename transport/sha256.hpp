@@ -2,6 +2,7 @@
 // Copyright (c) clsync developers
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
@@ -33,6 +34,10 @@ private:
   struct Impl;
   std::unique_ptr<Impl> m_impl;
 };
+
+/// Feeds `length` zero bytes to `h` in bounded blocks (a hole's bytes, never materialised
+/// whole).
+void update_zeros(Sha256& h, std::uint64_t length);
 
 /// SHA-256 of `data`, hex.
 std::string sha256_hex(std::string_view data);

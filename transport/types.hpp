@@ -24,6 +24,16 @@ struct FileEntry {
   std::string link_to;
 };
 
+/// One directory inside a chunk, the chunk's own directory included (`path` ""). `path` is
+/// relative to the chunk directory, '/'-separated.
+struct ChunkDir {
+  std::string path;
+  std::int64_t mtime_ns = 0;
+  std::uint32_t mode = 0;  ///< permission bits only (07777)
+  std::uint32_t uid = 0;
+  std::uint32_t gid = 0;
+};
+
 /// What a node knows about one replica (one chunk directory on one volume).
 struct ReplicaScan {
   std::string volume;  ///< absolute volume path as configured
@@ -32,10 +42,13 @@ struct ReplicaScan {
   std::uint64_t files = 0;
   std::int64_t newest_mtime_ns = 0;
   std::string fingerprint;  ///< quick fingerprint (SPEC §3), hex SHA-256
-  std::string layout_hash;  ///< SHA-256 of the sorted (path, size) list: divergence without mtimes
+  std::string layout_hash;  ///< layout hash (digest.hpp): divergence without mtimes
   std::string content_hash; ///< only when the scan asked for hashes; else empty
   std::vector<std::string> special; ///< symlinks, devices, FIFOs, sockets (relative paths)
   std::vector<FileEntry> file_list; ///< only when the scan asked for files
+  /// Bytes the files occupy on disk (st_blocks * 512, each inode once): less than `bytes` for
+  /// sparse files. What a copy needs in free space, since copies keep holes.
+  std::uint64_t allocated_bytes = 0;
 };
 
 /// A volume's state. Capacity and free space belong to its filesystem (`filesystem_id`), so a

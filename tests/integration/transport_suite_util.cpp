@@ -2,6 +2,8 @@
 // Copyright (c) clsync developers
 #include "tests/integration/transport_suite_util.hpp"
 
+#include <sys/stat.h>
+
 namespace clsync::test::contract {
 
 transport::ChunkDigest write_small(transport::Node& node,
@@ -26,13 +28,35 @@ transport::ChunkDigest write_small(transport::Node& node,
   return writer->finish();
 }
 
+namespace {
+
+std::uint32_t mode_of(const fs::path& p)
+{
+  struct stat st {};
+  REQUIRE(::lstat(p.c_str(), &st) == 0);
+  return static_cast<std::uint32_t>(st.st_mode & 07777);
+}
+
+} // namespace
+
+std::vector<transport::ChunkDir> expected_dirs(const fs::path& dir)
+{
+  std::vector<transport::ChunkDir> dirs{{"", 0, mode_of(dir), 0, 0}};
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (e.is_directory() && !e.is_symlink()) {
+      dirs.push_back({fs::relative(e.path(), dir).string(), 0, mode_of(e.path()), 0, 0});
+    }
+  }
+  return dirs;
+}
+
 std::string expected_content_hash(const fs::path& dir, const std::vector<std::string>& rels)
 {
   std::vector<transport::HashedFile> files;
   for (const std::string& rel : rels) {
-    files.push_back({rel, fs::file_size(dir / rel), sha256_of_file(dir / rel)});
+    files.push_back({rel, fs::file_size(dir / rel), sha256_of_file(dir / rel), mode_of(dir / rel)});
   }
-  return transport::content_hash(files);
+  return transport::content_hash(files, expected_dirs(dir));
 }
 
 transport::ScanSpec test_spec(bool with_files, bool with_hashes)

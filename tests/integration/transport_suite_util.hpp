@@ -45,11 +45,12 @@ public:
     transport::FileEntry entry;
     std::uint64_t data_bytes = 0;
     std::string sha256;
+    std::uint64_t hole_bytes = 0;
   };
   explicit RecordingSink(transport::ChunkSink* next = nullptr) : m_next(next) {}
   void begin_file(const transport::FileEntry& f) override
   {
-    seen.push_back({f, 0, ""});
+    seen.push_back({f, 0, "", 0});
     if (m_next) {
       m_next->begin_file(f);
     }
@@ -61,6 +62,13 @@ public:
       m_next->file_data(d);
     }
   }
+  void file_hole(std::uint64_t length) override
+  {
+    seen.back().hole_bytes += length;
+    if (m_next) {
+      m_next->file_hole(length);
+    }
+  }
   void end_file(const std::string& sha) override
   {
     seen.back().sha256 = sha;
@@ -68,7 +76,15 @@ public:
       m_next->end_file(sha);
     }
   }
+  void directory(const transport::ChunkDir& d) override
+  {
+    dirs.push_back(d);
+    if (m_next) {
+      m_next->directory(d);
+    }
+  }
   std::vector<Seen> seen;
+  std::vector<transport::ChunkDir> dirs;
 
 private:
   transport::ChunkSink* m_next;
@@ -81,6 +97,9 @@ transport::ChunkDigest write_small(transport::Node& node,
                                    const std::string& task,
                                    const std::vector<std::pair<std::string, std::string>>& files,
                                    std::int64_t mtime_ns = 1'600'000'000'000'000'000);
+
+/// Every directory under `dir` (and `dir` itself as ""), with modes (test's own view).
+std::vector<transport::ChunkDir> expected_dirs(const fs::path& dir);
 
 /// The content hash the node should report for files on disk under `dir` (test's own view).
 std::string expected_content_hash(const fs::path& dir, const std::vector<std::string>& rels);

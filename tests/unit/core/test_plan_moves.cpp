@@ -388,6 +388,24 @@ TEST_SUITE("core::replica_planner")
     CHECK(v[0].free == 0);
   }
 
+  TEST_CASE("check_capacity counts a sparse source's allocated bytes, not its apparent size")
+  {
+    InventoryBuilder b(1);
+    b.node("A", {{"/a/v1", 10'000'000, 9'000'000}}).node("B", {{"/b/v1", 10'000'000, 300'000}});
+    b.chunk(key(0), 2'000'000, {{"A", ""}}).replicas[0].allocated_bytes = 20'000;
+    b.chunk(key(1), 2'000'000, {{"A", ""}});  // allocated bytes unknown: apparent size counts
+    const auto inv = b.build();
+    core::Plan plan;
+    plan.moves.push_back({core::MoveKind::copy, key(0), {"A", "/a/v1"}, {"B", "/b/v1"},
+                          2'000'000, ""});
+    // 20,000 allocated, not the 2,000,000 apparent: fits in 300,000 free with 0 headroom.
+    CHECK(core::check_capacity(plan, inv, 0.0).empty());
+    plan.moves[0].chunk = key(1);
+    auto v = core::check_capacity(plan, inv, 0.0);
+    REQUIRE(v.size() == 1);
+    CHECK(v[0].needed == 2'000'000);
+  }
+
   TEST_CASE("plan files: JSON round trip and validation")
   {
     InventoryBuilder b;

@@ -157,7 +157,17 @@ TEST_SUITE("transport::agent_protocol")
     f.link_to = "d/g.col";
     CHECK(round_trip(f).link_to == "d/g.col");
 
+    ChunkDir cd{"private/x", -17, 0700, 4321, 4322};
+    auto cd2 = round_trip(cd);
+    CHECK(cd2.path == "private/x");
+    CHECK(cd2.mtime_ns == -17);
+    CHECK(cd2.mode == 0700);
+    CHECK(cd2.uid == 4321);
+    CHECK(cd2.gid == 4322);
+    CHECK(round_trip(ChunkDir{}).path.empty());  // the chunk's own directory
+
     ReplicaScan r;
+    r.allocated_bytes = 12288;
     r.volume = "/v0";
     r.key = "db/20200601/Key1/t";
     r.bytes = 99;
@@ -172,6 +182,7 @@ TEST_SUITE("transport::agent_protocol")
     CHECK(r2.volume == r.volume);
     CHECK(r2.key == r.key);
     CHECK(r2.bytes == 99);
+    CHECK(r2.allocated_bytes == 12288);
     CHECK(r2.files == 2);
     CHECK(r2.newest_mtime_ns == 17);
     CHECK(r2.fingerprint == "fp");
@@ -325,6 +336,30 @@ TEST_SUITE("transport::agent_protocol")
     }
   }
 
+  TEST_CASE("names that are not UTF-8 cross the wire byte for byte")
+  {
+    // Linux names are bytes: lone continuation, 0xff/0xfe, overlong '/', a cut sequence, NUL-free.
+    const std::string odd = "db/\x80\xff\xfe/\xc0\xaf/t\xc3";
+    auto f = sample_file(odd + "/f\xe9.col");
+    f.link_to = odd + "/\xff";
+    auto f2 = round_trip(f);
+    CHECK(f2.path == f.path);
+    CHECK(f2.link_to == f.link_to);
+    CHECK(round_trip(ChunkDir{odd, 0, 0755, 0, 0}).path == odd);
+    ReplicaScan r;
+    r.volume = "/v\xff";
+    r.key = odd;
+    r.special = {"\xfe"};
+    auto r2 = round_trip(r);
+    CHECK(r2.volume == r.volume);
+    CHECK(r2.key == odd);
+    CHECK(r2.special == std::vector<std::string>{"\xfe"});
+    ErrorInfo e{FailureKind::not_found, "chunk /v/" + odd + " does not exist", false};
+    CHECK(round_trip(e).message == e.message);
+    DirEntry de{"\xfe\xff.obj", false, 4, 1};
+    CHECK(round_trip(de).name == de.name);
+  }
+
   TEST_CASE("every known type has a name and unknown bytes are refused")
   {
     for (int t = 0; t < 256; ++t) {
@@ -333,7 +368,10 @@ TEST_SUITE("transport::agent_protocol")
       }
     }
     CHECK_FALSE(is_known(0));
-    CHECK_FALSE(is_known(14));
+    CHECK(is_known(14));
+    CHECK(std::string(to_string(MsgType::hole)) == "hole");
+    CHECK(std::string(to_string(MsgType::dir)) == "dir");
+    CHECK_FALSE(is_known(16));
     CHECK_FALSE(is_known(54));
   }
 
