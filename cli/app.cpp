@@ -4,6 +4,7 @@
 
 #include "cli/command.hpp"
 #include "cli/progress.hpp"
+#include "core/exceptions.hpp"
 #include "core/topology.hpp"
 #include "transport/errors.hpp"
 
@@ -17,6 +18,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <sstream>
 #include <unistd.h>
 
 #ifndef CLSYNC_VERSION
@@ -115,6 +117,64 @@ void print_error(const GlobalOptions& g, int code, const std::string& what, cons
   std::cerr << '\n';
 }
 
+/// Whether --json is among the arguments (before a lone "--"): a parse error is reported before
+/// CLI11 has stored any flag, and must still be one JSON document.
+bool json_requested(int argc, char** argv)
+{
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--") {
+      return false;
+    }
+    if (a == "--json") {
+      return true;
+    }
+  }
+  return false;
+}
+
+/// The subcommand named on the command line, when one is (for the error document).
+std::string command_named(int argc, char** argv, const std::vector<Command>& commands)
+{
+  for (int i = 1; i < argc; ++i) {
+    for (const auto& c : commands) {
+      if (c.sub->get_name() == argv[i]) {
+        return argv[i];
+      }
+    }
+  }
+  return {};
+}
+
+/// The document --json prints when the command printed none: what failed, and the exit code.
+void print_error_document(std::ostream& out,
+                          const std::string& command,
+                          int code,
+                          const std::string& what)
+{
+  nlohmann::json doc{{"command", command.empty() ? nlohmann::json() : nlohmann::json(command)},
+                     {"result", "failed"},
+                     {"error", what},
+                     {"exit_code", code}};
+  out << doc.dump(2) << '\n';
+}
+
+/// Under --json, stdout carries exactly one document: the command's when it printed a whole one
+/// (a refused run prints its own, with `error`), else the error document.
+void flush_json(const std::string& printed,
+                const std::string& command,
+                int code,
+                const std::string& error)
+{
+  if (!printed.empty() && !nlohmann::json::parse(printed, nullptr, false).is_discarded()) {
+    std::cout << printed;
+  } else if (!error.empty()) {
+    print_error_document(std::cout, command, code, error);
+  } else {
+    std::cout << printed;
+  }
+}
+
 } // namespace
 
 void build_app(CLI::App& app, GlobalOptions& global, std::vector<Command>& commands)
@@ -164,8 +224,15 @@ int run(int argc, char** argv)
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    const int code = static_cast<int>(ExitCode::usage);
+    if (json_requested(argc, argv)) {
+      global.json = true;
+      print_error(global, code, e.what(), "see 'clsync --help'");
+      print_error_document(std::cout, command_named(argc, argv, commands), code, e.what());
+      return code;
+    }
     std::cerr << "clsync: error: " << e.what() << "; see 'clsync --help'\n";
-    return static_cast<int>(ExitCode::usage);
+    return code;
   }
 
   const Command* chosen = nullptr;
@@ -175,8 +242,14 @@ int run(int argc, char** argv)
     }
   }
   if (!chosen) {
+    const int code = static_cast<int>(ExitCode::usage);
+    if (global.json) {
+      print_error(global, code, "no subcommand given", "see 'clsync --help'");
+      print_error_document(std::cout, {}, code, "no subcommand given");
+      return code;
+    }
     std::cerr << "clsync: error: no subcommand given; see 'clsync --help'\n";
-    return static_cast<int>(ExitCode::usage);
+    return code;
   }
 
   setup_logging(global);
@@ -189,6 +262,11 @@ int run(int argc, char** argv)
   ctx.state_dir = global.state_dir.empty() ? default_state_dir()
                                            : std::filesystem::path(global.state_dir);
   int code = 0;
+  std::string error;
+  // Under --json the command's output is held until the end, so that whatever happens stdout
+  // ends up with exactly one document (SPEC §9).
+  std::ostringstream held;
+  std::ostream& out = global.json ? static_cast<std::ostream&>(held) : std::cout;
   try {
     if (chosen->needs == Needs::topology || !global.config.empty()) {
       if (global.config.empty()) {
@@ -199,21 +277,27 @@ int run(int argc, char** argv)
       ctx.connect.deploy_agent = global.deploy_agent;
       ctx.nodes = std::make_shared<core::NodeSet>(*ctx.topology, core::make_node_factory(ctx.connect));
     }
-    code = static_cast<int>(chosen->run(ctx, global, std::cout));
-    std::cout.flush();
-    if (!std::cout) {
-      // stdout closed early (a pipe into head): not worth an error message.
-      code = code == 0 ? static_cast<int>(ExitCode::failed) : code;
-    }
+    code = static_cast<int>(chosen->run(ctx, global, out));
   } catch (const Error& e) {
     print_error(global, static_cast<int>(e.code()), e.what(), e.hint());
     code = static_cast<int>(e.code());
+    error = e.what();
   } catch (const transport::TransportError& e) {
     print_error(global, 1, e.what(), {});
     code = static_cast<int>(ExitCode::failed);
-  } catch (const std::exception& e) {
-    print_error(global, 1, e.what(), {});
+    error = e.what();
+  } catch (...) {
+    error = core::current_exception_text();
+    print_error(global, 1, error, {});
     code = static_cast<int>(ExitCode::failed);
+  }
+  if (global.json) {
+    flush_json(held.str(), chosen->sub->get_name(), code, error);
+  }
+  std::cout.flush();
+  if (!std::cout) {
+    // stdout closed early (a pipe into head): not worth an error message.
+    code = code == 0 ? static_cast<int>(ExitCode::failed) : code;
   }
   events->finish();
   spdlog::shutdown();

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Copyright (c) clsync developers
 #include "cli/command.hpp"
+#include "cli/plan_options.hpp"
 #include "cli/render_plan.hpp"
 #include "core/rebalance.hpp"
 
@@ -29,6 +30,7 @@ Command make_move_replicas(CLI::App& app)
       ->group(g);
   from_node->excludes(node);
   node->excludes(from_node);
+  add_placement_plan_options(*sub, opts->plan);
   add_write_options(*sub, opts->write);
   add_filter_options(*sub, opts->filter);
   return {sub, Needs::topology,

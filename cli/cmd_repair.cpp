@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Copyright (c) clsync developers
 #include "cli/command.hpp"
+#include "cli/plan_options.hpp"
 #include "cli/render_plan.hpp"
 #include "core/rebalance.hpp"
 
@@ -13,6 +14,7 @@ Command make_repair(CLI::App& app)
   sub->footer(k_exit_status_help);
   sub->add_flag("--fix-duplicates", opts->fix_duplicates,
                 "remove second copies of a chunk on one node once their hashes match");
+  add_placement_plan_options(*sub, opts->plan);
   add_write_options(*sub, opts->write);
   add_filter_options(*sub, opts->filter);
   return {

@@ -35,6 +35,11 @@ Command make_status(CLI::App& app)
             if (opts->tasks) {
               // The journal alone, like DolphinDB's getRecoveryTaskStatus: no node is contacted.
               const auto records = core::read_runs(ctx.state_dir, ctx.topo().cluster, *runs);
+              for (const auto& r : records) {
+                for (const auto& w : r.warnings) {
+                  ctx.events->warning(w);
+                }
+              }
               if (global.json) {
                 out << runs_json(records).dump(2) << '\n';
               } else if (records.empty()) {

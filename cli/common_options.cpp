@@ -97,6 +97,12 @@ void add_write_options(CLI::App& sub, core::WriteOptions& w)
   sub.add_option("--pre-hook", w.pre_hook, "command run once before anything changes")->group(g);
   sub.add_option("--post-hook", w.post_hook, "command run once at the end")->group(g);
   sub.add_option("--on-move", w.on_move, "command run after each finished move")->group(g);
+  sub.add_option("--hook-timeout", w.hook_timeout_s,
+                 "kill a hook (and what it started) still running after this, e.g. 10m")
+      ->transform(duration_transform())
+      ->type_name("DURATION")
+      ->default_str("10m")
+      ->group(g);
   sub.add_option("--retries", w.retries, "tries of a task after transient errors")
       ->capture_default_str()
       ->group(g);

@@ -9,6 +9,29 @@
 
 namespace clsync::cli {
 
+namespace {
+
+void add_plan_file_options(CLI::App& sub, core::PlanOptions& p, const char* g)
+{
+  sub.add_option("--plan-out", p.plan_out, "save the plan to this file")->group(g);
+  sub.add_option("--plan", p.plan_in, "run this saved plan (each move re-validated)")
+      ->check(CLI::ExistingFile)
+      ->group(g);
+}
+
+} // namespace
+
+void add_placement_plan_options(CLI::App& sub, core::PlanOptions& p)
+{
+  const char* g = "Planning";
+  sub.add_option("--by", p.by,
+                 "least-loaded destination by bytes or by replica counts")
+      ->check(CLI::IsMember({"bytes", "count"}))
+      ->capture_default_str()
+      ->group(g);
+  add_plan_file_options(sub, p, g);
+}
+
 void add_plan_options(CLI::App& sub, core::PlanOptions& p, std::string& threshold_text)
 {
   const char* g = "Planning";
@@ -22,10 +45,7 @@ void add_plan_options(CLI::App& sub, core::PlanOptions& p, std::string& threshol
       ->group(g);
   sub.add_option("--min-age", p.min_age, "leave chunks modified more recently than this (7d, 12h)")
       ->group(g);
-  sub.add_option("--plan-out", p.plan_out, "save the plan to this file")->group(g);
-  sub.add_option("--plan", p.plan_in, "run this saved plan (each move re-validated)")
-      ->check(CLI::ExistingFile)
-      ->group(g);
+  add_plan_file_options(sub, p, g);
 }
 
 void parse_threshold(core::PlanOptions& p, const std::string& text)

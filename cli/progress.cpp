@@ -51,9 +51,11 @@ public:
   void progress(const core::Progress& p) override
   {
     std::lock_guard lock(m_mutex);
+    const bool newly_stalled = p.stalled_s > 0 && m_last.stalled_s == 0;
     m_last = p;
     auto now = Clock::now();
-    if (now - m_shown < m_interval) {
+    // The first report of a stall goes out at once: a stuck task is news.
+    if (now - m_shown < m_interval && !newly_stalled) {
       return;
     }
     m_shown = now;
@@ -86,7 +88,8 @@ private:
             {"bytes_total", p.bytes_total},
             {"tasks_done", p.tasks_done},
             {"tasks_total", p.tasks_total},
-            {"tasks_failed", p.tasks_failed}};
+            {"tasks_failed", p.tasks_failed},
+            {"stalled_s", p.stalled_s}};
   }
   void emit(const nlohmann::json& j)
   {
@@ -120,8 +123,9 @@ public:
     if (m_last.bytes_done == 0 && p.bytes_done > 0) {
       m_started = Clock::now();
     }
+    const bool stall_changed = (p.stalled_s > 0) != (m_last.stalled_s > 0);
     m_last = p;
-    draw_locked(false);
+    draw_locked(stall_changed);
   }
   void warning(const std::string& m) override
   {
@@ -178,6 +182,9 @@ private:
       }
       if (p.tasks_failed > 0) {
         line += "  " + std::to_string(p.tasks_failed) + " failed";
+      }
+      if (p.stalled_s > 0) {
+        line += "  stalled " + std::to_string(p.stalled_s) + " s";
       }
     }
     std::fprintf(stderr, "\r\033[K%s", line.c_str());

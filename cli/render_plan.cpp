@@ -27,6 +27,32 @@ nlohmann::json loads_json(const std::map<std::string, core::NodeLoad>& loads)
   return j;
 }
 
+/// Whether a run left part of its plan undone (failed, rolled back or not started tasks).
+bool partly_done(const core::RebalanceResult& r)
+{
+  return r.exec && r.exec->finished < r.plan.moves.size();
+}
+
+/// The moves whose tasks finished.
+std::vector<core::Move> done_moves(const core::RebalanceResult& r)
+{
+  std::vector<core::Move> done;
+  if (r.exec) {
+    for (const auto& t : r.exec->tasks) {
+      if (t.state == "finished") {
+        done.push_back(t.move);
+      }
+    }
+  }
+  return done;
+}
+
+/// The loads after the run: what the finished tasks did when tasks ran, else the plan's.
+std::map<std::string, core::NodeLoad> after_loads(const core::RebalanceResult& r)
+{
+  return partly_done(r) ? core::loads_after(r.plan, done_moves(r)) : r.plan.after;
+}
+
 std::string rate(std::uint64_t bytes, double seconds)
 {
   if (seconds <= 0) {
@@ -111,6 +137,7 @@ void render_loads(std::ostringstream& out, const core::RebalanceResult& r)
   if (r.plan.before.empty() && r.plan.after.empty()) {
     return;
   }
+  const auto after = after_loads(r);
   TextTable t;
   t.column(r.command == "rebalance-disks" ? "VOLUME" : "NODE")
       .column("CHUNKS BEFORE", TextTable::Align::right)
@@ -121,17 +148,20 @@ void render_loads(std::ostringstream& out, const core::RebalanceResult& r)
   for (const auto& [n, l] : r.plan.before) {
     names[n] = true;
   }
-  for (const auto& [n, l] : r.plan.after) {
+  for (const auto& [n, l] : after) {
     names[n] = true;
   }
   for (const auto& [n, _] : names) {
     auto b = r.plan.before.count(n) ? r.plan.before.at(n) : core::NodeLoad{};
-    auto a = r.plan.after.count(n) ? r.plan.after.at(n) : core::NodeLoad{};
+    auto a = after.count(n) ? after.at(n) : core::NodeLoad{};
     t.add_row({n, std::to_string(b.chunks), human_size(b.bytes), std::to_string(a.chunks),
                human_size(a.bytes)});
   }
   out << "\nPer " << (r.command == "rebalance-disks" ? "volume" : "node")
-      << (r.dry_run ? " (after: as planned)" : "") << ":\n";
+      << (r.dry_run           ? " (after: as planned)"
+          : partly_done(r) ? " (after: what the finished tasks did, not the plan)"
+                           : "")
+      << ":\n";
   std::istringstream lines(t.render());
   for (std::string line; std::getline(lines, line);) {
     out << "  " << line << '\n';
@@ -159,10 +189,20 @@ render_rebalance_text(const core::RebalanceResult& r, const core::Topology* topo
     }
     out << "; " << human_size(e.bytes) << " in " << decimal(e.seconds) << " s ("
         << rate(e.bytes, e.seconds) << ")\n";
+    std::size_t listed = 0;
     for (const auto& t : e.tasks) {
-      if (t.state == "failed") {
-        out << "  failed: " << t.move.chunk << ": " << t.error << '\n';
+      if (t.state == "finished") {
+        continue;
       }
+      if (!all_moves && listed++ == k_moves_shown) {
+        out << "  … and more (-v shows all)\n";
+        break;
+      }
+      const std::string what = t.state == "not_started" ? "not started"
+                               : t.state == "rolled_back" ? "rolled back"
+                                                          : t.state;
+      out << "  " << what << ": " << t.move.chunk << " (" << place(t.move.from) << " → "
+          << place(t.move.to) << ")" << (t.error.empty() ? "" : ": " + t.error) << '\n';
     }
     if (!r.journal.empty()) {
       out << "Journal: " << r.journal << '\n';
@@ -215,12 +255,15 @@ nlohmann::json rebalance_json(const core::RebalanceResult& r)
       {"moves", std::move(moves)},
       {"summary", {{"moves", r.plan.moves.size()}, {"bytes", r.plan.bytes()}}},
       {"before", loads_json(r.plan.before)},
-      {"after", loads_json(r.plan.after)},
+      {"after", loads_json(after_loads(r))},
       {"tasks", std::move(tasks)},
       {"notes", std::move(notes)},
       {"result", r.exec ? r.exec->result() : (r.dry_run ? "dry_run" : "ok")},
       {"exit_code", static_cast<int>(r.code)},
   };
+  if (r.exec) {
+    doc["after_planned"] = loads_json(r.plan.after);
+  }
   if (!r.run_id.empty()) {
     doc["run_id"] = r.run_id;
   }

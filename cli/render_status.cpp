@@ -221,13 +221,23 @@ std::string status_error(const core::StatusResult& r)
            std::to_string(r.inventory.health.chunks) + " chunks are unhealthy";
   }
   if (r.exit_code == ExitCode::partial) {
-    std::string names;
+    std::string names, volumes;
     for (const auto& n : r.inventory.nodes) {
       if (!n.reachable && !n.excluded) {
         names += (names.empty() ? "" : ", ") + n.name;
       }
+      for (const auto& v : n.volumes) {
+        if (n.reachable && !v.ok) {
+          volumes += (volumes.empty() ? "" : ", ") + n.name + ":" + v.path +
+                     (v.error.empty() ? "" : " (" + v.error + ")");
+        }
+      }
     }
-    return "unreachable: " + names;
+    std::string e = names.empty() ? "" : "unreachable: " + names;
+    if (!volumes.empty()) {
+      e += (e.empty() ? "" : "; ") + std::string("unreadable volume: ") + volumes;
+    }
+    return e;
   }
   return {};
 }

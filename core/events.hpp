@@ -14,6 +14,9 @@ struct Progress {
   std::uint64_t tasks_done = 0;
   std::uint64_t tasks_total = 0;
   std::uint64_t tasks_failed = 0;
+  /// Seconds since a byte last moved while tasks are running (a stopped sshd holding a task at
+  /// its I/O deadline); 0 while bytes flow. Reported once a second while it grows.
+  std::uint64_t stalled_s = 0;
 };
 
 /// One task changed state ("queued", "running", "finished", "failed", "rolled_back").

@@ -3,6 +3,7 @@
 #include "core/executor.hpp"
 
 #include "core/error.hpp"
+#include "core/exceptions.hpp"
 #include "core/replica_planner.hpp"
 #include "core/task_steps.hpp"
 #include "core/transfer.hpp"
@@ -11,6 +12,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <ctime>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <regex>
@@ -30,6 +32,127 @@ std::vector<std::string> task_nodes(const Move& m)
   return {m.from.node, m.to.node};
 }
 
+/// Runs --on-move hooks on a thread of its own, one at a time in the order tasks finished, so a
+/// slow hook holds neither a worker nor a node's --per-node slot. After a stop request the hooks
+/// still queued are not run (each is reported); the running one is killed by run_hook.
+class OnMoveRunner {
+public:
+  OnMoveRunner(Context& ctx, const ExecSettings& settings) : m_ctx(ctx), m_settings(settings)
+  {
+    m_limits.timeout = std::chrono::seconds(settings.write.hook_timeout_s);
+    m_limits.stopping = [&ctx] { return ctx.stopping(); };
+    if (!settings.write.on_move.empty()) {
+      m_thread = std::thread([this] { loop(); });
+    }
+  }
+  ~OnMoveRunner() { finish(); }
+  OnMoveRunner(const OnMoveRunner&) = delete;
+  OnMoveRunner& operator=(const OnMoveRunner&) = delete;
+
+  void push(const Move& m, const std::string& id)
+  {
+    if (!m_thread.joinable()) {
+      return;
+    }
+    std::lock_guard lock(m_mutex);
+    m_queue.push_back({m, id});
+    m_changed.notify_all();
+  }
+  /// Waits until every queued hook ran (or was skipped after a stop), then ends the thread.
+  void finish()
+  {
+    if (!m_thread.joinable()) {
+      return;
+    }
+    {
+      std::lock_guard lock(m_mutex);
+      m_done = true;
+      m_changed.notify_all();
+    }
+    m_thread.join();
+  }
+
+private:
+  void loop()
+  {
+    std::unique_lock lock(m_mutex);
+    for (;;) {
+      m_changed.wait(lock, [this] { return m_done || !m_queue.empty(); });
+      if (m_queue.empty()) {
+        return;
+      }
+      auto [m, id] = std::move(m_queue.front());
+      m_queue.pop_front();
+      lock.unlock();
+      run_one(m, id);
+      lock.lock();
+    }
+  }
+  void run_one(const Move& m, const std::string& id)
+  {
+    if (m_ctx.stopping()) {
+      m_ctx.events->warning("--on-move not run for chunk " + m.chunk + ": the run was interrupted");
+      return;
+    }
+    try {
+      HookOutcome out =
+          run_on_move_hook(m_settings.write.on_move, m_settings.run, m, id, m_limits);
+      if (!out.ok()) {
+        m_ctx.events->warning("--on-move " + out.describe() + " for chunk " + m.chunk);
+      }
+    } catch (...) {
+      m_ctx.events->warning("--on-move for chunk " + m.chunk + ": " + current_exception_text());
+    }
+  }
+
+  Context& m_ctx;
+  const ExecSettings& m_settings;
+  HookLimits m_limits;
+  std::mutex m_mutex;
+  std::condition_variable m_changed;
+  std::deque<std::pair<Move, std::string>> m_queue;
+  bool m_done = false;
+  std::thread m_thread;
+};
+
+/// The result of a task that threw past run_task (which catches what it knows): a failure of that
+/// task, recorded like any other, so that no exception type ends the process.
+TaskResult
+escaped_failure(TaskEnv& env, const Move& m, const std::string& id, const std::string& why)
+{
+  TaskResult r;
+  r.id = id;
+  r.move = m;
+  r.state = "failed";
+  r.error = "unexpected error: " + why;
+  r.attempts = 1;
+  try {
+    TaskRecord rec;
+    rec.id = id;
+    rec.chunk = m.chunk;
+    rec.kind = to_string(m.kind);
+    rec.source = m.from;
+    rec.destination = m.to;
+    rec.bytes = m.bytes;
+    rec.state = r.state;
+    rec.delete_source = m.delete_source();
+    rec.error = r.error;
+    env.journal.record(rec);
+    TaskEvent e;
+    e.task = id;
+    e.chunk = m.chunk;
+    e.state = r.state;
+    e.source = m.from.node + ":" + m.from.volume;
+    e.destination = m.to.node + ":" + m.to.volume;
+    e.bytes = m.bytes;
+    e.error = r.error;
+    env.ctx.events->task(e);
+  } catch (...) {
+    // Reporting is best effort here; the result carries the failure.
+  }
+  return r;
+}
+
 } // namespace
 
 std::string ExecResult::result() const
@@ -37,7 +160,7 @@ std::string ExecResult::result() const
   if (interrupted) {
     return "interrupted";
   }
-  if (failed == 0) {
+  if (failed == 0 && journal_error.empty()) {
     return "ok";
   }
   return finished > 0 ? "partial" : "failed";
@@ -150,13 +273,18 @@ execute_plan(Context& ctx, const Plan& plan, const ExecSettings& settings, Journ
   std::uint64_t bytes_scheduled = 0;
   std::size_t running = 0;
 
+  std::map<std::string, int> max_busy;
+  auto last_byte = std::chrono::steady_clock::now();
   auto report = [&] { ctx.events->progress(progress); };
   auto on_bytes = [&](std::uint64_t b) {
     std::lock_guard lock(mutex);
     progress.bytes_done += b;
+    progress.stalled_s = 0;
+    last_byte = std::chrono::steady_clock::now();
     report();
   };
   TaskEnv env{ctx, journal, settings, limits, on_bytes};
+  OnMoveRunner on_move(ctx, settings);
 
   // Why no further task may start; empty while tasks may start. Called under the mutex.
   auto held_by = [&]() -> std::string {
@@ -165,6 +293,9 @@ execute_plan(Context& ctx, const Plan& plan, const ExecSettings& settings, Journ
     }
     if (settings.hold && settings.hold()) {
       return "lease lost";
+    }
+    if (!journal.write_error().empty()) {
+      return "journal";
     }
     if (w.max_bytes > 0 && bytes_scheduled >= w.max_bytes) {
       return "max-bytes";
@@ -211,23 +342,22 @@ execute_plan(Context& ctx, const Plan& plan, const ExecSettings& settings, Journ
       taken[i] = true;
       const Move& m = plan.moves[i];
       for (const auto& nd : task_nodes(m)) {
-        ++busy[nd];
+        max_busy[nd] = std::max(max_busy[nd], ++busy[nd]);
       }
       bytes_scheduled += m.bytes;
-      ++running;
+      if (running++ == 0) {
+        last_byte = std::chrono::steady_clock::now();
+      }
       lock.unlock();
 
-      TaskResult r = run_task(env, m, ids[i]);
-      if (r.state == "finished" && !w.on_move.empty()) {
-        try {
-          int rc = run_on_move_hook(w.on_move, settings.run, m, ids[i]);
-          if (rc != 0) {
-            ctx.events->warning("--on-move exited with status " + std::to_string(rc) +
-                                " for chunk " + m.chunk);
-          }
-        } catch (const std::exception& e) {
-          ctx.events->warning(e.what());
-        }
+      TaskResult r;
+      try {
+        r = run_task(env, m, ids[i]);
+      } catch (...) {
+        r = escaped_failure(env, m, ids[i], current_exception_text());
+      }
+      if (r.state == "finished") {
+        on_move.push(m, ids[i]);
       }
 
       lock.lock();
@@ -251,6 +381,22 @@ execute_plan(Context& ctx, const Plan& plan, const ExecSettings& settings, Journ
     }
   };
 
+  // Once a second while tasks run and no byte moved for a while, tell the sink how long: a
+  // task held at its I/O deadline (a stopped sshd) must be visible, not a frozen bar.
+  bool workers_done = false;
+  std::thread watch([&] {
+    constexpr auto k_quiet = std::chrono::seconds(2);
+    std::unique_lock lock(mutex);
+    while (!changed.wait_for(lock, std::chrono::seconds(1), [&] { return workers_done; })) {
+      const auto quiet = std::chrono::steady_clock::now() - last_byte;
+      if (running > 0 && quiet >= k_quiet) {
+        progress.stalled_s = static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::seconds>(quiet).count());
+        report();
+      }
+    }
+  });
+
   std::vector<std::thread> threads;
   for (std::size_t t = 0; t < workers; ++t) {
     threads.emplace_back(worker);
@@ -258,6 +404,19 @@ execute_plan(Context& ctx, const Plan& plan, const ExecSettings& settings, Journ
   for (auto& t : threads) {
     t.join();
   }
+  {
+    std::lock_guard lock(mutex);
+    workers_done = true;
+    progress.stalled_s = 0;
+    changed.notify_all();
+  }
+  watch.join();
+  on_move.finish();
+  result.journal_error = journal.write_error();
+  result.bytes_streamed = progress.bytes_done;
+  result.bytes_charged = limits.charged();
+  result.bytes_charged_per_node = limits.charged_per_node();
+  result.max_busy_per_node = max_busy;
 
   for (std::size_t i = 0; i < n; ++i) {
     if (!taken[i]) {

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -46,8 +47,19 @@ struct ExecResult {
   std::uint64_t bytes = 0;      ///< bytes of finished tasks
   std::uint64_t bytes_left = 0; ///< bytes of tasks that never started
   bool interrupted = false;     ///< SIGINT/SIGTERM arrived
-  /// Why tasks were left: "" (none), "interrupted", "max-bytes", "until", "lease lost".
+  /// Why tasks were left: "" (none), "interrupted", "max-bytes", "until", "lease lost",
+  /// "journal" (a journal line could not be written).
   std::string stopped_by;
+  /// Journal::write_error() when a journal line could not be written: no task started after it,
+  /// and the run is partial (or failed) even when every task it ran finished.
+  std::string journal_error;
+  /// Accounting, for the operator and the tests: the bytes streamed through this process, the
+  /// bytes charged to the bandwidth limiter (the run's bucket, and each node's), and the most
+  /// tasks that ever ran at once touching each node (never above --per-node).
+  std::uint64_t bytes_streamed = 0;
+  std::uint64_t bytes_charged = 0;
+  std::map<std::string, std::uint64_t> bytes_charged_per_node;
+  std::map<std::string, int> max_busy_per_node;
   double seconds = 0;
   /// "ok" | "partial" | "failed" | "interrupted": the journal footer and CLSYNC_RESULT.
   std::string result() const;
@@ -65,9 +77,11 @@ std::string task_id(const std::string& run_id, std::size_t n);
 /// touching one node, bandwidth limits on the bytes streamed through this process, retries with
 /// exponential backoff for retryable transport errors, no new task after --max-bytes, --until,
 /// a lost lease or ctx.stopping(); tasks interrupted before their commit roll back, tasks past it
-/// complete. Every state change goes to `journal` and ctx.events; --on-move runs after each
-/// finished task (a failing hook is a warning). Throws only for errors that concern the whole
-/// run (none today); per-task failures are in the result.
+/// complete. Every state change goes to `journal` and ctx.events; a journal line that cannot be
+/// written starts no further task. --on-move runs after each finished task on a thread of its
+/// own, one hook at a time, holding no node's slot (a failing or timed-out hook is a warning).
+/// An exception of any type from a task is that task's failure, never std::terminate. Throws
+/// only for errors that concern the whole run (none today); per-task failures are in the result.
 ExecResult
 execute_plan(Context& ctx, const Plan& plan, const ExecSettings& settings, Journal& journal);
 

@@ -5,12 +5,20 @@
 /// Fault points for crash tests. When the environment holds `CLSYNC_TEST_CRASH_AT=<point>[:<n>]`,
 /// the process sends itself SIGKILL the n-th time (default: the first) it reaches the named
 /// point — a real kill, so the tests see exactly what an operator's `kill -9` leaves behind.
+/// `CLSYNC_TEST_THROW_AT=<point>[:<n>]` throws there instead: a std::runtime_error, or with
+/// `CLSYNC_TEST_THROW_KIND=other` an exception not derived from std::exception (what a third-party
+/// library might throw), so tests see that a worker thread records it instead of terminating.
 /// Points of the executor: after_intent, mid_copy, after_copy, after_commit, after_trash,
-/// before_intent_removal, after_rename; of recovery: recovery_mid.
+/// before_intent_removal, after_rename; of recovery: recovery_mid; of an inventory: scan_node.
 namespace clsync::core {
 
-/// Counts one arrival at `point`; kills the process when the configured arrival is reached.
-/// Costs one comparison when the variable is unset. Thread-safe.
+/// Counts one arrival at `point`; kills the process (or throws) when the configured arrival is
+/// reached. Costs one comparison when the variables are unset. Thread-safe.
 void fault_point(const char* point);
+
+/// What fault_point throws with CLSYNC_TEST_THROW_KIND=other: deliberately not a std::exception.
+struct TestFault {
+  const char* point;
+};
 
 } // namespace clsync::core

@@ -2,6 +2,8 @@
 // Copyright (c) clsync developers
 #include "core/error.hpp"
 #include "core/events.hpp"
+#include "core/exceptions.hpp"
+#include "core/fault.hpp"
 #include "core/inventory.hpp"
 #include "core/node_set.hpp"
 
@@ -64,15 +66,16 @@ Inventory take_inventory(const Topology& topo,
     NodeScanResult& r = results[i];
     const std::string& name = topo.nodes[i].name;
     try {
+      fault_point("scan_node");
       r.scan = nodes.get(name)->scan(spec);
     } catch (const transport::TransportError& e) {
       r.reachable = false;
       r.error = e.what();
-    } catch (const std::exception& e) {
-      // Whatever breaks on one node must not hide the others: report it like an
-      // unreachable node.
+    } catch (...) {
+      // Whatever breaks on one node (whatever it throws, on this thread) must not hide the
+      // others nor end the process: report it like an unreachable node.
       r.reachable = false;
-      r.error = "node " + name + ": " + e.what();
+      r.error = "node " + name + ": " + current_exception_text();
     }
     std::lock_guard lock(progress_mutex);
     ++progress.tasks_done;

@@ -109,6 +109,12 @@ Journal::Journal(const fs::path& state_dir,
             {"t_ms", now_ms()},
             {"pid", static_cast<long>(::getpid())}};
   append(head.dump());
+  if (!m_write_error.empty()) {
+    ::close(m_fd); // no destructor runs for a constructor that throws
+    m_fd = -1;
+    throw Error(ExitCode::failed, m_write_error + "; nothing was changed",
+                "free space in the state directory, or pass --state-dir DIR");
+  }
   ::fdatasync(m_fd);
 }
 
@@ -123,6 +129,10 @@ void Journal::append(const std::string& line)
 {
   std::string l = line + "\n";
   std::lock_guard lock(m_mutex);
+  if (!m_write_error.empty()) {
+    // After a failed write the file may end in a torn line: append nothing more.
+    return;
+  }
   // One write per line: with O_APPEND a killed process leaves whole lines behind.
   const char* p = l.data();
   std::size_t left = l.size();
@@ -132,11 +142,19 @@ void Journal::append(const std::string& line)
       if (errno == EINTR) {
         continue;
       }
+      m_write_error =
+          "cannot write the task journal " + m_path.string() + ": " + std::strerror(errno);
       return;
     }
     p += n;
     left -= static_cast<std::size_t>(n);
   }
+}
+
+std::string Journal::write_error() const
+{
+  std::lock_guard lock(m_mutex);
+  return m_write_error;
 }
 
 void Journal::record(const TaskRecord& t)
@@ -187,52 +205,77 @@ RunRecord read_run_file(const fs::path& file)
   std::map<std::string, std::size_t> index;
   std::map<std::string, std::int64_t> start_ms, finish_ms;
   std::string line;
+  std::size_t line_no = 0;
   while (std::getline(in, line)) {
+    ++line_no;
+    const std::string where = file.string() + ":" + std::to_string(line_no) + ": ";
     json j = json::parse(line, nullptr, false);
     if (j.is_discarded() || !j.is_object()) {
+      run.warnings.push_back(where + "not a JSON object (a torn or corrupt line); skipped");
       continue;
     }
-    const std::string type = j.value("type", "");
-    if (type == "run") {
-      run.id = j.value("id", run.id);
-      run.command = j.value("command", "");
-      run.cluster = j.value("cluster", "");
-      run.start = j.value("start", "");
-      run_start_ms = j.value("t_ms", std::int64_t{0});
-    } else if (type == "task") {
-      const std::string id = j.value("id", "");
-      auto [it, fresh] = index.try_emplace(id, run.tasks.size());
-      if (fresh) {
-        run.tasks.emplace_back();
+    try {
+      const std::string type = j.value("type", "");
+      if (type == "run") {
+        RunRecord head;
+        head.id = j.value("id", run.id);
+        head.command = j.value("command", "");
+        head.cluster = j.value("cluster", "");
+        head.start = j.value("start", "");
+        run_start_ms = j.value("t_ms", std::int64_t{0});
+        run.id = head.id;
+        run.command = head.command;
+        run.cluster = head.cluster;
+        run.start = head.start;
+      } else if (type == "task") {
+        // Read every field first: a line with a field of the wrong type changes nothing.
+        TaskRecord t;
+        t.id = j.value("id", "");
+        t.chunk = j.value("chunk", "");
+        t.kind = j.value("kind", "move");
+        t.source = place_from(j.value("source", json::object()));
+        t.destination = place_from(j.value("destination", json::object()));
+        t.bytes = j.value("bytes", std::uint64_t{0});
+        t.state = j.value("state", "");
+        t.delete_source = j.value("delete_source", true);
+        t.error = j.value("error", "");
+        const std::string time = j.value("time", "");
+        const auto ms = j.value("t_ms", std::int64_t{0});
+        auto [it, fresh] = index.try_emplace(t.id, run.tasks.size());
+        if (fresh) {
+          run.tasks.emplace_back();
+        }
+        TaskRecord& known = run.tasks[it->second];
+        t.start = known.start;
+        t.finish = known.finish;
+        if (t.state == "running" && t.start.empty()) {
+          t.start = time;
+          start_ms[t.id] = ms;
+        }
+        if (is_final(t.state)) {
+          t.finish = time;
+          finish_ms[t.id] = ms;
+        }
+        known = std::move(t);
+      } else if (type == "end") {
+        RunRecord end;
+        end.finish = j.value("finish", "");
+        end.result = j.value("result", "");
+        const auto ms = j.value("t_ms", std::int64_t{0});
+        end.bytes = j.value("bytes", std::uint64_t{0});
+        end.tasks_finished = j.value("tasks_finished", std::uint64_t{0});
+        end.tasks_failed = j.value("tasks_failed", std::uint64_t{0});
+        footer = true;
+        run_finish_ms = ms;
+        run.finish = end.finish;
+        run.result = end.result;
+        run.bytes = end.bytes;
+        run.tasks_finished = end.tasks_finished;
+        run.tasks_failed = end.tasks_failed;
       }
-      TaskRecord& t = run.tasks[it->second];
-      t.id = id;
-      t.chunk = j.value("chunk", "");
-      t.kind = j.value("kind", "move");
-      t.source = place_from(j.value("source", json::object()));
-      t.destination = place_from(j.value("destination", json::object()));
-      t.bytes = j.value("bytes", std::uint64_t{0});
-      t.state = j.value("state", "");
-      t.delete_source = j.value("delete_source", true);
-      t.error = j.value("error", "");
-      const std::string time = j.value("time", "");
-      const auto ms = j.value("t_ms", std::int64_t{0});
-      if (t.state == "running" && t.start.empty()) {
-        t.start = time;
-        start_ms[id] = ms;
-      }
-      if (is_final(t.state)) {
-        t.finish = time;
-        finish_ms[id] = ms;
-      }
-    } else if (type == "end") {
-      footer = true;
-      run.finish = j.value("finish", "");
-      run.result = j.value("result", "");
-      run_finish_ms = j.value("t_ms", std::int64_t{0});
-      run.bytes = j.value("bytes", std::uint64_t{0});
-      run.tasks_finished = j.value("tasks_finished", std::uint64_t{0});
-      run.tasks_failed = j.value("tasks_failed", std::uint64_t{0});
+    } catch (const json::exception& e) {
+      // A field of the wrong type loses this line, not the journal nor the command.
+      run.warnings.push_back(where + e.what() + "; skipped");
     }
   }
   std::uint64_t bytes = 0, finished = 0, failed = 0;

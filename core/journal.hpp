@@ -54,6 +54,8 @@ struct RunRecord {
   std::uint64_t tasks_failed = 0;
   double mb_per_s = 0;
   std::vector<TaskRecord> tasks; ///< in the order they were first recorded
+  /// Lines that could not be read, each "FILE:LINE: why; skipped" (a torn or corrupt line).
+  std::vector<std::string> warnings;
 };
 
 /// The writer of one run's journal. Thread-safe: the executor records from worker threads.
@@ -69,9 +71,12 @@ public:
   Journal(const Journal&) = delete;
   Journal& operator=(const Journal&) = delete;
 
-  /// Appends one state change of a task. I/O errors after the file was opened are ignored (the
-  /// journal is a record, never a reason to stop moving data safely).
+  /// Appends one state change of a task. An I/O error (a full state directory) is not thrown:
+  /// it is kept in write_error(), nothing more is appended, and the executor starts no new task
+  /// (a run whose record is lost must not go on moving data unrecorded).
   void record(const TaskRecord& task);
+  /// Empty while every line was written; else "cannot write the task journal FILE: <errno text>".
+  std::string write_error() const;
   /// Appends the footer and fsyncs the file.
   void finish(const std::string& result,
               std::uint64_t bytes,
@@ -87,11 +92,13 @@ private:
   std::filesystem::path m_path;
   std::string m_run_id;
   int m_fd = -1;
-  std::mutex m_mutex;
+  mutable std::mutex m_mutex;
+  std::string m_write_error;
 };
 
-/// The most recent `limit` runs of `cluster` (0: all), newest first. A file that cannot be parsed
-/// is skipped line by line (a torn last line after a power loss is ignored). No directory: none.
+/// The most recent `limit` runs of `cluster` (0: all), newest first. A line that cannot be parsed
+/// (a torn last line after a power loss, a corrupt line) is skipped with a warning in
+/// RunRecord::warnings naming the file and line. No directory: none.
 std::vector<RunRecord>
 read_runs(const std::filesystem::path& state_dir, const std::string& cluster, std::size_t limit);
 

@@ -36,6 +36,7 @@ struct WriteOptions {
   int lease_ttl_s = 600;
   bool break_lock = false;
   std::string pre_hook, post_hook, on_move;
+  int hook_timeout_s = 600;  ///< a hook still running after this is killed (its process group)
   int retries = 3;
   bool compress = false;
   std::uint64_t max_memory = 256ull << 20;
@@ -74,6 +75,7 @@ struct RebalanceDisksOptions {
 
 struct MoveReplicasOptions {
   WriteOptions write;
+  PlanOptions plan;  ///< --by, --plan-out, --plan (a drain has no threshold nor minimum age)
   FilterOptions filter;
   std::string from_node, to_node;
   std::string node, from_volume, to_volume;
@@ -81,6 +83,7 @@ struct MoveReplicasOptions {
 
 struct RepairOptions {
   WriteOptions write;
+  PlanOptions plan;  ///< --by, --plan-out, --plan (a repair has no threshold nor minimum age)
   FilterOptions filter;
   bool fix_duplicates = false;
 };

@@ -474,4 +474,15 @@ NodeShares node_shares(const Inventory& inv, const Topology& topo)
   return shares;
 }
 
+std::map<std::string, NodeLoad> loads_after(const Plan& plan, const std::vector<Move>& done)
+{
+  // Node names hold no ':', so "node:volume" keys say the loads are per volume.
+  const bool by_volume = std::any_of(plan.before.begin(), plan.before.end(), [](const auto& kv) {
+    return kv.first.find(':') != std::string::npos;
+  });
+  auto loads = plan.before;
+  detail::apply_moves(loads, done, by_volume);
+  return loads;
+}
+
 } // namespace clsync::core

@@ -48,6 +48,13 @@ void validate_write(const WriteOptions& w)
   if (w.lease_ttl_s < 1) {
     throw UsageError("--lease-ttl must be 1 second or more");
   }
+  if (w.max_memory == 0) {
+    throw UsageError("--max-memory must be more than 0: every task needs buffers (8 MiB each)",
+                     "leave it out for the default 256M, or pass e.g. --max-memory 64M");
+  }
+  if (w.hook_timeout_s < 1) {
+    throw UsageError("--hook-timeout must be 1 second or more");
+  }
 }
 
 ChunkPredicate predicate_of(const FilterOptions& f, const Topology& topo)
@@ -142,7 +149,9 @@ RebalanceResult run_job(Context& ctx, const Job& job)
 
   res.run_id = new_run_id();
   HookRun hook{res.run_id, job.command, topo.cluster};
-  run_pre_hook(w.pre_hook, hook);
+  const HookLimits hook_limits{std::chrono::seconds(w.hook_timeout_s),
+                               [&ctx] { return ctx.stopping(); }};
+  run_pre_hook(w.pre_hook, hook, hook_limits);
 
   std::vector<std::string> lease_nodes = job.lease_nodes;
   if (lease_nodes.empty()) {
@@ -189,6 +198,7 @@ RebalanceResult run_job(Context& ctx, const Job& job)
     const char* why = exec.stopped_by == "max-bytes"    ? "--max-bytes reached"
                       : exec.stopped_by == "until"      ? "--until passed"
                       : exec.stopped_by == "lease lost" ? "a lease was lost"
+                      : exec.stopped_by == "journal"    ? "the task journal could not be written"
                                                         : "interrupted";
     res.notes.push_back({"", std::to_string(exec.not_started) + " tasks (" +
                                  format_size(exec.bytes_left) + ") not started: " + why +
@@ -199,9 +209,21 @@ RebalanceResult run_job(Context& ctx, const Job& job)
   } else if (exec.failed > 0) {
     res.code = exec.finished > 0 ? ExitCode::partial : ExitCode::failed;
   }
-  res.post_hook_status = run_post_hook(w.post_hook, hook, exec.result());
-  if (res.post_hook_status != 0) {
-    ctx.events->warning("--post-hook exited with status " + std::to_string(res.post_hook_status));
+  if (!exec.journal_error.empty()) {
+    // What ran is not all on record: the run is not done, whatever its tasks did.
+    res.notes.push_back({"", exec.journal_error + "; no task was started after it"});
+    ctx.events->warning(exec.journal_error + "; no new task is started");
+    if (res.code == ExitCode::ok) {
+      res.code = exec.finished > 0 ? ExitCode::partial : ExitCode::failed;
+    }
+  }
+  const HookOutcome post = run_post_hook(w.post_hook, hook, exec.result(), hook_limits);
+  res.post_hook_status = post.status;
+  if (!post.ok()) {
+    ctx.events->warning("--post-hook " + post.describe());
+  }
+  if (post.interrupted) {
+    res.code = ExitCode::interrupted;
   }
   res.exec = std::move(exec);
   return res;
@@ -267,6 +289,14 @@ RebalanceResult move_replicas(Context& ctx, const MoveReplicasOptions& opts)
   const Topology& topo = ctx.topo();
   const bool node_drain = !opts.from_node.empty();
   const bool volume_drain = !opts.node.empty() || !opts.from_volume.empty();
+  if (!opts.plan.plan_in.empty()) {
+    // A saved plan says what moves; its moves are re-validated like any plan's.
+    if (node_drain || volume_drain) {
+      throw UsageError("--plan runs a saved plan: leave out --from-node, --node and --from-volume");
+    }
+    Job job{"move-replicas", opts.write, &opts.plan, false, false, {}, {}};
+    return run_job(ctx, job);
+  }
   if (node_drain == volume_drain) {
     throw UsageError("move-replicas needs --from-node NAME, or --node NAME --from-volume PATH",
                      "add --chunk KEY or filters to move only some chunks");
@@ -281,7 +311,7 @@ RebalanceResult move_replicas(Context& ctx, const MoveReplicasOptions& opts)
     throw UsageError("--to-volume goes with --from-volume");
   }
   ChunkPredicate pick = predicate_of(opts.filter, topo);
-  auto params = params_of(nullptr, opts.write, {});
+  auto params = params_of(&opts.plan, opts.write, {});
   Planner planner;
   if (node_drain) {
     std::optional<std::string> to;
@@ -310,7 +340,7 @@ RebalanceResult move_replicas(Context& ctx, const MoveReplicasOptions& opts)
   }
   Job job{"move-replicas",
           opts.write,
-          nullptr,
+          &opts.plan,
           false,
           false,
           volume_drain ? std::vector<std::string>{opts.node} : std::vector<std::string>{},
@@ -322,8 +352,8 @@ RebalanceResult repair(Context& ctx, const RepairOptions& opts)
 {
   const Topology& topo = ctx.topo();
   ChunkPredicate pick = predicate_of(opts.filter, topo);
-  auto params = params_of(nullptr, opts.write, {});
-  Job job{"repair", opts.write, nullptr, true, opts.fix_duplicates, {}, [&](const Inventory& inv) {
+  auto params = params_of(&opts.plan, opts.write, {});
+  Job job{"repair", opts.write, &opts.plan, true, opts.fix_duplicates, {}, [&](const Inventory& inv) {
             return plan_repair(inv, topo, params, opts.fix_duplicates, pick);
           }};
   return run_job(ctx, job);

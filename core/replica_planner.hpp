@@ -195,6 +195,10 @@ struct PlanMatrix {
 /// when `topo` is given (others after, sorted), else sorted.
 PlanMatrix plan_matrix(const Plan& plan, const Topology* topo = nullptr, bool by_volume = false);
 
+/// The loads after only the moves in `done` (the tasks that finished) were applied to
+/// plan.before, keyed as plan.before is (per node, or "node:volume"): what a partial run left.
+std::map<std::string, NodeLoad> loads_after(const Plan& plan, const std::vector<Move>& done);
+
 /// The plan file format version written by plan_to_json.
 inline constexpr int k_plan_format_version = 1;
 

@@ -183,9 +183,16 @@ StatusResult status(Context& ctx, const StatusOptions& opts)
   const bool unreachable = std::any_of(inv.nodes.begin(), inv.nodes.end(), [](const NodeState& n) {
     return !n.reachable && !n.excluded;
   });
+  // A volume that is missing or cannot be read hides its replicas as surely as a node that
+  // does not answer: the report is partial.
+  const bool unreadable_volume =
+      std::any_of(inv.nodes.begin(), inv.nodes.end(), [](const NodeState& n) {
+        return n.reachable && std::any_of(n.volumes.begin(), n.volumes.end(),
+                                          [](const VolumeState& v) { return !v.ok; });
+      });
   if (opts.check && !result.unhealthy.empty()) {
     result.exit_code = ExitCode::unhealthy;
-  } else if (unreachable) {
+  } else if (unreachable || unreadable_volume) {
     result.exit_code = ExitCode::partial;
   }
   return result;

@@ -73,7 +73,8 @@ struct StatusResult {
   std::vector<StatusGroup> groups;  ///< with --by
   Balance balance;
   std::vector<std::size_t> unhealthy;  ///< indices into inventory.chunks, in key order
-  /// 0; 3 when a node (not excluded) was unreachable; 5 under --check when a chunk is unhealthy.
+  /// 0; 3 when a node (not excluded) was unreachable or a volume of a reachable node is missing
+  /// or unreadable; 5 under --check when a chunk is unhealthy.
   /// 5 wins over 3: a monitor must see unhealthy data first, and chunks whose replicas sit on
   /// an unreachable node are counted as under-replicated, which is what a monitor should alert
   /// on.

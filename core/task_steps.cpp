@@ -2,6 +2,7 @@
 // Copyright (c) clsync developers
 #include "core/task_steps.hpp"
 
+#include "core/exceptions.hpp"
 #include "core/fault.hpp"
 #include "core/replica_planner.hpp"
 
@@ -405,8 +406,9 @@ TaskResult run_task(TaskEnv& env, const Move& move, const std::string& id)
     } catch (const TransportError& e) {
       error = e.what();
       retry = e.retryable();
-    } catch (const std::exception& e) {
-      error = e.what();
+    } catch (...) {
+      // Any other type, std or not: this task's failure, rolled back like the others.
+      error = current_exception_text();
     }
     if (!attempt.committed()) {
       attempt.roll_back();

@@ -6,6 +6,7 @@
 #include "core/topology_yaml.hpp"
 #include "core/units.hpp"
 
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -96,12 +97,34 @@ int timeout_seconds(const yaml::Reader& r, const Field& f, const std::string& na
   return static_cast<int>(s);
 }
 
+/// A login name ssh can only read as a name: letters, digits, '.', '_', '-' (not first), and a
+/// trailing '$'. Anything else (`-oProxyCommand=…`, spaces, shell characters) would be read by
+/// ssh or a shell as something else.
+bool safe_user(const std::string& u)
+{
+  if (u.empty() || u.front() == '-' || u.size() > 64) {
+    return false;
+  }
+  for (std::size_t i = 0; i < u.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(u[i]);
+    if (!(std::isalnum(c) || c == '.' || c == '_' || c == '-' || (c == '$' && i + 1 == u.size()))) {
+      return false;
+    }
+  }
+  return true;
+}
+
 /// Applies the ssh keys present in `fields` over `ssh`; other keys are ignored.
 void apply_ssh(const yaml::Reader& r, const Fields& fields, SshSettings& ssh)
 {
   for (const auto& [key, f] : fields) {
     if (key == "user") {
       ssh.user = r.text(f, key);
+      if (!safe_user(ssh.user)) {
+        r.fail(f.mark(), "user: '" + ssh.user +
+                             "' is not a login name; expected letters, digits, '.', '_' and '-' "
+                             "(not first)");
+      }
     } else if (key == "port") {
       ssh.port = static_cast<int>(r.integer(f, key, 1, 65535, "a port number from 1 to 65535"));
     } else if (key == "identity") {
@@ -244,13 +267,21 @@ NodeSpec parse_node(const yaml::Reader& r,
                             yaml::describe(host.value));
   }
   node.host = host.value.Scalar();
+  if (node.host.front() == '-') {
+    // ssh would read it as an option (`-oProxyCommand=…`).
+    r.fail(host.mark(), "host: '" + node.host + "' starts with '-'; expected a host name or address");
+  }
   for (char c : node.host) {
     if (c == '@') {
       r.fail(host.mark(), "host: '" + node.host +
                               "' holds a user; expected only the host, with "
                               "the user in 'user:'");
     }
-    if (static_cast<unsigned char>(c) <= ' ' || c == '/') {
+    // A host name, an IPv4 address, or an IPv6 one (with ':', '[', ']' and a '%' zone): any
+    // other character (whitespace, shell characters, '/') has no business in a host.
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (!(std::isalnum(u) || c == '.' || c == '-' || c == '_' || c == ':' || c == '[' ||
+          c == ']' || c == '%')) {
       r.fail(host.mark(), "host: '" + node.host + "' is not a host name or address");
     }
   }

@@ -19,6 +19,7 @@ TokenBucket::TokenBucket(std::uint64_t rate)
 
 void TokenBucket::consume(std::uint64_t bytes)
 {
+  m_charged += bytes;
   if (m_rate <= 0) {
     return;
   }
@@ -50,12 +51,17 @@ void RateLimits::consume(std::uint64_t bytes, const std::vector<std::string>& no
 {
   m_run.consume(bytes);
   if (m_per_node_rate == 0) {
+    std::lock_guard lock(m_mutex);
+    for (const auto& n : nodes) {
+      m_node_charged[n] += bytes;
+    }
     return;
   }
   for (const auto& n : nodes) {
     TokenBucket* b = nullptr;
     {
       std::lock_guard lock(m_mutex);
+      m_node_charged[n] += bytes;
       auto& slot = m_nodes[n];
       if (!slot) {
         slot = std::make_unique<TokenBucket>(m_per_node_rate);
@@ -64,6 +70,12 @@ void RateLimits::consume(std::uint64_t bytes, const std::vector<std::string>& no
     }
     b->consume(bytes);
   }
+}
+
+std::map<std::string, std::uint64_t> RateLimits::charged_per_node() const
+{
+  std::lock_guard lock(m_mutex);
+  return m_node_charged;
 }
 
 TeeSink::TeeSink(transport::ChunkSink& target,

@@ -25,9 +25,12 @@ class TokenBucket {
 public:
   explicit TokenBucket(std::uint64_t rate);
   void consume(std::uint64_t bytes);
+  /// Every byte consume() was asked for so far (with any rate, 0 included).
+  std::uint64_t charged() const { return m_charged.load(); }
 
 private:
   using Clock = std::chrono::steady_clock;
+  std::atomic<std::uint64_t> m_charged{0};
   double m_rate;
   double m_burst;
   double m_tokens;
@@ -41,12 +44,17 @@ public:
   RateLimits(std::uint64_t run_rate, std::uint64_t per_node_rate);
   /// Takes `bytes` from the run's bucket and from each node's in `nodes`; may sleep.
   void consume(std::uint64_t bytes, const std::vector<std::string>& nodes);
+  /// The bytes charged to the run's bucket so far.
+  std::uint64_t charged() const { return m_run.charged(); }
+  /// The bytes charged to each node so far (counted whether or not a per-node rate is set).
+  std::map<std::string, std::uint64_t> charged_per_node() const;
 
 private:
   std::uint64_t m_per_node_rate;
   TokenBucket m_run;
-  std::mutex m_mutex;
+  mutable std::mutex m_mutex;
   std::map<std::string, std::unique_ptr<TokenBucket>> m_nodes;
+  std::map<std::string, std::uint64_t> m_node_charged;
 };
 
 /// Thrown by a TeeSink when the run is asked to stop while a chunk is still streaming; the task

@@ -55,6 +55,9 @@ void RecordingEvents::warning(const std::string& w)
 
 void RecordingEvents::progress(const core::Progress& p)
 {
+  if (p.stalled_s > max_stalled_s.load()) {
+    max_stalled_s.store(p.stalled_s);
+  }
   if (stop && stop_after_bytes > 0 && p.bytes_done >= stop_after_bytes) {
     stop->store(true);
   }

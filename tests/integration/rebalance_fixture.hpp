@@ -28,6 +28,8 @@ struct RecordingEvents : core::Events {
   std::vector<std::string> warnings;
   std::atomic<bool>* stop = nullptr;
   std::uint64_t stop_after_bytes = 0;
+  /// The longest stall (Progress::stalled_s) reported so far.
+  std::atomic<std::uint64_t> max_stalled_s{0};
   void task(const core::TaskEvent& t) override;
   void warning(const std::string& w) override;
   void progress(const core::Progress& p) override;

@@ -153,4 +153,31 @@ TEST_SUITE("rebalance_ssh")
     CHECK(retried >= 1);
     check_balanced(d, hashes);
   }
+
+  TEST_CASE("over sshd: a task held by a stopped sshd shows as stalled in progress")
+  {
+    test::SshdHarness sshd(3, "rebalance-ssh-stall");
+    DemoCopy d("rb-ssh-stall");
+    const auto hashes = test::content_by_chunk(d.inventory(true));
+    to_ssh(d, sshd);
+    RebalanceNodesOptions o;
+    o.plan.by = "count";
+    o.write.bwlimit = 100 * 1000; // about 5 s for the 133 moves: time to stop the server
+    RebalanceResult r;
+    std::thread run([&] { r = rebalance_nodes(d.ctx, o); });
+    for (int i = 0; i < 400 && d.events.count("finished") < 3; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    // P3-dn1 receives every move: with its sessions stopped no byte moves, yet tasks run.
+    REQUIRE(sshd.signal_sessions(2, SIGSTOP) > 0);
+    for (int i = 0; i < 600 && d.events.max_stalled_s.load() < 3; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    const auto stalled = d.events.max_stalled_s.load();
+    sshd.signal_sessions(2, SIGCONT);
+    run.join();
+    CHECK(stalled >= 3);
+    CHECK(r.code == ExitCode::ok);
+    check_balanced(d, hashes);
+  }
 }

@@ -136,4 +136,50 @@ TEST_SUITE("core::journal")
     CHECK_THROWS_WITH_AS(Journal(dir / "file", "demo", "r", "repair"),
                          doctest::Contains("task journal"), Error);
   }
+
+  TEST_CASE("a corrupt line is skipped with a warning naming file and line, the rest is read")
+  {
+    auto dir = test::scratch_dir("journal-corrupt");
+    const std::string id = "20240604T120000Z-000004";
+    {
+      Journal j(dir, "demo", id, "repair");
+      j.record(task("t1", "queued"));
+      j.record(task("t1", "running"));
+    }
+    const auto file = dir / "demo" / "runs" / (id + ".ndjson");
+    {
+      std::ofstream f(file, std::ios::app);
+      f << R"({"type":"task","id":"t1","state":"finished","bytes":"lots"})" << '\n';
+      f << "\x01 not json\n";
+      f << R"({"type":"task","id":"t2","state":"running","source":{"node":7}})" << '\n';
+    }
+    {
+      // The writer appends after what is there; the run goes on.
+      std::ofstream f(file, std::ios::app);
+      f << R"({"type":"task","id":"t1","state":"finished","bytes":1000000,"t_ms":2})" << '\n';
+    }
+    auto run = read_run_file(file);
+    REQUIRE(run.warnings.size() == 3);
+    CHECK(run.warnings[0].rfind(file.string() + ":4: ", 0) == 0);
+    CHECK(run.warnings[1].rfind(file.string() + ":5: not a JSON object", 0) == 0);
+    CHECK(run.warnings[2].rfind(file.string() + ":6: ", 0) == 0);
+    for (const auto& w : run.warnings) {
+      CHECK(w.find("; skipped") != std::string::npos);
+    }
+    // The bad lines changed nothing: t1 is finished by line 7 only, t2 never appeared.
+    REQUIRE(run.tasks.size() == 1);
+    CHECK(run.tasks[0].state == "finished");
+    CHECK(run.tasks[0].bytes == 1000000);
+  }
+
+  TEST_CASE("a journal whose first line cannot be written refuses the run, naming the errno")
+  {
+    auto dir = test::scratch_dir("journal-full");
+    const std::string id = "20240605T120000Z-000005";
+    std::filesystem::create_directories(dir / "demo" / "runs");
+    // /dev/full fails every write with ENOSPC, as a full state directory does.
+    std::filesystem::create_symlink("/dev/full", dir / "demo" / "runs" / (id + ".ndjson"));
+    CHECK_THROWS_WITH_AS(Journal(dir, "demo", id, "repair"),
+                         doctest::Contains("No space left on device"), Error);
+  }
 }

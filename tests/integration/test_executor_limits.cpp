@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+// The executor's limits by what it counted, not by time (suite `executor`): --per-node, the
+// bandwidth limiter's accounting, and --on-move hooks that hold no transfer slot.
+#include "core/executor.hpp"
+#include "core/journal.hpp"
+#include "tests/integration/rebalance_fixture.hpp"
+#include "tests/support/scratch.hpp"
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
+namespace fs = std::filesystem;
+using namespace clsync;
+using namespace clsync::core;
+using clsync::test::DemoCopy;
+
+namespace {
+
+/// Moves of chunks [first, first + n) (in key order) from `from` to `to`, first volumes.
+Plan moves_of(DemoCopy& d,
+              const Inventory& inv,
+              const std::string& from,
+              const std::string& to,
+              std::size_t first,
+              std::size_t n)
+{
+  Plan p;
+  p.command = "rebalance-nodes";
+  p.cluster = d.topo->cluster;
+  for (std::size_t i = first; i < first + n && i < inv.chunks.size(); ++i) {
+    for (const auto& r : inv.chunks[i].replicas) {
+      if (r.node == from) {
+        Move m;
+        m.chunk = inv.chunks[i].key;
+        m.from = {from, r.volume};
+        m.to = {to, d.volume(to)};
+        m.bytes = r.bytes;
+        m.fingerprint = r.fingerprint;
+        p.moves.push_back(m);
+      }
+    }
+  }
+  return p;
+}
+
+ExecSettings settings_for(DemoCopy& d, const std::string& run_id)
+{
+  ExecSettings s;
+  s.run = {run_id, "rebalance-nodes", d.topo->cluster};
+  return s;
+}
+
+/// Replays a journal: the most tasks "running" at once touching each node, counting a task from
+/// its running record to its final one (the executor takes a node's slot before the first and
+/// frees it after the second, so this never over-counts).
+std::map<std::string, int> journal_concurrency(const fs::path& file)
+{
+  std::map<std::string, int> now, most;
+  std::ifstream in(file);
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line);
+    if (j.value("type", "") != "task") {
+      continue;
+    }
+    const std::string state = j["state"];
+    std::vector<std::string> nodes{j["source"]["node"], j["destination"]["node"]};
+    if (nodes[0] == nodes[1]) {
+      nodes.pop_back();
+    }
+    for (const auto& n : nodes) {
+      if (state == "running") {
+        most[n] = std::max(most[n], ++now[n]);
+      } else if (state == "finished" || state == "failed" || state == "rolled_back") {
+        --now[n];
+      }
+    }
+  }
+  return most;
+}
+
+} // namespace
+
+TEST_SUITE("executor")
+{
+  TEST_CASE("executor: --per-node is never exceeded and the limiter is charged every byte")
+  {
+    DemoCopy d("exec-limits");
+    auto inv = d.inventory();
+    Plan plan = moves_of(d, inv, "P1-dn1", "P3-dn1", 0, 12);
+    Plan more = moves_of(d, inv, "P2-dn1", "P3-dn1", 12, 12);
+    plan.moves.insert(plan.moves.end(), more.moves.begin(), more.moves.end());
+    REQUIRE(plan.moves.size() == 24);
+    auto s = settings_for(d, "run-limits");
+    s.write.concurrency = 6;
+    s.write.per_node = 2;
+    s.write.bwlimit = 400 * 1000;
+    s.write.bwlimit_per_node = 300 * 1000;
+    Journal journal(d.ctx.state_dir, d.topo->cluster, "run-limits", "rebalance-nodes");
+    auto r = execute_plan(d.ctx, plan, s, journal);
+    journal.finish(r.result(), r.bytes, r.finished, r.failed);
+    REQUIRE(r.finished == 24);
+
+    // Every node's slots: the executor's own counter and the journal agree, never above 2.
+    for (const auto& [node, most] : r.max_busy_per_node) {
+      CAPTURE(node);
+      CHECK(most >= 1);
+      CHECK(most <= 2);
+    }
+    CHECK(r.max_busy_per_node.at("P3-dn1") <= 2);
+    for (const auto& [node, most] : journal_concurrency(journal.path())) {
+      CAPTURE(node);
+      CHECK(most <= 2);
+    }
+
+    // The limiter saw every byte of every chunk moved through this process: the bytes of the
+    // finished moves (their files' sizes, from the inventory), on the run and on each node.
+    std::uint64_t p1 = 0, p2 = 0;
+    for (const auto& m : plan.moves) {
+      (m.from.node == "P1-dn1" ? p1 : p2) += m.bytes;
+    }
+    CHECK(r.bytes_streamed == p1 + p2);
+    CHECK(r.bytes_charged == p1 + p2);
+    CHECK(r.bytes_charged_per_node.at("P1-dn1") == p1);
+    CHECK(r.bytes_charged_per_node.at("P2-dn1") == p2);
+    CHECK(r.bytes_charged_per_node.at("P3-dn1") == p1 + p2);
+  }
+
+  TEST_CASE("executor: --per-node 1 serialises the tasks of a node, whatever --concurrency")
+  {
+    DemoCopy d("exec-per-node-1");
+    auto inv = d.inventory();
+    Plan plan = moves_of(d, inv, "P1-dn1", "P3-dn1", 0, 8);
+    auto s = settings_for(d, "run-per-node-1");
+    s.write.concurrency = 8;
+    s.write.per_node = 1;
+    Journal journal(d.ctx.state_dir, d.topo->cluster, "run-per-node-1", "rebalance-nodes");
+    auto r = execute_plan(d.ctx, plan, s, journal);
+    REQUIRE(r.finished == 8);
+    CHECK(r.max_busy_per_node.at("P1-dn1") == 1);
+    CHECK(r.max_busy_per_node.at("P3-dn1") == 1);
+    for (const auto& [node, most] : journal_concurrency(journal.path())) {
+      CAPTURE(node);
+      CHECK(most == 1);
+    }
+  }
+
+  TEST_CASE("executor: a slow --on-move holds no slot: the next transfers go on meanwhile")
+  {
+    DemoCopy d("exec-on-move-slots");
+    auto inv = d.inventory();
+    Plan plan = moves_of(d, inv, "P2-dn1", "P3-dn1", 0, 3);
+    REQUIRE(plan.moves.size() == 3);
+    auto s = settings_for(d, "run-slow-hook");
+    // One worker and one slot per node: if the hook held either, the last move could not run
+    // while the first task's hook waits for it.
+    s.write.concurrency = 1;
+    s.write.per_node = 1;
+    const fs::path last = fs::path(plan.moves.back().to.volume) / plan.moves.back().chunk;
+    const fs::path verdict = d.dir / "hook-verdict";
+    s.write.on_move = "if [ \"$CLSYNC_TASK_ID\" = '" + task_id("run-slow-hook", 1) +
+                      "' ]; then i=0; while [ ! -d '" + last.string() +
+                      "' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; "
+                      "if [ -d '" + last.string() + "' ]; then echo unblocked; else echo blocked; "
+                      "fi > '" + verdict.string() + "'; fi";
+    Journal journal(d.ctx.state_dir, d.topo->cluster, "run-slow-hook", "rebalance-nodes");
+    auto r = execute_plan(d.ctx, plan, s, journal);
+    CHECK(r.finished == 3);
+    CHECK(test::read_file(verdict) == "unblocked\n");
+  }
+
+  TEST_CASE("executor: a hook past --hook-timeout is killed and the run goes on")
+  {
+    DemoCopy d("exec-hook-timeout");
+    auto inv = d.inventory();
+    Plan plan = moves_of(d, inv, "P2-dn1", "P3-dn1", 0, 2);
+    auto s = settings_for(d, "run-hook-timeout");
+    s.write.hook_timeout_s = 1;
+    s.write.on_move = "sleep 1000";
+    Journal journal(d.ctx.state_dir, d.topo->cluster, "run-hook-timeout", "rebalance-nodes");
+    auto r = execute_plan(d.ctx, plan, s, journal);
+    CHECK(r.finished == 2);
+    std::lock_guard lock(d.events.m);
+    int killed = 0;
+    for (const auto& w : d.events.warnings) {
+      killed += w.find("--on-move was killed: it ran past --hook-timeout") != std::string::npos;
+    }
+    CHECK(killed == 2);
+  }
+}
