@@ -13,9 +13,8 @@
 namespace clsync::core {
 namespace {
 
-std::string describe_holder(const std::string& node,
-                            const std::string& volume,
-                            const transport::LeaseInfo& h)
+std::string
+describe_holder(const std::string& node, const std::string& volume, const transport::LeaseInfo& h)
 {
   return "node " + node + " (volume " + volume + ") is leased by run " + h.run_id + " (" +
          h.command + ", host " + h.host + ", pid " + std::to_string(h.pid) + ", last heartbeat " +
@@ -32,7 +31,7 @@ Probe probe_holder(const transport::LeaseInfo& h, const transport::HostIdentity&
     return Probe::elsewhere;
   }
   if (!h.boot_id.empty() && !me.boot_id.empty() && h.boot_id != me.boot_id) {
-    return Probe::gone;  // rebooted since: no process of that boot lives
+    return Probe::gone; // rebooted since: no process of that boot lives
   }
   if (h.pid <= 0) {
     return Probe::elsewhere;
@@ -45,7 +44,7 @@ Probe probe_holder(const transport::LeaseInfo& h, const transport::HostIdentity&
     return gone ? Probe::gone : Probe::alive;
   }
   if (h.pid_start != 0 && start != h.pid_start) {
-    return Probe::gone;  // the pid now belongs to another process
+    return Probe::gone; // the pid now belongs to another process
   }
   return Probe::alive;
 }
@@ -131,8 +130,8 @@ void LeaseSet::acquire(const std::string& name, transport::Node& node, const std
       if (lease_holder_alive_here(*old, me)) {
         throw LockHeld("--break-lock refused: " + describe_holder(name, volume, *old) +
                            " and its pid " + std::to_string(old->pid) + " is alive on this host",
-                       "wait for that run to finish, or stop it (kill " +
-                           std::to_string(old->pid) + ") and run again");
+                       "wait for that run to finish, or stop it (kill " + std::to_string(old->pid) +
+                           ") and run again");
       }
       node.release_lease(volume, old->run_id, false);
       m_events.warning("broke the lease: " + describe_holder(name, volume, *old));
@@ -144,9 +143,9 @@ void LeaseSet::acquire(const std::string& name, transport::Node& node, const std
     got = node.acquire_lease(volume, m_info, got.holder->run_id);
   }
   if (!got.acquired) {
-    std::string what = got.holder ? describe_holder(name, volume, *got.holder)
-                                  : "node " + name + " (volume " + volume +
-                                        ") is leased by another run";
+    std::string what = got.holder
+                           ? describe_holder(name, volume, *got.holder)
+                           : "node " + name + " (volume " + volume + ") is leased by another run";
     throw LockHeld("another run is writing to this cluster: " + what,
                    "wait for it to finish; a lease is taken over once its holder is gone or "
                    "silent longer than its own --lease-ttl; --break-lock removes the lease of a "
@@ -194,8 +193,8 @@ void LeaseSet::release() noexcept
     try {
       m_nodes.get(h.node)->release_lease(h.volume, m_info.run_id, false);
     } catch (const std::exception& e) {
-      m_events.warning("could not release the lease on node " + h.node + " (volume " +
-                       h.volume + "): " + e.what());
+      m_events.warning("could not release the lease on node " + h.node + " (volume " + h.volume +
+                       "): " + e.what());
     }
   }
   m_held.clear();

@@ -147,16 +147,16 @@ TEST_SUITE("leases")
   {
     SlowDemo d("lease-takeover");
     const fs::path p3 = d.dir / "a/P3-dn1/ssd0/chunkData";
-    pid_t first = spawn_clsync(
-        d.args(d.yaml, "s1") + "move-replicas --from-node P1-dn1 --to-node P3-dn1 --bwlimit 2M",
-        d.dir / "first.log");
+    pid_t first = spawn_clsync(d.args(d.yaml, "s1") +
+                                   "move-replicas --from-node P1-dn1 --to-node P3-dn1 --bwlimit 2M",
+                               d.dir / "first.log");
     wait_until_moving(first, p3, 5);
 
     std::string out;
-    int rc = test::run_clsync(d.args(d.yaml, "s2") +
-                                  "move-replicas --from-node P2-dn1 --to-node P3-dn1 "
-                                  "--lease-ttl 3s 2>&1",
-                              &out);
+    int rc =
+        test::run_clsync(d.args(d.yaml, "s2") + "move-replicas --from-node P2-dn1 --to-node P3-dn1 "
+                                                "--lease-ttl 3s 2>&1",
+                         &out);
     CHECK_MESSAGE(rc == 4, out);
     CHECK_MESSAGE(out.find("pid " + std::to_string(first)) != std::string::npos, out);
     REQUIRE_MESSAGE(still_running(first), "the first run ended before the second did");
@@ -188,10 +188,9 @@ TEST_SUITE("leases")
     test::write_file(d.dir / "forward.yaml", forward + dbs);
     test::write_file(d.dir / "reverse.yaml", reverse + dbs);
 
-    pid_t first =
-        spawn_clsync(d.args(d.dir / "forward.yaml", "s1") +
-                         "move-replicas --from-node P1-dn1 --to-node P3-dn1 --bwlimit 2M",
-                     d.dir / "first.log");
+    pid_t first = spawn_clsync(d.args(d.dir / "forward.yaml", "s1") +
+                                   "move-replicas --from-node P1-dn1 --to-node P3-dn1 --bwlimit 2M",
+                               d.dir / "first.log");
     const fs::path p3 = d.dir / "a/P3-dn1";
     wait_until_moving(first, p3, 1);
     std::string out;
@@ -209,16 +208,16 @@ TEST_SUITE("leases")
   {
     SlowDemo d("lease-break");
     const fs::path p3 = d.dir / "a/P3-dn1/ssd0/chunkData";
-    pid_t first = spawn_clsync(
-        d.args(d.yaml, "s1") + "move-replicas --from-node P1-dn1 --to-node P3-dn1 --bwlimit 2M",
-        d.dir / "first.log");
+    pid_t first = spawn_clsync(d.args(d.yaml, "s1") +
+                                   "move-replicas --from-node P1-dn1 --to-node P3-dn1 --bwlimit 2M",
+                               d.dir / "first.log");
     wait_until_moving(first, p3, 1);
 
     std::string out;
-    int rc = test::run_clsync(d.args(d.yaml, "s2") +
-                                  "move-replicas --from-node P2-dn1 --to-node P3-dn1 "
-                                  "--break-lock 2>&1",
-                              &out);
+    int rc =
+        test::run_clsync(d.args(d.yaml, "s2") + "move-replicas --from-node P2-dn1 --to-node P3-dn1 "
+                                                "--break-lock 2>&1",
+                         &out);
     CHECK_MESSAGE(rc == 4, out);
     CHECK_MESSAGE(out.find("pid " + std::to_string(first)) != std::string::npos, out);
     REQUIRE(still_running(first));
