@@ -59,10 +59,12 @@ TEST_SUITE("readdir_faults")
                                          "nodes:\n"
                                          "  - name: n1\n"
                                          "    host: local\n"
-                                         "    volumes: [" + vol.string() + "]\n"
-                                         "databases:\n"
-                                         "  Level1:\n"
-                                         "    levels: [date, hash]\n");
+                                         "    volumes: [" +
+                                             vol.string() +
+                                             "]\n"
+                                             "databases:\n"
+                                             "  Level1:\n"
+                                             "    levels: [date, hash]\n");
     const std::string status = std::string(CLSYNC_BINARY) + " -c " +
                                quote((d / "cluster.yaml").string()) + " status --verify";
     std::string clean;
@@ -75,9 +77,10 @@ TEST_SUITE("readdir_faults")
     REQUIRE(calls >= 14);
     for (int n = 1; n <= calls; ++n) {
       std::string out;
-      test::run_command("strace -f -qq -o /dev/null -e trace=getdents64 -e inject=getdents64:error=EIO:when=" +
-                            std::to_string(n) + " " + status + " 2>&1",
-                        &out);
+      test::run_command(
+          "strace -f -qq -o /dev/null -e trace=getdents64 -e inject=getdents64:error=EIO:when=" +
+              std::to_string(n) + " " + status + " 2>&1",
+          &out);
       INFO("getdents64 call ", n, " of ", calls, " failed; clsync said:\n", out);
       CHECK(out.find("Input/output error") != std::string::npos);
       CHECK(out.find(vol.string()) != std::string::npos);
@@ -97,13 +100,17 @@ TEST_SUITE("readdir_faults")
                                          "nodes:\n"
                                          "  - name: n1\n"
                                          "    host: local\n"
-                                         "    volumes: [" + (d / "n1").string() + "]\n"
-                                         "  - name: n2\n"
-                                         "    host: local\n"
-                                         "    volumes: [" + (d / "n2").string() + "]\n"
-                                         "databases:\n"
-                                         "  Level1:\n"
-                                         "    levels: [date, hash]\n");
+                                         "    volumes: [" +
+                                             (d / "n1").string() +
+                                             "]\n"
+                                             "  - name: n2\n"
+                                             "    host: local\n"
+                                             "    volumes: [" +
+                                             (d / "n2").string() +
+                                             "]\n"
+                                             "databases:\n"
+                                             "  Level1:\n"
+                                             "    levels: [date, hash]\n");
     const std::string repair = std::string(CLSYNC_BINARY) + " -c " +
                                quote((d / "cluster.yaml").string()) + " --state-dir " +
                                quote((d / "state").string()) + " repair";
@@ -114,9 +121,10 @@ TEST_SUITE("readdir_faults")
     int read_failures = 0;
     for (int n = 1; n <= calls; ++n) {
       std::string out;
-      test::run_command("strace -f -qq -o /dev/null -e trace=getdents64 -e inject=getdents64:error=EIO:when=" +
-                            std::to_string(n) + " " + repair + " 2>&1",
-                        &out);
+      test::run_command(
+          "strace -f -qq -o /dev/null -e trace=getdents64 -e inject=getdents64:error=EIO:when=" +
+              std::to_string(n) + " " + repair + " 2>&1",
+          &out);
       INFO("getdents64 call ", n, " of ", calls, " failed; clsync said:\n", out);
       read_failures += out.find("cannot read directory " + chunk.string()) != std::string::npos;
       if (fs::exists(copy)) {

@@ -16,7 +16,7 @@ using namespace contract;
 namespace {
 
 constexpr std::uint64_t k_sparse_size = 256ull << 20;
-constexpr std::int64_t k_old = 1'300'000'000'123'456'789;  // 2011: "an mtime in the past"
+constexpr std::int64_t k_old = 1'300'000'000'123'456'789; // 2011: "an mtime in the past"
 
 struct stat stat_of(const fs::path& p)
 {
@@ -97,7 +97,7 @@ void check_identical(const fs::path& src, const fs::path& copy)
     if (S_ISREG(sa.st_mode)) {
       CHECK(sa.st_size == sb.st_size);
       CHECK(sa.st_nlink == sb.st_nlink);
-      CHECK(sb.st_blocks <= sa.st_blocks + 64);  // 32 KiB of slack for block rounding
+      CHECK(sb.st_blocks <= sa.st_blocks + 64); // 32 KiB of slack for block rounding
       CHECK(sha256_of_file(a) == sha256_of_file(b));
     }
   }
@@ -113,7 +113,7 @@ void run_contract_exact_copy(const NodeMaker& make)
   fs::path chunk = src / k_key;
   make_exact_chunk(chunk);
   const struct stat sparse = stat_of(chunk / "sparse.bin");
-  REQUIRE(sparse.st_blocks * 512 < (1 << 20));  // the scratch filesystem keeps holes
+  REQUIRE(sparse.st_blocks * 512 < (1 << 20)); // the scratch filesystem keeps holes
 
   auto a = make({src.string()});
   auto b = make({dst.string(), dst2.string()});
@@ -140,8 +140,8 @@ void run_contract_exact_copy(const NodeMaker& make)
   for (const auto& d : tee.dirs) {
     dir_paths.push_back(d.path);
   }
-  const std::vector<std::string> expected_dirs_order{
-      "private", "linked", "empty", "deep/er/est", "deep/er", "deep", ""};
+  const std::vector<std::string> expected_dirs_order{"private", "linked", "empty", "deep/er/est",
+                                                     "deep/er", "deep",   ""};
   CHECK(dir_paths == expected_dirs_order);
   REQUIRE_FALSE(tee.dirs.empty());
   CHECK(tee.dirs.back().mode == 0751);
@@ -156,7 +156,8 @@ void run_contract_exact_copy(const NodeMaker& make)
   CHECK(a->hash_chunk(src.string(), k_key).content_hash == read.content_hash);
 
   // Within one node.
-  transport::ChunkDigest local = b->copy_chunk_local(dst.string(), k_key, dst2.string(), "task-ex2");
+  transport::ChunkDigest local =
+      b->copy_chunk_local(dst.string(), k_key, dst2.string(), "task-ex2");
   CHECK(local.content_hash == read.content_hash);
   REQUIRE(b->commit_chunk(dst2.string(), "task-ex2", k_key, transport::CommitMode::no_replace) ==
           transport::CommitOutcome::placed);
@@ -170,7 +171,7 @@ void run_contract_exact_copy(const NodeMaker& make)
   const auto* lost = find_replica(after, dst2.string(), k_key);
   REQUIRE(lost);
   CHECK(lost->layout_hash != before.layout_hash);
-  CHECK(lost->fingerprint == before.fingerprint);  // the quick check covers files only
+  CHECK(lost->fingerprint == before.fingerprint); // the quick check covers files only
   REQUIRE(::chmod((dst / k_key / "private").c_str(), 0755) == 0);
   CHECK(b->hash_chunk(dst.string(), k_key).content_hash != read.content_hash);
 
@@ -188,7 +189,8 @@ void run_contract_names_as_bytes(const NodeMaker& make)
   fs::path src = scratch_dir("bytes-src");
   fs::path dst = scratch_dir("bytes-dst");
   // Not UTF-8: a lone continuation byte, 0xff/0xfe, an overlong '/', a truncated sequence.
-  const std::string key = "Level1/2020\x80" "0601/\xff\xfe/Snap\xc3\x28shot";
+  const std::string key = "Level1/2020\x80"
+                          "0601/\xff\xfe/Snap\xc3\x28shot";
   const std::string f1 = "\xff\xfe.col";
   const std::string f2 = "d\xe9r/f\x80.col";
   const std::string empty_dir = "\xc0\xaf";
@@ -203,7 +205,7 @@ void run_contract_names_as_bytes(const NodeMaker& make)
   const auto* r = find_replica(scan, src.string(), key);
   REQUIRE_MESSAGE(r, "the scan lost the key's bytes");
   REQUIRE(r->file_list.size() == 2);
-  CHECK(r->file_list[0].path == f2);  // "d…" sorts before "\xff…"
+  CHECK(r->file_list[0].path == f2); // "d…" sorts before "\xff…"
   CHECK(r->file_list[1].path == f1);
   CHECK(r->content_hash == expected_content_hash(src / key, {f1, f2}));
 
@@ -237,8 +239,8 @@ void run_contract_names_as_bytes(const NodeMaker& make)
 
   // Errors name the path with its bytes.
   const std::string missing = "Level1/x/\xff\xff/none";
-  std::string msg = expect_failure([&] { a->hash_chunk(src.string(), missing); },
-                                   FailureKind::not_found);
+  std::string msg =
+      expect_failure([&] { a->hash_chunk(src.string(), missing); }, FailureKind::not_found);
   CHECK(msg.find("\xff\xff") != std::string::npos);
 
   // Repository files under such names.
