@@ -256,6 +256,46 @@ TEST_SUITE("status")
     CHECK(r.exit_code == ExitCode::unhealthy);
   }
 
+  TEST_CASE("a lost empty directory or a changed directory mode is divergence, also under "
+            "--verify")
+  {
+    fs::path d = test::scratch_dir("status-dirs");
+    for (const char* v : {"n1/v0", "n2/v0"}) {
+      // Same files, same bytes, on two nodes.
+      make_chunk(d / v, "Level1/1/0/S", 2, 10);
+      make_chunk(d / v, "Level1/1/1/S", 2, 10);
+      make_chunk(d / v, "Level1/1/2/S", 2, 10);
+      fs::create_directories(d / v / "Level1/1/0/S/empty");
+      fs::create_directories(d / v / "Level1/1/1/S/private");
+    }
+    // Level1/1/0/S lost its empty directory on n2; n2's private/ of Level1/1/1/S is 0755.
+    fs::remove(d / "n2/v0/Level1/1/0/S/empty");
+    REQUIRE(::chmod((d / "n1/v0/Level1/1/1/S/private").c_str(), 0700) == 0);
+    REQUIRE(::chmod((d / "n2/v0/Level1/1/1/S/private").c_str(), 0755) == 0);
+    set_mtime(d / "n1/v0/Level1", 1000000000);
+    set_mtime(d / "n2/v0/Level1", 1200000000);
+    Cluster c(d, three_nodes(d));
+    for (bool verify : {false, true}) {
+      INFO("verify: ", verify);
+      StatusOptions opts;
+      opts.verify = verify;
+      StatusResult r = c.run(opts);
+      auto health = [&](const std::string& key) {
+        const Chunk* ch = r.inventory.chunk(key);
+        REQUIRE_MESSAGE(ch != nullptr, key);
+        return ch->health;
+      };
+      CHECK(health("Level1/1/0/S") == ChunkHealth::divergent);
+      CHECK(health("Level1/1/1/S") == ChunkHealth::divergent);
+      CHECK(health("Level1/1/2/S") == ChunkHealth::healthy);
+      if (verify) {
+        const Chunk* ch = r.inventory.chunk("Level1/1/0/S");
+        REQUIRE(ch->replicas.size() == 2);
+        CHECK(ch->replicas[0].content_hash != ch->replicas[1].content_hash);
+      }
+    }
+  }
+
   TEST_CASE("an unreachable node and an unreadable volume: the rest is still reported, exit 3")
   {
     fs::path d = test::scratch_dir("status-unreachable");

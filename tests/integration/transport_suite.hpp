@@ -49,7 +49,9 @@ using NodeMaker =
   X(path_refusals)               \
   X(disk_full)                   \
   X(repository_files)            \
-  X(concurrent_tasks)
+  X(concurrent_tasks)            \
+  X(exact_copy)                  \
+  X(names_as_bytes)
 // clang-format on
 
 #define CLSYNC_DECLARE_CONTRACT_CASE(name) void run_contract_##name(const NodeMaker& make);
@@ -80,5 +82,12 @@ CLSYNC_CONTRACT_CASES(CLSYNC_DECLARE_CONTRACT_CASE)
 /// disk_full: a 4 MiB tmpfs volume → no_space naming the path, nothing left in place.
 /// repository_files: create/commit/read from offset/list/remove, abort leaves nothing.
 /// concurrent_tasks: one node used from several threads at once.
+/// exact_copy: empty and nested directories, a 0700 directory owned by 4321 with an old mtime,
+///   modes, owners and mtimes of files and directories (the chunk's own too), a hard link pair
+///   and a sparse file arrive identical through read_chunk → write_chunk and copy_chunk_local;
+///   the sparse file travels as hole records and keeps its holes (st_blocks); the content hash
+///   changes when an empty directory is lost or a directory mode changes.
+/// names_as_bytes: a chunk key and file and directory names that are not valid UTF-8 are
+///   scanned, read, written, committed, trashed and listed byte for byte.
 
 } // namespace clsync::test
