@@ -3,6 +3,7 @@
 #include "core/executor.hpp"
 
 #include "core/error.hpp"
+#include "core/recount.hpp"
 #include "core/replica_planner.hpp"
 #include "core/task_steps.hpp"
 #include "core/transfer.hpp"
@@ -14,6 +15,7 @@
 #include <map>
 #include <mutex>
 #include <regex>
+#include <set>
 #include <thread>
 
 namespace clsync::core {
@@ -142,11 +144,20 @@ execute_plan(Context& ctx, const Plan& plan, const ExecSettings& settings, Journ
   }
   const int per_node = std::max(1, w.per_node);
 
+  std::optional<Inventory> own_inventory;
+  const Inventory* before = settings.inventory;
+  if (!before) {
+    own_inventory = take_inventory(ctx.topo(), *ctx.nodes, {}, *ctx.events);
+    before = &*own_inventory;
+  }
+  Recount recount(ctx, *before, settings.run.run_id);
+
   RateLimits limits(w.bwlimit, w.bwlimit_per_node);
   std::mutex mutex;
   std::condition_variable changed;
   std::vector<bool> taken(n, false);
   std::map<std::string, int> busy;
+  std::set<std::string> busy_chunks;  ///< chunks a running task works on
   std::uint64_t bytes_scheduled = 0;
   std::size_t running = 0;
 
@@ -156,7 +167,7 @@ execute_plan(Context& ctx, const Plan& plan, const ExecSettings& settings, Journ
     progress.bytes_done += b;
     report();
   };
-  TaskEnv env{ctx, journal, settings, limits, on_bytes};
+  TaskEnv env{ctx, journal, settings, limits, on_bytes, &recount};
 
   // Why no further task may start; empty while tasks may start. Called under the mutex.
   auto held_by = [&]() -> std::string {
@@ -191,6 +202,9 @@ execute_plan(Context& ctx, const Plan& plan, const ExecSettings& settings, Journ
           continue;
         }
         any_left = true;
+        if (busy_chunks.count(plan.moves[i].chunk)) {
+          continue;  // one task per chunk at a time: the later move waits for the earlier
+        }
         auto nodes = task_nodes(plan.moves[i]);
         if (std::all_of(nodes.begin(), nodes.end(),
                         [&](const std::string& nd) { return busy[nd] < per_node; })) {
@@ -213,6 +227,7 @@ execute_plan(Context& ctx, const Plan& plan, const ExecSettings& settings, Journ
       for (const auto& nd : task_nodes(m)) {
         ++busy[nd];
       }
+      busy_chunks.insert(m.chunk);
       bytes_scheduled += m.bytes;
       ++running;
       lock.unlock();
@@ -234,6 +249,7 @@ execute_plan(Context& ctx, const Plan& plan, const ExecSettings& settings, Journ
       for (const auto& nd : task_nodes(m)) {
         --busy[nd];
       }
+      busy_chunks.erase(m.chunk);
       --running;
       if (r.state == "finished") {
         ++result.finished;

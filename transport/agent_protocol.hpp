@@ -91,6 +91,10 @@ enum class MsgType : std::uint8_t {
   list_dir = 51,         ///< [root, relpath] → {entries: [DirEntry…]}
   remove_file = 52,      ///< [root, relpath] → {}
   ping = 53,             ///< {} → {}: proves an idle connection is alive
+  // The executor's re-count (SPEC §5); numbered apart so that other additions do not collide.
+  locate_chunk = 60,     ///< [key] → {locations: [{volume, fingerprint}…]}
+  place_hold = 61,       ///< [volume, key, record] → {holder}
+  release_hold = 62,     ///< [volume, key, record] → {}
 };
 
 /// True for a type this protocol version knows.
