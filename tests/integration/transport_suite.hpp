@@ -47,7 +47,8 @@ using NodeMaker =
   X(path_refusals)               \
   X(disk_full)                   \
   X(repository_files)            \
-  X(concurrent_tasks)
+  X(concurrent_tasks)            \
+  X(holds_and_identity)
 // clang-format on
 
 #define CLSYNC_DECLARE_CONTRACT_CASE(name) void run_contract_##name(const NodeMaker& make);
@@ -74,5 +75,9 @@ CLSYNC_CONTRACT_CASES(CLSYNC_DECLARE_CONTRACT_CASE)
 /// disk_full: a 4 MiB tmpfs volume → no_space naming the path, nothing left in place.
 /// repository_files: create/commit/read from offset/list/remove, abort leaves nothing.
 /// concurrent_tasks: one node used from several threads at once.
+/// holds_and_identity: place_hold is exclusive per chunk and volume (a retry with the same
+///   record is fine), release_hold removes only its own record, holds are scanned with kind
+///   "hold"; locate_chunk finds every volume with the key; a volume's identity (machine id,
+///   device, inode) follows a bind mount and a symlink to the one directory.
 
 } // namespace clsync::test
