@@ -114,7 +114,7 @@ int Recount::required(const std::string& key) const
   } else if (m_ctx.topology) {
     Chunk parsed;
     want = parse_chunk_key(*m_ctx.topology, key, parsed) ? parsed.replication
-                                                          : m_ctx.topology->replication;
+                                                         : m_ctx.topology->replication;
   }
   return std::max(1, want);
 }
@@ -228,7 +228,7 @@ void Recount::remove_guarded(const std::string& key,
   std::vector<std::string> counted;
   for (const Place& p : found) {
     if (static_cast<int>(counted.size()) >= want) {
-      break;  // only as many as needed are held and hashed
+      break; // only as many as needed are held and hashed
     }
     if (target && p == *target) {
       continue;

@@ -102,7 +102,7 @@ private:
   std::mutex m_mutex;
   /// (node, volume, key, fingerprint) → content hash: each replica hashed at most once a run.
   std::map<std::tuple<std::string, std::string, std::string, std::string>, std::string> m_hashes;
-  std::map<std::string, std::string> m_records;  ///< task → hold record (stable across retries)
+  std::map<std::string, std::string> m_records; ///< task → hold record (stable across retries)
 };
 
 } // namespace clsync::core

@@ -16,7 +16,10 @@ namespace {
 constexpr std::size_t k_max_hold_bytes = 64 * 1024;
 std::atomic<unsigned> g_hold_counter{0};
 
-std::string hold_id(const std::string& key) { return sha256_hex(key).substr(0, 32); }
+std::string hold_id(const std::string& key)
+{
+  return sha256_hex(key).substr(0, 32);
+}
 
 /// Reads a hold's record; "" with `exists == false` when there is none.
 std::string read_hold(int rootfd, const std::string& name, bool& exists)
@@ -38,7 +41,10 @@ std::string read_hold(int rootfd, const std::string& name, bool& exists)
 
 } // namespace
 
-std::string hold_name(const std::string& key) { return ".clsync-hold-" + hold_id(key); }
+std::string hold_name(const std::string& key)
+{
+  return ".clsync-hold-" + hold_id(key);
+}
 
 std::vector<ChunkLocation> LocalNode::locate_chunk(const std::string& key)
 {
@@ -51,7 +57,7 @@ std::vector<ChunkLocation> LocalNode::locate_chunk(const std::string& key)
       if (e.kind() == FailureKind::refused) {
         throw;
       }
-      continue;  // an unreadable volume holds nothing we could count
+      continue; // an unreadable volume holds nothing we could count
     }
     if (!fp.empty()) {
       found.push_back({root, fp});

@@ -117,7 +117,10 @@ void corrupt_one_byte(const fs::path& chunk_dir)
   FAIL("no file to corrupt in ", chunk_dir.string());
 }
 
-Move move_of(const Inventory& inv, const std::string& key, const Place& from, const Place& to,
+Move move_of(const Inventory& inv,
+             const std::string& key,
+             const Place& from,
+             const Place& to,
              MoveKind kind = MoveKind::move)
 {
   const Chunk* c = inv.chunk(key);
@@ -172,8 +175,10 @@ TEST_SUITE("recount")
   {
     DemoCopy d("rc-plan-twice");
     const fs::path file = d.dir / "plan.json";
-    REQUIRE(test::run_clsync("-c " + quoted(d.yaml) + " rebalance-nodes --by count --dry-run "
-                             "--plan-out " + quoted(file) + state_arg(d)) == 0);
+    REQUIRE(test::run_clsync("-c " + quoted(d.yaml) +
+                             " rebalance-nodes --by count --dry-run "
+                             "--plan-out " +
+                             quoted(file) + state_arg(d)) == 0);
     auto doc = nlohmann::json::parse(test::read_file(file));
     REQUIRE(doc["moves"].size() > 2);
     // The first move takes the chunk from one of P1-dn1/P2-dn1 to P3-dn1; the added one takes
@@ -237,9 +242,8 @@ TEST_SUITE("recount")
     CHECK_MESSAGE(out.find("P1-dn1:" + a2.string()) != std::string::npos, out);
     CHECK_MESSAGE(out.find(d.yaml.string()) != std::string::npos, out);
 
-    rc = test::run_clsync("-c " + quoted(d.yaml) + " repair --fix-duplicates" + state_arg(d) +
-                              " 2>&1",
-                          &out);
+    rc = test::run_clsync(
+        "-c " + quoted(d.yaml) + " repair --fix-duplicates" + state_arg(d) + " 2>&1", &out);
     CHECK_MESSAGE(rc == 2, out);
     CHECK_MESSAGE(out.find("one directory") != std::string::npos, out);
     // Today's main deleted the only copy of every chunk here.
@@ -257,15 +261,13 @@ TEST_SUITE("recount")
       VolumeBind bind(a, bound);
       add_volume(d, "P3-dn1", bound.string());
       std::string out;
-      int rc = test::run_clsync("-c " + quoted(d.yaml) + " status --json" + state_arg(d) +
-                                    " 2>&1",
+      int rc = test::run_clsync("-c " + quoted(d.yaml) + " status --json" + state_arg(d) + " 2>&1",
                                 &out);
       CHECK(rc == 2);
       CHECK_MESSAGE(out.find("P3-dn1:" + bound.string()) != std::string::npos, out);
       CHECK_MESSAGE(out.find("one directory") != std::string::npos, out);
-      rc = test::run_clsync("-c " + quoted(d.yaml) + " repair --fix-duplicates" + state_arg(d) +
-                                " 2>&1",
-                            &out);
+      rc = test::run_clsync(
+          "-c " + quoted(d.yaml) + " repair --fix-duplicates" + state_arg(d) + " 2>&1", &out);
       CHECK_MESSAGE(rc == 2, out);
       CHECK_MESSAGE(out.find("one directory") != std::string::npos, out);
       rc = test::run_clsync("-c " + quoted(d.yaml) + " rebalance-nodes" + state_arg(d) + " 2>&1",
@@ -290,9 +292,8 @@ TEST_SUITE("recount")
     int rc = test::run_clsync("-c " + quoted(d.yaml) + " status" + state_arg(d) + " 2>&1", &out);
     CHECK(rc == 2);
     CHECK_MESSAGE(out.find("one directory") != std::string::npos, out);
-    rc = test::run_clsync("-c " + quoted(d.yaml) + " repair --fix-duplicates" + state_arg(d) +
-                              " 2>&1",
-                          &out);
+    rc = test::run_clsync(
+        "-c " + quoted(d.yaml) + " repair --fix-duplicates" + state_arg(d) + " 2>&1", &out);
     CHECK_MESSAGE(rc == 2, out);
     CHECK(chunks_under(b) == 200);
     CHECK(test::first_difference(before, volumes_listing(d)) == "");
@@ -305,7 +306,7 @@ TEST_SUITE("recount")
     const std::string key = inv.chunks[0].key;
     const Place p1{"P1-dn1", d.volume("P1-dn1")}, p2{"P2-dn1", d.volume("P2-dn1")};
     Plan plan;
-    plan.moves = {move_of(inv, key, p1, p2)};  // passed directly: no validation
+    plan.moves = {move_of(inv, key, p1, p2)}; // passed directly: no validation
     auto r = run_plan(d, plan, "rc-eq");
     CHECK(r.failed == 1);
     REQUIRE(r.tasks.size() == 1);
@@ -344,8 +345,10 @@ TEST_SUITE("recount")
   {
     DemoCopy d("rc-binary");
     const fs::path file = d.dir / "plan.json";
-    REQUIRE(test::run_clsync("-c " + quoted(d.yaml) + " rebalance-nodes --by count --dry-run "
-                             "--plan-out " + quoted(file) + state_arg(d)) == 0);
+    REQUIRE(test::run_clsync("-c " + quoted(d.yaml) +
+                             " rebalance-nodes --by count --dry-run "
+                             "--plan-out " +
+                             quoted(file) + state_arg(d)) == 0);
     auto doc = nlohmann::json::parse(test::read_file(file));
     auto first = doc["moves"][0];
     doc["moves"] = nlohmann::json::array({first});
@@ -371,7 +374,7 @@ TEST_SUITE("recount")
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     CHECK(reached);
-    corrupt_one_byte(other);  // while the run is paused between its copy and its commit
+    corrupt_one_byte(other); // while the run is paused between its copy and its commit
     test::write_file(gate / "after_copy.go", "");
     run.join();
     CHECK_MESSAGE(out.find("rc=1") != std::string::npos, out);
@@ -387,7 +390,7 @@ TEST_SUITE("recount")
     const std::string key = inv.chunks[5].key;
     const Place p1{"P1-dn1", d.volume("P1-dn1")}, p2{"P2-dn1", d.volume("P2-dn1")},
         p3{"P3-dn1", d.volume("P3-dn1")};
-    Plan plan;  // the lossy hand-edited plan of issue 7, passed directly (no validation)
+    Plan plan; // the lossy hand-edited plan of issue 7, passed directly (no validation)
     plan.moves = {move_of(inv, key, p1, p3), move_of(inv, key, p2, p3)};
 
     // The first task to copy waits (bounded) for a second task to start: with two tasks on the
@@ -412,8 +415,8 @@ TEST_SUITE("recount")
 
     std::vector<std::string> order;
     for (const auto& t : d.events.tasks) {
-      if (t.chunk == key && (t.state == "running" || t.state == "finished" ||
-                             t.state == "failed")) {
+      if (t.chunk == key &&
+          (t.state == "running" || t.state == "finished" || t.state == "failed")) {
         order.push_back(t.task.substr(t.task.size() - 1) + ":" + t.state);
       }
     }
@@ -459,7 +462,7 @@ TEST_SUITE("recount")
       }
       std::unique_lock lock(m);
       if (a_paused) {
-        return;  // B's own count (should it get this far)
+        return; // B's own count (should it get this far)
       }
       a_paused = true;
       cv.notify_all();
@@ -487,7 +490,7 @@ TEST_SUITE("recount")
     CHECK(!has_dir(b.volume, key));
     auto after = d.inventory();
     CHECK(after.chunk(key)->replica_count() == 2);
-    CHECK(after.leftovers.empty());  // every hold released
+    CHECK(after.leftovers.empty()); // every hold released
   }
 
   TEST_CASE("holds: recovery removes the hold of a run that is gone, keeps a live one's")

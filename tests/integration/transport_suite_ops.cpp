@@ -157,7 +157,8 @@ void run_contract_holds_and_identity(const NodeMaker& make)
   auto scan = node->scan(spec);
   int holds = 0;
   for (const auto& l : scan.leftovers) {
-    if (l.kind == "hold") {
+    // The bind mount and the symlink show the same two holds again: count the originals.
+    if (l.kind == "hold" && (l.volume == v1.string() || l.volume == v2.string())) {
       ++holds;
       CHECK(l.name.rfind(".clsync-hold-", 0) == 0);
       CHECK((l.content == R"({"task":"a"})" || l.content == R"({"task":"b"})"));
