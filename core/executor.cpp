@@ -4,6 +4,7 @@
 
 #include "core/error.hpp"
 #include "core/exceptions.hpp"
+#include "core/recount.hpp"
 #include "core/replica_planner.hpp"
 #include "core/task_steps.hpp"
 #include "core/transfer.hpp"
@@ -16,6 +17,7 @@
 #include <map>
 #include <mutex>
 #include <regex>
+#include <set>
 #include <thread>
 
 namespace clsync::core {
@@ -265,11 +267,20 @@ execute_plan(Context& ctx, const Plan& plan, const ExecSettings& settings, Journ
   }
   const int per_node = std::max(1, w.per_node);
 
+  std::optional<Inventory> own_inventory;
+  const Inventory* before = settings.inventory;
+  if (!before) {
+    own_inventory = take_inventory(ctx.topo(), *ctx.nodes, {}, *ctx.events);
+    before = &*own_inventory;
+  }
+  Recount recount(ctx, *before, settings.run.run_id);
+
   RateLimits limits(w.bwlimit, w.bwlimit_per_node);
   std::mutex mutex;
   std::condition_variable changed;
   std::vector<bool> taken(n, false);
   std::map<std::string, int> busy;
+  std::set<std::string> busy_chunks;  ///< chunks a running task works on
   std::uint64_t bytes_scheduled = 0;
   std::size_t running = 0;
 
@@ -283,7 +294,7 @@ execute_plan(Context& ctx, const Plan& plan, const ExecSettings& settings, Journ
     last_byte = std::chrono::steady_clock::now();
     report();
   };
-  TaskEnv env{ctx, journal, settings, limits, on_bytes};
+  TaskEnv env{ctx, journal, settings, limits, on_bytes, &recount};
   OnMoveRunner on_move(ctx, settings);
 
   // Why no further task may start; empty while tasks may start. Called under the mutex.
@@ -322,6 +333,9 @@ execute_plan(Context& ctx, const Plan& plan, const ExecSettings& settings, Journ
           continue;
         }
         any_left = true;
+        if (busy_chunks.count(plan.moves[i].chunk)) {
+          continue;  // one task per chunk at a time: the later move waits for the earlier
+        }
         auto nodes = task_nodes(plan.moves[i]);
         if (std::all_of(nodes.begin(), nodes.end(),
                         [&](const std::string& nd) { return busy[nd] < per_node; })) {
@@ -344,6 +358,7 @@ execute_plan(Context& ctx, const Plan& plan, const ExecSettings& settings, Journ
       for (const auto& nd : task_nodes(m)) {
         max_busy[nd] = std::max(max_busy[nd], ++busy[nd]);
       }
+      busy_chunks.insert(m.chunk);
       bytes_scheduled += m.bytes;
       if (running++ == 0) {
         last_byte = std::chrono::steady_clock::now();
@@ -364,6 +379,7 @@ execute_plan(Context& ctx, const Plan& plan, const ExecSettings& settings, Journ
       for (const auto& nd : task_nodes(m)) {
         --busy[nd];
       }
+      busy_chunks.erase(m.chunk);
       --running;
       if (r.state == "finished") {
         ++result.finished;

@@ -4,6 +4,7 @@
 
 #include "core/context.hpp"
 #include "core/hooks.hpp"
+#include "core/inventory.hpp"
 #include "core/journal.hpp"
 #include "core/options.hpp"
 #include "core/plan.hpp"
@@ -30,6 +31,9 @@ struct ExecSettings {
   std::optional<std::chrono::system_clock::time_point> until;
   /// Extra reason to start no new task (a lost lease); checked before each task. May be empty.
   std::function<bool()> hold;
+  /// The run's inventory: each chunk's count before the run and the volume identities, for the
+  /// re-count before every removal (core/recount.hpp). Null: execute_plan takes one itself.
+  const Inventory* inventory = nullptr;
 };
 
 /// What became of one task.
@@ -75,7 +79,8 @@ std::string task_id(const std::string& run_id, std::size_t n);
 /// Runs every move of `plan` (moves with kind move, copy and drop_duplicate) on `ctx.nodes`.
 /// Scheduling: at most `concurrency` tasks (0: 2 × nodes in the topology), at most `per_node`
 /// touching one node, bandwidth limits on the bytes streamed through this process, retries with
-/// exponential backoff for retryable transport errors, no new task after --max-bytes, --until,
+/// exponential backoff for retryable transport errors, never two tasks on one chunk at once (a
+/// later move of a chunk waits for the earlier one), no new task after --max-bytes, --until,
 /// a lost lease or ctx.stopping(); tasks interrupted before their commit roll back, tasks past it
 /// complete. Every state change goes to `journal` and ctx.events; a journal line that cannot be
 /// written starts no further task. --on-move runs after each finished task on a thread of its

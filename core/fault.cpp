@@ -6,7 +6,11 @@
 #include <csignal>
 #include <cstdlib>
 #include <stdexcept>
+#include <chrono>
+#include <cstdio>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <unistd.h>
 
 namespace clsync::core {
@@ -64,11 +68,74 @@ void maybe_throw(const char* point)
   throw std::runtime_error(std::string("test fault at ") + point);
 }
 
+std::mutex g_hook_mutex;
+std::function<void(const char*)> g_hook;
+std::atomic<bool> g_have_hook{false};
+
+struct PauseConfig {
+  std::string point;
+  std::string dir;
+};
+
+const PauseConfig& pause_config()
+{
+  static const PauseConfig c = [] {
+    PauseConfig p;
+    const char* env = std::getenv("CLSYNC_TEST_PAUSE_AT");
+    if (!env || !*env) {
+      return p;
+    }
+    std::string s = env;
+    if (auto colon = s.find(':'); colon != std::string::npos) {
+      p.point = s.substr(0, colon);
+      p.dir = s.substr(colon + 1);
+    }
+    return p;
+  }();
+  return c;
+}
+
+std::atomic<bool> g_paused{false};
+
+void maybe_pause(const char* point)
+{
+  const auto& p = pause_config();
+  if (p.point.empty() || p.point != point || g_paused.exchange(true)) {
+    return;
+  }
+  const std::string base = p.dir + "/" + p.point;
+  if (FILE* f = std::fopen((base + ".reached").c_str(), "w")) {
+    std::fclose(f);
+  }
+  // Bounded so that a test that forgets to release us does not hang CI forever.
+  for (int i = 0; i < 6000 && ::access((base + ".go").c_str(), F_OK) != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
 } // namespace
+
+void set_fault_hook(std::function<void(const char*)> hook)
+{
+  std::lock_guard lock(g_hook_mutex);
+  g_have_hook = static_cast<bool>(hook);
+  g_hook = std::move(hook);
+}
 
 void fault_point(const char* point)
 {
   maybe_throw(point);
+  if (g_have_hook.load()) {
+    std::function<void(const char*)> hook;
+    {
+      std::lock_guard lock(g_hook_mutex);
+      hook = g_hook;
+    }
+    if (hook) {
+      hook(point);
+    }
+  }
+  maybe_pause(point);
   const auto& c = config();
   if (c.point.empty() || c.point != point) {
     return;

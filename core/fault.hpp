@@ -2,6 +2,8 @@
 // Copyright (c) clsync developers
 #pragma once
 
+#include <functional>
+
 /// Fault points for crash tests. When the environment holds `CLSYNC_TEST_CRASH_AT=<point>[:<n>]`,
 /// the process sends itself SIGKILL the n-th time (default: the first) it reaches the named
 /// point — a real kill, so the tests see exactly what an operator's `kill -9` leaves behind.
@@ -9,7 +11,12 @@
 /// `CLSYNC_TEST_THROW_KIND=other` an exception not derived from std::exception (what a third-party
 /// library might throw), so tests see that a worker thread records it instead of terminating.
 /// Points of the executor: after_intent, mid_copy, after_copy, after_commit, after_trash,
-/// before_intent_removal, after_rename; of recovery: recovery_mid; of an inventory: scan_node.
+/// before_intent_removal, after_rename, after_recount (the re-count's holds stand, the replica
+/// is not removed yet); of recovery: recovery_mid; of an inventory: scan_node.
+///
+/// `CLSYNC_TEST_PAUSE_AT=<point>:<dir>` pauses instead, the first time the point is reached:
+/// the process creates `<dir>/<point>.reached` and waits until `<dir>/<point>.go` exists, so a
+/// test can run a second process in the gap.
 namespace clsync::core {
 
 /// Counts one arrival at `point`; kills the process (or throws) when the configured arrival is
@@ -20,5 +27,8 @@ void fault_point(const char* point);
 struct TestFault {
   const char* point;
 };
+/// Test-only, in-process: `hook` is called with every point reached (from any thread), before
+/// the environment's crash or pause. An empty function removes it. Not for production code.
+void set_fault_hook(std::function<void(const char*)> hook);
 
 } // namespace clsync::core

@@ -2,9 +2,12 @@
 // Copyright (c) clsync developers
 #include "core/inventory.hpp"
 
+#include "core/error.hpp"
+
 #include <algorithm>
 #include <map>
 #include <set>
+#include <tuple>
 #include <stdexcept>
 
 namespace clsync::core {
@@ -64,6 +67,20 @@ const Chunk* Inventory::chunk(std::string_view key) const
   auto it = std::lower_bound(chunks.begin(), chunks.end(), key,
                              [](const Chunk& c, std::string_view k) { return c.key < k; });
   return it != chunks.end() && it->key == key ? &*it : nullptr;
+}
+
+const VolumeState* Inventory::volume(std::string_view node_name, std::string_view path) const
+{
+  const NodeState* n = node(node_name);
+  if (!n) {
+    return nullptr;
+  }
+  for (const auto& v : n->volumes) {
+    if (v.path == path) {
+      return &v;
+    }
+  }
+  return nullptr;
 }
 
 bool Inventory::all_reachable() const
@@ -232,6 +249,9 @@ NodeState make_node_state(const NodeSpec& spec, const NodeScanResult& result)
     v.capacity_bytes = vs->capacity_bytes;
     v.free_bytes = vs->free_bytes;
     v.filesystem_id = vs->filesystem_id;
+    v.machine_id = vs->machine_id;
+    v.device = vs->device;
+    v.inode = vs->inode;
     // Volumes sharing a filesystem share its capacity: count it once (SPEC §3). An id of 0
     // means the node could not tell, so that volume is counted on its own.
     if (v.ok && (v.filesystem_id == 0 || filesystems.insert(v.filesystem_id).second)) {
@@ -246,6 +266,30 @@ NodeState make_node_state(const NodeSpec& spec, const NodeScanResult& result)
                      return volume_index(spec, a.path) < volume_index(spec, b.path);
                    });
   return n;
+}
+
+/// Refuses a topology where one physical directory is two volumes (SPEC §3): its replicas
+/// would be counted twice, and removing "a duplicate" would remove the only copy.
+void check_volume_identity(const Topology& topo, const Inventory& inv)
+{
+  std::map<std::tuple<std::string, std::uint64_t, std::uint64_t>, std::string> seen;
+  for (const auto& n : inv.nodes) {
+    for (const auto& v : n.volumes) {
+      if (!v.ok || v.inode == 0 || v.machine_id.empty()) {
+        continue;
+      }
+      const std::string here = n.name + ":" + v.path;
+      auto [it, inserted] = seen.try_emplace({v.machine_id, v.device, v.inode}, here);
+      if (!inserted) {
+        throw TopologyError(
+            topo.file + ": volumes " + it->second + " and " + here +
+                " are one directory (same machine, device " + std::to_string(v.device) +
+                ", inode " + std::to_string(v.inode) +
+                ": a bind mount, a symlink or the same path twice); nothing was changed",
+            "list each physical directory once, under one node");
+      }
+    }
+  }
 }
 
 } // namespace
@@ -300,7 +344,12 @@ Inventory build_inventory(const Topology& topo,
     const NodeSpec& spec = topo.nodes[i];
     const NodeScanResult& result = scans[i];
     inv.nodes.push_back(make_node_state(spec, result));
-    if (!inv.nodes.back().reachable) {
+  }
+  check_volume_identity(topo, inv);
+  for (std::size_t i = 0; i < topo.nodes.size(); ++i) {
+    const NodeSpec& spec = topo.nodes[i];
+    const NodeScanResult& result = scans[i];
+    if (!inv.nodes[i].reachable) {
       continue;
     }
     const transport::NodeScan& scan = result.scan;

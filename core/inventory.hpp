@@ -77,6 +77,10 @@ struct VolumeState {
   std::uint64_t capacity_bytes = 0;
   std::uint64_t free_bytes = 0;
   std::uint64_t filesystem_id = 0;
+  /// Physical identity (SPEC §3): machine id, device and inode of the directory; 0 when unknown.
+  std::string machine_id;
+  std::uint64_t device = 0;
+  std::uint64_t inode = 0;
   std::uint64_t chunks = 0;
   std::uint64_t bytes = 0;
 };
@@ -110,6 +114,8 @@ struct Inventory {
 
   const NodeState* node(std::string_view name) const;
   const Chunk* chunk(std::string_view key) const;
+  /// The state of volume `path` of node `node`, or nullptr.
+  const VolumeState* volume(std::string_view node, std::string_view path) const;
   bool all_reachable() const;
 };
 
@@ -141,7 +147,8 @@ struct NodeScanResult {
 /// node holds a key on several volumes, the copy on the first volume in topology order counts
 /// and the others are marked `duplicate` (excluded from every count). Divergence compares
 /// layout hashes (paths and sizes), and content hashes under `opts.verify`; never mtimes or
-/// quick fingerprints.
+/// quick fingerprints. Throws TopologyError (exit 2) when one physical directory (machine id,
+/// device, inode) is reached as two volumes, on one node or on two (a bind mount, a symlink).
 Inventory build_inventory(const Topology& topo,
                           const std::vector<NodeScanResult>& scans,
                           const InventoryOptions& opts);

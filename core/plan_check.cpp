@@ -7,6 +7,9 @@
 #include "core/units.hpp"
 
 #include <algorithm>
+#include <map>
+#include <optional>
+#include <set>
 
 namespace clsync::core {
 namespace {
@@ -139,6 +142,107 @@ void check_room(const Plan& plan, const Inventory& inv, double headroom)
   throw Error(ExitCode::failed,
               "not enough room on the destinations: " + what + "; nothing was changed",
               "free space, add a volume, or lower --headroom");
+}
+
+namespace {
+
+std::string move_str(const Plan& plan, std::size_t i)
+{
+  const Move& m = plan.moves[i];
+  return "move " + std::to_string(i + 1) + " (" + to_string(m.kind) + " " + m.from.node + ":" +
+         m.from.volume + " -> " + m.to.node + ":" + m.to.volume + ")";
+}
+
+/// One chunk's simulated replicas and the last move that touched it.
+struct SimChunk {
+  std::vector<Place> places;
+  std::optional<std::size_t> last;
+  int floor = 0;
+  bool has(const Place& p) const { return std::find(places.begin(), places.end(), p) != places.end(); }
+  bool on_node(const std::string& n) const
+  {
+    return std::any_of(places.begin(), places.end(), [&](const Place& p) { return p.node == n; });
+  }
+  int count() const
+  {
+    std::set<std::string> nodes;
+    for (const auto& p : places) {
+      nodes.insert(p.node);
+    }
+    return static_cast<int>(nodes.size());
+  }
+};
+
+/// Why move `m` cannot run on the simulated state `s`, or "".
+std::string sim_problem(const Move& m, const SimChunk& s)
+{
+  if (!s.has(m.from)) {
+    return "its source " + m.from.node + ":" + m.from.volume + " does not hold the chunk then";
+  }
+  if (m.from == m.to) {
+    return "its source and destination are one volume";
+  }
+  if (m.kind == MoveKind::drop_duplicate) {
+    if (m.from.node != m.to.node || !s.has(m.to)) {
+      return "the copy it keeps is not on " + m.to.node + ":" + m.to.volume + " then";
+    }
+    return {};
+  }
+  if (s.has(m.to)) {
+    return "its destination " + m.to.node + ":" + m.to.volume + " already holds the chunk then";
+  }
+  if (m.from.node != m.to.node && s.on_node(m.to.node)) {
+    return "node " + m.to.node + " already holds a replica then";
+  }
+  return {};
+}
+
+} // namespace
+
+void validate_plan(const Plan& plan, const Inventory& inv)
+{
+  std::map<std::string, SimChunk> sim;
+  for (std::size_t i = 0; i < plan.moves.size(); ++i) {
+    const Move& m = plan.moves[i];
+    auto [it, inserted] = sim.try_emplace(m.chunk);
+    SimChunk& s = it->second;
+    if (inserted) {
+      const Chunk* c = inv.chunk(m.chunk);
+      if (!c) {
+        throw Error(ExitCode::failed,
+                    "the plan is refused: " + move_str(plan, i) + " of chunk " + m.chunk +
+                        ": no such chunk in the inventory; nothing was changed",
+                    "make the plan again");
+      }
+      for (const auto& r : c->replicas) {
+        s.places.push_back({r.node, r.volume});
+      }
+      s.floor = std::min(c->replica_count(), c->replication);
+    }
+    std::string why = sim_problem(m, s);
+    if (why.empty()) {
+      if (m.kind != MoveKind::drop_duplicate) {
+        s.places.push_back(m.to);
+      }
+      if (m.delete_source()) {
+        std::erase(s.places, m.from);
+      }
+      if (s.count() < s.floor) {
+        why = "it would leave " + std::to_string(s.count()) + " replica(s), fewer than " +
+              std::to_string(s.floor);
+      }
+    }
+    if (!why.empty()) {
+      std::string moves = s.last ? move_str(plan, *s.last) + " and " + move_str(plan, i)
+                                 : move_str(plan, i);
+      throw Error(ExitCode::failed,
+                  "the plan is refused: chunk " + m.chunk + ", " + moves + ": " +
+                      (s.last ? "after the first, the second cannot run: " : "") + why +
+                      "; nothing was changed",
+                  "a plan moves each replica once; make the plan again");
+    }
+    s.last = i;
+  }
 }
 
 std::vector<PlanNote> revalidate_plan(Plan& plan,

@@ -35,4 +35,11 @@ std::vector<PlanNote> revalidate_plan(Plan& plan,
                                       const Topology& topo,
                                       const std::vector<std::string>& exclude_nodes);
 
+/// Simulates the plan move by move on the inventory before anything runs (SPEC §5, issue 7):
+/// each move's source must be there at that point, a destination must not hold the chunk
+/// already (nor its node, for a move between nodes), a drop_duplicate's kept copy must be on
+/// the same node, and no chunk may fall below min(its count before, its replication) at any
+/// step. Throws Error (exit 1) naming the chunk and the moves involved; nothing ran.
+void validate_plan(const Plan& plan, const Inventory& inv);
+
 } // namespace clsync::core

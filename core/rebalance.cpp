@@ -132,6 +132,7 @@ RebalanceResult run_job(Context& ctx, const Job& job)
     }
     plan.command = job.command;
     plan.cluster = topo.cluster;
+    validate_plan(plan, inv);
     check_room(plan, inv, w.headroom);
     notes = plan.notes;
     add_notes(notes, stale);
@@ -189,6 +190,7 @@ RebalanceResult run_job(Context& ctx, const Job& job)
   settings.run = hook;
   settings.until = until;
   settings.hold = [&leases] { return leases.lost(); };
+  settings.inventory = &inv;
   ctx.events->phase("execute");
   ExecResult exec = execute_plan(ctx, res.plan, settings, journal);
   journal.finish(exec.result(), exec.bytes, exec.finished, exec.failed);

@@ -4,13 +4,19 @@
 
 #include "core/fault.hpp"
 #include "core/node_set.hpp"
+#include "core/recount.hpp"
+#include "transport/host_identity.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <ctime>
 #include <map>
 #include <set>
 #include <stdexcept>
+#include <unistd.h>
 
 namespace clsync::core {
 namespace {
@@ -34,13 +40,17 @@ bool has_replica_at(const Chunk& c, const std::string& node, const std::string& 
 class Recovery {
 public:
   Recovery(Context& ctx, const Inventory& inv, const std::vector<std::string>& nodes)
-      : m_ctx(ctx), m_inv(inv), m_nodes(nodes.begin(), nodes.end())
+      : m_ctx(ctx), m_inv(inv), m_nodes(nodes.begin(), nodes.end()),
+        m_recount(ctx, inv, "recovery-" + std::to_string(::getpid()))
   {
   }
 
   RecoveryReport run()
   {
     gather();
+    for (const auto& h : m_holds) {
+      handle_hold(h);
+    }
     for (const auto& c : m_inv.chunks) {
       m_count[c.key] = c.replica_count();
     }
@@ -105,6 +115,8 @@ private:
             in.dst_volume = d->value("volume", "");
           }
         }
+      } else if (l.kind == "hold") {
+        m_holds.push_back({node, l.volume, l.content});
       } else if (l.kind == "trash") {
         m_trash.push_back({node, l.volume, l.task});
       } else if (l.kind == "tmp") {
@@ -163,12 +175,28 @@ private:
     const int have = m_count[in.chunk];
     m_done_dirs.insert(t.node + "\n" + t.volume + "\n" + t.task);
     if (have >= want) {
+      // Counted fresh, verified equal and held, not taken from the inventory (SPEC §5).
+      bool refused = false;
       act(
-          t.node, [&](transport::Node& n) { n.remove_task_dirs(t.volume, t.task); },
-          "removed the trash of chunk " + in.chunk + " on " + t.node + ":" + t.volume + " (" +
-              std::to_string(have) + " replicas elsewhere)",
-          m_report.trash_removed, t.task);
-      return;
+          t.node,
+          [&](transport::Node& n) {
+            try {
+              m_recount.remove_guarded(
+                  in.chunk, std::nullopt, "", "recovery-" + t.task,
+                  [&] { n.remove_task_dirs(t.volume, t.task); }, want);
+            } catch (const RecountRefused& e) {
+              refused = true;
+              note(e.what());
+            }
+          },
+          "", m_report.trash_removed, t.task);
+      if (!refused) {
+        m_ctx.events->warning("recovery: removed the trash of chunk " + in.chunk + " on " +
+                              t.node + ":" + t.volume + " (" + std::to_string(have) +
+                              " replicas elsewhere)");
+        return;
+      }
+      --m_report.trash_removed;
     }
     // The chunk would be short of replicas without it: put it back (SPEC §5).
     if (act(
@@ -196,12 +224,13 @@ private:
     }
     // A move committed its copy but was killed before removing the source: finish it, once the
     // two copies are shown to be the same bytes.
-    std::string compared_fp;
+    std::string compared_fp, content;
     try {
       auto src = m_ctx.nodes->get(in.src_node);
       auto dst = m_ctx.nodes->get(in.dst_node);
       auto a = src->hash_chunk(in.src_volume, in.chunk);
       compared_fp = a.fingerprint;
+      content = a.content_hash;
       auto b = dst->hash_chunk(in.dst_volume, in.chunk);
       if (a.content_hash != b.content_hash) {
         m_unresolved.insert(in.task);
@@ -217,11 +246,15 @@ private:
     if (act(
             in.src_node,
             [&](transport::Node& n) {
-              // A write between the comparison and the trash would be lost with the trash.
-              if (n.trash_chunk(in.src_volume, in.chunk, in.task) != compared_fp) {
-                n.untrash_chunk(in.src_volume, in.task, in.chunk);
-                throw std::runtime_error("the source changed after it was compared; kept");
-              }
+              m_recount.remove_guarded(
+                  in.chunk, Place{in.src_node, in.src_volume}, content, "recovery-" + in.task,
+                  [&] {
+                    // A write between the comparison and the trash would be lost with it.
+                    if (n.trash_chunk(in.src_volume, in.chunk, in.task) != compared_fp) {
+                      n.untrash_chunk(in.src_volume, in.task, in.chunk);
+                      throw std::runtime_error("the source changed after it was compared; kept");
+                    }
+                  });
               n.remove_task_dirs(in.src_volume, in.task);
             },
             "finished the interrupted move of chunk " + in.chunk + ": removed the source on " +
@@ -232,6 +265,39 @@ private:
       }
       m_explained.insert(in.chunk);
     }
+  }
+
+  /// A hold whose holder is gone only keeps a replica from being removed: remove it.
+  void handle_hold(const Found& h)
+  {
+    auto j = nlohmann::json::parse(h.task, nullptr, false);
+    const std::string where = h.node + ":" + h.volume;
+    if (!j.is_object() || !j.contains("chunk") || !j["chunk"].is_string()) {
+      note("a removal hold on " + where + " cannot be read; left alone");
+      return;
+    }
+    const auto& me = transport::this_host_identity();
+    const std::string chunk = j["chunk"].get<std::string>();
+    const auto pid = j.value("pid", static_cast<std::int64_t>(0));
+    const auto created = j.value("created_unix", static_cast<std::int64_t>(0));
+    bool gone = false;
+    if (j.value("machine", std::string()) == me.machine_id) {
+      gone = j.value("boot", std::string()) != me.boot_id ||
+             (pid > 0 && pid != ::getpid() && ::kill(static_cast<pid_t>(pid), 0) != 0 &&
+              errno == ESRCH);
+    }
+    if (!gone && created > 0 && std::time(nullptr) - created > 3600) {
+      gone = true;  // holds last seconds; an hour-old one belongs to a run that is gone
+    }
+    if (!gone) {
+      note("chunk " + chunk + " on " + where + " is held by a removal of run " +
+           j.value("run", std::string("?")) + " that may be alive; left alone");
+      return;
+    }
+    act(
+        h.node, [&](transport::Node& n) { n.release_hold(h.volume, chunk, h.task); },
+        "removed the hold of chunk " + chunk + " on " + where + " left by a run that is gone",
+        m_report.holds_removed, "hold");
   }
 
   void report_unexplained_surplus()
@@ -253,9 +319,11 @@ private:
   std::set<std::string> m_nodes;
   std::map<std::string, Intent> m_intents;
   std::vector<Found> m_trash, m_temps, m_parts;
+  std::vector<Found> m_holds;  ///< (node, volume, the hold's record in `task`)
   std::map<std::string, int> m_count;
   std::set<std::string> m_done_dirs, m_unresolved, m_explained;
   RecoveryReport m_report;
+  Recount m_recount;
 };
 
 } // namespace

@@ -64,6 +64,7 @@ public:
   }
 
   bool committed() const { return m_committed; }
+  bool placed_new() const { return m_placed_new; }
 
   /// Undoes an attempt that did not commit: temp removed, intents removed. Best effort: what
   /// cannot be removed now is a leftover for the next run's recovery.
@@ -158,13 +159,17 @@ private:
         // Put it back so that trashing it again yields the fingerprint.
         src.untrash_chunk(m_move.from.volume, m_id, m_move.chunk);
       }
-      m_trash_tried = true;
-      const std::string trashed = src.trash_chunk(m_move.from.volume, m_move.chunk, m_id);
-      fault_point("after_trash");
-      if (trashed != fp0) {
-        keep_changed_source(src, dst);
-      }
-      m_trash_checked = true;
+      // Whatever the plan said and whatever the commit found, the source goes only when the
+      // chunk keeps its count without it, counted fresh and held (core/recount.hpp).
+      m_env.recount->remove_guarded(m_move.chunk, m_move.from, m_content, m_id, [&] {
+        m_trash_tried = true;
+        const std::string trashed = src.trash_chunk(m_move.from.volume, m_move.chunk, m_id);
+        fault_point("after_trash");
+        if (trashed != fp0) {
+          keep_changed_source(src, dst);
+        }
+        m_trash_checked = true;
+      });
     }
     src.remove_task_dirs(m_move.from.volume, m_id);
   }
@@ -176,16 +181,20 @@ private:
     src.untrash_chunk(m_move.from.volume, m_id, m_move.chunk);
     std::string what = "the source is kept";
     if (m_placed_new) {
-      try {
-        dst.trash_chunk(m_move.to.volume, m_move.chunk, m_id);
-      } catch (const TransportError& e) {
-        // Already trashed by an attempt whose reply was lost.
-        if (e.kind() != transport::FailureKind::not_found) {
-          throw;
+      const bool removed = m_env.recount->remove_own(m_move.chunk, m_move.to, m_id, [&] {
+        try {
+          dst.trash_chunk(m_move.to.volume, m_move.chunk, m_id);
+        } catch (const TransportError& e) {
+          // Already trashed by an attempt whose reply was lost.
+          if (e.kind() != transport::FailureKind::not_found) {
+            throw;
+          }
         }
-      }
-      dst.remove_task_dirs(m_move.to.volume, m_id);
-      what += ", the copy on " + place_str(m_move.to) + " removed";
+        dst.remove_task_dirs(m_move.to.volume, m_id);
+      });
+      what += removed ? ", the copy on " + place_str(m_move.to) + " removed"
+                      : ", the copy on " + place_str(m_move.to) +
+                            " kept (another removal holds it)";
     }
     remove_intents();
     // Nothing of this task is left to complete: report it as a plain failure.
@@ -221,12 +230,17 @@ private:
         throw TaskFailed("content hash mismatch: read " + read.content_hash + ", wrote " +
                          written.content_hash);
       }
+      m_content = read.content_hash;
       fault_point("after_copy");
       std::string fp1 = src->fingerprint(m_move.from.volume, m_move.chunk);
       if (fp1 != m_fp0 || (!read.fingerprint.empty() && read.fingerprint != m_fp0)) {
         throw SourceChanged("the source changed while it was copied");
       }
       commit(*dst);
+      if (m_placed_new) {
+        m_env.recount->remember(m_move.to, m_move.chunk, written.fingerprint,
+                                written.content_hash);
+      }
     }
     if (m_move.kind == MoveKind::move) {
       remove_source(*src, *dst, m_fp0);
@@ -260,6 +274,7 @@ private:
       if (m_env.on_bytes) {
         m_env.on_bytes(copied.bytes);
       }
+      m_content = copied.content_hash;
       fault_point("after_copy");
       std::string fp1 = node->fingerprint(m_move.from.volume, m_move.chunk);
       if (fp1 != m_fp0 || (!copied.fingerprint.empty() && copied.fingerprint != m_fp0)) {
@@ -284,6 +299,7 @@ private:
         throw TaskFailed("the copies of " + m_move.chunk + " on " + place_str(m_move.from) +
                          " and " + place_str(m_move.to) + " differ; neither is removed");
       }
+      m_content = keep.content_hash;
       const std::string rec = intent_record(m_env.settings.run.run_id, m_id, m_move);
       node->write_intent(m_move.from.volume, m_id, rec);
       m_intents.push_back(m_move.from);
@@ -303,6 +319,7 @@ private:
   std::unique_ptr<transport::ChunkWriter> m_writer;
   std::vector<Place> m_intents;
   std::string m_fp0;
+  std::string m_content;  ///< content hash the task verified: what survivors must hash to
   bool m_temp_started = false;
   bool m_committed = false;
   bool m_placed_new = false;
@@ -397,6 +414,16 @@ TaskResult run_task(TaskEnv& env, const Move& move, const std::string& id)
     } catch (const TransferCancelled&) {
       attempt.roll_back();
       result.state = "rolled_back";
+      break;
+    } catch (const RecountRefused& e) {
+      // Final: the replica is kept; a committed copy stays (an extra replica is safe), and
+      // nothing is left for recovery to finish.
+      attempt.remove_intents();
+      result.state = "failed";
+      result.error = e.what();
+      if (attempt.placed_new()) {
+        result.error += "; the new copy on " + place_str(move.to) + " is committed and kept";
+      }
       break;
     } catch (const SourceChanged& e) {
       error = e.what();

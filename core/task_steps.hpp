@@ -5,6 +5,7 @@
 #include "core/context.hpp"
 #include "core/executor.hpp"
 #include "core/journal.hpp"
+#include "core/recount.hpp"
 #include "core/transfer.hpp"
 
 #include <atomic>
@@ -22,6 +23,8 @@ struct TaskEnv {
   RateLimits& limits;
   /// Called with each block of bytes streamed (progress).
   std::function<void(std::uint64_t)> on_bytes;
+  /// The re-count every removal goes through (never null while a plan runs).
+  Recount* recount = nullptr;
 };
 
 /// Runs one move, copy or drop_duplicate with id `id`, retrying retryable transport errors and a

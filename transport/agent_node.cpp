@@ -281,6 +281,29 @@ public:
     call(MsgType::remove_file, {{"root", root}, {"relpath", relpath}});
   }
 
+  std::vector<ChunkLocation> locate_chunk(const std::string& key) override
+  {
+    auto r = call(MsgType::locate_chunk, {{"key", key}});
+    std::vector<ChunkLocation> out;
+    for (const auto& l : at(r, "locations")) {
+      out.push_back({wire::get_string(l, "volume"), wire::get_string(l, "fingerprint")});
+    }
+    return out;
+  }
+  std::string
+  place_hold(const std::string& volume, const std::string& key, const std::string& record) override
+  {
+    return wire::get_string(
+        call(MsgType::place_hold, {{"volume", volume}, {"key", key}, {"record", record}}),
+        "holder");
+  }
+  void release_hold(const std::string& volume,
+                    const std::string& key,
+                    const std::string& record) override
+  {
+    call(MsgType::release_hold, {{"volume", volume}, {"key", key}, {"record", record}});
+  }
+
 private:
   json call(MsgType type, const json& request)
   {

@@ -22,7 +22,7 @@ namespace {
 
 bool is_known(std::uint8_t t) noexcept
 {
-  return (t >= 1 && t <= 15) || (t >= 32 && t <= 53);
+  return (t >= 1 && t <= 15) || (t >= 32 && t <= 53) || (t >= 60 && t <= 62);
 }
 
 const char* to_string(MsgType t) noexcept
@@ -102,6 +102,12 @@ const char* to_string(MsgType t) noexcept
     return "remove_file";
   case MsgType::ping:
     return "ping";
+  case MsgType::locate_chunk:
+    return "locate_chunk";
+  case MsgType::place_hold:
+    return "place_hold";
+  case MsgType::release_hold:
+    return "release_hold";
   }
   return "unknown";
 }

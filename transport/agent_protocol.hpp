@@ -48,7 +48,9 @@ namespace clsync::transport::wire {
 /// 3: leases are per volume ([volume] in the lease requests, holder ttl/machine/boot/pid start
 /// in LeaseInfo), and commit/rename/trash/untrash/remove_task_dirs carry the run's [fence].
 ///    and chunk streams carry HOLE and DIR frames, ReplicaScan has allocated_bytes, and digests
-/// use the clsync-layout2 / clsync-content2 encodings (directories and modes).
+/// use the clsync-layout2 / clsync-content2 encodings (directories and modes); VolumeScan carries
+/// the volume's identity (machine id, device, inode), and locate_chunk / place_hold /
+/// release_hold serve the executor's re-count.
 inline constexpr std::uint32_t k_protocol_version = 3;
 /// Largest payload accepted (a scan part or any control message).
 inline constexpr std::uint32_t k_max_frame = 64u << 20;
@@ -99,6 +101,10 @@ enum class MsgType : std::uint8_t {
   list_dir = 51,         ///< [root, relpath] → {entries: [DirEntry…]}
   remove_file = 52,      ///< [root, relpath] → {}
   ping = 53,             ///< {} → {}: proves an idle connection is alive
+  // The executor's re-count (SPEC §5); numbered apart so that other additions do not collide.
+  locate_chunk = 60,     ///< [key] → {locations: [{volume, fingerprint}…]}
+  place_hold = 61,       ///< [volume, key, record] → {holder}
+  release_hold = 62,     ///< [volume, key, record] → {}
 };
 
 /// True for a type this protocol version knows.

@@ -366,6 +366,25 @@ void Server::dispatch(const Frame& f)
       m_node->remove_file(r, rel(req, "relpath"));
       break;
     }
+    case MsgType::locate_chunk: {
+      json locations = json::array();
+      for (const auto& l : m_node->locate_chunk(rel(req, "key"))) {
+        locations.push_back(json{{"volume", l.volume}, {"fingerprint", l.fingerprint}});
+      }
+      m_out.send(MsgType::reply, json{{"locations", std::move(locations)}});
+      return;
+    }
+    case MsgType::place_hold: {
+      auto v = root(req, "volume");
+      auto holder = m_node->place_hold(v, rel(req, "key"), wire::get_string(req, "record"));
+      m_out.send(MsgType::reply, json{{"holder", holder}});
+      return;
+    }
+    case MsgType::release_hold: {
+      auto v = root(req, "volume");
+      m_node->release_hold(v, rel(req, "key"), wire::get_string(req, "record"));
+      break;
+    }
     default:
       throw TransportError(FailureKind::error,
                            std::string("unexpected ") + wire::to_string(f.type) + " frame");

@@ -219,6 +219,14 @@ json to_wire(const VolumeScan& v)
   if (!v.error.empty()) {
     j["error"] = v.error;
   }
+  // Volume identity (SPEC §3); optional so that older agents still talk.
+  if (!v.machine_id.empty()) {
+    j["machine_id"] = v.machine_id;
+  }
+  if (v.inode != 0) {
+    j["device"] = v.device;
+    j["inode"] = v.inode;
+  }
   return j;
 }
 void from_wire(const json& j, VolumeScan& v)
@@ -229,6 +237,9 @@ void from_wire(const json& j, VolumeScan& v)
   req(j, "capacity_bytes", v.capacity_bytes);
   req(j, "free_bytes", v.free_bytes);
   req(j, "filesystem_id", v.filesystem_id);
+  opt(j, "machine_id", v.machine_id);
+  opt(j, "device", v.device);
+  opt(j, "inode", v.inode);
 }
 
 json to_wire(const UnmanagedScan& v)

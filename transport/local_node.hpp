@@ -83,6 +83,12 @@ public:
                     const std::string& task,
                     const std::string& record) override;
   void remove_intent(const std::string& volume, const std::string& task) override;
+  std::vector<ChunkLocation> locate_chunk(const std::string& key) override;
+  std::string
+  place_hold(const std::string& volume, const std::string& key, const std::string& record) override;
+  void release_hold(const std::string& volume,
+                    const std::string& key,
+                    const std::string& record) override;
 
   LeaseResult acquire_lease(const std::string& volume,
                             const LeaseInfo& mine,
@@ -130,6 +136,8 @@ private:
 std::string tmp_dir_name(const std::string& task);
 std::string trash_dir_name(const std::string& task);
 std::string intent_name(const std::string& task);
+/// `.clsync-hold-<first 32 hex digits of SHA-256 of key>`: the removal hold of a chunk.
+std::string hold_name(const std::string& key);
 inline constexpr const char* k_lease_name = ".clsync-lease";
 
 } // namespace clsync::transport

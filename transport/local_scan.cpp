@@ -3,6 +3,7 @@
 // Node::scan for local volumes: openat/fstatat/readdir on descriptors; the subtrees of all
 // volumes are shared out to a few threads.
 #include "transport/chunk_files.hpp"
+#include "transport/host_identity.hpp"
 #include "transport/local_node.hpp"
 #include "transport/safe_path.hpp"
 
@@ -136,6 +137,11 @@ public:
       return;
     }
     out.volume.filesystem_id = static_cast<std::uint64_t>(st.st_dev);
+    // open_root follows the configured path as the OS resolves it: a symlink gives its
+    // target's inode, a bind mount its source's device and inode.
+    out.volume.machine_id = this_host_identity().machine_id;
+    out.volume.device = static_cast<std::uint64_t>(st.st_dev);
+    out.volume.inode = static_cast<std::uint64_t>(st.st_ino);
     out.volume.capacity_bytes = static_cast<std::uint64_t>(vfs.f_blocks) * vfs.f_frsize;
     out.volume.free_bytes = static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize;
 
@@ -242,6 +248,7 @@ private:
         {".clsync-trash-", "trash"},
         {".clsync-intent-", "intent"},
         {".clsync-part-intent-", "other"},
+        {".clsync-hold-", "hold"},
     };
     l.kind = e.name == k_lease_name ? "lease" : "other";
     for (const auto& [prefix, kind] : k_kinds) {
@@ -251,7 +258,7 @@ private:
         break;
       }
     }
-    if (l.kind == "intent") {
+    if (l.kind == "intent" || l.kind == "hold") {
       UniqueFd fd(::openat(m_fd.get(), e.name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
       std::string content;
       char buf[8192];

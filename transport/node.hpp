@@ -144,6 +144,20 @@ public:
                             const std::string& record) = 0;
   virtual void remove_intent(const std::string& volume, const std::string& task) = 0;
 
+  /// Every configured volume of this node that holds chunk `key`, with its quick fingerprint
+  /// (one round trip for the executor's re-count, SPEC §5). Unreadable volumes are skipped.
+  virtual std::vector<ChunkLocation> locate_chunk(const std::string& key) = 0;
+
+  /// Places the removal hold of chunk `key` on `volume`: creates `.clsync-hold-<id>` (id: the
+  /// first 32 hex digits of SHA-256 of the key) with O_EXCL, holding `record` (JSON), durably.
+  /// Returns "" when placed or when the existing hold's record equals `record` (a retry); else
+  /// the record of the hold that is there (another removal holds this replica).
+  virtual std::string
+  place_hold(const std::string& volume, const std::string& key, const std::string& record) = 0;
+  /// Removes the hold of `key` on `volume` when its record equals `record`; no hold is fine.
+  virtual void
+  release_hold(const std::string& volume, const std::string& key, const std::string& record) = 0;
+
   /// Leases are per volume: a writing run leases every volume it may write, so that runs whose
   /// topologies list a node's volumes in another order or as a subset still meet.
   /// Creates `<volume>/.clsync-lease` exclusively. When a lease exists and its run id equals

@@ -60,6 +60,18 @@ struct VolumeScan {
   std::uint64_t capacity_bytes = 0;
   std::uint64_t free_bytes = 0;
   std::uint64_t filesystem_id = 0;
+  /// Physical identity of the volume directory (SPEC §3): the node's machine id and the device
+  /// and inode of the directory the configured path resolves to (a symlink's target, a bind
+  /// mount's source). Two paths with one identity are one directory. Empty / 0 when unknown.
+  std::string machine_id;
+  std::uint64_t device = 0;
+  std::uint64_t inode = 0;
+};
+
+/// Where a chunk is on one node: a volume holding `key`, with the replica's quick fingerprint.
+struct ChunkLocation {
+  std::string volume;
+  std::string fingerprint;
 };
 
 /// A directory under an undeclared top-level directory that directly holds regular files.
@@ -74,9 +86,9 @@ struct UnmanagedScan {
 struct LeftoverScan {
   std::string volume;
   std::string name;     ///< e.g. ".clsync-tmp-<task>"
-  std::string kind;     ///< "tmp" | "trash" | "intent" | "lease" | "other"
+  std::string kind;     ///< "tmp" | "trash" | "intent" | "hold" | "lease" | "other"
   std::string task;     ///< task id parsed from the name, when there is one
-  std::string content;  ///< an intent's JSON record; empty for other kinds
+  std::string content;  ///< an intent's or a hold's JSON record; empty for other kinds
 };
 
 /// A database the scan should recognise: chunks sit at `<db>/<level-1>/…/<level-n>/<table>`.

@@ -51,7 +51,8 @@ using NodeMaker =
   X(repository_files)            \
   X(concurrent_tasks)            \
   X(exact_copy)                  \
-  X(names_as_bytes)
+  X(names_as_bytes)              \
+  X(holds_and_identity)
 // clang-format on
 
 #define CLSYNC_DECLARE_CONTRACT_CASE(name) void run_contract_##name(const NodeMaker& make);
@@ -89,5 +90,9 @@ CLSYNC_CONTRACT_CASES(CLSYNC_DECLARE_CONTRACT_CASE)
 ///   changes when an empty directory is lost or a directory mode changes.
 /// names_as_bytes: a chunk key and file and directory names that are not valid UTF-8 are
 ///   scanned, read, written, committed, trashed and listed byte for byte.
+/// holds_and_identity: place_hold is exclusive per chunk and volume (a retry with the same
+///   record is fine), release_hold removes only its own record, holds are scanned with kind
+///   "hold"; locate_chunk finds every volume with the key; a volume's identity (machine id,
+///   device, inode) follows a bind mount and a symlink to the one directory.
 
 } // namespace clsync::test

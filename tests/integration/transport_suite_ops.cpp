@@ -4,6 +4,8 @@
 #include "tests/integration/transport_suite_util.hpp"
 
 #include <ctime>
+#include <map>
+#include <set>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <nlohmann/json.hpp>
@@ -127,6 +129,76 @@ void run_contract_intents(const NodeMaker& make)
   node->remove_intent(vol, "i1");
   CHECK_FALSE(has_entry_starting(v, ".clsync"));
   expect_failure([&] { node->write_intent(vol, "a/b", "{}"); }, FailureKind::refused);
+}
+
+void run_contract_holds_and_identity(const NodeMaker& make)
+{
+  fs::path base = scratch_dir("holds");
+  fs::path v1 = base / "v1";
+  fs::path v2 = base / "v2";
+  const std::string k = "Level1/20200601/0/Snapshot";
+  make_small_chunk(v1, k);
+  make_small_chunk(v2, k);
+  fs::create_directories(base / "plain");
+  BindMount bound(v1, base / "bound");
+  fs::create_directory_symlink(v2, base / "link");
+  auto node = make({v1.string(), v2.string(), (base / "plain").string(),
+                    (base / "bound").string(), (base / "link").string()});
+  const std::string vol = v1.string();
+
+  CHECK(node->place_hold(vol, k, R"({"task":"a"})").empty());
+  CHECK(node->place_hold(vol, k, R"({"task":"a"})").empty());  // a retry
+  CHECK(node->place_hold(vol, k, R"({"task":"b"})") == R"({"task":"a"})");
+  CHECK(node->place_hold(v2.string(), k, R"({"task":"b"})").empty());
+  node->release_hold(vol, k, R"({"task":"b"})");  // not ours: stays
+  CHECK(node->place_hold(vol, k, R"({"task":"c"})") == R"({"task":"a"})");
+  CHECK_FALSE(has_entry_starting(v1, ".clsync-part"));
+
+  transport::ScanSpec spec;
+  spec.databases = {{"Level1", 2}};
+  auto scan = node->scan(spec);
+  int holds = 0;
+  for (const auto& l : scan.leftovers) {
+    // The bind mount and the symlink show the same two holds again: count the originals.
+    if (l.kind == "hold" && (l.volume == v1.string() || l.volume == v2.string())) {
+      ++holds;
+      CHECK(l.name.rfind(".clsync-hold-", 0) == 0);
+      CHECK((l.content == R"({"task":"a"})" || l.content == R"({"task":"b"})"));
+    }
+  }
+  CHECK(holds == 2);
+  std::map<std::string, const transport::VolumeScan*> by_path;
+  for (const auto& vs : scan.volumes) {
+    by_path[vs.path] = &vs;
+    CHECK_FALSE(vs.machine_id.empty());
+    CHECK(vs.inode != 0);
+  }
+  REQUIRE(by_path.size() == 5);
+  auto same = [&](const fs::path& a, const fs::path& b) {
+    const auto* x = by_path.at(a.string());
+    const auto* y = by_path.at(b.string());
+    return x->machine_id == y->machine_id && x->device == y->device && x->inode == y->inode;
+  };
+  CHECK(same(v1, base / "bound"));
+  CHECK(same(v2, base / "link"));
+  CHECK_FALSE(same(v1, v2));
+  CHECK_FALSE(same(v1, base / "plain"));
+
+  auto found = node->locate_chunk(k);
+  std::set<std::string> vols;
+  for (const auto& l : found) {
+    vols.insert(l.volume);
+    CHECK(l.fingerprint == node->fingerprint(l.volume, k));
+  }
+  CHECK(vols.count(v1.string()) == 1);
+  CHECK(vols.count(v2.string()) == 1);
+  CHECK(vols.count((base / "plain").string()) == 0);
+
+  node->release_hold(vol, k, R"({"task":"a"})");
+  node->release_hold(v2.string(), k, R"({"task":"b"})");
+  CHECK_FALSE(has_entry_starting(v1, ".clsync"));
+  CHECK_FALSE(has_entry_starting(v2, ".clsync"));
+  expect_failure([&] { node->place_hold(vol, "../x", "{}"); }, FailureKind::refused);
 }
 
 void run_contract_leases(const NodeMaker& make)

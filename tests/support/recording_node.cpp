@@ -139,6 +139,26 @@ void RecordingNode::remove_intent(const std::string& volume, const std::string& 
   m_inner->remove_intent(volume, task);
 }
 
+std::vector<transport::ChunkLocation> RecordingNode::locate_chunk(const std::string& key)
+{
+  record("locate_chunk", key, false);
+  return m_inner->locate_chunk(key);
+}
+
+std::string RecordingNode::place_hold(const std::string& volume, const std::string& key,
+                                      const std::string& rec)
+{
+  record("place_hold", volume + " " + key, true);
+  return m_inner->place_hold(volume, key, rec);
+}
+
+void RecordingNode::release_hold(const std::string& volume, const std::string& key,
+                                 const std::string& rec)
+{
+  record("release_hold", volume + " " + key, true);
+  m_inner->release_hold(volume, key, rec);
+}
+
 LeaseResult RecordingNode::acquire_lease(const std::string& volume,
                                          const LeaseInfo& mine,
                                          const std::string& replace_run_id)

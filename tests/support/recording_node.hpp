@@ -68,6 +68,12 @@ public:
                     const std::string& task,
                     const std::string& record) override;
   void remove_intent(const std::string& volume, const std::string& task) override;
+  std::vector<transport::ChunkLocation> locate_chunk(const std::string& key) override;
+  std::string
+  place_hold(const std::string& volume, const std::string& key, const std::string& record) override;
+  void release_hold(const std::string& volume,
+                    const std::string& key,
+                    const std::string& record) override;
   transport::LeaseResult acquire_lease(const std::string& volume,
                                        const transport::LeaseInfo& mine,
                                        const std::string& replace_run_id) override;
