@@ -3,6 +3,7 @@
 #include "core/leases.hpp"
 
 #include "core/error.hpp"
+#include "core/exceptions.hpp"
 
 #include <cerrno>
 #include <chrono>
@@ -168,10 +169,10 @@ void LeaseSet::heartbeat_loop()
     for (const auto& h : m_held) {
       try {
         m_nodes.get(h.node)->refresh_lease(h.volume, m_info);
-      } catch (const std::exception& e) {
+      } catch (...) {
         if (!m_lost.exchange(true)) {
           m_events.warning("lost the lease on node " + h.node + " (volume " + h.volume +
-                           "): " + e.what() + "; no new task starts");
+                           "): " + current_exception_text() + "; no new task starts");
         }
       }
     }
@@ -192,9 +193,9 @@ void LeaseSet::release() noexcept
   for (const auto& h : m_held) {
     try {
       m_nodes.get(h.node)->release_lease(h.volume, m_info.run_id, false);
-    } catch (const std::exception& e) {
+    } catch (...) {
       m_events.warning("could not release the lease on node " + h.node + " (volume " + h.volume +
-                       "): " + e.what());
+                       "): " + current_exception_text());
     }
   }
   m_held.clear();
