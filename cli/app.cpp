@@ -4,6 +4,7 @@
 
 #include "cli/command.hpp"
 #include "cli/progress.hpp"
+#include "core/json_names.hpp"
 #include "core/topology.hpp"
 #include "transport/errors.hpp"
 
@@ -105,7 +106,7 @@ void print_error(const GlobalOptions& g, int code, const std::string& what, cons
     if (!hint.empty()) {
       j["hint"] = hint;
     }
-    std::cerr << j.dump() << '\n';
+    std::cerr << core::dump_json(j) << '\n';
     return;
   }
   std::cerr << "clsync: error: " << what;
