@@ -97,7 +97,7 @@ void check_not_degraded(const Inventory& inv, bool allow_degraded)
   if (allow_degraded) {
     return;
   }
-  std::uint64_t under = 0, divergent = 0;
+  std::uint64_t under = 0, divergent = 0, zone_unsafe = 0;
   std::string examples;
   int shown = 0;
   for (const auto& c : inv.chunks) {
@@ -109,18 +109,27 @@ void check_not_degraded(const Inventory& inv, bool allow_degraded)
       } else if (h == ChunkHealth::divergent) {
         ++divergent;
         bad = true;
+      } else if (h == ChunkHealth::zone_unsafe) {
+        ++zone_unsafe;
+        bad = true;
       }
     }
     if (bad && shown < 3) {
       examples += (shown++ ? ", " : "") + c.key;
     }
   }
-  if (under + divergent == 0) {
+  if (under + divergent + zone_unsafe == 0) {
     return;
   }
+  std::string counts = std::to_string(under) + " under-replicated";
+  if (zone_unsafe > 0) {
+    counts += ", " + std::to_string(divergent) + " divergent and " +
+              std::to_string(zone_unsafe) + " zone-unsafe";
+  } else {
+    counts += " and " + std::to_string(divergent) + " divergent";
+  }
   throw Error(ExitCode::failed,
-              "the cluster is degraded: " + std::to_string(under) + " under-replicated and " +
-                  std::to_string(divergent) + " divergent chunks (e.g. " + examples +
+              "the cluster is degraded: " + counts + " chunks (e.g. " + examples +
                   "); nothing was changed",
               "run 'clsync repair' first, or pass --allow-degraded");
 }

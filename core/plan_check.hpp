@@ -17,7 +17,7 @@ namespace clsync::core {
 /// why, with the hint to pass --exclude-node.
 void check_reachable(const Inventory& inv);
 
-/// Refuses (Error, exit 1) a cluster with under-replicated or divergent chunks unless
+/// Refuses (Error, exit 1) a cluster with under-replicated, divergent or zone-unsafe chunks unless
 /// `allow_degraded`; names the counts and the first few chunks.
 void check_not_degraded(const Inventory& inv, bool allow_degraded);
 
