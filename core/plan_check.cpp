@@ -27,6 +27,27 @@ bool usable(const Inventory& inv, const std::vector<std::string>& excluded, cons
   return s && s->reachable && std::find(excluded.begin(), excluded.end(), n) == excluded.end();
 }
 
+/// Whether `m` leaves `c` spanning fewer zones than it does now (a move never may, SPEC §8).
+bool reduces_zones(const Chunk& c, const Move& m, const Inventory& inv, const Topology& topo)
+{
+  const ZoneMap zones = zone_map(topo, inv.nodes);
+  if (!zones.zoned) {
+    return false;
+  }
+  std::vector<std::string> before;
+  for (const auto& r : c.replicas) {
+    if (!r.duplicate) {
+      before.push_back(r.node);
+    }
+  }
+  std::vector<std::string> after = before;
+  if (m.kind == MoveKind::move) {
+    std::erase(after, m.from.node);
+  }
+  after.push_back(m.to.node);
+  return zones.distinct(after) < zones.distinct(before);
+}
+
 /// Why `m` can no longer run as planned, or "" when it still can.
 std::string stale_reason(const Move& m,
                          const Inventory& inv,
@@ -68,6 +89,9 @@ std::string stale_reason(const Move& m,
   }
   if (m.from.node != m.to.node && c->on_node(m.to.node)) {
     return "node " + m.to.node + " already holds a replica";
+  }
+  if (m.from.node != m.to.node && reduces_zones(*c, m, inv, topo)) {
+    return "it would reduce the zones the chunk spans";
   }
   return {};
 }

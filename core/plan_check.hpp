@@ -29,7 +29,8 @@ void check_room(const Plan& plan, const Inventory& inv, double headroom);
 /// be this topology's (else UsageError); a move whose source replica is gone or changed (quick
 /// fingerprint), whose nodes are excluded or unreachable, whose destination volume is not the
 /// node's, or whose destination is no longer legal (the chunk already there, or on that node for
-/// a move between nodes) is dropped, and a note says why. Returns the notes.
+/// a move between nodes, or the move would reduce the zones the chunk spans) is dropped, and a
+/// note says why. Returns the notes.
 std::vector<PlanNote> revalidate_plan(Plan& plan,
                                       const Inventory& inv,
                                       const Topology& topo,

@@ -62,7 +62,7 @@ void plan_zone_moves(const Chunk& c, const NodeIndex& idx, const std::vector<con
   }
   const int target =
       std::min({static_cast<int>(counted.size()), rep, static_cast<int>(zones_usable.size())});
-  std::set<int> moved;  // a replica moved once is not a source again
+  std::set<int> gone;  // nodes this plan moves the chunk away from: no longer a source
   while (distinct_zones(idx, counted, -1, -1) < target) {
     std::map<int, int> per_zone;
     for (int n : counted) {
@@ -72,7 +72,7 @@ void plan_zone_moves(const Chunk& c, const NodeIndex& idx, const std::vector<con
     int from = -1;
     for (const Replica* r : sources) {
       const int i = idx.find(r->node);
-      if (moved.count(i) != 0 || per_zone[idx.zone(i)] < 2) {
+      if (gone.count(i) != 0 || per_zone[idx.zone(i)] < 2) {
         continue;
       }
       if (from < 0 || loads.less(from, i)) {
@@ -98,7 +98,7 @@ void plan_zone_moves(const Chunk& c, const NodeIndex& idx, const std::vector<con
     plan.moves.push_back(make_move(MoveKind::move, c, *src, idx.name(dest), vol->path));
     *std::find(counted.begin(), counted.end(), from) = dest;
     any.insert(dest);
-    moved.insert(dest);
+    gone.insert(from);
   }
 }
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Copyright (c) clsync developers
+#include "core/plan_check.hpp"
 #include "core/replica_planner.hpp"
 #include "tests/unit/core/planner_fixture.hpp"
 
@@ -231,5 +232,46 @@ TEST_SUITE("core::plan_zones")
         CHECK_MESSAGE(zones_spanned(b.topo, places) >= want, k);
       }
     }
+  }
+
+  TEST_CASE("a saved plan's move that would reduce a chunk's zones is skipped as stale")
+  {
+    InventoryBuilder b;
+    b.node("P1", {}, "r1").node("P2", {}, "r1").node("P3", {}, "r2");
+    b.chunk(key(0), 100, {{"P1", ""}, {"P3", ""}});
+    b.chunk(key(1), 100, {{"P1", ""}, {"P2", ""}});
+    const auto inv = b.build();
+    core::Plan plan;
+    plan.cluster = b.topo.cluster;
+    core::Move bad;  // P3 -> P2 leaves key(0) only in r1
+    bad.chunk = key(0);
+    bad.from = {"P3", "/P3/v1"};
+    bad.to = {"P2", "/P2/v1"};
+    core::Move good;  // P2 -> P3 spreads key(1)
+    good.chunk = key(1);
+    good.from = {"P2", "/P2/v1"};
+    good.to = {"P3", "/P3/v1"};
+    plan.moves = {bad, good};
+    const auto notes = core::revalidate_plan(plan, inv, b.topo, {});
+    REQUIRE(plan.moves.size() == 1);
+    CHECK(plan.moves[0].chunk == key(1));
+    REQUIRE(notes.size() == 1);
+    CHECK(notes[0].reason.find("reduce the zones") != std::string::npos);
+  }
+
+  TEST_CASE("repair of replication 3 in one zone: two moves from two different sources")
+  {
+    InventoryBuilder b(3);
+    b.node("A", {}, "r1").node("B", {}, "r1").node("C", {}, "r1").node("D", {}, "r2");
+    b.node("E", {}, "r3");
+    b.chunk(key(0), 100, {{"A", ""}, {"B", ""}, {"C", ""}});
+    const auto inv = b.build();
+    REQUIRE(inv.chunks[0].health == core::ChunkHealth::zone_unsafe);
+    const auto plan = core::plan_repair(inv, b.topo, by_count(), false);
+    REQUIRE(plan.moves.size() == 2);
+    CHECK(plan.moves[0].from.node != plan.moves[1].from.node);
+    const auto end = replay_keeping_zones(inv, b.topo, plan);
+    CHECK(end.at(key(0)).size() == 3);
+    CHECK(zones_spanned(b.topo, end.at(key(0))) == 3);
   }
 }
