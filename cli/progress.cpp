@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Copyright (c) clsync developers
 #include "cli/progress.hpp"
+
 #include "core/json_names.hpp"
 
 #include <nlohmann/json.hpp>

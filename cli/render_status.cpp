@@ -123,7 +123,7 @@ json replica_json(const core::Replica& r)
     }
     j["special"] = special;
     if (exact) {
-      j["special_b64"] = special_b64;  // every path, in order, when one is not UTF-8
+      j["special_b64"] = special_b64; // every path, in order, when one is not UTF-8
     }
   }
   return j;

@@ -98,16 +98,16 @@ nlohmann::json runs_json(const std::vector<core::RunRecord>& runs)
     nlohmann::json tasks = nlohmann::json::array();
     for (const auto& k : r.tasks) {
       nlohmann::json task{{"id", k.id},
-                       {"kind", k.kind},
-                       {"source", place_json(k.source)},
-                       {"destination", place_json(k.destination)},
-                       {"bytes", k.bytes},
-                       {"state", k.state},
-                       {"start", or_null(k.start)},
-                       {"finish", or_null(k.finish)},
-                       {"delete_source", k.delete_source},
-                       {"error", or_null(k.error)},
-                       {"mb_per_s", k.mb_per_s}};
+                          {"kind", k.kind},
+                          {"source", place_json(k.source)},
+                          {"destination", place_json(k.destination)},
+                          {"bytes", k.bytes},
+                          {"state", k.state},
+                          {"start", or_null(k.start)},
+                          {"finish", or_null(k.finish)},
+                          {"delete_source", k.delete_source},
+                          {"error", or_null(k.error)},
+                          {"mb_per_s", k.mb_per_s}};
       core::put_name(task, "chunk", k.chunk);
       tasks.push_back(std::move(task));
     }

@@ -12,8 +12,8 @@ namespace clsync::cli {
 /// Columns with a header and an alignment; rows of cells; render() pads every column to its
 /// widest cell (widths count UTF-8 code points), separates columns by two spaces and trims
 /// trailing blanks. Every cell goes through quote_name, so a name with a newline or invalid
-/// UTF-8 cannot break the table or the terminal. A row shorter than the header is padded with empty cells; extra cells are
-/// an error (std::invalid_argument from add_row).
+/// UTF-8 cannot break the table or the terminal. A row shorter than the header is padded with empty
+/// cells; extra cells are an error (std::invalid_argument from add_row).
 class TextTable {
 public:
   enum class Align { left, right };

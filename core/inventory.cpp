@@ -301,8 +301,8 @@ bool zone_unsafe(const Chunk& c, const ZoneMap& zones)
   if (count < 2) {
     return false;
   }
-  const int want = std::min({count, c.replication > 0 ? c.replication : count,
-                             zones.reachable_zones});
+  const int want =
+      std::min({count, c.replication > 0 ? c.replication : count, zones.reachable_zones});
   return zones.distinct(nodes) < want;
 }
 

@@ -127,9 +127,9 @@ struct InventoryOptions {
 
 /// The failure domains of a topology's nodes, as health and the planners see them.
 struct ZoneMap {
-  bool zoned = false;  ///< some node has a zone; else zone rules do not apply
-  std::map<std::string, std::string, std::less<>> zone_of;  ///< node → zone key
-  int reachable_zones = 0;  ///< distinct zones among the reachable nodes
+  bool zoned = false; ///< some node has a zone; else zone rules do not apply
+  std::map<std::string, std::string, std::less<>> zone_of; ///< node → zone key
+  int reachable_zones = 0; ///< distinct zones among the reachable nodes
   /// Distinct zones among `nodes` (node names; unknown names count as zones of their own).
   int distinct(const std::vector<std::string>& nodes) const;
 };

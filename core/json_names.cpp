@@ -24,11 +24,11 @@ std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept
   } else if (c >= 0xE0 && c <= 0xEF) {
     len = 3;
     lo = c == 0xE0 ? 0xA0 : 0x80;
-    hi = c == 0xED ? 0x9F : 0xBF;  // no surrogates
+    hi = c == 0xED ? 0x9F : 0xBF; // no surrogates
   } else if (c >= 0xF0 && c <= 0xF4) {
     len = 4;
     lo = c == 0xF0 ? 0x90 : 0x80;
-    hi = c == 0xF4 ? 0x8F : 0xBF;  // at most U+10FFFF
+    hi = c == 0xF4 ? 0x8F : 0xBF; // at most U+10FFFF
   } else {
     return 0;
   }
@@ -82,8 +82,9 @@ std::string base64_encode(std::string_view bytes)
   std::string out;
   out.reserve((bytes.size() + 2) / 3 * 4);
   std::size_t i = 0;
-  const auto at = [&](std::size_t k) { return static_cast<std::uint32_t>(
-                                           static_cast<unsigned char>(bytes[k])); };
+  const auto at = [&](std::size_t k) {
+    return static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[k]));
+  };
   for (; i + 3 <= bytes.size(); i += 3) {
     const std::uint32_t v = at(i) << 16 | at(i + 1) << 8 | at(i + 2);
     for (int shift : {18, 12, 6, 0}) {
@@ -116,7 +117,7 @@ std::optional<std::string> base64_decode(std::string_view text)
     const bool last = i + 4 == text.size();
     const std::size_t pad = last ? (text[i + 3] == '=') + (text[i + 2] == '=') : 0;
     if (pad == 1 && text[i + 2] == '=') {
-      return std::nullopt;  // "xx=y"
+      return std::nullopt; // "xx=y"
     }
     std::uint32_t v = 0;
     for (std::size_t k = 0; k < 4; ++k) {

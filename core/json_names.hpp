@@ -40,8 +40,7 @@ void put_name(nlohmann::json& obj, const std::string& field, std::string_view na
 std::optional<std::string> get_name(const nlohmann::json& obj, const std::string& field);
 
 /// Like get_name, with `fallback` when missing or malformed.
-std::string get_name_or(const nlohmann::json& obj, const std::string& field,
-                        std::string fallback);
+std::string get_name_or(const nlohmann::json& obj, const std::string& field, std::string fallback);
 
 /// Serialises an output document; never throws on invalid UTF-8 (any string that missed
 /// put_name is written lossy, U+FFFD) — a last safety net, not the encoding.

@@ -147,8 +147,8 @@ void check_not_degraded(const Inventory& inv, bool allow_degraded)
   }
   std::string counts = std::to_string(under) + " under-replicated";
   if (zone_unsafe > 0) {
-    counts += ", " + std::to_string(divergent) + " divergent and " +
-              std::to_string(zone_unsafe) + " zone-unsafe";
+    counts += ", " + std::to_string(divergent) + " divergent and " + std::to_string(zone_unsafe) +
+              " zone-unsafe";
   } else {
     counts += " and " + std::to_string(divergent) + " divergent";
   }

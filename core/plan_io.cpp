@@ -197,7 +197,9 @@ public:
   }
 
   /// A name (core/json_names.hpp): "<key>_b64" when present, exact bytes; else the string.
-  std::string name(const nlohmann::json& obj, const char* key, const std::string& where,
+  std::string name(const nlohmann::json& obj,
+                   const char* key,
+                   const std::string& where,
                    bool non_empty = true) const
   {
     const std::string b64 = std::string(key) + "_b64";
@@ -207,7 +209,7 @@ public:
       if (!exact || (non_empty && exact->empty())) {
         fail(where + "." + b64, "expected base64 of a non-empty name");
       }
-      text(obj, key, where, false);  // the readable form is there too
+      text(obj, key, where, false); // the readable form is there too
       return *exact;
     }
     return text(obj, key, where, non_empty);
@@ -349,8 +351,8 @@ Plan plan_from_json(const nlohmann::json& doc, const std::string& source)
     }
     for (std::size_t i = 0; i < it->size(); ++i) {
       const std::string at = "notes[" + std::to_string(i) + "]";
-      plan.notes.push_back({rd.name((*it)[i], "chunk", at, false),
-                            rd.name((*it)[i], "reason", at)});
+      plan.notes.push_back(
+          {rd.name((*it)[i], "chunk", at, false), rd.name((*it)[i], "reason", at)});
     }
   }
   plan.before = rd.loads(doc, "before");

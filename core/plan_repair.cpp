@@ -50,9 +50,15 @@ void plan_duplicates(const Chunk& c, bool fix, Plan& plan)
 /// leaves a zone holding two or more of them (from its most loaded node) for the least-loaded
 /// usable node of a zone the chunk is not in. A move, not a copy then a trim: the executor's
 /// protocol removes the source only once the new copy is in place and re-counted.
-void plan_zone_moves(const Chunk& c, const NodeIndex& idx, const std::vector<const Replica*>& sources,
-                     std::vector<int> counted, std::set<int> any, int rep, LoadTracker& loads,
-                     VolumePicker& picker, Plan& plan)
+void plan_zone_moves(const Chunk& c,
+                     const NodeIndex& idx,
+                     const std::vector<const Replica*>& sources,
+                     std::vector<int> counted,
+                     std::set<int> any,
+                     int rep,
+                     LoadTracker& loads,
+                     VolumePicker& picker,
+                     Plan& plan)
 {
   std::set<int> zones_usable;
   for (int i = 0; i < idx.size(); ++i) {
@@ -62,7 +68,7 @@ void plan_zone_moves(const Chunk& c, const NodeIndex& idx, const std::vector<con
   }
   const int target =
       std::min({static_cast<int>(counted.size()), rep, static_cast<int>(zones_usable.size())});
-  std::set<int> gone;  // nodes this plan moves the chunk away from: no longer a source
+  std::set<int> gone; // nodes this plan moves the chunk away from: no longer a source
   while (distinct_zones(idx, counted, -1, -1) < target) {
     std::map<int, int> per_zone;
     for (int n : counted) {
@@ -164,8 +170,7 @@ Plan plan_repair(const Inventory& inv,
       continue;
     }
     if (count >= rep) {
-      if (std::find(c.issues.begin(), c.issues.end(), ChunkHealth::zone_unsafe) !=
-          c.issues.end()) {
+      if (std::find(c.issues.begin(), c.issues.end(), ChunkHealth::zone_unsafe) != c.issues.end()) {
         if (has_special(c)) {
           plan.notes.push_back({c.key, "zone-unsafe, but holds symlinks, devices, FIFOs or "
                                        "sockets: cannot be moved"});

@@ -109,13 +109,13 @@ Plan plan_disk_rebalance(const Inventory& inv,
 
 /// Drains a node (scale-in): every replica on `from_node` accepted by `pick` moves to `to_node`
 /// when given, else to the least-loaded legal node (a move never reduces the zones a chunk
-/// spans; a node that adds a zone comes first; then load relative to share, ties by node order). A chunk with no legal destination (including `to_node` when it already
-/// holds a replica) gets a note and stays; so do chunks with special files or with a duplicate
-/// copy on `from_node`. `min_age` does not apply: a drain empties the node.
-/// Refuses the whole plan, before anything moves, with Error(failed) naming the node and the
-/// replication, when the other nodes of the topology (or their zones) are too few to keep some
-/// chosen chunk's replication. Throws UsageError for unknown nodes, `to_node == from_node`, or
-/// an excluded or unreachable `to_node`.
+/// spans; a node that adds a zone comes first; then load relative to share, ties by node order). A
+/// chunk with no legal destination (including `to_node` when it already holds a replica) gets a
+/// note and stays; so do chunks with special files or with a duplicate copy on `from_node`.
+/// `min_age` does not apply: a drain empties the node. Refuses the whole plan, before anything
+/// moves, with Error(failed) naming the node and the replication, when the other nodes of the
+/// topology (or their zones) are too few to keep some chosen chunk's replication. Throws UsageError
+/// for unknown nodes, `to_node == from_node`, or an excluded or unreachable `to_node`.
 Plan plan_drain_node(const Inventory& inv,
                      const Topology& topo,
                      const std::string& from_node,

@@ -374,7 +374,7 @@ std::string intent_record(const std::string& run_id, const std::string& id, cons
       {"destination", std::move(destination)},
       {"created", utc_timestamp(std::chrono::system_clock::now())},
   };
-  put_name(j, "chunk", move.chunk);  // recovery reads it back exactly (get_name)
+  put_name(j, "chunk", move.chunk); // recovery reads it back exactly (get_name)
   return dump_json(j);
 }
 

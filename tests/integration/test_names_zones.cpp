@@ -20,8 +20,8 @@ using nlohmann::json;
 
 namespace {
 
-const std::string k_key = "Level1/20200601/\xff\x01/Snapshot";  // hash level not UTF-8
-const std::string k_file = "a\nb\xff";                          // a file inside the chunk
+const std::string k_key = "Level1/20200601/\xff\x01/Snapshot"; // hash level not UTF-8
+const std::string k_file = "a\nb\xff";                         // a file inside the chunk
 
 /// A word the shell reads back as `s` (single quotes; bytes pass through).
 std::string sh(const std::string& s)
@@ -36,9 +36,9 @@ std::string sh(const std::string& s)
 /// `clsync -c YAML --state-dir STATE <args>`; stdout into `out`.
 int run(DemoCopy& d, const std::string& args, std::string* out = nullptr)
 {
-  return test::run_clsync(
-      "-c " + sh(d.yaml.string()) + " --state-dir " + sh((d.dir / "state").string()) + " " + args,
-      out);
+  return test::run_clsync("-c " + sh(d.yaml.string()) + " --state-dir " +
+                              sh((d.dir / "state").string()) + " " + args,
+                          out);
 }
 
 /// Makes chunk k_key on `nodes`: a copy of Level1/20200601/0/Snapshot plus the file k_file.
@@ -85,7 +85,7 @@ TEST_SUITE("names")
   TEST_CASE("status --json --chunks, a --json dry run and repair carry a non-UTF-8 chunk exactly")
   {
     DemoCopy d("names-repair");
-    add_odd_chunk(d, {"P1-dn1"});  // under-replicated: only repair may run
+    add_odd_chunk(d, {"P1-dn1"}); // under-replicated: only repair may run
     const std::string b64 = base64_encode(k_key);
 
     std::string out;
@@ -93,7 +93,7 @@ TEST_SUITE("names")
     const json st = json::parse(out);
     CHECK(st["health"]["under_replicated"] == 1);
     const json c = find_odd(st["chunks"], "key");
-    CHECK(c["key"] == lossy_utf8(k_key));  // readable, with U+FFFD
+    CHECK(c["key"] == lossy_utf8(k_key)); // readable, with U+FFFD
     CHECK(c["key_b64"] == b64);
     CHECK(c["health"] == "under_replicated");
     // Valid names are unchanged: no _b64 field.
@@ -106,9 +106,10 @@ TEST_SUITE("names")
     REQUIRE(run(d, "--json status --chunks | jq -r --arg b " + b64 + " " + filter, &out) == 0);
     CHECK(out == "under_replicated\n");
     out.clear();
-    REQUIRE(run(d, "--json status --chunks | jq -r --arg b " +
-                          base64_encode("Level1/20200601/0/Snapshot") + " " + filter,
-                   &out) == 0);
+    REQUIRE(run(d,
+                "--json status --chunks | jq -r --arg b " +
+                    base64_encode("Level1/20200601/0/Snapshot") + " " + filter,
+                &out) == 0);
     CHECK(out == "healthy\n");
 
     // Text: the name is quoted, one line.
@@ -134,7 +135,7 @@ TEST_SUITE("names")
     REQUIRE(inv.chunk(k_key) != nullptr);
     CHECK(inv.chunk(k_key)->replica_count() == 2);
     CHECK(inv.chunk(k_key)->health == ChunkHealth::healthy);
-    CHECK(inv.leftovers.empty());  // intents (which name the chunk) were written and removed
+    CHECK(inv.leftovers.empty()); // intents (which name the chunk) were written and removed
 
     // The journal and status --tasks --json carry it.
     const auto runs = read_runs(d.ctx.state_dir, "demo-a", 0);
@@ -153,9 +154,8 @@ TEST_SUITE("names")
     add_odd_chunk(d, {"P1-dn1", "P2-dn1"});
     const auto plan = d.dir / "plan.json";
     std::string out;
-    REQUIRE(run(d, "--json rebalance-nodes --by count --dry-run --plan-out " +
-                          sh(plan.string()),
-                   &out) == 0);
+    REQUIRE(run(d, "--json rebalance-nodes --by count --dry-run --plan-out " + sh(plan.string()),
+                &out) == 0);
     const json dry = json::parse(out);
     const json saved = json::parse(test::read_file(plan));
     const json m = find_odd(saved["moves"], "chunk");
@@ -199,8 +199,7 @@ TEST_SUITE("zones")
 
     // Other writing commands refuse the degraded cluster, naming the zones.
     RebalanceNodesOptions rn;
-    CHECK_THROWS_WITH_AS(rebalance_nodes(d.ctx, rn), doctest::Contains("200 zone-unsafe"),
-                         Error);
+    CHECK_THROWS_WITH_AS(rebalance_nodes(d.ctx, rn), doctest::Contains("200 zone-unsafe"), Error);
 
     RepairOptions o;
     const auto r = repair(d.ctx, o);

@@ -45,7 +45,7 @@ TEST_SUITE("cli::text_table")
   TEST_CASE("names with control characters or invalid UTF-8 are quoted as a shell reads them")
   {
     CHECK(quote_name("Level1/20200601/3/Snapshot") == "Level1/20200601/3/Snapshot");
-    CHECK(quote_name("/données/it's") == "/données/it's");  // plain names stay as they are
+    CHECK(quote_name("/données/it's") == "/données/it's"); // plain names stay as they are
     CHECK(quote_name("a\nb\xff") == "$'a\\nb\\xff'");
     CHECK(quote_name("Level1/20200601/\xff\x01/Snapshot") ==
           "$'Level1/20200601/\\xff\\x01/Snapshot'");

@@ -339,15 +339,15 @@ TEST_SUITE("core::inventory")
     t.nodes[1].zone = "r1";
     t.nodes[2].zone = "r2";
     auto s = empty_scans(t);
-    s[0].scan.replicas.push_back(rep("/v/n1/a", "db/1/0/T", 10));  // n1 + n2: both in r1
+    s[0].scan.replicas.push_back(rep("/v/n1/a", "db/1/0/T", 10)); // n1 + n2: both in r1
     s[1].scan.replicas.push_back(rep("/v/n2/a", "db/1/0/T", 10));
-    s[0].scan.replicas.push_back(rep("/v/n1/a", "db/1/1/T", 10));  // n1 + n3: spread
+    s[0].scan.replicas.push_back(rep("/v/n1/a", "db/1/1/T", 10)); // n1 + n3: spread
     s[2].scan.replicas.push_back(rep("/v/n3/a", "db/1/1/T", 10));
-    s[0].scan.replicas.push_back(rep("/v/n1/a", "db/1/2/T", 10));  // one replica: under first
-    for (std::size_t i = 0; i < 3; ++i) {  // replication 3 over two zones: two zones suffice
+    s[0].scan.replicas.push_back(rep("/v/n1/a", "db/1/2/T", 10)); // one replica: under first
+    for (std::size_t i = 0; i < 3; ++i) { // replication 3 over two zones: two zones suffice
       s[i].scan.replicas.push_back(rep(t.nodes[i].volumes[0], "three/1/T", 10));
     }
-    s[0].scan.replicas.push_back(rep("/v/n1/a", "db/1/3/T", 10));  // divergent and in one zone
+    s[0].scan.replicas.push_back(rep("/v/n1/a", "db/1/3/T", 10)); // divergent and in one zone
     s[1].scan.replicas.push_back(rep("/v/n2/a", "db/1/3/T", 10, "other"));
     Inventory inv = build_inventory(t, s, {});
     CHECK(chunk(inv, "db/1/0/T").health == ChunkHealth::zone_unsafe);

@@ -21,7 +21,7 @@ using nlohmann::json;
 
 namespace {
 
-const std::string k_bad_key = "db/20200601/\xff\x01/T";  // the hash level is not UTF-8
+const std::string k_bad_key = "db/20200601/\xff\x01/T"; // the hash level is not UTF-8
 const std::string k_bad_file = "a\nb\xff";
 
 /// Every string (and object key) in `j` is valid UTF-8; a strict dump must then not throw.
@@ -110,11 +110,13 @@ TEST_SUITE("core::json_names")
     CHECK(is_utf8("Level1/20200601/3/Snapshot"));
     CHECK(is_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
     CHECK_FALSE(is_utf8("\xff"));
-    CHECK_FALSE(is_utf8("\xc0\xaf"));          // overlong '/'
-    CHECK_FALSE(is_utf8("\xed\xa0\x80"));      // a surrogate (U+D800)
-    CHECK_FALSE(is_utf8("\xf4\x90\x80\x80"));  // above U+10FFFF
-    CHECK_FALSE(is_utf8("\xe2\x82"));          // cut short
-    CHECK(lossy_utf8("a\xff" "b") == "a\xef\xbf\xbd" "b");
+    CHECK_FALSE(is_utf8("\xc0\xaf"));         // overlong '/'
+    CHECK_FALSE(is_utf8("\xed\xa0\x80"));     // a surrogate (U+D800)
+    CHECK_FALSE(is_utf8("\xf4\x90\x80\x80")); // above U+10FFFF
+    CHECK_FALSE(is_utf8("\xe2\x82"));         // cut short
+    CHECK(lossy_utf8("a\xff"
+                     "b") == "a\xef\xbf\xbd"
+                             "b");
     CHECK(lossy_utf8("caf\xc3\xa9") == "caf\xc3\xa9");
   }
 
@@ -192,8 +194,8 @@ TEST_SUITE("core::json_names")
     // A _b64 field that is not base64 is an error naming the field, not a wrong name.
     json broken = doc;
     broken["moves"][0]["chunk_b64"] = "***";
-    CHECK_THROWS_WITH_AS(plan_from_json(broken, "p.json"),
-                         doctest::Contains("moves[0].chunk_b64"), UsageError);
+    CHECK_THROWS_WITH_AS(plan_from_json(broken, "p.json"), doctest::Contains("moves[0].chunk_b64"),
+                         UsageError);
   }
 
   TEST_CASE("intent records carry the chunk and volumes exactly")
@@ -244,11 +246,9 @@ TEST_SUITE("core::json_names")
     CHECK(c["partition_b64"]["hash"] == base64_encode("\xff\x01"));
     CHECK(get_name(c["replicas"][0], "volume") == std::optional<std::string>("/v\xfe"));
     CHECK(c["replicas"][0]["special_b64"][0] == base64_encode(k_bad_file));
-    CHECK(get_name(doc["nodes"][0]["volumes"][0], "path") ==
-          std::optional<std::string>("/v\xfe"));
+    CHECK(get_name(doc["nodes"][0]["volumes"][0], "path") == std::optional<std::string>("/v\xfe"));
     CHECK(get_name(doc["unmanaged"][0], "path") == std::optional<std::string>("other/\xc3\x28"));
-    CHECK(get_name(doc["leftovers"][0], "name") ==
-          std::optional<std::string>(".clsync-tmp-\xff"));
+    CHECK(get_name(doc["leftovers"][0], "name") == std::optional<std::string>(".clsync-tmp-\xff"));
   }
 
   TEST_CASE("plan --json: no field holds invalid UTF-8, names are exact (missed-field net)")

@@ -45,9 +45,8 @@ int zones_spanned(const core::Topology& topo, const std::vector<core::Place>& pl
 
 /// Replays `plan` move by move and checks no move lowers the zones its chunk spans (the HDFS
 /// balancer's rule). Returns the end layout.
-test::Layout replay_keeping_zones(const core::Inventory& inv,
-                                  const core::Topology& topo,
-                                  const core::Plan& plan)
+test::Layout
+replay_keeping_zones(const core::Inventory& inv, const core::Topology& topo, const core::Plan& plan)
 {
   test::Layout layout = test::layout_of(inv);
   for (const auto& m : plan.moves) {
@@ -96,11 +95,11 @@ TEST_SUITE("core::plan_zones")
     REQUIRE(plan.moves.size() == 30);
     std::map<std::string, int> from;
     for (const auto& m : plan.moves) {
-      CHECK(m.kind == core::MoveKind::move);  // a move, not a copy: the count stays 2
+      CHECK(m.kind == core::MoveKind::move); // a move, not a copy: the count stays 2
       CHECK(m.to.node == "P3-dn1");
       ++from[m.from.node];
     }
-    CHECK(from["P1-dn1"] == 15);  // the sources take turns (most loaded first)
+    CHECK(from["P1-dn1"] == 15); // the sources take turns (most loaded first)
     CHECK(from["P2-dn1"] == 15);
     const auto end = replay_keeping_zones(inv, b.topo, plan);
     CHECK(test::anti_affine(end));
@@ -116,7 +115,7 @@ TEST_SUITE("core::plan_zones")
     InventoryBuilder b;
     b.node("P1", {}, "r1").node("P2", {}, "r1").node("P3", {}, "r2");
     b.chunk(key(0), 100, {{"P1", ""}, {"P2", ""}});
-    b.inv.nodes[2].volumes[0].ok = false;  // P3 reachable but not usable
+    b.inv.nodes[2].volumes[0].ok = false; // P3 reachable but not usable
     const auto inv = b.build();
     const auto plan = core::plan_repair(inv, b.topo, by_count(), false);
     CHECK(plan.moves.empty());
@@ -162,18 +161,18 @@ TEST_SUITE("core::plan_zones")
     InventoryBuilder b;
     b.node("A", {}, "z1").node("B", {}, "z1").node("C", {}, "z2").node("D", {}, "z1");
     for (int i = 0; i < 10; ++i) {
-      b.chunk(key(i), 100, {{"A", ""}, {"B", ""}});        // zone-unsafe: D or C may take
-      b.chunk(key(100 + i), 100, {{"A", ""}, {"C", ""}});  // safe: only B or D (z1) keep 2
+      b.chunk(key(i), 100, {{"A", ""}, {"B", ""}});       // zone-unsafe: D or C may take
+      b.chunk(key(100 + i), 100, {{"A", ""}, {"C", ""}}); // safe: only B or D (z1) keep 2
     }
     for (int i = 0; i < 30; ++i) {
-      b.chunk(key(200 + i), 100, {{"C", ""}, {"D", ""}});  // C is the most loaded
+      b.chunk(key(200 + i), 100, {{"C", ""}, {"D", ""}}); // C is the most loaded
     }
     const auto inv = b.build();
     const auto plan = core::plan_drain_node(inv, b.topo, "A", std::nullopt, by_count());
     REQUIRE(plan.moves.size() == 20);
     for (const auto& m : plan.moves) {
       if (m.chunk < key(100)) {
-        CHECK(m.to.node == "C");  // spreads, though C is the most loaded
+        CHECK(m.to.node == "C"); // spreads, though C is the most loaded
       } else {
         CHECK(m.to.node != "C");
       }
@@ -227,8 +226,8 @@ TEST_SUITE("core::plan_zones")
         all_zones.insert(zone_of(b.topo, n));
       }
       for (const auto& [k, places] : end) {
-        const int want = std::min({static_cast<int>(places.size()), rep,
-                                   static_cast<int>(all_zones.size())});
+        const int want =
+            std::min({static_cast<int>(places.size()), rep, static_cast<int>(all_zones.size())});
         CHECK_MESSAGE(zones_spanned(b.topo, places) >= want, k);
       }
     }
@@ -243,11 +242,11 @@ TEST_SUITE("core::plan_zones")
     const auto inv = b.build();
     core::Plan plan;
     plan.cluster = b.topo.cluster;
-    core::Move bad;  // P3 -> P2 leaves key(0) only in r1
+    core::Move bad; // P3 -> P2 leaves key(0) only in r1
     bad.chunk = key(0);
     bad.from = {"P3", "/P3/v1"};
     bad.to = {"P2", "/P2/v1"};
-    core::Move good;  // P2 -> P3 spreads key(1)
+    core::Move good; // P2 -> P3 spreads key(1)
     good.chunk = key(1);
     good.from = {"P2", "/P2/v1"};
     good.to = {"P3", "/P3/v1"};
