@@ -5,6 +5,7 @@
 #include "cli/command.hpp"
 #include "cli/progress.hpp"
 #include "core/exceptions.hpp"
+#include "core/json_names.hpp"
 #include "core/topology.hpp"
 #include "transport/errors.hpp"
 
@@ -107,7 +108,7 @@ void print_error(const GlobalOptions& g, int code, const std::string& what, cons
     if (!hint.empty()) {
       j["hint"] = hint;
     }
-    std::cerr << j.dump() << '\n';
+    std::cerr << core::dump_json(j) << '\n';
     return;
   }
   std::cerr << "clsync: error: " << what;

@@ -3,6 +3,7 @@
 #include "cli/command.hpp"
 #include "cli/size_options.hpp"
 #include "core/demo.hpp"
+#include "core/json_names.hpp"
 #include "core/units.hpp"
 
 #include <nlohmann/json.hpp>
@@ -80,7 +81,7 @@ Command make_demo(CLI::App& app)
           [opts](core::Context& ctx, const GlobalOptions& global, std::ostream& out) {
             const core::DemoResult r = core::build_demo(*opts, ctx.events, ctx.stop_requested);
             if (global.json) {
-              out << render_json(r, *opts).dump(2) << '\n';
+              out << core::dump_json(render_json(r, *opts), 2) << '\n';
             } else {
               out << render_text(r);
             }

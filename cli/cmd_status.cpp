@@ -4,6 +4,7 @@
 #include "cli/render_status.hpp"
 #include "cli/render_tasks.hpp"
 #include "core/journal.hpp"
+#include "core/json_names.hpp"
 #include "core/status.hpp"
 
 #include <memory>
@@ -41,7 +42,7 @@ Command make_status(CLI::App& app)
                 }
               }
               if (global.json) {
-                out << runs_json(records).dump(2) << '\n';
+                out << core::dump_json(runs_json(records), 2) << '\n';
               } else if (records.empty()) {
                 out << "no runs in the journal of " << ctx.topo().cluster << " ("
                     << (ctx.state_dir / ctx.topo().cluster).string() << ")\n";
@@ -52,7 +53,7 @@ Command make_status(CLI::App& app)
             }
             core::StatusResult result = core::status(ctx, *opts);
             if (global.json) {
-              out << status_json(result, *opts).dump(2) << '\n';
+              out << core::dump_json(status_json(result, *opts), 2) << '\n';
             } else {
               out << render_status_text(result, *opts);
             }

@@ -2,6 +2,8 @@
 // Copyright (c) clsync developers
 #include "cli/progress.hpp"
 
+#include "core/json_names.hpp"
+
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -63,15 +65,19 @@ public:
   }
   void task(const core::TaskEvent& t) override
   {
-    nlohmann::json j{{"type", "task"},   {"task", t.task},     {"chunk", t.chunk},
-                     {"state", t.state}, {"source", t.source}, {"destination", t.destination},
-                     {"bytes", t.bytes}};
+    nlohmann::json j{{"type", "task"}, {"task", t.task}, {"state", t.state}, {"bytes", t.bytes}};
+    core::put_name(j, "chunk", t.chunk);
+    core::put_name(j, "source", t.source);
+    core::put_name(j, "destination", t.destination);
     if (!t.error.empty()) {
-      j["error"] = t.error;
+      j["error"] = core::lossy_utf8(t.error);
     }
     emit(j);
   }
-  void warning(const std::string& m) override { emit({{"type", "error"}, {"message", m}}); }
+  void warning(const std::string& m) override
+  {
+    emit({{"type", "error"}, {"message", core::lossy_utf8(m)}});
+  }
   void finish() override
   {
     std::lock_guard lock(m_mutex);
@@ -98,7 +104,7 @@ private:
   }
   void write_locked(const nlohmann::json& j)
   {
-    auto line = j.dump() + "\n";
+    auto line = core::dump_json(j) + "\n";
     std::fwrite(line.data(), 1, line.size(), stderr);
     std::fflush(stderr);
   }

@@ -3,6 +3,7 @@
 #include "cli/render_plan.hpp"
 
 #include "cli/text_table.hpp"
+#include "core/json_names.hpp"
 #include "core/replica_planner.hpp"
 
 #include <cstdio>
@@ -16,6 +17,13 @@ constexpr std::size_t k_moves_shown = 20;
 std::string place(const core::Place& p)
 {
   return p.node + ":" + p.volume;
+}
+
+nlohmann::json place_json(const core::Place& p)
+{
+  nlohmann::json j{{"node", p.node}};
+  core::put_name(j, "volume", p.volume);
+  return j;
 }
 
 nlohmann::json loads_json(const std::map<std::string, core::NodeLoad>& loads)
@@ -201,8 +209,9 @@ render_rebalance_text(const core::RebalanceResult& r, const core::Topology* topo
       const std::string what = t.state == "not_started" ? "not started"
                                : t.state == "rolled_back" ? "rolled back"
                                                           : t.state;
-      out << "  " << what << ": " << t.move.chunk << " (" << place(t.move.from) << " → "
-          << place(t.move.to) << ")" << (t.error.empty() ? "" : ": " + t.error) << '\n';
+      out << "  " << what << ": " << quote_name(t.move.chunk) << " (" << place(t.move.from)
+          << " → " << place(t.move.to) << ")"
+          << (t.error.empty() ? "" : ": " + quote_name(t.error)) << '\n';
     }
     if (!r.journal.empty()) {
       out << "Journal: " << r.journal << '\n';
@@ -211,7 +220,8 @@ render_rebalance_text(const core::RebalanceResult& r, const core::Topology* topo
   if (!r.notes.empty()) {
     out << "\nNotes:\n";
     for (const auto& n : r.notes) {
-      out << "  " << (n.chunk.empty() ? "" : n.chunk + ": ") << n.reason << '\n';
+      out << "  " << (n.chunk.empty() ? "" : quote_name(n.chunk) + ": ") << quote_name(n.reason)
+          << '\n';
     }
   }
   return out.str();
@@ -222,23 +232,25 @@ nlohmann::json rebalance_json(const core::RebalanceResult& r)
   nlohmann::json moves = nlohmann::json::array();
   for (std::size_t i = 0; i < r.plan.moves.size(); ++i) {
     const auto& m = r.plan.moves[i];
-    nlohmann::json j{{"chunk", m.chunk},
-                     {"kind", core::to_string(m.kind)},
-                     {"from", {{"node", m.from.node}, {"volume", m.from.volume}}},
-                     {"to", {{"node", m.to.node}, {"volume", m.to.volume}}},
+    nlohmann::json j{{"kind", core::to_string(m.kind)},
+                     {"from", place_json(m.from)},
+                     {"to", place_json(m.to)},
                      {"bytes", m.bytes}};
+    core::put_name(j, "chunk", m.chunk);
     if (r.exec && i < r.exec->tasks.size()) {
       j["state"] = r.exec->tasks[i].state;
       j["task"] = r.exec->tasks[i].id;
       if (!r.exec->tasks[i].error.empty()) {
-        j["error"] = r.exec->tasks[i].error;
+        j["error"] = core::lossy_utf8(r.exec->tasks[i].error);
       }
     }
     moves.push_back(std::move(j));
   }
   nlohmann::json notes = nlohmann::json::array();
   for (const auto& n : r.notes) {
-    notes.push_back({{"chunk", n.chunk}, {"reason", n.reason}});
+    nlohmann::json j{{"reason", core::lossy_utf8(n.reason)}};
+    core::put_name(j, "chunk", n.chunk);
+    notes.push_back(std::move(j));
   }
   nlohmann::json tasks{{"finished", 0}, {"failed", 0}, {"rolled_back", 0}, {"not_started", 0}};
   if (r.exec) {
@@ -268,7 +280,7 @@ nlohmann::json rebalance_json(const core::RebalanceResult& r)
     doc["run_id"] = r.run_id;
   }
   if (!r.journal.empty()) {
-    doc["journal"] = r.journal;
+    core::put_name(doc, "journal", r.journal);
   }
   if (!r.dry_run) {
     doc["recovery"] = {{"temps_removed", r.recovery.temps_removed},
@@ -286,7 +298,7 @@ ExitCode emit_rebalance(const core::RebalanceResult& r,
                         std::ostream& out)
 {
   if (global.json) {
-    out << rebalance_json(r).dump(2) << '\n';
+    out << core::dump_json(rebalance_json(r), 2) << '\n';
   } else {
     out << render_rebalance_text(r, ctx.topology.get(), global.verbose > 0);
   }
@@ -310,9 +322,9 @@ ExitCode run_rebalance_command(const std::string& command,
       none.dry_run = dry_run;
       auto doc = rebalance_json(none);
       doc["result"] = "failed";
-      doc["error"] = e.what();
+      doc["error"] = core::lossy_utf8(e.what());
       doc["exit_code"] = static_cast<int>(e.code());
-      out << doc.dump(2) << '\n';
+      out << core::dump_json(doc, 2) << '\n';
     }
     throw;
   }

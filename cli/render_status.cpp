@@ -2,10 +2,16 @@
 // Copyright (c) clsync developers
 #include "cli/render_status.hpp"
 
+#include "core/json_names.hpp"
+
 #include <ctime>
 
 // The `clsync status --json` document (one object on stdout; sizes in bytes; field names are
 // stable, changes are additive only). `?` marks a field present only when it applies.
+//
+// Names (chunk keys, volume and file paths, tables, partition values) are bytes: one that is not
+// valid UTF-8 is written lossy (U+FFFD) under its field and exactly, base64, under the sibling
+// "<field>_b64" (core/json_names.hpp); "partition_b64" and "special_b64" likewise.
 //
 // {
 //   "cluster": "prod-a",
@@ -32,8 +38,9 @@
 //     }]
 //   }],
 //   "health": {"chunks": 200, "healthy": 200, "under_replicated": 0, "over_replicated": 0,
-//              "duplicate_on_node": 0, "divergent": 0},   // each chunk counted once, by the
-//                                          // precedence under_replicated > divergent >
+//              "duplicate_on_node": 0, "divergent": 0, "zone_unsafe": 0},
+//                                          // each chunk counted once, by the precedence
+//                                          // under_replicated > divergent > zone_unsafe >
 //                                          // duplicate_on_node > over_replicated
 //   "balance": {
 //     "shares": "capacity",                // "weights" | "capacity" | "equal"
@@ -92,11 +99,11 @@ std::string rfc3339_utc(std::int64_t ns)
 json replica_json(const core::Replica& r)
 {
   json j{{"node", r.node},
-         {"volume", r.volume},
          {"bytes", r.bytes},
          {"files", r.files},
          {"fingerprint", r.fingerprint},
          {"newest_mtime", rfc3339_utc(r.newest_mtime_ns)}};
+  core::put_name(j, "volume", r.volume);
   if (r.duplicate) {
     j["duplicate"] = true;
   }
@@ -104,7 +111,20 @@ json replica_json(const core::Replica& r)
     j["content_hash"] = r.content_hash;
   }
   if (!r.special.empty()) {
-    j["special"] = r.special;
+    json special = json::array();
+    json special_b64 = json::array();
+    bool exact = false;
+    for (const auto& path : r.special) {
+      json one = json::object();
+      core::put_name(one, "p", path);
+      special.push_back(one["p"]);
+      exact = exact || one.contains("p_b64");
+      special_b64.push_back(core::base64_encode(path));
+    }
+    j["special"] = special;
+    if (exact) {
+      j["special_b64"] = special_b64; // every path, in order, when one is not UTF-8
+    }
   }
   return j;
 }
@@ -112,8 +132,14 @@ json replica_json(const core::Replica& r)
 json chunk_json(const core::Chunk& c)
 {
   json partition = json::object();
+  json partition_b64 = json::object();
   for (const auto& [level, value] : c.partition) {
-    partition[level] = value;
+    json one = json::object();
+    core::put_name(one, "v", value);
+    partition[level] = one["v"];
+    if (one.contains("v_b64")) {
+      partition_b64[level] = one["v_b64"];
+    }
   }
   json issues = json::array();
   for (auto h : c.issues) {
@@ -123,15 +149,19 @@ json chunk_json(const core::Chunk& c)
   for (const auto& r : c.replicas) {
     replicas.push_back(replica_json(r));
   }
-  return json{{"key", c.key},
-              {"db", c.db},
-              {"table", c.table},
-              {"partition", partition},
-              {"bytes", c.bytes},
-              {"replication", c.replication},
-              {"health", core::to_string(c.health)},
-              {"issues", issues},
-              {"replicas", replicas}};
+  json j{{"partition", partition},
+         {"bytes", c.bytes},
+         {"replication", c.replication},
+         {"health", core::to_string(c.health)},
+         {"issues", issues},
+         {"replicas", replicas}};
+  core::put_name(j, "key", c.key);
+  core::put_name(j, "db", c.db);
+  core::put_name(j, "table", c.table);
+  if (!partition_b64.empty()) {
+    j["partition_b64"] = partition_b64;
+  }
+  return j;
 }
 
 namespace {
@@ -140,14 +170,14 @@ json node_json(const core::NodeState& n)
 {
   json volumes = json::array();
   for (const auto& v : n.volumes) {
-    json jv{{"path", v.path},
-            {"ok", v.ok},
+    json jv{{"ok", v.ok},
             {"chunks", v.chunks},
             {"bytes", v.bytes},
             {"capacity_bytes", v.capacity_bytes},
             {"free_bytes", v.free_bytes}};
+    core::put_name(jv, "path", v.path);
     if (!v.error.empty()) {
-      jv["error"] = v.error;
+      jv["error"] = core::lossy_utf8(v.error);
     }
     volumes.push_back(jv);
   }
@@ -163,7 +193,7 @@ json node_json(const core::NodeState& n)
     j["excluded"] = true;
   }
   if (!n.error.empty()) {
-    j["error"] = n.error;
+    j["error"] = core::lossy_utf8(n.error);
   }
   return j;
 }
@@ -195,11 +225,12 @@ json balance_json(const core::Balance& b)
 
 json group_json(const core::StatusGroup& g)
 {
-  json j{{"name", g.name}, {"chunks", g.chunks}, {"replicas", g.replicas}, {"bytes", g.bytes}};
+  json j{{"chunks", g.chunks}, {"replicas", g.replicas}, {"bytes", g.bytes}};
+  core::put_name(j, "name", g.name);
   for (auto [field, value] : {std::pair{"db", &g.db}, std::pair{"table", &g.table},
                               std::pair{"node", &g.node}, std::pair{"volume", &g.volume}}) {
     if (!value->empty()) {
-      j[field] = *value;
+      core::put_name(j, field, *value);
     }
   }
   if (!g.per_node.empty()) {
@@ -256,28 +287,28 @@ json status_json(const core::StatusResult& r, const core::StatusOptions& opts)
   }
   json unmanaged = json::array();
   for (const auto& [node, u] : inv.unmanaged) {
-    unmanaged.push_back({{"node", node},
-                         {"volume", u.volume},
-                         {"path", u.path},
-                         {"files", u.files},
-                         {"bytes", u.bytes}});
+    json j{{"node", node}, {"files", u.files}, {"bytes", u.bytes}};
+    core::put_name(j, "volume", u.volume);
+    core::put_name(j, "path", u.path);
+    unmanaged.push_back(j);
   }
   json leftovers = json::array();
   for (const auto& [node, l] : inv.leftovers) {
-    json j{{"node", node}, {"volume", l.volume}, {"name", l.name}, {"kind", l.kind},
-           {"task", l.task}};
+    json j{{"node", node}, {"kind", l.kind}, {"task", core::lossy_utf8(l.task)}};
+    core::put_name(j, "volume", l.volume);
+    core::put_name(j, "name", l.name);
     if (!l.content.empty()) {
       // An intent record is JSON written by clsync; a damaged one is shown as text.
       j["intent"] = json::parse(l.content, nullptr, false);
       if (j["intent"].is_discarded()) {
-        j["intent"] = l.content;
+        j["intent"] = core::lossy_utf8(l.content);
       }
     }
     leftovers.push_back(j);
   }
   json problems = json::array();
   for (const auto& [node, message] : inv.problems) {
-    problems.push_back({{"node", node}, {"message", message}});
+    problems.push_back({{"node", node}, {"message", core::lossy_utf8(message)}});
   }
   json doc{{"cluster", r.cluster},
            {"replication", r.replication},
@@ -291,7 +322,8 @@ json status_json(const core::StatusResult& r, const core::StatusOptions& opts)
              {"under_replicated", h.under_replicated},
              {"over_replicated", h.over_replicated},
              {"duplicate_on_node", h.duplicate_on_node},
-             {"divergent", h.divergent}}},
+             {"divergent", h.divergent},
+             {"zone_unsafe", h.zone_unsafe}}},
            {"balance", balance_json(r.balance)},
            {"unhealthy", unhealthy},
            {"unmanaged", unmanaged},

@@ -87,10 +87,11 @@ std::string health_line(const core::HealthCounts& h)
 {
   std::string s = "health: " + std::to_string(h.chunks) + " chunks, " + std::to_string(h.healthy) +
                   " healthy";
-  for (auto [count, name] : {std::pair{h.under_replicated, "under-replicated"},
-                             std::pair{h.over_replicated, "over-replicated"},
-                             std::pair{h.duplicate_on_node, "duplicate on a node"},
-                             std::pair{h.divergent, "divergent"}}) {
+  for (auto [count, name] :
+       {std::pair{h.under_replicated, "under-replicated"},
+        std::pair{h.over_replicated, "over-replicated"},
+        std::pair{h.duplicate_on_node, "duplicate on a node"}, std::pair{h.divergent, "divergent"},
+        std::pair{h.zone_unsafe, "zone-unsafe"}}) {
     s += ", " + std::to_string(count) + " " + name;
   }
   return s + "\n";
@@ -244,7 +245,7 @@ std::string inventory_sections(const core::Inventory& inv)
   if (!inv.problems.empty()) {
     s += "\nProblems:\n";
     for (const auto& [node, message] : inv.problems) {
-      s += "  " + node + ": " + message + "\n";
+      s += "  " + node + ": " + quote_name(message) + "\n";
     }
   }
   return s;

@@ -3,6 +3,7 @@
 #include "cli/render_tasks.hpp"
 
 #include "cli/text_table.hpp"
+#include "core/json_names.hpp"
 
 #include <cstdio>
 #include <sstream>
@@ -33,12 +34,14 @@ std::string short_time(const std::string& t)
 
 nlohmann::json or_null(const std::string& s)
 {
-  return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s);
+  return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(core::lossy_utf8(s));
 }
 
 nlohmann::json place_json(const core::Place& p)
 {
-  return {{"node", p.node}, {"volume", p.volume}};
+  nlohmann::json j{{"node", p.node}};
+  core::put_name(j, "volume", p.volume);
+  return j;
 }
 
 } // namespace
@@ -94,18 +97,19 @@ nlohmann::json runs_json(const std::vector<core::RunRecord>& runs)
   for (const auto& r : runs) {
     nlohmann::json tasks = nlohmann::json::array();
     for (const auto& k : r.tasks) {
-      tasks.push_back({{"id", k.id},
-                       {"chunk", k.chunk},
-                       {"kind", k.kind},
-                       {"source", place_json(k.source)},
-                       {"destination", place_json(k.destination)},
-                       {"bytes", k.bytes},
-                       {"state", k.state},
-                       {"start", or_null(k.start)},
-                       {"finish", or_null(k.finish)},
-                       {"delete_source", k.delete_source},
-                       {"error", or_null(k.error)},
-                       {"mb_per_s", k.mb_per_s}});
+      nlohmann::json task{{"id", k.id},
+                          {"kind", k.kind},
+                          {"source", place_json(k.source)},
+                          {"destination", place_json(k.destination)},
+                          {"bytes", k.bytes},
+                          {"state", k.state},
+                          {"start", or_null(k.start)},
+                          {"finish", or_null(k.finish)},
+                          {"delete_source", k.delete_source},
+                          {"error", or_null(k.error)},
+                          {"mb_per_s", k.mb_per_s}};
+      core::put_name(task, "chunk", k.chunk);
+      tasks.push_back(std::move(task));
     }
     arr.push_back({{"id", r.id},
                    {"command", r.command},

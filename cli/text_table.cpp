@@ -2,6 +2,7 @@
 // Copyright (c) clsync developers
 #include "cli/text_table.hpp"
 
+#include "core/json_names.hpp"
 #include "core/units.hpp"
 
 #include <cmath>
@@ -23,7 +24,70 @@ std::size_t display_width(const std::string& s)
   return w;
 }
 
+/// Whether a valid UTF-8 sequence `seq` is a control character (C0, DEL, C1).
+bool is_control(std::string_view seq)
+{
+  const auto c = static_cast<unsigned char>(seq[0]);
+  if (seq.size() == 1) {
+    return c < 0x20 || c == 0x7F;
+  }
+  return seq.size() == 2 && c == 0xC2 && static_cast<unsigned char>(seq[1]) < 0xA0;
+}
+
+/// Length of the UTF-8 sequence at s[i] when it is well-formed, else 0.
+std::size_t sequence_at(const std::string& s, std::size_t i)
+{
+  const auto c = static_cast<unsigned char>(s[i]);
+  const std::size_t len = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 0;
+  if (len == 0 || i + len > s.size()) {
+    return 0;
+  }
+  return core::is_utf8(std::string_view(s).substr(i, len)) ? len : 0;
+}
+
 } // namespace
+
+std::string quote_name(const std::string& name)
+{
+  bool plain = true;
+  for (std::size_t i = 0; i < name.size() && plain;) {
+    const std::size_t n = sequence_at(name, i);
+    plain = n > 0 && !is_control(std::string_view(name).substr(i, n));
+    i += n;
+  }
+  if (plain) {
+    return name;
+  }
+  static constexpr char k_hex[] = "0123456789abcdef";
+  std::string out = "$'";
+  for (std::size_t i = 0; i < name.size();) {
+    const std::size_t n = sequence_at(name, i);
+    const std::string_view seq = std::string_view(name).substr(i, n == 0 ? 1 : n);
+    i += seq.size();
+    if (n > 0 && !is_control(seq)) {
+      if (seq == "\\" || seq == "'") {
+        out += '\\';
+      }
+      out += seq;
+      continue;
+    }
+    if (seq == "\n") {
+      out += "\\n";
+    } else if (seq == "\t") {
+      out += "\\t";
+    } else if (seq == "\r") {
+      out += "\\r";
+    } else {
+      for (unsigned char c : seq) {
+        out += "\\x";
+        out += k_hex[c >> 4];
+        out += k_hex[c & 15];
+      }
+    }
+  }
+  out += '\'';
+  return out;
+}
 
 TextTable& TextTable::column(std::string header, Align align)
 {
@@ -38,6 +102,9 @@ void TextTable::add_row(std::vector<std::string> cells)
                                 " cells for " + std::to_string(m_columns.size()) + " columns");
   }
   cells.resize(m_columns.size());
+  for (auto& cell : cells) {
+    cell = quote_name(cell);
+  }
   m_rows.push_back(std::move(cells));
 }
 

@@ -11,8 +11,9 @@ namespace clsync::cli {
 
 /// Columns with a header and an alignment; rows of cells; render() pads every column to its
 /// widest cell (widths count UTF-8 code points), separates columns by two spaces and trims
-/// trailing blanks. A row shorter than the header is padded with empty cells; extra cells are
-/// an error (std::invalid_argument from add_row).
+/// trailing blanks. Every cell goes through quote_name, so a name with a newline or invalid
+/// UTF-8 cannot break the table or the terminal. A row shorter than the header is padded with empty
+/// cells; extra cells are an error (std::invalid_argument from add_row).
 class TextTable {
 public:
   enum class Align { left, right };
@@ -37,6 +38,12 @@ private:
   std::vector<std::vector<std::string>> m_rows;
   bool m_show_header = true;
 };
+
+/// `name` as it may be shown on a terminal: unchanged when it is valid UTF-8 without control
+/// characters; else quoted as `ls --quoting-style=shell-escape` does, `$'…'` with \n, \t, \r,
+/// \\, \' and \xHH for other control characters and for bytes that are not valid UTF-8 — a
+/// form a shell reads back to the exact bytes.
+std::string quote_name(const std::string& name);
 
 /// A size for people ("0 B", "512 B", "1.5 MiB"); binary units.
 std::string human_size(std::uint64_t bytes);

@@ -25,6 +25,8 @@ const char* to_string(ChunkHealth h) noexcept
     return "duplicate_on_node";
   case ChunkHealth::divergent:
     return "divergent";
+  case ChunkHealth::zone_unsafe:
+    return "zone_unsafe";
   }
   return "unknown";
 }
@@ -152,7 +154,7 @@ bool values_differ(const std::vector<Replica>& replicas, Field field)
   return false;
 }
 
-void classify(Chunk& c, bool verify)
+void classify(Chunk& c, bool verify, const ZoneMap& zones)
 {
   c.issues.clear();
   const int count = c.replica_count();
@@ -165,6 +167,9 @@ void classify(Chunk& c, bool verify)
   }
   if (divergent) {
     c.issues.push_back(ChunkHealth::divergent);
+  }
+  if (zone_unsafe(c, zones)) {
+    c.issues.push_back(ChunkHealth::zone_unsafe);
   }
   if (duplicate) {
     c.issues.push_back(ChunkHealth::duplicate_on_node);
@@ -193,6 +198,9 @@ void count_health(HealthCounts& h, ChunkHealth health)
     break;
   case ChunkHealth::divergent:
     ++h.divergent;
+    break;
+  case ChunkHealth::zone_unsafe:
+    ++h.zone_unsafe;
     break;
   }
 }
@@ -293,6 +301,54 @@ void check_volume_identity(const Topology& topo, const Inventory& inv)
 }
 
 } // namespace
+
+int ZoneMap::distinct(const std::vector<std::string>& nodes) const
+{
+  std::set<std::string> seen;
+  for (const auto& n : nodes) {
+    const auto it = zone_of.find(n);
+    seen.insert(it != zone_of.end() ? it->second : "\n" + n);
+  }
+  return static_cast<int>(seen.size());
+}
+
+ZoneMap zone_map(const Topology& topo, const std::vector<NodeState>& nodes)
+{
+  ZoneMap z;
+  for (const auto& spec : topo.nodes) {
+    z.zoned = z.zoned || !spec.zone.empty();
+    // A node without a zone is a failure domain of its own (as the planners count it).
+    z.zone_of[spec.name] = spec.zone.empty() ? "\n" + spec.name : spec.zone;
+  }
+  std::vector<std::string> reachable;
+  for (const auto& n : nodes) {
+    if (n.reachable) {
+      reachable.push_back(n.name);
+    }
+  }
+  z.reachable_zones = z.distinct(reachable);
+  return z;
+}
+
+bool zone_unsafe(const Chunk& c, const ZoneMap& zones)
+{
+  if (!zones.zoned || zones.reachable_zones < 2) {
+    return false;
+  }
+  std::vector<std::string> nodes;
+  for (const auto& r : c.replicas) {
+    if (!r.duplicate) {
+      nodes.push_back(r.node);
+    }
+  }
+  const int count = static_cast<int>(nodes.size());
+  if (count < 2) {
+    return false;
+  }
+  const int want =
+      std::min({count, c.replication > 0 ? c.replication : count, zones.reachable_zones});
+  return zones.distinct(nodes) < want;
+}
 
 void recount(Inventory& inv)
 {
@@ -406,6 +462,7 @@ Inventory build_inventory(const Topology& topo,
     node_index[topo.nodes[i].name] = i;
   }
   inv.chunks.reserve(chunks.size());
+  const ZoneMap zones = zone_map(topo, inv.nodes);
   for (auto& [key, c] : chunks) {
     auto order = [&](const Replica& r) {
       std::size_t ni = node_index.at(r.node);
@@ -430,7 +487,7 @@ Inventory build_inventory(const Topology& topo,
                         r.special.front() + ": it is never moved");
       }
     }
-    classify(c, opts.verify);
+    classify(c, opts.verify, zones);
     inv.chunks.push_back(std::move(c));
   }
   recount(inv);

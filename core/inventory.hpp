@@ -42,6 +42,11 @@ enum class ChunkHealth {
   over_replicated,
   duplicate_on_node,
   divergent,
+  /// Replicas share a zone while a zone none of them is in could hold one (SPEC §3): where
+  /// zones allow (some node has a zone, ≥ 2 distinct zones among reachable nodes, ≥ 2
+  /// replicas), fewer distinct zones than min(replicas, replication, reachable zones). Nodes
+  /// without a zone each count as a zone of their own.
+  zone_unsafe,
 };
 const char* to_string(ChunkHealth h) noexcept;
 
@@ -55,7 +60,7 @@ struct Chunk {
   std::vector<Replica> replicas;  ///< sorted by node order, then volume
   /// The most urgent condition in `issues`, or healthy. Precedence (most urgent first):
   /// under_replicated (data at risk), divergent (no copy can be trusted as the source),
-  /// duplicate_on_node, over_replicated.
+  /// zone_unsafe (one failure domain holds every copy), duplicate_on_node, over_replicated.
   ChunkHealth health = ChunkHealth::healthy;
   /// Every condition that applies, in the precedence order above; empty when healthy.
   std::vector<ChunkHealth> issues;
@@ -101,7 +106,7 @@ struct NodeState {
 
 struct HealthCounts {
   std::uint64_t chunks = 0, healthy = 0, under_replicated = 0, over_replicated = 0,
-                duplicate_on_node = 0, divergent = 0;
+                duplicate_on_node = 0, divergent = 0, zone_unsafe = 0;
 };
 
 struct Inventory {
@@ -128,6 +133,20 @@ struct InventoryOptions {
   bool with_files = false;  ///< keep file lists
   std::vector<std::string> exclude_nodes;  ///< not contacted; reported unreachable ("excluded")
 };
+
+/// The failure domains of a topology's nodes, as health and the planners see them.
+struct ZoneMap {
+  bool zoned = false; ///< some node has a zone; else zone rules do not apply
+  std::map<std::string, std::string, std::less<>> zone_of; ///< node → zone key
+  int reachable_zones = 0; ///< distinct zones among the reachable nodes
+  /// Distinct zones among `nodes` (node names; unknown names count as zones of their own).
+  int distinct(const std::vector<std::string>& nodes) const;
+};
+/// Zones of `topo`'s nodes; the reachable ones of `nodes` count for reachable_zones.
+ZoneMap zone_map(const Topology& topo, const std::vector<NodeState>& nodes);
+
+/// Whether `c`'s counted replicas are zone-unsafe under `zones` (see ChunkHealth::zone_unsafe).
+bool zone_unsafe(const Chunk& c, const ZoneMap& zones);
 
 /// Splits a chunk key into db, partition values and table using the topology's databases.
 /// Returns false when the key does not belong to a declared database at the right depth.

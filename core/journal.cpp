@@ -3,6 +3,7 @@
 #include "core/journal.hpp"
 
 #include "core/error.hpp"
+#include "core/json_names.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -31,7 +32,9 @@ std::int64_t now_ms()
 
 json place_json(const Place& p)
 {
-  return json{{"node", p.node}, {"volume", p.volume}};
+  json j{{"node", p.node}};
+  put_name(j, "volume", p.volume);
+  return j;
 }
 
 Place place_from(const json& j)
@@ -39,7 +42,7 @@ Place place_from(const json& j)
   Place p;
   if (j.is_object()) {
     p.node = j.value("node", "");
-    p.volume = j.value("volume", "");
+    p.volume = get_name_or(j, "volume", "");
   }
   return p;
 }
@@ -108,7 +111,7 @@ Journal::Journal(const fs::path& state_dir,
             {"start", utc_timestamp(std::chrono::system_clock::now())},
             {"t_ms", now_ms()},
             {"pid", static_cast<long>(::getpid())}};
-  append(head.dump());
+  append(dump_json(head));
   if (!m_write_error.empty()) {
     ::close(m_fd); // no destructor runs for a constructor that throws
     m_fd = -1;
@@ -161,7 +164,6 @@ void Journal::record(const TaskRecord& t)
 {
   json j{{"type", "task"},
          {"id", t.id},
-         {"chunk", t.chunk},
          {"kind", t.kind},
          {"source", place_json(t.source)},
          {"destination", place_json(t.destination)},
@@ -170,10 +172,11 @@ void Journal::record(const TaskRecord& t)
          {"time", utc_timestamp(std::chrono::system_clock::now())},
          {"t_ms", now_ms()},
          {"delete_source", t.delete_source}};
+  put_name(j, "chunk", t.chunk);
   if (!t.error.empty()) {
-    j["error"] = t.error;
+    j["error"] = lossy_utf8(t.error);
   }
-  append(j.dump());
+  append(dump_json(j));
 }
 
 void Journal::finish(const std::string& result,
@@ -188,7 +191,7 @@ void Journal::finish(const std::string& result,
          {"bytes", bytes},
          {"tasks_finished", tasks_finished},
          {"tasks_failed", tasks_failed}};
-  append(j.dump());
+  append(dump_json(j));
   ::fdatasync(m_fd);
 }
 
@@ -231,7 +234,7 @@ RunRecord read_run_file(const fs::path& file)
         // Read every field first: a line with a field of the wrong type changes nothing.
         TaskRecord t;
         t.id = j.value("id", "");
-        t.chunk = j.value("chunk", "");
+        t.chunk = get_name_or(j, "chunk", "");
         t.kind = j.value("kind", "move");
         t.source = place_from(j.value("source", json::object()));
         t.destination = place_from(j.value("destination", json::object()));

@@ -30,6 +30,27 @@ bool usable(const Inventory& inv, const std::vector<std::string>& excluded, cons
   return s && s->reachable && std::find(excluded.begin(), excluded.end(), n) == excluded.end();
 }
 
+/// Whether `m` leaves `c` spanning fewer zones than it does now (a move never may, SPEC §8).
+bool reduces_zones(const Chunk& c, const Move& m, const Inventory& inv, const Topology& topo)
+{
+  const ZoneMap zones = zone_map(topo, inv.nodes);
+  if (!zones.zoned) {
+    return false;
+  }
+  std::vector<std::string> before;
+  for (const auto& r : c.replicas) {
+    if (!r.duplicate) {
+      before.push_back(r.node);
+    }
+  }
+  std::vector<std::string> after = before;
+  if (m.kind == MoveKind::move) {
+    std::erase(after, m.from.node);
+  }
+  after.push_back(m.to.node);
+  return zones.distinct(after) < zones.distinct(before);
+}
+
 /// Why `m` can no longer run as planned, or "" when it still can.
 std::string stale_reason(const Move& m,
                          const Inventory& inv,
@@ -72,6 +93,9 @@ std::string stale_reason(const Move& m,
   if (m.from.node != m.to.node && c->on_node(m.to.node)) {
     return "node " + m.to.node + " already holds a replica";
   }
+  if (m.from.node != m.to.node && reduces_zones(*c, m, inv, topo)) {
+    return "it would reduce the zones the chunk spans";
+  }
   return {};
 }
 
@@ -100,7 +124,7 @@ void check_not_degraded(const Inventory& inv, bool allow_degraded)
   if (allow_degraded) {
     return;
   }
-  std::uint64_t under = 0, divergent = 0;
+  std::uint64_t under = 0, divergent = 0, zone_unsafe = 0;
   std::string examples;
   int shown = 0;
   for (const auto& c : inv.chunks) {
@@ -112,18 +136,27 @@ void check_not_degraded(const Inventory& inv, bool allow_degraded)
       } else if (h == ChunkHealth::divergent) {
         ++divergent;
         bad = true;
+      } else if (h == ChunkHealth::zone_unsafe) {
+        ++zone_unsafe;
+        bad = true;
       }
     }
     if (bad && shown < 3) {
       examples += (shown++ ? ", " : "") + c.key;
     }
   }
-  if (under + divergent == 0) {
+  if (under + divergent + zone_unsafe == 0) {
     return;
   }
+  std::string counts = std::to_string(under) + " under-replicated";
+  if (zone_unsafe > 0) {
+    counts += ", " + std::to_string(divergent) + " divergent and " + std::to_string(zone_unsafe) +
+              " zone-unsafe";
+  } else {
+    counts += " and " + std::to_string(divergent) + " divergent";
+  }
   throw Error(ExitCode::failed,
-              "the cluster is degraded: " + std::to_string(under) + " under-replicated and " +
-                  std::to_string(divergent) + " divergent chunks (e.g. " + examples +
+              "the cluster is degraded: " + counts + " chunks (e.g. " + examples +
                   "); nothing was changed",
               "run 'clsync repair' first, or pass --allow-degraded");
 }

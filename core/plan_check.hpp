@@ -17,7 +17,7 @@ namespace clsync::core {
 /// why, with the hint to pass --exclude-node.
 void check_reachable(const Inventory& inv);
 
-/// Refuses (Error, exit 1) a cluster with under-replicated or divergent chunks unless
+/// Refuses (Error, exit 1) a cluster with under-replicated, divergent or zone-unsafe chunks unless
 /// `allow_degraded`; names the counts and the first few chunks.
 void check_not_degraded(const Inventory& inv, bool allow_degraded);
 
@@ -29,7 +29,8 @@ void check_room(const Plan& plan, const Inventory& inv, double headroom);
 /// be this topology's (else UsageError); a move whose source replica is gone or changed (quick
 /// fingerprint), whose nodes are excluded or unreachable, whose destination volume is not the
 /// node's, or whose destination is no longer legal (the chunk already there, or on that node for
-/// a move between nodes) is dropped, and a note says why. Returns the notes.
+/// a move between nodes, or the move would reduce the zones the chunk spans) is dropped, and a
+/// note says why. Returns the notes.
 std::vector<PlanNote> revalidate_plan(Plan& plan,
                                       const Inventory& inv,
                                       const Topology& topo,

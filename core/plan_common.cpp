@@ -255,19 +255,17 @@ int distinct_zones(const NodeIndex& idx, const std::vector<int>& nodes, int from
   return static_cast<int>(std::unique(zones.begin(), zones.end()) - zones.begin());
 }
 
-bool zones_allow(const NodeIndex& idx,
-                 const std::vector<int>& nodes,
-                 int from,
-                 int to,
-                 int replication)
+bool zones_allow(const NodeIndex& idx, const std::vector<int>& nodes, int from, int to)
 {
   if (!idx.zoned()) {
     return true;
   }
-  const int before = distinct_zones(idx, nodes, -1, -1);
-  const int after = distinct_zones(idx, nodes, from, to);
-  const int target = std::min({before, replication, idx.zone_count()});
-  return after >= target;
+  return distinct_zones(idx, nodes, from, to) >= distinct_zones(idx, nodes, -1, -1);
+}
+
+bool zones_gain(const NodeIndex& idx, const std::vector<int>& nodes, int from, int to)
+{
+  return idx.zoned() && distinct_zones(idx, nodes, from, to) > distinct_zones(idx, nodes, -1, -1);
 }
 
 VolumePicker::VolumePicker(const Inventory& inv) : m_inv(inv), m_planned(inv.nodes.size()) {}

@@ -124,10 +124,9 @@ void plan_off_node(const Inventory& inv, const Topology& topo, const NodeIndex& 
       plan.notes.push_back({c.key, "holds symlinks, devices, FIFOs or sockets: never moved"});
       continue;
     }
-    const int rep = wanted_replication(c, topo);
     const auto legal = [&](int cand) {
       return cand != from && idx.usable(cand) && any.count(cand) == 0 &&
-             zones_allow(idx, counted, from, cand, rep);
+             zones_allow(idx, counted, from, cand);
     };
     int dest = -1;
     if (to >= 0) {
@@ -141,9 +140,16 @@ void plan_off_node(const Inventory& inv, const Topology& topo, const NodeIndex& 
         continue;
       }
     } else {
+      // A destination that spreads the chunk over more zones first, then the least loaded.
+      bool dest_gain = false;
       for (int cand = 0; cand < idx.size(); ++cand) {
-        if (legal(cand) && (dest < 0 || loads.less(cand, dest))) {
+        if (!legal(cand)) {
+          continue;
+        }
+        const bool gain = zones_gain(idx, counted, from, cand);
+        if (dest < 0 || (gain && !dest_gain) || (gain == dest_gain && loads.less(cand, dest))) {
           dest = cand;
+          dest_gain = gain;
         }
       }
       if (dest < 0) {

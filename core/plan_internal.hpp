@@ -76,13 +76,13 @@ private:
 /// -1 with `to` set adds `to`).
 int distinct_zones(const NodeIndex& idx, const std::vector<int>& nodes, int from, int to);
 
-/// Whether moving a replica from `from` to `to` (or adding one at `to` when from is -1) keeps the
-/// chunk's distinct zones at least min(before, replication, zones).
-bool zones_allow(const NodeIndex& idx,
-                 const std::vector<int>& nodes,
-                 int from,
-                 int to,
-                 int replication);
+/// Whether moving a replica from `from` to `to` (or adding one at `to` when from is -1) keeps
+/// the chunk's distinct zones: as HDFS's balancer never reduces the racks a block spans, a move
+/// never reduces the zones a chunk spans (so it never makes a zone-safe chunk zone-unsafe).
+bool zones_allow(const NodeIndex& idx, const std::vector<int>& nodes, int from, int to);
+
+/// Whether the move spreads the chunk: it spans more zones after than before.
+bool zones_gain(const NodeIndex& idx, const std::vector<int>& nodes, int from, int to);
 
 /// Free space per filesystem of each node, less what the plan already sends there; picks the
 /// destination volume with the most free space (ties by volume order).

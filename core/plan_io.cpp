@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Copyright (c) clsync developers
 #include "core/error.hpp"
+#include "core/json_names.hpp"
 #include "core/replica_planner.hpp"
 
 #include <algorithm>
@@ -172,7 +173,9 @@ namespace {
 
 nlohmann::json place_json(const Place& p)
 {
-  return {{"node", p.node}, {"volume", p.volume}};
+  nlohmann::json j{{"node", p.node}};
+  put_name(j, "volume", p.volume);
+  return j;
 }
 
 nlohmann::json loads_json(const std::map<std::string, NodeLoad>& loads)
@@ -208,6 +211,25 @@ public:
     return *it;
   }
 
+  /// A name (core/json_names.hpp): "<key>_b64" when present, exact bytes; else the string.
+  std::string name(const nlohmann::json& obj,
+                   const char* key,
+                   const std::string& where,
+                   bool non_empty = true) const
+  {
+    const std::string b64 = std::string(key) + "_b64";
+    if (obj.is_object() && obj.contains(b64)) {
+      const auto& v = obj[b64];
+      auto exact = v.is_string() ? base64_decode(v.get_ref<const std::string&>()) : std::nullopt;
+      if (!exact || (non_empty && exact->empty())) {
+        fail(where + "." + b64, "expected base64 of a non-empty name");
+      }
+      text(obj, key, where, false); // the readable form is there too
+      return *exact;
+    }
+    return text(obj, key, where, non_empty);
+  }
+
   std::string text(const nlohmann::json& obj, const char* key, const std::string& where,
                    bool non_empty = true) const
   {
@@ -231,7 +253,7 @@ public:
   {
     const auto& p = field(obj, key, where);
     const std::string at = where + "." + key;
-    return {text(p, "node", at), text(p, "volume", at)};
+    return {text(p, "node", at), name(p, "volume", at)};
   }
 
   std::map<std::string, NodeLoad> loads(const nlohmann::json& doc, const char* key) const
@@ -261,16 +283,20 @@ nlohmann::json plan_to_json(const Plan& plan)
 {
   nlohmann::json moves = nlohmann::json::array();
   for (const auto& m : plan.moves) {
-    moves.push_back({{"kind", to_string(m.kind)},
-                     {"chunk", m.chunk},
+    nlohmann::json j{{"kind", to_string(m.kind)},
                      {"from", place_json(m.from)},
                      {"to", place_json(m.to)},
                      {"bytes", m.bytes},
-                     {"fingerprint", m.fingerprint}});
+                     {"fingerprint", m.fingerprint}};
+    put_name(j, "chunk", m.chunk);
+    moves.push_back(std::move(j));
   }
   nlohmann::json notes = nlohmann::json::array();
   for (const auto& n : plan.notes) {
-    notes.push_back({{"chunk", n.chunk}, {"reason", n.reason}});
+    nlohmann::json j = nlohmann::json::object();
+    put_name(j, "chunk", n.chunk);
+    put_name(j, "reason", n.reason);
+    notes.push_back(std::move(j));
   }
   return {{"format", "clsync-plan"},
           {"version", k_plan_format_version},
@@ -324,7 +350,7 @@ Plan plan_from_json(const nlohmann::json& doc, const std::string& source)
     } else {
       rd.fail(at + ".kind", "expected move, copy or drop_duplicate");
     }
-    mv.chunk = rd.text(m, "chunk", at);
+    mv.chunk = rd.name(m, "chunk", at);
     mv.from = rd.place(m, "from", at);
     mv.to = rd.place(m, "to", at);
     mv.bytes = rd.count(m, "bytes", at);
@@ -340,8 +366,8 @@ Plan plan_from_json(const nlohmann::json& doc, const std::string& source)
     }
     for (std::size_t i = 0; i < it->size(); ++i) {
       const std::string at = "notes[" + std::to_string(i) + "]";
-      plan.notes.push_back({rd.text((*it)[i], "chunk", at, false),
-                            rd.text((*it)[i], "reason", at)});
+      plan.notes.push_back(
+          {rd.name((*it)[i], "chunk", at, false), rd.name((*it)[i], "reason", at)});
     }
   }
   plan.before = rd.loads(doc, "before");
@@ -354,7 +380,7 @@ void save_plan(const Plan& plan, const std::filesystem::path& file)
   const std::filesystem::path tmp = file.string() + ".tmp";
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << plan_to_json(plan).dump(2) << '\n';
+    out << dump_json(plan_to_json(plan), 2) << '\n';
     out.flush();
     if (!out) {
       const int err = errno;

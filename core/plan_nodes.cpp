@@ -38,7 +38,10 @@ std::string left_out_reason(const NodeIndex& idx, int i)
 /// Why a chunk may not be rebalanced, or empty when it may.
 std::string rebalance_refusal(const Chunk& c, const PlanParams& params)
 {
-  if (c.health != ChunkHealth::healthy) {
+  // A chunk whose only issue is its zones may move (it runs only under --allow-degraded): a
+  // move of it must spread it (plan_node_rebalance's legality).
+  const bool only_zones = c.issues.size() == 1 && c.issues[0] == ChunkHealth::zone_unsafe;
+  if (c.health != ChunkHealth::healthy && !only_zones) {
     return std::string(to_string(c.health)) + ": not moved (repair it first)";
   }
   if (has_special(c)) {
@@ -86,6 +89,10 @@ Plan plan_node_rebalance(const Inventory& inv, const Topology& topo, const PlanP
   const bool by_count = params.by == BalanceBy::count;
   std::uint64_t replicas = 0;
   double total = 0;
+  // Chunks whose replicas may move: zone-unsafe ones first, so that among equal sizes the
+  // greedy spreads them before it moves a chunk that is already safe.
+  std::vector<std::size_t> unsafe_movable, safe_movable;
+  std::vector<bool> unsafe(chunk_count, false);
 
   for (std::size_t ci = 0; ci < chunk_count; ++ci) {
     const Chunk& c = inv.chunks[ci];
@@ -113,6 +120,12 @@ Plan plan_node_rebalance(const Inventory& inv, const Topology& topo, const PlanP
       plan.notes.push_back({c.key, std::move(why)});
       continue;
     }
+    unsafe[ci] = c.health == ChunkHealth::zone_unsafe;
+    (unsafe[ci] ? unsafe_movable : safe_movable).push_back(ci);
+  }
+  offset[chunk_count] = static_cast<std::uint32_t>(slots.size());
+  const auto add_items = [&](std::size_t ci) {
+    const Chunk& c = inv.chunks[ci];
     for (std::size_t ri = 0; ri < c.replicas.size(); ++ri) {
       const auto& r = c.replicas[ri];
       const auto it = by_name.find(r.node);
@@ -125,8 +138,13 @@ Plan plan_node_rebalance(const Inventory& inv, const Topology& topo, const PlanP
       item_chunk.push_back(static_cast<std::uint32_t>(ci));
       item_replica.push_back(static_cast<std::uint32_t>(ri));
     }
+  };
+  for (const std::size_t ci : unsafe_movable) {
+    add_items(ci);
   }
-  offset[chunk_count] = static_cast<std::uint32_t>(slots.size());
+  for (const std::size_t ci : safe_movable) {
+    add_items(ci);
+  }
 
   for (int i = 0; i < n; ++i) {
     p.share[static_cast<std::size_t>(i)] = idx.weights()[static_cast<std::size_t>(i)] * total;
@@ -153,7 +171,8 @@ Plan plan_node_rebalance(const Inventory& inv, const Topology& topo, const PlanP
       return true;
     }
     nodes_of.assign(begin, end);
-    return zones_allow(idx, nodes_of, from, to, wanted_replication(inv.chunks[ci], topo));
+    // A zone-unsafe chunk moves only to spread; the others never lose a zone.
+    return unsafe[ci] ? zones_gain(idx, nodes_of, from, to) : zones_allow(idx, nodes_of, from, to);
   };
   const auto apply = [&](std::uint32_t id, int from, int to) {
     const std::uint32_t ci = item_chunk[id];

@@ -3,6 +3,7 @@
 #include "core/plan_internal.hpp"
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 namespace clsync::core {
@@ -42,6 +43,68 @@ void plan_duplicates(const Chunk& c, bool fix, Plan& plan)
     }
     Move m = make_move(MoveKind::drop_duplicate, c, d, kept->node, kept->volume);
     plan.moves.push_back(std::move(m));
+  }
+}
+
+/// Moves that spread a zone-unsafe chunk: while it spans fewer zones than it could, a replica
+/// leaves a zone holding two or more of them (from its most loaded node) for the least-loaded
+/// usable node of a zone the chunk is not in. A move, not a copy then a trim: the executor's
+/// protocol removes the source only once the new copy is in place and re-counted.
+void plan_zone_moves(const Chunk& c,
+                     const NodeIndex& idx,
+                     const std::vector<const Replica*>& sources,
+                     std::vector<int> counted,
+                     std::set<int> any,
+                     int rep,
+                     LoadTracker& loads,
+                     VolumePicker& picker,
+                     Plan& plan)
+{
+  std::set<int> zones_usable;
+  for (int i = 0; i < idx.size(); ++i) {
+    if (idx.state(i).reachable) {
+      zones_usable.insert(idx.zone(i));
+    }
+  }
+  const int target =
+      std::min({static_cast<int>(counted.size()), rep, static_cast<int>(zones_usable.size())});
+  std::set<int> gone; // nodes this plan moves the chunk away from: no longer a source
+  while (distinct_zones(idx, counted, -1, -1) < target) {
+    std::map<int, int> per_zone;
+    for (int n : counted) {
+      ++per_zone[idx.zone(n)];
+    }
+    const Replica* src = nullptr;
+    int from = -1;
+    for (const Replica* r : sources) {
+      const int i = idx.find(r->node);
+      if (gone.count(i) != 0 || per_zone[idx.zone(i)] < 2) {
+        continue;
+      }
+      if (from < 0 || loads.less(from, i)) {
+        src = r;
+        from = i;
+      }
+    }
+    int dest = -1;
+    for (int cand = 0; cand < idx.size() && from >= 0; ++cand) {
+      if (idx.usable(cand) && any.count(cand) == 0 && per_zone.count(idx.zone(cand)) == 0 &&
+          (dest < 0 || loads.less(cand, dest))) {
+        dest = cand;
+      }
+    }
+    if (from < 0 || dest < 0) {
+      plan.notes.push_back({c.key, "zone-unsafe: no usable node of another zone can take a "
+                                   "replica; add one, or bring it back"});
+      return;
+    }
+    const VolumeState* vol = picker.pick(dest);
+    picker.take(dest, vol->path, src->bytes);
+    loads.move(from, dest, src->bytes);
+    plan.moves.push_back(make_move(MoveKind::move, c, *src, idx.name(dest), vol->path));
+    *std::find(counted.begin(), counted.end(), from) = dest;
+    any.insert(dest);
+    gone.insert(from);
   }
 }
 
@@ -107,6 +170,14 @@ Plan plan_repair(const Inventory& inv,
       continue;
     }
     if (count >= rep) {
+      if (std::find(c.issues.begin(), c.issues.end(), ChunkHealth::zone_unsafe) != c.issues.end()) {
+        if (has_special(c)) {
+          plan.notes.push_back({c.key, "zone-unsafe, but holds symlinks, devices, FIFOs or "
+                                       "sockets: cannot be moved"});
+        } else {
+          plan_zone_moves(c, idx, sources, counted, any, rep, loads, picker, plan);
+        }
+      }
       continue;
     }
     if (has_special(c)) {

@@ -3,6 +3,7 @@
 #include "core/recovery.hpp"
 
 #include "core/fault.hpp"
+#include "core/json_names.hpp"
 #include "core/node_set.hpp"
 #include "core/recount.hpp"
 #include "transport/host_identity.hpp"
@@ -104,15 +105,15 @@ private:
         in.task = l.task;
         in.found_at.emplace_back(node, l.volume);
         if (j.is_object()) {
-          in.chunk = j.value("chunk", in.chunk);
+          in.chunk = get_name_or(j, "chunk", in.chunk);
           in.kind = j.value("kind", in.kind);
           if (auto s = j.find("source"); s != j.end() && s->is_object()) {
             in.src_node = s->value("node", "");
-            in.src_volume = s->value("volume", "");
+            in.src_volume = get_name_or(*s, "volume", "");
           }
           if (auto d = j.find("destination"); d != j.end() && d->is_object()) {
             in.dst_node = d->value("node", "");
-            in.dst_volume = d->value("volume", "");
+            in.dst_volume = get_name_or(*d, "volume", "");
           }
         }
       } else if (l.kind == "hold") {

@@ -66,8 +66,11 @@ struct PlanParams {
 /// take no part, and still count for anti-affinity and zones.
 ///
 /// Moves go only from above-share to below-share nodes, never put two replicas of a chunk on one
-/// node nor onto a node that gives one of that chunk away in the same plan, and never reduce a
-/// chunk's distinct zones below min(replication, zones). A moved replica is not moved again.
+/// node nor onto a node that gives one of that chunk away in the same plan, and never reduce the
+/// distinct zones a chunk spans (as HDFS's balancer never reduces a block's racks; so a
+/// zone-safe chunk stays zone-safe). A zone-unsafe chunk (movable only under --allow-degraded)
+/// moves only to a zone it is not in, and its replicas are tried before others of equal size.
+/// A moved replica is not moved again.
 ///
 /// The greedy, one move at a time while some node is out of threshold: the most-over node
 /// gives to the most-under node its largest legal chunk that overshoots neither by the
@@ -78,7 +81,8 @@ struct PlanParams {
 /// combined deviation that lowers the worse of the two is moved. By count, with a threshold of
 /// at least one replica and no anti-affinity or zone rule in the way, this uses the fewest moves
 /// possible. The destination volume is the one with the most free space after the moves
-/// already planned to it. Unhealthy chunks, chunks with special files and young chunks stay,
+/// already planned to it. Unhealthy chunks (but zone-unsafe ones), chunks with special files
+/// and young chunks stay,
 /// each with a note; nodes left out of threshold get a note (chunk empty).
 /// Throws UsageError for a bad threshold or an unknown excluded node.
 Plan plan_node_rebalance(const Inventory& inv, const Topology& topo, const PlanParams& params);
@@ -104,14 +108,14 @@ Plan plan_disk_rebalance(const Inventory& inv,
                          const PlanParams& params);
 
 /// Drains a node (scale-in): every replica on `from_node` accepted by `pick` moves to `to_node`
-/// when given, else to the least-loaded legal node (load relative to share; zone-aware;
-/// ties by node order). A chunk with no legal destination (including `to_node` when it already
-/// holds a replica) gets a note and stays; so do chunks with special files or with a duplicate
-/// copy on `from_node`. `min_age` does not apply: a drain empties the node.
-/// Refuses the whole plan, before anything moves, with Error(failed) naming the node and the
-/// replication, when the other nodes of the topology (or their zones) are too few to keep some
-/// chosen chunk's replication. Throws UsageError for unknown nodes, `to_node == from_node`, or
-/// an excluded or unreachable `to_node`.
+/// when given, else to the least-loaded legal node (a move never reduces the zones a chunk
+/// spans; a node that adds a zone comes first; then load relative to share, ties by node order). A
+/// chunk with no legal destination (including `to_node` when it already holds a replica) gets a
+/// note and stays; so do chunks with special files or with a duplicate copy on `from_node`.
+/// `min_age` does not apply: a drain empties the node. Refuses the whole plan, before anything
+/// moves, with Error(failed) naming the node and the replication, when the other nodes of the
+/// topology (or their zones) are too few to keep some chosen chunk's replication. Throws UsageError
+/// for unknown nodes, `to_node == from_node`, or an excluded or unreachable `to_node`.
 Plan plan_drain_node(const Inventory& inv,
                      const Topology& topo,
                      const std::string& from_node,
@@ -156,7 +160,10 @@ Plan plan_move_chunks(const Inventory& inv,
 /// surplus goes only through clsync's intents). With `fix_duplicates`, a duplicate copy whose
 /// content hash is known and equal to the node's counted replica gets a `drop_duplicate` move
 /// (from: the duplicate, to: the copy kept); otherwise a note. Only chunks `pick` accepts are
-/// considered. Throws UsageError for an unknown excluded node.
+/// considered. A zone-unsafe chunk with its replica count gets `move`s: while it spans fewer
+/// zones than min(replicas, replication, zones of reachable nodes), a replica in a zone holding
+/// two or more (the most loaded such node) moves to the least-loaded usable node of a zone the
+/// chunk is not in (note when there is none). Throws UsageError for an unknown excluded node.
 Plan plan_repair(const Inventory& inv,
                  const Topology& topo,
                  const PlanParams& params,

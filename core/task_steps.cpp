@@ -4,6 +4,7 @@
 
 #include "core/exceptions.hpp"
 #include "core/fault.hpp"
+#include "core/json_names.hpp"
 #include "core/replica_planner.hpp"
 
 #include <nlohmann/json.hpp>
@@ -379,16 +380,20 @@ void backoff(const Context& ctx, int n)
 
 std::string intent_record(const std::string& run_id, const std::string& id, const Move& move)
 {
+  nlohmann::json source{{"node", move.from.node}};
+  put_name(source, "volume", move.from.volume);
+  nlohmann::json destination{{"node", move.to.node}};
+  put_name(destination, "volume", move.to.volume);
   nlohmann::json j{
       {"run", run_id},
       {"task", id},
-      {"chunk", move.chunk},
       {"kind", to_string(move.kind)},
-      {"source", {{"node", move.from.node}, {"volume", move.from.volume}}},
-      {"destination", {{"node", move.to.node}, {"volume", move.to.volume}}},
+      {"source", std::move(source)},
+      {"destination", std::move(destination)},
       {"created", utc_timestamp(std::chrono::system_clock::now())},
   };
-  return j.dump();
+  put_name(j, "chunk", move.chunk); // recovery reads it back exactly (get_name)
+  return dump_json(j);
 }
 
 TaskResult run_task(TaskEnv& env, const Move& move, const std::string& id)

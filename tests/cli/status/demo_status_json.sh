@@ -12,7 +12,7 @@ jq -e '
   and all(.nodes[].volumes[]; (.path | startswith("/")) and has("bytes")
                               and has("capacity_bytes") and has("free_bytes"))
   and .health == {"chunks": 200, "healthy": 200, "under_replicated": 0, "over_replicated": 0,
-                  "duplicate_on_node": 0, "divergent": 0}
+                  "duplicate_on_node": 0, "divergent": 0, "zone_unsafe": 0}
   and .balance.shares == "capacity" and .balance.chunks.max == 200 and .balance.chunks.min == 0
   and .balance.bytes.max == 6553600
   and .unhealthy == [] and .unmanaged == [] and .leftovers == [] and .problems == []

@@ -42,6 +42,23 @@ TEST_SUITE("cli::text_table")
     CHECK(t.render() == "P          N\n/données   1\n/abc      22\n");
   }
 
+  TEST_CASE("names with control characters or invalid UTF-8 are quoted as a shell reads them")
+  {
+    CHECK(quote_name("Level1/20200601/3/Snapshot") == "Level1/20200601/3/Snapshot");
+    CHECK(quote_name("/données/it's") == "/données/it's"); // plain names stay as they are
+    CHECK(quote_name("a\nb\xff") == "$'a\\nb\\xff'");
+    CHECK(quote_name("Level1/20200601/\xff\x01/Snapshot") ==
+          "$'Level1/20200601/\\xff\\x01/Snapshot'");
+    CHECK(quote_name("tab\there's\\") == "$'tab\\there\\'s\\\\'");
+    CHECK(quote_name("del\x7f c1\xc2\x85") == "$'del\\x7f c1\\xc2\\x85'");
+    // In a table the quoted cell keeps the columns aligned: one line per row.
+    TextTable t;
+    t.column("CHUNK").column("N", TextTable::Align::right);
+    t.add_row({"a\nb", "1"});
+    t.add_row({"plain", "22"});
+    CHECK(t.render() == "CHUNK     N\n$'a\\nb'   1\nplain    22\n");
+  }
+
   TEST_CASE("number formats")
   {
     CHECK(human_size(0) == "0 B");

@@ -113,6 +113,9 @@ public:
         c.health = core::ChunkHealth::under_replicated;
       } else if (counted > c.replication) {
         c.health = core::ChunkHealth::over_replicated;
+      } else if (core::zone_unsafe(c, core::zone_map(topo, inv.nodes))) {
+        c.health = core::ChunkHealth::zone_unsafe;
+        c.issues = {core::ChunkHealth::zone_unsafe};
       } else if (dup) {
         c.health = core::ChunkHealth::duplicate_on_node;
       }

@@ -330,4 +330,45 @@ TEST_SUITE("core::inventory")
     CHECK(inv.health.under_replicated == 1);
     CHECK(inv.node("n1")->capacity_bytes == 2000);
   }
+
+  TEST_CASE("zone_unsafe: replicas sharing a zone while another zone could hold one")
+  {
+    // n1 and n2 in r1, n3 in r2 (the issue's scenario).
+    Topology t = make_topo();
+    t.nodes[0].zone = "r1";
+    t.nodes[1].zone = "r1";
+    t.nodes[2].zone = "r2";
+    auto s = empty_scans(t);
+    s[0].scan.replicas.push_back(rep("/v/n1/a", "db/1/0/T", 10)); // n1 + n2: both in r1
+    s[1].scan.replicas.push_back(rep("/v/n2/a", "db/1/0/T", 10));
+    s[0].scan.replicas.push_back(rep("/v/n1/a", "db/1/1/T", 10)); // n1 + n3: spread
+    s[2].scan.replicas.push_back(rep("/v/n3/a", "db/1/1/T", 10));
+    s[0].scan.replicas.push_back(rep("/v/n1/a", "db/1/2/T", 10)); // one replica: under first
+    for (std::size_t i = 0; i < 3; ++i) { // replication 3 over two zones: two zones suffice
+      s[i].scan.replicas.push_back(rep(t.nodes[i].volumes[0], "three/1/T", 10));
+    }
+    s[0].scan.replicas.push_back(rep("/v/n1/a", "db/1/3/T", 10)); // divergent and in one zone
+    s[1].scan.replicas.push_back(rep("/v/n2/a", "db/1/3/T", 10, "other"));
+    Inventory inv = build_inventory(t, s, {});
+    CHECK(chunk(inv, "db/1/0/T").health == ChunkHealth::zone_unsafe);
+    CHECK(std::string(to_string(ChunkHealth::zone_unsafe)) == "zone_unsafe");
+    CHECK(chunk(inv, "db/1/1/T").health == ChunkHealth::healthy);
+    CHECK(chunk(inv, "db/1/2/T").health == ChunkHealth::under_replicated);
+    CHECK(chunk(inv, "three/1/T").health == ChunkHealth::healthy);
+    // Precedence: under_replicated > divergent > zone_unsafe > duplicate > over.
+    CHECK(chunk(inv, "db/1/3/T").health == ChunkHealth::divergent);
+    CHECK(chunk(inv, "db/1/3/T").issues ==
+          std::vector<ChunkHealth>{ChunkHealth::divergent, ChunkHealth::zone_unsafe});
+    CHECK(inv.health.zone_unsafe == 1);
+    CHECK(inv.health.healthy == 2);
+
+    // Where zones do not allow, nothing is zone-unsafe: without zones, or with r2 unreachable.
+    Topology flat = make_topo();
+    CHECK(build_inventory(flat, s, {}).health.zone_unsafe == 0);
+    auto s2 = s;
+    s2[2] = NodeScanResult{};
+    s2[2].reachable = false;
+    s2[2].error = "down";
+    CHECK(build_inventory(t, s2, {}).health.zone_unsafe == 0);
+  }
 }
