@@ -56,6 +56,7 @@ while IFS= read -r line; do
   done
   [ -n "$cmd" ] || continue
   code=${line%%#*}
+  code=${code%%|*} # what follows a pipe is another program's (jq's --arg)
   for o in $(opts <<<"$code"); do
     help_of "$cmd" | grep -qxF -- "$o" || fail "README runs 'clsync $cmd … $o', but 'clsync $cmd --help' has no $o"
     checked=$((checked + 1))
