@@ -4,6 +4,7 @@
 
 #include "core/fault.hpp"
 #include "core/journal.hpp"
+#include "core/json_names.hpp"
 #include "transport/host_identity.hpp"
 
 #include <nlohmann/json.hpp>
@@ -90,14 +91,14 @@ std::string hold_record(const std::string& run_id, const std::string& task, cons
   nlohmann::json j{
       {"run", run_id},
       {"task", task},
-      {"chunk", key},
       {"machine", me.machine_id},
       {"boot", me.boot_id},
       {"pid", static_cast<std::int64_t>(::getpid())},
       {"created", utc_timestamp(std::chrono::system_clock::now())},
       {"created_unix", static_cast<std::int64_t>(std::time(nullptr))},
   };
-  return j.dump();
+  put_name(j, "chunk", key); // a key need not be UTF-8: exact in chunk_b64 (core/json_names)
+  return dump_json(j);
 }
 
 Recount::Recount(Context& ctx, const Inventory& before, std::string run_id)

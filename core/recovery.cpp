@@ -278,7 +278,7 @@ private:
       return;
     }
     const auto& me = transport::this_host_identity();
-    const std::string chunk = j["chunk"].get<std::string>();
+    const std::string chunk = get_name_or(j, "chunk", j["chunk"].get<std::string>());
     const auto pid = j.value("pid", static_cast<std::int64_t>(0));
     const auto created = j.value("created_unix", static_cast<std::int64_t>(0));
     bool gone = false;
