@@ -208,6 +208,7 @@ void Recount::remove_guarded(const std::string& key,
 
   // Every replica of every reachable node, fresh.
   std::vector<Place> found;
+  bool transient = false; ///< a node failed for a retryable reason: the count may be short
   std::vector<std::string> notes;
   for (const auto& spec : m_ctx.topology->nodes) {
     const NodeState* state = m_before.node(spec.name);
@@ -218,6 +219,9 @@ void Recount::remove_guarded(const std::string& key,
       for (const auto& loc : m_ctx.nodes->get(spec.name)->locate_chunk(key)) {
         found.push_back({spec.name, loc.volume});
       }
+    } catch (const transport::TransportError& e) {
+      transient = transient || e.retryable();
+      notes.push_back(spec.name + " unreadable");
     } catch (const std::exception&) {
       notes.push_back(spec.name + " unreadable");
     }
@@ -251,6 +255,9 @@ void Recount::remove_guarded(const std::string& key,
     std::string hash;
     try {
       hash = content_of(*m_ctx.nodes->get(p.node), p, key);
+    } catch (const transport::TransportError& e) {
+      transient = transient || e.retryable();
+      notes.push_back(place_str(p) + " unreadable");
     } catch (const std::exception&) {
       notes.push_back(place_str(p) + " unreadable");
     }
@@ -284,7 +291,8 @@ void Recount::remove_guarded(const std::string& key,
                          " verified replica(s) elsewhere (" + (list.empty() ? "none" : list) +
                          extra + "), " + std::to_string(want) +
                          " required (its count before the run or its replication, whichever is "
-                         "lower); kept");
+                         "lower); kept",
+                         transient);
   }
   fault_point("after_recount");
   remove();

@@ -42,7 +42,13 @@ namespace clsync::core {
 /// The re-count refused a removal; the replica is kept. The message names the chunk, the
 /// replicas found and the count required.
 struct RecountRefused : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  explicit RecountRefused(const std::string& what, bool transient = false)
+      : std::runtime_error(what), transient(transient)
+  {
+  }
+  /// A node could not be read for a retryable reason (connection lost, timeout): the count may
+  /// reach the required number when tried again, so the caller retries before giving up.
+  bool transient = false;
 };
 
 /// The hold record of a task (JSON: run, task, chunk, machine, boot, pid, created).

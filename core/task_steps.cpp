@@ -421,6 +421,13 @@ TaskResult run_task(TaskEnv& env, const Move& move, const std::string& id)
       result.state = "rolled_back";
       break;
     } catch (const RecountRefused& e) {
+      if (e.transient && n < retries && !env.ctx.stopping()) {
+        // A node the count needs was unreachable for a moment (its sshd restarting): the
+        // replica is kept; count again after the backoff.
+        error = e.what();
+        backoff(env.ctx, n);
+        continue;
+      }
       // Final: the replica is kept; a committed copy stays (an extra replica is safe), and
       // nothing is left for recovery to finish.
       attempt.remove_intents();

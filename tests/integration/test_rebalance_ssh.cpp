@@ -142,8 +142,14 @@ TEST_SUITE("rebalance_ssh")
     std::this_thread::sleep_for(std::chrono::seconds(1));
     sshd.start(2);
     run.join();
-    CHECK(r.code == ExitCode::ok);
     REQUIRE(r.exec);
+    for (const auto& t : r.exec->tasks) {
+      if (t.state != "finished") {
+        MESSAGE("task ", t.id, " (", t.move.chunk, ") ", t.state, " after ", t.attempts,
+                " attempts: ", t.error);
+      }
+    }
+    CHECK(r.code == ExitCode::ok);
     CHECK(r.exec->finished == 133);
     CHECK(r.exec->failed == 0);
     int retried = 0;
