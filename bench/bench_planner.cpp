@@ -4,7 +4,7 @@
 // Times the replica planner on a large synthetic inventory: 1,000,000 replicas (500,000 chunks
 // × 2) over 1,000 nodes, of which the last 10% are new and empty, with skewed chunk sizes.
 // Prints the median of 3 runs of plan_node_rebalance by bytes and by count, and peak RSS.
-#include "core/replica_planner.hpp"
+#include "core/plan/replica_planner.hpp"
 
 #include <algorithm>
 #include <chrono>

@@ -6,7 +6,7 @@
 #include "cli/progress.hpp"
 #include "core/exceptions.hpp"
 #include "core/json_names.hpp"
-#include "core/topology.hpp"
+#include "core/cluster/topology.hpp"
 #include "transport/errors.hpp"
 
 #include <nlohmann/json.hpp>

@@ -3,7 +3,7 @@
 #include "cli/command.hpp"
 #include "cli/render_status.hpp"
 #include "cli/render_tasks.hpp"
-#include "core/journal.hpp"
+#include "core/run/journal.hpp"
 #include "core/json_names.hpp"
 #include "core/status.hpp"
 

@@ -4,7 +4,7 @@
 
 #include "cli/text_table.hpp"
 #include "core/json_names.hpp"
-#include "core/replica_planner.hpp"
+#include "core/plan/replica_planner.hpp"
 
 #include <cstdio>
 #include <sstream>

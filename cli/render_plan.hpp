@@ -4,7 +4,7 @@
 
 #include "cli/command.hpp"
 #include "core/rebalance.hpp"
-#include "core/topology.hpp"
+#include "core/cluster/topology.hpp"
 
 #include <nlohmann/json.hpp>
 

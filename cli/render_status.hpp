@@ -2,7 +2,7 @@
 // Copyright (c) clsync developers
 #pragma once
 
-#include "core/inventory.hpp"
+#include "core/cluster/inventory.hpp"
 #include "core/options.hpp"
 #include "core/status.hpp"
 

@@ -2,7 +2,7 @@
 // Copyright (c) clsync developers
 #pragma once
 
-#include "core/journal.hpp"
+#include "core/run/journal.hpp"
 
 #include <nlohmann/json.hpp>
 

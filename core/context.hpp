@@ -3,8 +3,8 @@
 #pragma once
 
 #include "core/events.hpp"
-#include "core/node_set.hpp"
-#include "core/topology.hpp"
+#include "core/cluster/node_set.hpp"
+#include "core/cluster/topology.hpp"
 
 #include <atomic>
 #include <filesystem>

@@ -5,7 +5,7 @@
 #include "core/demo_writer.hpp"
 #include "core/error.hpp"
 #include "core/events.hpp"
-#include "core/topology.hpp"
+#include "core/cluster/topology.hpp"
 #include "core/units.hpp"
 
 #include <algorithm>

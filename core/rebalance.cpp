@@ -3,13 +3,13 @@
 #include "core/rebalance.hpp"
 
 #include "core/error.hpp"
-#include "core/filter.hpp"
-#include "core/hooks.hpp"
-#include "core/inventory.hpp"
-#include "core/journal.hpp"
-#include "core/leases.hpp"
-#include "core/plan_check.hpp"
-#include "core/replica_planner.hpp"
+#include "core/cluster/filter.hpp"
+#include "core/run/hooks.hpp"
+#include "core/cluster/inventory.hpp"
+#include "core/run/journal.hpp"
+#include "core/run/leases.hpp"
+#include "core/plan/plan_check.hpp"
+#include "core/plan/replica_planner.hpp"
 #include "core/units.hpp"
 
 #include <algorithm>

@@ -4,10 +4,10 @@
 
 #include "core/context.hpp"
 #include "core/error.hpp"
-#include "core/executor.hpp"
+#include "core/run/executor.hpp"
 #include "core/options.hpp"
-#include "core/plan.hpp"
-#include "core/recovery.hpp"
+#include "core/plan/plan.hpp"
+#include "core/run/recovery.hpp"
 
 #include <optional>
 #include <string>

@@ -2,8 +2,8 @@
 // Copyright (c) clsync developers
 #include "core/status.hpp"
 
-#include "core/filter.hpp"
-#include "core/replica_planner.hpp"
+#include "core/cluster/filter.hpp"
+#include "core/plan/replica_planner.hpp"
 
 #include <algorithm>
 #include <cmath>

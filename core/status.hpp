@@ -4,7 +4,7 @@
 
 #include "core/context.hpp"
 #include "core/error.hpp"
-#include "core/inventory.hpp"
+#include "core/cluster/inventory.hpp"
 #include "core/options.hpp"
 
 #include <cstdint>

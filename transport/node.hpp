@@ -2,7 +2,9 @@
 // Copyright (c) clsync developers
 #pragma once
 
+#include "transport/byte_sink.hpp"
 #include "transport/errors.hpp"
+#include "transport/object.hpp"
 #include "transport/types.hpp"
 
 #include <memory>
@@ -59,13 +61,6 @@ public:
   virtual ChunkDigest finish() = 0;
   /// Removes the temp directory; safe to call after any failure, never throws.
   virtual void abort() noexcept = 0;
-};
-
-/// Receives plain bytes (repository files).
-class ByteSink {
-public:
-  virtual ~ByteSink() = default;
-  virtual void write(std::span<const char> data) = 0;
 };
 
 /// A repository file being written to a temp name and renamed into place on commit.
@@ -179,6 +174,25 @@ public:
   /// TransportError(refused, not retryable) naming the volume and the actual holder, and change
   /// nothing. "" (the initial state) fences nothing: commands that take no lease set none.
   virtual void set_fence(const std::string& run_id) = 0;
+
+  // Backup objects (transport/object.hpp). The defaults run the archive codec in this process
+  // over read_chunk / write_chunk / read_file; the SSH node runs them in the agent, next to the
+  // disks, so the network carries compressed bytes and zstd runs on every node at once.
+
+  /// Streams chunk `key` as a tar+zstd object to `out` and returns its manifest and hashes.
+  /// Throws like read_chunk.
+  virtual PackResult pack_chunk(const std::string& volume,
+                                const std::string& key,
+                                const PackOptions& options,
+                                ByteSink& out);
+  /// Opens a writer that unpacks an object into `<volume>/.clsync-tmp-<task>/`, checked against
+  /// `expected`; commit it with commit_chunk like any written chunk.
+  virtual std::unique_ptr<ObjectWriter>
+  unpack_chunk(const std::string& volume, const std::string& task, const ChunkManifest& expected);
+  /// Reads the object file `relpath` under repository root `root` where it lies, hashing it and
+  /// decoding every entry against `expected` (nothing is written). Only the result travels.
+  virtual ObjectCheck
+  check_object(const std::string& root, const std::string& relpath, const ChunkManifest& expected);
 
   // Repository files: `root` is a configured root, `relpath` relative to it.
 

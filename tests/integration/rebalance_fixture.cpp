@@ -3,7 +3,7 @@
 #include "tests/integration/rebalance_fixture.hpp"
 
 #include "core/demo.hpp"
-#include "core/inventory.hpp"
+#include "core/cluster/inventory.hpp"
 #include "tests/support/scratch.hpp"
 
 #include <doctest/doctest.h>

@@ -4,9 +4,9 @@
 
 #include "core/context.hpp"
 #include "core/events.hpp"
-#include "core/inventory.hpp"
-#include "core/node_set.hpp"
-#include "core/topology.hpp"
+#include "core/cluster/inventory.hpp"
+#include "core/cluster/node_set.hpp"
+#include "core/cluster/topology.hpp"
 
 #include <atomic>
 #include <filesystem>

@@ -3,7 +3,7 @@
 // Crash tests (suite `crash`): the real clsync binary is killed with SIGKILL at each fault point
 // of a move; after every kill no chunk may have fewer than 2 replicas, and a rerun without the
 // fault must converge to the balanced, healthy result with unchanged content.
-#include "core/journal.hpp"
+#include "core/run/journal.hpp"
 #include "core/rebalance.hpp"
 #include "tests/integration/rebalance_fixture.hpp"
 #include "tests/support/scratch.hpp"

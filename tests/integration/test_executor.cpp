@@ -2,10 +2,10 @@
 // Copyright (c) clsync developers
 // The executor and recovery on real local nodes, with hand-made plans (suite `rebalance`).
 #include "core/error.hpp"
-#include "core/executor.hpp"
-#include "core/journal.hpp"
-#include "core/node_set.hpp"
-#include "core/recovery.hpp"
+#include "core/run/executor.hpp"
+#include "core/run/journal.hpp"
+#include "core/cluster/node_set.hpp"
+#include "core/run/recovery.hpp"
 #include "tests/integration/rebalance_fixture.hpp"
 #include "tests/support/recording_node.hpp"
 #include "tests/support/scratch.hpp"

@@ -2,8 +2,8 @@
 // Copyright (c) clsync developers
 // The executor's limits by what it counted, not by time (suite `executor`): --per-node, the
 // bandwidth limiter's accounting, and --on-move hooks that hold no transfer slot.
-#include "core/executor.hpp"
-#include "core/journal.hpp"
+#include "core/run/executor.hpp"
+#include "core/run/journal.hpp"
 #include "tests/integration/rebalance_fixture.hpp"
 #include "tests/support/scratch.hpp"
 

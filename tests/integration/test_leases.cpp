@@ -5,7 +5,7 @@
 // live run, and a run whose lease is lost mid-run can neither commit nor start a task (fencing).
 #include "core/demo.hpp"
 #include "core/rebalance.hpp"
-#include "core/topology.hpp"
+#include "core/cluster/topology.hpp"
 #include "tests/integration/rebalance_fixture.hpp"
 #include "tests/support/recording_node.hpp"
 #include "tests/support/scratch.hpp"

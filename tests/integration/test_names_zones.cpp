@@ -3,7 +3,7 @@
 // Names that are not UTF-8 through every JSON a run writes (suite `names`), and zones as a
 // failure domain (suite `zones`), end to end on copies of the demo cluster.
 #include "core/error.hpp"
-#include "core/journal.hpp"
+#include "core/run/journal.hpp"
 #include "core/json_names.hpp"
 #include "core/rebalance.hpp"
 #include "tests/integration/rebalance_fixture.hpp"

@@ -5,10 +5,10 @@
 #include "core/demo.hpp"
 #include "core/error.hpp"
 #include "core/events.hpp"
-#include "core/inventory.hpp"
-#include "core/node_set.hpp"
-#include "core/replica_planner.hpp"
-#include "core/topology.hpp"
+#include "core/cluster/inventory.hpp"
+#include "core/cluster/node_set.hpp"
+#include "core/plan/replica_planner.hpp"
+#include "core/cluster/topology.hpp"
 #include "tests/support/scratch.hpp"
 
 #include <doctest/doctest.h>

@@ -2,8 +2,8 @@
 // Copyright (c) clsync developers
 // The writing commands end to end on copies of the demo cluster (suite `rebalance`).
 #include "core/error.hpp"
-#include "core/journal.hpp"
-#include "core/leases.hpp"
+#include "core/run/journal.hpp"
+#include "core/run/leases.hpp"
 #include "core/rebalance.hpp"
 #include "tests/integration/rebalance_fixture.hpp"
 #include "tests/support/scratch.hpp"

@@ -4,12 +4,12 @@
 // they run, one physical directory is never two volumes, and every removal re-counts the chunk's
 // replicas fresh, verified and held.
 #include "core/error.hpp"
-#include "core/executor.hpp"
+#include "core/run/executor.hpp"
 #include "core/fault.hpp"
-#include "core/journal.hpp"
-#include "core/plan_check.hpp"
-#include "core/recount.hpp"
-#include "core/recovery.hpp"
+#include "core/run/journal.hpp"
+#include "core/plan/plan_check.hpp"
+#include "core/run/recount.hpp"
+#include "core/run/recovery.hpp"
 #include "tests/integration/rebalance_fixture.hpp"
 #include "tests/support/scratch.hpp"
 

@@ -2,9 +2,9 @@
 // Copyright (c) clsync developers
 // `status` over hand-written topologies and hand-made chunk trees on real local volumes.
 #include "core/context.hpp"
-#include "core/node_set.hpp"
+#include "core/cluster/node_set.hpp"
 #include "core/status.hpp"
-#include "core/topology.hpp"
+#include "core/cluster/topology.hpp"
 #include "tests/support/scratch.hpp"
 
 #include <doctest/doctest.h>

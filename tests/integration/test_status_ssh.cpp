@@ -2,9 +2,9 @@
 // Copyright (c) clsync developers
 // `status` over SSH nodes (real sshd on 127.0.0.x, the real agent), mixed with local nodes.
 #include "core/context.hpp"
-#include "core/node_set.hpp"
+#include "core/cluster/node_set.hpp"
 #include "core/status.hpp"
-#include "core/topology.hpp"
+#include "core/cluster/topology.hpp"
 #include "tests/support/scratch.hpp"
 #include "tests/support/sshd_harness.hpp"
 

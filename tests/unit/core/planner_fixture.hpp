@@ -2,9 +2,9 @@
 // Copyright (c) clsync developers
 #pragma once
 
-#include "core/inventory.hpp"
-#include "core/plan.hpp"
-#include "core/topology.hpp"
+#include "core/cluster/inventory.hpp"
+#include "core/plan/plan.hpp"
+#include "core/cluster/topology.hpp"
 
 #include <algorithm>
 #include <cstdint>

@@ -4,7 +4,7 @@
 #include "core/demo_writer.hpp"
 #include "core/error.hpp"
 #include "core/events.hpp"
-#include "core/topology.hpp"
+#include "core/cluster/topology.hpp"
 #include "tests/support/scratch.hpp"
 
 #include <doctest/doctest.h>

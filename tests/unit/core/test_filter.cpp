@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Copyright (c) clsync developers
 #include "core/error.hpp"
-#include "core/filter.hpp"
-#include "core/topology.hpp"
+#include "core/cluster/filter.hpp"
+#include "core/cluster/topology.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Copyright (c) clsync developers
-#include "core/inventory.hpp"
+#include "core/cluster/inventory.hpp"
 
 #include <doctest/doctest.h>
 

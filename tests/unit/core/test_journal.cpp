@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Copyright (c) clsync developers
 #include "core/error.hpp"
-#include "core/journal.hpp"
+#include "core/run/journal.hpp"
 #include "tests/support/scratch.hpp"
 
 #include <doctest/doctest.h>

@@ -4,10 +4,10 @@
 #include "cli/render_status.hpp"
 #include "cli/render_tasks.hpp"
 #include "core/error.hpp"
-#include "core/journal.hpp"
+#include "core/run/journal.hpp"
 #include "core/json_names.hpp"
-#include "core/replica_planner.hpp"
-#include "core/task_steps.hpp"
+#include "core/plan/replica_planner.hpp"
+#include "core/run/task_steps.hpp"
 #include "tests/support/scratch.hpp"
 
 #include <doctest/doctest.h>

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Copyright (c) clsync developers
 #include "core/error.hpp"
-#include "core/leases.hpp"
-#include "core/topology.hpp"
+#include "core/run/leases.hpp"
+#include "core/cluster/topology.hpp"
 #include "tests/support/scratch.hpp"
 #include "transport/open.hpp"
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Copyright (c) clsync developers
 #include "core/error.hpp"
-#include "core/replica_planner.hpp"
+#include "core/plan/replica_planner.hpp"
 #include "tests/support/scratch.hpp"
 #include "tests/unit/core/planner_fixture.hpp"
 

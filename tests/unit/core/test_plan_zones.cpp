@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Copyright (c) clsync developers
-#include "core/plan_check.hpp"
-#include "core/replica_planner.hpp"
+#include "core/plan/plan_check.hpp"
+#include "core/plan/replica_planner.hpp"
 #include "tests/unit/core/planner_fixture.hpp"
 
 #include <doctest/doctest.h>

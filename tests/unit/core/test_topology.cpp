@@ -2,7 +2,7 @@
 // Copyright (c) clsync developers
 #include "core/error.hpp"
 #include "core/suggest.hpp"
-#include "core/topology.hpp"
+#include "core/cluster/topology.hpp"
 #include "tests/support/scratch.hpp"
 
 #include <doctest/doctest.h>

@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+#pragma once
+
+#include "core/cluster/topology.hpp"
+#include "transport/types.hpp"
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+/// The cluster's inventory: every replica of every managed chunk, gathered from all nodes in
+/// parallel, and the health of each chunk (SPEC §3). Pure values; planners work on these.
+namespace clsync::core {
+
+class NodeSet;
+class Events;
+
+struct Replica {
+  std::string node;
+  std::string volume;
+  std::uint64_t bytes = 0;
+  std::uint64_t files = 0;
+  /// Bytes on disk (sparse files count their data only), when the scan reported them.
+  std::optional<std::uint64_t> allocated_bytes;
+  std::int64_t newest_mtime_ns = 0;
+  std::string fingerprint;
+  std::string layout_hash;
+  std::string content_hash;  ///< with --verify only
+  bool has_special = false;  ///< holds symlinks/devices/FIFOs/sockets: never moved
+  bool duplicate = false;    ///< a second copy on the same node (not counted as a replica)
+  std::vector<std::string> special;            ///< the special files' relative paths
+  std::vector<transport::FileEntry> file_list; ///< with InventoryOptions::with_files only
+};
+
+enum class ChunkHealth {
+  healthy,
+  under_replicated,
+  over_replicated,
+  duplicate_on_node,
+  divergent,
+  /// Replicas share a zone while a zone none of them is in could hold one (SPEC §3): where
+  /// zones allow (some node has a zone, ≥ 2 distinct zones among reachable nodes, ≥ 2
+  /// replicas), fewer distinct zones than min(replicas, replication, reachable zones). Nodes
+  /// without a zone each count as a zone of their own.
+  zone_unsafe,
+};
+const char* to_string(ChunkHealth h) noexcept;
+
+struct Chunk {
+  std::string key;  ///< "<db>/<level values…>/<table>"
+  std::string db;
+  std::string table;
+  std::vector<std::pair<std::string, std::string>> partition;  ///< (level name, value) in order
+  std::uint64_t bytes = 0;  ///< size of one replica (the largest, if they differ)
+  int replication = 0;      ///< wanted replica count
+  std::vector<Replica> replicas;  ///< sorted by node order, then volume
+  /// The most urgent condition in `issues`, or healthy. Precedence (most urgent first):
+  /// under_replicated (data at risk), divergent (no copy can be trusted as the source),
+  /// zone_unsafe (one failure domain holds every copy), duplicate_on_node, over_replicated.
+  ChunkHealth health = ChunkHealth::healthy;
+  /// Every condition that applies, in the precedence order above; empty when healthy.
+  std::vector<ChunkHealth> issues;
+  /// True when a replica holds special files (never moved, SPEC §3).
+  bool has_special() const;
+
+  /// Replicas counted for replication: one per node (duplicates excluded).
+  int replica_count() const;
+  bool on_node(std::string_view node) const;
+  /// The partition path: level values joined by '/' ("20200601/3").
+  std::string partition_path() const;
+};
+
+/// One volume of a node. `chunks` and `bytes` count the volume's replicas, duplicates excluded.
+struct VolumeState {
+  std::string path;
+  bool ok = true;
+  std::string error;
+  std::uint64_t capacity_bytes = 0;
+  std::uint64_t free_bytes = 0;
+  std::uint64_t filesystem_id = 0;
+  /// Physical identity (SPEC §3): machine id, device and inode of the directory; 0 when unknown.
+  std::string machine_id;
+  std::uint64_t device = 0;
+  std::uint64_t inode = 0;
+  std::uint64_t chunks = 0;
+  std::uint64_t bytes = 0;
+};
+
+struct NodeState {
+  std::string name;
+  std::string host;
+  bool reachable = true;
+  bool excluded = false;  ///< left out with --exclude-node (then reachable is false too)
+  std::string error;  ///< why it is unreachable ("excluded" for excluded nodes)
+  std::vector<VolumeState> volumes;
+  std::uint64_t chunks = 0;  ///< replicas on the node (duplicates excluded)
+  std::uint64_t bytes = 0;
+  /// Capacity and free bytes with each filesystem counted once.
+  std::uint64_t capacity_bytes = 0;
+  std::uint64_t free_bytes = 0;
+};
+
+struct HealthCounts {
+  std::uint64_t chunks = 0, healthy = 0, under_replicated = 0, over_replicated = 0,
+                duplicate_on_node = 0, divergent = 0, zone_unsafe = 0;
+};
+
+struct Inventory {
+  std::vector<NodeState> nodes;  ///< topology order
+  std::vector<Chunk> chunks;     ///< sorted by key
+  std::vector<std::pair<std::string, transport::UnmanagedScan>> unmanaged;  ///< (node, entry)
+  std::vector<std::pair<std::string, transport::LeftoverScan>> leftovers;  ///< (node, leftover)
+  std::vector<std::pair<std::string, std::string>> problems;               ///< (node, sentence)
+  HealthCounts health;
+
+  const NodeState* node(std::string_view name) const;
+  const Chunk* chunk(std::string_view key) const;
+  /// The state of volume `path` of node `node`, or nullptr.
+  const VolumeState* volume(std::string_view node, std::string_view path) const;
+  bool all_reachable() const;
+};
+
+/// Recomputes every count of `inv` (NodeState/VolumeState chunks and bytes, HealthCounts)
+/// from `inv.chunks`; used after filtering chunks out. Capacity and free space are kept.
+void recount(Inventory& inv);
+
+struct InventoryOptions {
+  bool verify = false;      ///< compute content hashes; divergence by content
+  bool with_files = false;  ///< keep file lists
+  std::vector<std::string> exclude_nodes;  ///< not contacted; reported unreachable ("excluded")
+};
+
+/// The failure domains of a topology's nodes, as health and the planners see them.
+struct ZoneMap {
+  bool zoned = false; ///< some node has a zone; else zone rules do not apply
+  std::map<std::string, std::string, std::less<>> zone_of; ///< node → zone key
+  int reachable_zones = 0; ///< distinct zones among the reachable nodes
+  /// Distinct zones among `nodes` (node names; unknown names count as zones of their own).
+  int distinct(const std::vector<std::string>& nodes) const;
+};
+/// Zones of `topo`'s nodes; the reachable ones of `nodes` count for reachable_zones.
+ZoneMap zone_map(const Topology& topo, const std::vector<NodeState>& nodes);
+
+/// Whether `c`'s counted replicas are zone-unsafe under `zones` (see ChunkHealth::zone_unsafe).
+bool zone_unsafe(const Chunk& c, const ZoneMap& zones);
+
+/// Splits a chunk key into db, partition values and table using the topology's databases.
+/// Returns false when the key does not belong to a declared database at the right depth.
+bool parse_chunk_key(const Topology& topo, std::string_view key, Chunk& out);
+
+/// What one node's scan gave. `reachable == false` with an error means unreachable.
+struct NodeScanResult {
+  bool reachable = true;
+  bool excluded = false;  ///< not contacted (--exclude-node)
+  std::string error;
+  transport::NodeScan scan;
+};
+
+/// Builds the inventory from per-node scans (pure: used by tests with hand-made scans).
+/// `scans[i]` belongs to `topo.nodes[i]` (throws std::invalid_argument when the sizes differ).
+/// Replicas whose key does not fit a declared database become problems, not chunks. When one
+/// node holds a key on several volumes, the copy on the first volume in topology order counts
+/// and the others are marked `duplicate` (excluded from every count). Divergence compares
+/// layout hashes (paths and sizes), and content hashes under `opts.verify`; never mtimes or
+/// quick fingerprints. Throws TopologyError (exit 2) when one physical directory (machine id,
+/// device, inode) is reached as two volumes, on one node or on two (a bind mount, a symlink).
+Inventory build_inventory(const Topology& topo,
+                          const std::vector<NodeScanResult>& scans,
+                          const InventoryOptions& opts);
+
+/// Scans every node of `nodes` in parallel (one thread per node) and builds the inventory.
+/// A node whose scan throws is reported unreachable with the message; excluded nodes are
+/// reported unreachable with error "excluded". Throws UsageError when `opts.exclude_nodes`
+/// names a node the topology does not have. Reports a phase and per-node progress to `events`.
+Inventory take_inventory(const Topology& topo,
+                         NodeSet& nodes,
+                         const InventoryOptions& opts,
+                         Events& events);
+
+} // namespace clsync::core

@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+#pragma once
+
+#include "core/options.hpp"
+#include "transport/object.hpp"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+/// A snapshot (SPEC §7, issue 8): what one backup run saw, `snapshots/<id>.json` in a repository.
+/// Written last, after every object it names is in place. Read as data from elsewhere: every
+/// field is checked (names are relative chunk paths without `..`, sizes fit, hashes are hex).
+namespace clsync::core::repo {
+
+/// One chunk of a snapshot.
+struct SnapshotChunk {
+  std::string key;   ///< chunk key: path relative to a volume (names as bytes: json_names.hpp)
+  std::string db;
+  std::string table;
+  std::vector<std::string> partition;  ///< the partition levels' values, outermost first
+  transport::ChunkManifest manifest;   ///< files {path,size,mtime_ns,mode,uid,gid,sha256,link_to,holes}, directories
+  std::string object;                  ///< the chunk's content hash (SPEC §3) = the object's id
+  std::string object_sha256;           ///< SHA-256 of the object file, checked on every transfer
+  std::uint64_t object_size = 0;
+  std::uint64_t bytes() const;         ///< sum of the files' sizes
+};
+
+struct Snapshot {
+  std::string id;       ///< UTC time + short hash, e.g. "20240601T020000Z-3f9a1c2e"
+  std::string created;  ///< RFC 3339 UTC
+  std::string cluster;  ///< the source topology's cluster name
+  std::string host;     ///< where the backup ran
+  std::string tag;
+  FilterOptions filters;  ///< as given (columns included)
+  std::vector<SnapshotChunk> chunks;  ///< sorted by key
+  /// Prune and `latest` work per group: source cluster, filters and tag (restic: host, paths).
+  std::string group() const;
+};
+
+/// A new snapshot id for `now` (UTC seconds) and a few random bytes.
+std::string new_snapshot_id();
+
+/// JSON text of a snapshot (names that are not UTF-8 as `<field>_b64`).
+std::string snapshot_to_json(const Snapshot& snap);
+
+/// Parses and checks a snapshot; `what` names it in errors ("snapshot 2024…Z-3f9a in REPO").
+/// Throws Error(failed) naming the field and entry for anything malformed or hostile.
+Snapshot snapshot_from_json(std::string_view text, const std::string& what);
+
+/// A snapshot file larger than this is refused before it is parsed.
+inline constexpr std::uint64_t k_max_snapshot_bytes = 256ull << 20;
+
+} // namespace clsync::core::repo

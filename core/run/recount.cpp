@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+#include "core/run/recount.hpp"
+
+#include "core/fault.hpp"
+#include "core/run/journal.hpp"
+#include "core/json_names.hpp"
+#include "transport/host_identity.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <set>
+#include <unistd.h>
+
+namespace clsync::core {
+namespace {
+
+std::string place_str(const Place& p)
+{
+  return p.node + ":" + p.volume;
+}
+
+/// The holds one removal placed; released together, best effort (recovery removes what a
+/// crash leaves).
+class Holds {
+public:
+  Holds(NodeSet& nodes, std::string key, std::string record)
+      : m_nodes(nodes), m_key(std::move(key)), m_record(std::move(record))
+  {
+  }
+  Holds(const Holds&) = delete;
+  Holds& operator=(const Holds&) = delete;
+  ~Holds() { release_all(); }
+
+  /// Places the hold on `p`; returns "" when placed, else the holder's record.
+  std::string place(const Place& p)
+  {
+    std::string holder = m_nodes.get(p.node)->place_hold(p.volume, m_key, m_record);
+    if (holder.empty()) {
+      m_held.push_back(p);
+    }
+    return holder;
+  }
+
+  void release(const Place& p) noexcept
+  {
+    auto it = std::find(m_held.begin(), m_held.end(), p);
+    if (it == m_held.end()) {
+      return;
+    }
+    try {
+      m_nodes.get(p.node)->release_hold(p.volume, m_key, m_record);
+    } catch (...) {
+      // Left for recovery: a stale hold only ever keeps a replica.
+    }
+    m_held.erase(it);
+  }
+
+  void release_all() noexcept
+  {
+    while (!m_held.empty()) {
+      release(m_held.back());
+    }
+  }
+
+private:
+  NodeSet& m_nodes;
+  std::string m_key;
+  std::string m_record;
+  std::vector<Place> m_held;
+};
+
+std::string holder_str(const std::string& record)
+{
+  auto j = nlohmann::json::parse(record, nullptr, false);
+  if (!j.is_object()) {
+    return "another removal";
+  }
+  return "task " + j.value("task", std::string("?")) + " (pid " +
+         std::to_string(j.value("pid", 0)) + ")";
+}
+
+} // namespace
+
+std::string hold_record(const std::string& run_id, const std::string& task, const std::string& key)
+{
+  const auto& me = transport::this_host_identity();
+  nlohmann::json j{
+      {"run", run_id},
+      {"task", task},
+      {"machine", me.machine_id},
+      {"boot", me.boot_id},
+      {"pid", static_cast<std::int64_t>(::getpid())},
+      {"created", utc_timestamp(std::chrono::system_clock::now())},
+      {"created_unix", static_cast<std::int64_t>(std::time(nullptr))},
+  };
+  put_name(j, "chunk", key); // a key need not be UTF-8: exact in chunk_b64 (core/json_names)
+  return dump_json(j);
+}
+
+Recount::Recount(Context& ctx, const Inventory& before, std::string run_id)
+    : m_ctx(ctx), m_before(before), m_run_id(std::move(run_id))
+{
+}
+
+int Recount::required(const std::string& key) const
+{
+  const Chunk* c = m_before.chunk(key);
+  int want = 0;
+  if (c) {
+    want = std::min(c->replica_count(), c->replication);
+  } else if (m_ctx.topology) {
+    Chunk parsed;
+    want = parse_chunk_key(*m_ctx.topology, key, parsed) ? parsed.replication
+                                                         : m_ctx.topology->replication;
+  }
+  return std::max(1, want);
+}
+
+Recount::Identity Recount::identity(const Place& p) const
+{
+  const VolumeState* v = m_before.volume(p.node, p.volume);
+  if (!v) {
+    return {};
+  }
+  return {v->machine_id, v->device, v->inode};
+}
+
+std::string Recount::record_for(const std::string& task, const std::string& key)
+{
+  std::lock_guard lock(m_mutex);
+  auto [it, inserted] = m_records.try_emplace(task + "\n" + key);
+  if (inserted) {
+    it->second = hold_record(m_run_id, task, key);
+  }
+  return it->second;
+}
+
+std::string Recount::content_of(transport::Node& node, const Place& p, const std::string& key)
+{
+  const std::string fp = node.fingerprint(p.volume, key);
+  if (fp.empty()) {
+    return {};
+  }
+  {
+    std::lock_guard lock(m_mutex);
+    if (auto it = m_hashes.find({p.node, p.volume, key, fp}); it != m_hashes.end()) {
+      return it->second;
+    }
+  }
+  auto digest = node.hash_chunk(p.volume, key);
+  std::lock_guard lock(m_mutex);
+  m_hashes[{p.node, p.volume, key, digest.fingerprint.empty() ? fp : digest.fingerprint}] =
+      digest.content_hash;
+  return digest.content_hash;
+}
+
+void Recount::remember(const Place& p,
+                       const std::string& key,
+                       const std::string& fingerprint,
+                       const std::string& content_hash)
+{
+  if (fingerprint.empty() || content_hash.empty()) {
+    return;
+  }
+  std::lock_guard lock(m_mutex);
+  m_hashes[{p.node, p.volume, key, fingerprint}] = content_hash;
+}
+
+bool Recount::remove_own(const std::string& key,
+                         const Place& target,
+                         const std::string& task,
+                         const std::function<void()>& remove)
+{
+  Holds holds(*m_ctx.nodes, key, record_for(task, key));
+  if (!holds.place(target).empty()) {
+    return false;
+  }
+  remove();
+  holds.release_all();
+  return true;
+}
+
+void Recount::remove_guarded(const std::string& key,
+                             const std::optional<Place>& target,
+                             const std::string& content_hash,
+                             const std::string& task,
+                             const std::function<void()>& remove,
+                             int required)
+{
+  if (!m_ctx.topology) {
+    throw RecountRefused("re-count: no topology to count chunk " + key + " on; kept");
+  }
+  const int want = required < 0 ? this->required(key) : std::max(1, required);
+  const std::string what =
+      target ? "removing chunk " + key + " from " + place_str(*target) : "chunk " + key;
+  Holds holds(*m_ctx.nodes, key, record_for(task, key));
+  if (target) {
+    if (auto holder = holds.place(*target); !holder.empty()) {
+      throw RecountRefused("re-count: refused " + what + ": the replica is held by " +
+                           holder_str(holder) + ", another removal of this chunk; kept");
+    }
+  }
+  const Identity target_id = target ? identity(*target) : Identity{};
+
+  // Every replica of every reachable node, fresh.
+  std::vector<Place> found;
+  bool transient = false; ///< a node failed for a retryable reason: the count may be short
+  std::vector<std::string> notes;
+  for (const auto& spec : m_ctx.topology->nodes) {
+    const NodeState* state = m_before.node(spec.name);
+    if (state && !state->reachable) {
+      continue;
+    }
+    try {
+      for (const auto& loc : m_ctx.nodes->get(spec.name)->locate_chunk(key)) {
+        found.push_back({spec.name, loc.volume});
+      }
+    } catch (const transport::TransportError& e) {
+      transient = transient || e.retryable();
+      notes.push_back(spec.name + " unreadable");
+    } catch (const std::exception&) {
+      notes.push_back(spec.name + " unreadable");
+    }
+  }
+
+  std::string expected = content_hash;
+  std::set<std::string> nodes_counted;
+  std::vector<Identity> ids_counted;
+  std::vector<std::string> counted;
+  for (const Place& p : found) {
+    if (static_cast<int>(counted.size()) >= want) {
+      break; // only as many as needed are held and hashed
+    }
+    if (target && p == *target) {
+      continue;
+    }
+    const Identity id = identity(p);
+    if (id.known() &&
+        ((target_id.known() && id == target_id) ||
+         std::find(ids_counted.begin(), ids_counted.end(), id) != ids_counted.end())) {
+      notes.push_back(place_str(p) + " is the same directory as another");
+      continue;
+    }
+    if (nodes_counted.count(p.node)) {
+      continue;
+    }
+    if (auto holder = holds.place(p); !holder.empty()) {
+      notes.push_back(place_str(p) + " held by " + holder_str(holder));
+      continue;
+    }
+    std::string hash;
+    try {
+      hash = content_of(*m_ctx.nodes->get(p.node), p, key);
+    } catch (const transport::TransportError& e) {
+      transient = transient || e.retryable();
+      notes.push_back(place_str(p) + " unreadable");
+    } catch (const std::exception&) {
+      notes.push_back(place_str(p) + " unreadable");
+    }
+    if (hash.empty()) {
+      holds.release(p);
+      continue;
+    }
+    if (expected.empty()) {
+      expected = hash;
+    }
+    if (hash != expected) {
+      notes.push_back(place_str(p) + " differs");
+      holds.release(p);
+      continue;
+    }
+    nodes_counted.insert(p.node);
+    ids_counted.push_back(id);
+    counted.push_back(place_str(p));
+  }
+
+  if (static_cast<int>(counted.size()) < want) {
+    std::string list;
+    for (const auto& c : counted) {
+      list += (list.empty() ? "" : ", ") + c;
+    }
+    std::string extra;
+    for (const auto& n : notes) {
+      extra += "; " + n;
+    }
+    throw RecountRefused("re-count: refused " + what + ": " + std::to_string(counted.size()) +
+                         " verified replica(s) elsewhere (" + (list.empty() ? "none" : list) +
+                         extra + "), " + std::to_string(want) +
+                         " required (its count before the run or its replication, whichever is "
+                         "lower); kept",
+                         transient);
+  }
+  fault_point("after_recount");
+  remove();
+  holds.release_all();
+}
+
+} // namespace clsync::core

@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+#pragma once
+
+#include "core/context.hpp"
+#include "core/cluster/inventory.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+/// Recovery (SPEC §5): at the start of every writing run, after the leases, clsync finishes or
+/// undoes what an earlier killed run left behind. It acts on clsync's own leftovers only.
+namespace clsync::core {
+
+struct RecoveryReport {
+  std::uint64_t temps_removed = 0;   ///< `.clsync-tmp-<task>` removed
+  std::uint64_t trash_removed = 0;   ///< trash removed: the chunk has its replicas elsewhere
+  std::uint64_t trash_restored = 0;  ///< trash renamed back: it was a needed replica
+  std::uint64_t surplus_trashed = 0; ///< a committed move's source, removed as the move wanted
+  std::uint64_t intents_removed = 0;
+  std::uint64_t holds_removed = 0;   ///< `.clsync-hold-*` of a run that is gone
+  /// What was found and left alone, as sentences naming node, volume and chunk.
+  std::vector<std::string> notes;
+  /// True when anything was changed (the caller then takes the inventory again).
+  bool acted() const
+  {
+    return temps_removed + trash_removed + trash_restored + surplus_trashed + intents_removed +
+               holds_removed >
+           0;
+  }
+};
+
+/// Acts on the leftovers in `inv` that lie on `nodes` (the nodes this run leased):
+/// - a temp directory is removed;
+/// - a trash directory is removed when its chunk (named by the task's intent) still has its
+///   replica count, else renamed back; a trash no intent explains is reported and left alone;
+/// - a surplus replica that a move's intent explains (committed, source not yet trashed) is
+///   trashed after its content hash is found equal to the destination's;
+/// - a surplus replica that no intent explains is reported, never deleted;
+/// - intents whose leftovers are resolved are removed;
+/// - a removal hold (core/run/recount.hpp) is removed when its holder is gone: it ran on this
+///   machine and its pid is dead or the machine rebooted since, or it is older than an hour.
+/// Removing a trash or a surplus replica goes through the re-count (core/run/recount.hpp): fresh,
+/// verified, held; when it refuses, the trash is renamed back and the surplus is kept.
+/// Node errors are reported in `notes` and leave the leftover for a later run; never throws for
+/// them. Each action is sent to ctx.events as a warning-level message.
+RecoveryReport recover(Context& ctx, const Inventory& inv, const std::vector<std::string>& nodes);
+
+} // namespace clsync::core
