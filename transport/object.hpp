@@ -42,6 +42,9 @@ struct ChunkManifest {
 struct PackOptions {
   int level = 3;    ///< zstd level (1..19)
   int threads = 0;  ///< zstd worker threads for this object; 0: compress on the calling thread
+  /// backup --columns: keep only the files whose name without extension is listed (directories
+  /// all stay). Empty: every file. The object's id is then the content hash of what it holds.
+  std::vector<std::string> columns;
 };
 
 /// What packing a chunk produced.
