@@ -109,5 +109,9 @@ std::unique_ptr<ChunkWriter>
 make_remote_chunk_writer(PooledConnection c, std::string volume, std::string task);
 /// A repository-file writer streaming over `c` (the agent already opened it).
 std::unique_ptr<FileWriter> make_remote_file_writer(PooledConnection c);
+/// An object writer streaming compressed bytes over `c` to the agent, which unpacks them into
+/// `<volume>/.clsync-tmp-<task>` (the agent already opened it).
+std::unique_ptr<ObjectWriter>
+make_remote_object_writer(PooledConnection c, std::string volume, std::string task);
 
 } // namespace clsync::transport::detail

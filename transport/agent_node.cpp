@@ -304,6 +304,46 @@ public:
     call(MsgType::release_hold, {{"volume", volume}, {"key", key}, {"record", record}});
   }
 
+  // Backup objects run in the agent: only compressed bytes and results cross the network.
+
+  PackResult pack_chunk(const std::string& volume,
+                        const std::string& key,
+                        const PackOptions& options,
+                        ByteSink& out) override
+  {
+    auto c = m_pool.get();
+    c->send(MsgType::pack_chunk,
+            json{{"volume", volume}, {"key", key}, {"options", wire::to_wire(options)}});
+    c->flush();
+    json result = consume_stream(*c, MsgType::pack_chunk, [&](const wire::Frame& f) {
+      if (f.type != MsgType::data && f.type != MsgType::data_zstd) {
+        throw c->protocol_error(std::string("unexpected ") + wire::to_string(f.type) +
+                                " in a pack");
+      }
+      out.write(c->data_of(f));
+    });
+    return wire::decode<PackResult>(result);
+  }
+
+  std::unique_ptr<ObjectWriter> unpack_chunk(const std::string& volume,
+                                             const std::string& task,
+                                             const ChunkManifest& expected) override
+  {
+    auto c = m_pool.get();
+    c->call(MsgType::unpack_chunk,
+            json{{"volume", volume}, {"task", task}, {"manifest", wire::to_wire(expected)}});
+    return detail::make_remote_object_writer(std::move(c), volume, task);
+  }
+
+  ObjectCheck check_object(const std::string& root,
+                           const std::string& relpath,
+                           const ChunkManifest& expected) override
+  {
+    return wire::decode<ObjectCheck>(
+        call(MsgType::check_object,
+             {{"root", root}, {"relpath", relpath}, {"manifest", wire::to_wire(expected)}}));
+  }
+
 private:
   json call(MsgType type, const json& request)
   {

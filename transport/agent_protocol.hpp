@@ -3,6 +3,7 @@
 #pragma once
 
 #include "transport/errors.hpp"
+#include "transport/object.hpp"
 #include "transport/types.hpp"
 
 #include <nlohmann/json.hpp>
@@ -51,7 +52,8 @@ namespace clsync::transport::wire {
 /// use the clsync-layout2 / clsync-content2 encodings (directories and modes); VolumeScan carries
 /// the volume's identity (machine id, device, inode), and locate_chunk / place_hold /
 /// release_hold serve the executor's re-count.
-inline constexpr std::uint32_t k_protocol_version = 3;
+/// 4: backup objects (pack_chunk, unpack_chunk, check_object run in the agent).
+inline constexpr std::uint32_t k_protocol_version = 4;
 /// Largest payload accepted (a scan part or any control message).
 inline constexpr std::uint32_t k_max_frame = 64u << 20;
 /// Largest DATA payload a sender produces (receivers accept up to k_max_frame).
@@ -105,6 +107,12 @@ enum class MsgType : std::uint8_t {
   locate_chunk = 60,     ///< [key] → {locations: [{volume, fingerprint}…]}
   place_hold = 61,       ///< [volume, key, record] → {holder}
   release_hold = 62,     ///< [volume, key, record] → {}
+  // Backup objects (object.hpp): the codec runs in the agent, so only compressed bytes and
+  // results cross the network.
+  pack_chunk = 70,   ///< [volume, key, options: PackOptions] → DATA* (the object), PackResult
+  unpack_chunk = 71, ///< [volume, task, manifest] → REPLY {}, then DATA* (object bytes) and
+                     ///< FINISH {object_sha256} (or ABORT) → ChunkDigest, as WRITE_CHUNK
+  check_object = 72, ///< [root, relpath, manifest] → ObjectCheck
 };
 
 /// True for a type this protocol version knows.
@@ -255,6 +263,17 @@ void from_wire(const nlohmann::json& j, DirEntry& v);
 void from_wire(const nlohmann::json& j, CommitMode& v);
 void from_wire(const nlohmann::json& j, CommitOutcome& v);
 void from_wire(const nlohmann::json& j, RenameOutcome& v);
+
+// Backup objects (agent_wire_objects.cpp); a manifest's entries use the FileEntry and ChunkDir
+// encodings above.
+nlohmann::json to_wire(const ChunkManifest& v);
+nlohmann::json to_wire(const PackOptions& v);
+nlohmann::json to_wire(const PackResult& v);
+nlohmann::json to_wire(const ObjectCheck& v);
+void from_wire(const nlohmann::json& j, ChunkManifest& v);
+void from_wire(const nlohmann::json& j, PackOptions& v);
+void from_wire(const nlohmann::json& j, PackResult& v);
+void from_wire(const nlohmann::json& j, ObjectCheck& v);
 
 /// Decodes `j` into a fresh T (any type with a from_wire overload).
 template <class T> T decode(const nlohmann::json& j)

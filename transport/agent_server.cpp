@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/stat.h>
+#include <type_traits>
 #include <unistd.h>
 
 #ifndef CLSYNC_VERSION
@@ -192,6 +193,8 @@ private:
   void write_chunk(const json& req);
   void read_file(const json& req);
   void create_file(const json& req);
+  void pack_chunk(const json& req);
+  void unpack_chunk(const json& req);
   template <class Writer, class OnFrame, class OnFinish>
   void write_stream(Writer& writer, const char* what, OnFrame&& on_frame, OnFinish&& on_finish);
   /// The bytes of a DATA or DATA_ZSTD frame (valid until the next call).
@@ -385,6 +388,19 @@ void Server::dispatch(const Frame& f)
       m_node->release_hold(v, rel(req, "key"), wire::get_string(req, "record"));
       break;
     }
+    case MsgType::pack_chunk:
+      pack_chunk(req);
+      return;
+    case MsgType::unpack_chunk:
+      unpack_chunk(req);
+      return;
+    case MsgType::check_object: {
+      auto r = root(req, "root");
+      auto p = rel(req, "relpath");
+      auto manifest = wire::decode<ChunkManifest>(req.value("manifest", json()));
+      m_out.send(MsgType::reply, wire::to_wire(m_node->check_object(r, p, manifest)));
+      return;
+    }
     default:
       throw TransportError(FailureKind::error,
                            std::string("unexpected ") + wire::to_string(f.type) + " frame");
@@ -452,7 +468,11 @@ void Server::write_stream(Writer& writer,
     }
     try {
       if (f.type == MsgType::finish) {
-        m_out.send(MsgType::reply, on_finish());
+        if constexpr (std::is_invocable_v<OnFinish, const Frame&>) {
+          m_out.send(MsgType::reply, on_finish(f));  // FINISH carries arguments
+        } else {
+          m_out.send(MsgType::reply, on_finish());
+        }
         return;
       }
       if (f.type == MsgType::abort) {
@@ -538,6 +558,42 @@ void Server::create_file(const json& req)
       },
       [&] {
         return json{{"sha256", writer->commit()}};
+      });
+}
+
+// The object arrives compressed and is decoded here, next to the disk; the object's bytes are
+// already zstd, so they go out as plain DATA whatever the connection's --compress says.
+void Server::pack_chunk(const json& req)
+{
+  auto v = root(req, "volume");
+  auto key = rel(req, "key");
+  auto options = wire::decode<PackOptions>(req.value("options", json()));
+  FrameByteSink sink(m_out, nullptr, [this] { return cancel_requested(); });
+  try {
+    m_out.send(MsgType::reply, wire::to_wire(m_node->pack_chunk(v, key, options, sink)));
+  } catch (const Cancelled&) {
+    m_out.error(TransportError(FailureKind::refused, "cancelled"));
+  }
+}
+
+void Server::unpack_chunk(const json& req)
+{
+  auto v = root(req, "volume");
+  auto t = task(req);
+  auto manifest = wire::decode<ChunkManifest>(req.value("manifest", json()));
+  auto writer = m_node->unpack_chunk(v, t, manifest);
+  write_stream(
+      *writer, "object",
+      [&](const Frame& f) {
+        if (f.type != MsgType::data && f.type != MsgType::data_zstd) {
+          return false;
+        }
+        writer->write(data_of(f));
+        return true;
+      },
+      [&](const Frame& f) {
+        auto args = wire::from_payload(f.payload, "finish");
+        return wire::to_wire(writer->finish(wire::get_string(args, "object_sha256")));
       });
 }
 

@@ -279,4 +279,112 @@ std::unique_ptr<FileWriter> make_remote_file_writer(PooledConnection c)
   return std::make_unique<RemoteFileWriter>(std::move(c));
 }
 
+namespace {
+
+/// Streams an object's compressed bytes to the agent, which unpacks and checks them next to
+/// the disk. Like RemoteChunkWriter, a refusal seen by the agent surfaces on a later write or
+/// at the latest in finish(), and leaves no temp directory.
+class RemoteObjectWriter : public ObjectWriter {
+public:
+  RemoteObjectWriter(PooledConnection c, std::string volume, std::string task)
+      : m_c(std::move(c)), m_volume(std::move(volume)), m_task(std::move(task))
+  {
+  }
+  ~RemoteObjectWriter() override
+  {
+    if (!m_finished) {
+      abort();
+    }
+  }
+
+  void write(std::span<const char> data) override
+  {
+    if (m_done) {
+      throw TransportError(FailureKind::error,
+                           m_c->node() + ": the object writer of task " + m_task +
+                               " is already closed");
+    }
+    // Object bytes are zstd already: plain DATA whatever the connection's --compress says.
+    while (!data.empty()) {
+      auto n = std::min(data.size(), wire::k_data_frame);
+      m_c->send_raw(MsgType::data, data.data(), n);
+      data = data.subspan(n);
+    }
+    if (auto* fp = m_c->poll()) {
+      auto& f = *fp;
+      if (f.type != MsgType::error) {
+        throw m_c->protocol_error(std::string("unexpected ") + wire::to_string(f.type) +
+                                  " during an object write");
+      }
+      m_done = m_final = true;
+      auto err = m_c->remote_error(f);
+      try {
+        m_c->send(MsgType::abort, json::object());
+        m_c->flush();
+      } catch (...) {
+        m_c->mark_broken();
+      }
+      throw err;
+    }
+  }
+
+  ChunkDigest finish(const std::string& object_sha256) override
+  {
+    if (m_done) {
+      throw TransportError(FailureKind::error,
+                           m_c->node() + ": the object writer of task " + m_task +
+                               " is already closed");
+    }
+    m_done = m_final = true;  // the FINISH answer ends the stream whatever it says
+    const json reply = m_c->call(MsgType::finish, json{{"object_sha256", object_sha256}});
+    m_finished = true;
+    return wire::decode<ChunkDigest>(reply);
+  }
+
+  void abort() noexcept override
+  {
+    try {
+      if (m_finished) {
+        // The temp waits for commit_chunk; abort after finish means drop it.
+        m_finished = false;
+        if (!m_c->broken()) {
+          m_c->call(MsgType::remove_task_dirs, json{{"volume", m_volume}, {"task", m_task}});
+        }
+        return;
+      }
+      if (m_done && m_final) {
+        return;
+      }
+      m_done = true;
+      if (m_c->broken()) {
+        return;
+      }
+      m_c->send(MsgType::abort, json::object());
+      m_c->flush();
+      if (!m_final) {
+        m_final = true;
+        (void)m_c->recv();  // REPLY or ERROR: both end the stream
+      }
+    } catch (...) {
+      m_c->mark_broken();
+    }
+  }
+
+private:
+  PooledConnection m_c;
+  std::string m_volume;
+  std::string m_task;
+  bool m_done = false;
+  bool m_final = false;
+  bool m_finished = false;
+};
+
+} // namespace
+
+std::unique_ptr<ObjectWriter>
+make_remote_object_writer(PooledConnection c, std::string volume, std::string task)
+{
+  return std::make_unique<RemoteObjectWriter>(std::move(c), std::move(volume), std::move(task));
+}
+
 } // namespace clsync::transport::detail

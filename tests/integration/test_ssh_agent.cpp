@@ -221,6 +221,15 @@ TEST_SUITE("transport_ssh")
     REQUIRE(::stat(deployed.c_str(), &before) == 0);
     auto again = make_ssh_node(t);
     CHECK(again->hash_chunk(v.string(), "Level1/20200601/Key1/t").bytes == 8);
+    // The static agent carries the object codec (our own tar: it links no libarchive).
+    struct Bytes : ByteSink {
+      std::string bytes;
+      void write(std::span<const char> d) override { bytes.append(d.data(), d.size()); }
+    } object;
+    auto packed = again->pack_chunk(v.string(), "Level1/20200601/Key1/t", {}, object);
+    CHECK(packed.object_size == object.bytes.size());
+    CHECK(packed.digest.content_hash ==
+          again->hash_chunk(v.string(), "Level1/20200601/Key1/t").content_hash);
     struct stat after {};
     REQUIRE(::stat(deployed.c_str(), &after) == 0);
     CHECK(before.st_ino == after.st_ino);

@@ -358,3 +358,64 @@ TEST_SUITE("transport_ssh")
     clsync::test::run_contract_repository_files(make);
   }
 }
+
+TEST_SUITE("transport_agent_pipe")
+{
+  TEST_CASE("objects: pack, unpack and check run in the agent; the pipe carries compressed bytes")
+  {
+    fs::path v = clsync::test::scratch_dir("obj-wire");
+    fs::path repo = clsync::test::scratch_dir("obj-wire-repo");
+    fs::path dst = clsync::test::scratch_dir("obj-wire-dst");
+    const std::uint64_t size = 32u << 20;
+    clsync::test::put_file(v / "db/k/t/z.col", "z.col", std::string(size, 'z'), 0644);
+    WireCount count;
+    auto node = make_piped({v.string(), repo.string(), dst.string()}, 5000, false, count);
+    auto file = node->create_file(repo.string(), "objects/z.tar.zst");
+    std::uint64_t in0 = *count.in;
+    PackResult packed = node->pack_chunk(v.string(), "db/k/t", {}, *file);
+    CHECK(*count.in - in0 < packed.object_size + (64u << 10));
+    CHECK(packed.object_size < size / 100);
+    CHECK(file->commit() == packed.object_sha256);
+    CHECK(packed.digest.content_hash == node->hash_chunk(v.string(), "db/k/t").content_hash);
+
+    // check_object reads the object where it lies: only the verdict comes back.
+    in0 = *count.in;
+    std::uint64_t out0 = *count.out;
+    ObjectCheck check = node->check_object(repo.string(), "objects/z.tar.zst", packed.manifest);
+    CHECK_MESSAGE(check.ok, check.error);
+    CHECK(check.bytes == size);
+    CHECK(*count.in - in0 < 4096);
+    CHECK(*count.out - out0 < 4096);
+
+    // unpack: the object's bytes go out as they are and the agent writes the chunk.
+    out0 = *count.out;
+    auto writer = node->unpack_chunk(dst.string(), "task-w", packed.manifest);
+    in0 = *count.in;
+    struct Bytes : ByteSink {
+      std::string bytes;
+      void write(std::span<const char> d) override { bytes.append(d.data(), d.size()); }
+    } obj;
+    auto reader = make_piped({repo.string()});
+    reader->read_file(repo.string(), "objects/z.tar.zst", 0, obj);
+    writer->write(std::span<const char>(obj.bytes.data(), obj.bytes.size()));
+    ChunkDigest d = writer->finish(packed.object_sha256);
+    CHECK(d.content_hash == packed.digest.content_hash);
+    CHECK(*count.out - out0 < packed.object_size + (64u << 10));
+    CHECK(node->commit_chunk(dst.string(), "task-w", "db/k/t", CommitMode::no_replace) ==
+          CommitOutcome::placed);
+    CHECK(clsync::test::sha256_of_file(dst / "db/k/t/z.col") == packed.manifest.files[0].sha256);
+
+    // A refusal in the agent reaches the caller with its kind, and the temp is gone.
+    auto bad = node->unpack_chunk(dst.string(), "task-bad", packed.manifest);
+    try {
+      bad->write(std::span<const char>(obj.bytes.data(), obj.bytes.size()));
+      bad->finish(std::string(64, '0'));
+      FAIL("accepted");
+    } catch (const TransportError& e) {
+      CHECK_MESSAGE(e.kind() == FailureKind::refused, e.what());
+    }
+    CHECK_FALSE(clsync::test::has_entry_starting(dst, ".clsync-tmp"));
+    // The connection is still usable after the refusal.
+    CHECK(node->fingerprint(dst.string(), "db/k/t") == node->fingerprint(dst.string(), "db/k/t"));
+  }
+}
