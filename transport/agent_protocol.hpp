@@ -52,7 +52,8 @@ namespace clsync::transport::wire {
 /// use the clsync-layout2 / clsync-content2 encodings (directories and modes); VolumeScan carries
 /// the volume's identity (machine id, device, inode), and locate_chunk / place_hold /
 /// release_hold serve the executor's re-count.
-/// 4: backup objects (pack_chunk, unpack_chunk, check_object run in the agent).
+/// 4: backup repositories (pack_chunk, unpack_chunk, check_object run in the agent; create_dir,
+///    append_file, list_tree serve repositories).
 inline constexpr std::uint32_t k_protocol_version = 4;
 /// Largest payload accepted (a scan part or any control message).
 inline constexpr std::uint32_t k_max_frame = 64u << 20;
@@ -113,6 +114,8 @@ enum class MsgType : std::uint8_t {
   unpack_chunk = 71, ///< [volume, task, manifest] → REPLY {}, then DATA* (object bytes) and
                      ///< FINISH {object_sha256} (or ABORT) → ChunkDigest, as WRITE_CHUNK
   check_object = 72, ///< [root, relpath, manifest] → ObjectCheck
+  // Repositories (issue 8; 80–84 reserved for them).
+  create_dir = 80,       ///< [root, relpath, mode] → {}
 };
 
 /// True for a type this protocol version knows.
