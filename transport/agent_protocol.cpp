@@ -22,7 +22,8 @@ namespace {
 
 bool is_known(std::uint8_t t) noexcept
 {
-  return (t >= 1 && t <= 15) || (t >= 32 && t <= 53) || (t >= 60 && t <= 62);
+  return (t >= 1 && t <= 15) || (t >= 32 && t <= 53) || (t >= 60 && t <= 62) ||
+         (t >= 75 && t <= 76);
 }
 
 const char* to_string(MsgType t) noexcept
@@ -108,6 +109,10 @@ const char* to_string(MsgType t) noexcept
     return "place_hold";
   case MsgType::release_hold:
     return "release_hold";
+  case MsgType::append_file:
+    return "append_file";
+  case MsgType::list_tree:
+    return "list_tree";
   }
   return "unknown";
 }

@@ -51,7 +51,9 @@ namespace clsync::transport::wire {
 /// use the clsync-layout2 / clsync-content2 encodings (directories and modes); VolumeScan carries
 /// the volume's identity (machine id, device, inode), and locate_chunk / place_hold /
 /// release_hold serve the executor's re-count.
-inline constexpr std::uint32_t k_protocol_version = 3;
+/// 4: backup objects and repositories (issue 8): pack/unpack/check (70–74), resumable appends
+/// and tree listings (75–79), repository operations (80–84).
+inline constexpr std::uint32_t k_protocol_version = 4;
 /// Largest payload accepted (a scan part or any control message).
 inline constexpr std::uint32_t k_max_frame = 64u << 20;
 /// Largest DATA payload a sender produces (receivers accept up to k_max_frame).
@@ -105,6 +107,10 @@ enum class MsgType : std::uint8_t {
   locate_chunk = 60,     ///< [key] → {locations: [{volume, fingerprint}…]}
   place_hold = 61,       ///< [volume, key, record] → {holder}
   release_hold = 62,     ///< [volume, key, record] → {}
+  // Push (issue 8): resumable object writes and one-round-trip listings.
+  append_file = 75,      ///< [root, relpath, sha256] → REPLY {offset}, DATA*, FINISH → {size}
+                         ///< (ABORT keeps the partial)
+  list_tree = 76,        ///< [root, relpath] → {entries: [DirEntry…]} (names relative, recursive)
 };
 
 /// True for a type this protocol version knows.

@@ -192,8 +192,10 @@ private:
   void write_chunk(const json& req);
   void read_file(const json& req);
   void create_file(const json& req);
+  void append_file(const json& req);
   template <class Writer, class OnFrame, class OnFinish>
-  void write_stream(Writer& writer, const char* what, OnFrame&& on_frame, OnFinish&& on_finish);
+  void write_stream(Writer& writer, const char* what, OnFrame&& on_frame, OnFinish&& on_finish,
+                    bool open_reply = true);
   /// The bytes of a DATA or DATA_ZSTD frame (valid until the next call).
   std::span<const char> data_of(const Frame& f);
   /// True when the client sent CANCEL during a read stream.
@@ -385,6 +387,22 @@ void Server::dispatch(const Frame& f)
       m_node->release_hold(v, rel(req, "key"), wire::get_string(req, "record"));
       break;
     }
+    case MsgType::append_file:
+      append_file(req);
+      return;
+    case MsgType::list_tree: {
+      auto r = root(req, "root");
+      std::string p = wire::get_string(req, "relpath");
+      if (!p.empty()) {
+        check_relative(p, PathUse::file, "relpath");
+      }
+      json entries = json::array();
+      for (const auto& e : m_node->list_tree(r, p)) {
+        entries.push_back(wire::to_wire(e));
+      }
+      m_out.send(MsgType::reply, json{{"entries", std::move(entries)}});
+      return;
+    }
     default:
       throw TransportError(FailureKind::error,
                            std::string("unexpected ") + wire::to_string(f.type) + " frame");
@@ -433,9 +451,12 @@ template <class Writer, class OnFrame, class OnFinish>
 void Server::write_stream(Writer& writer,
                           const char* what,
                           OnFrame&& on_frame,
-                          OnFinish&& on_finish)
+                          OnFinish&& on_finish,
+                          bool open_reply)
 {
-  m_out.send(MsgType::reply, json::object());
+  if (open_reply) {
+    m_out.send(MsgType::reply, json::object());
+  }
   bool failed = false;
   Frame f;
   for (;;) {
@@ -539,6 +560,29 @@ void Server::create_file(const json& req)
       [&] {
         return json{{"sha256", writer->commit()}};
       });
+}
+
+/// The opening REPLY carries the partial's offset, so the client sends only what is missing.
+/// ABORT (or a failure) keeps the partial for a later resume.
+void Server::append_file(const json& req)
+{
+  auto r = root(req, "root");
+  auto p = rel(req, "relpath");
+  auto writer = m_node->append_file(r, p, wire::get_string(req, "sha256"));
+  struct Keeper {
+    AppendWriter& w;
+    void abort() noexcept { w.close(); }
+  } keeper{*writer};
+  m_out.send(MsgType::reply, json{{"offset", writer->offset()}});
+  write_stream(
+      keeper, "append", [&](const Frame& f) {
+        if (f.type != MsgType::data && f.type != MsgType::data_zstd) {
+          return false;
+        }
+        writer->write(data_of(f));
+        return true;
+      },
+      [&] { return json{{"size", writer->commit()}}; }, false);
 }
 
 } // namespace

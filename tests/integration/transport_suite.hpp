@@ -52,7 +52,8 @@ using NodeMaker =
   X(concurrent_tasks)            \
   X(exact_copy)                  \
   X(names_as_bytes)              \
-  X(holds_and_identity)
+  X(holds_and_identity)          \
+  X(resumable_writes)
 // clang-format on
 
 #define CLSYNC_DECLARE_CONTRACT_CASE(name) void run_contract_##name(const NodeMaker& make);
@@ -94,5 +95,10 @@ CLSYNC_CONTRACT_CASES(CLSYNC_DECLARE_CONTRACT_CASE)
 ///   record is fine), release_hold removes only its own record, holds are scanned with kind
 ///   "hold"; locate_chunk finds every volume with the key; a volume's identity (machine id,
 ///   device, inode) follows a bind mount and a symlink to the one directory.
+/// resumable_writes: append_file continues a partial at its size (kept by close and by a
+///   dropped writer), fsyncs across k_append_sync_bytes, commits only the expected SHA-256
+///   (a wrong prefix or tail removes the partial and names the file), refuses a second writer
+///   of the same partial and bad paths; list_tree lists nested files in one call, partials
+///   included, writers' temps not.
 
 } // namespace clsync::test
