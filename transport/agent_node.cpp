@@ -302,6 +302,11 @@ public:
     return out;
   }
 
+  void create_dir(const std::string& root, const std::string& relpath, std::uint32_t mode) override
+  {
+    call(MsgType::create_dir, {{"root", root}, {"relpath", relpath}, {"mode", mode}});
+  }
+
   std::vector<ChunkLocation> locate_chunk(const std::string& key) override
   {
     auto r = call(MsgType::locate_chunk, {{"key", key}});

@@ -111,6 +111,8 @@ enum class MsgType : std::uint8_t {
   append_file = 75,      ///< [root, relpath, sha256] → REPLY {offset}, DATA*, FINISH → {size}
                          ///< (ABORT keeps the partial)
   list_tree = 76,        ///< [root, relpath] → {entries: [DirEntry…]} (names relative, recursive)
+  // Repositories (issue 8; 80–84 reserved for them).
+  create_dir = 80,       ///< [root, relpath, mode] → {}
 };
 
 /// True for a type this protocol version knows.

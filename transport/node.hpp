@@ -242,6 +242,14 @@ public:
   /// temps are left out; `.partial` files are listed (callers tell them by name). Empty when
   /// `relpath` does not exist. Symlinks and special files are left out.
   virtual std::vector<DirEntry> list_tree(const std::string& root, const std::string& relpath);
+  /// Creates the directory `relpath` under `root` with exactly `mode` (the umask does not
+  /// apply) and fsyncs its parent; an existing directory is left as it is. Its parent must
+  /// exist. (A new repository is made 0700 this way, through its parent as the root.)
+  virtual void create_dir(const std::string& root, const std::string& relpath, std::uint32_t mode)
+  {
+    (void)root, (void)relpath, (void)mode;
+    throw TransportError(FailureKind::refused, describe() + ": cannot create directories");
+  }
 };
 
 } // namespace clsync::transport
