@@ -38,30 +38,35 @@ drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
 now() { date +%s.%N; }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-# --- the repository ---------------------------------------------------------------------------
-"$CLSYNC" demo --dir "$work/demo" --chunk-size "$CHUNK" >/dev/null
-vol="$work/demo/a/P1-dn1/ssd0/chunkData"
-repo="$work/repo"
-mkdir -p "$repo/objects" "$repo/snapshots"
-chmod 700 "$repo"
-(cd "$vol" && find . -mindepth 4 -maxdepth 4 -type d | sed 's|^\./||' | sort | head -n "$CHUNKS") \
-  > "$work/keys"
-pack() {  # $1: chunk key → "key hash sha256 size" on stdout
-  local key=$1 hash obj
-  hash=$(printf '%s' "$key" | sha256sum | cut -d' ' -f1)
-  obj="$repo/objects/${hash:0:2}/$hash.tar.zst"
-  mkdir -p "$(dirname "$obj")"
-  tar -C "$vol/$key" -cf - . | zstd -q -3 -o "$obj"
-  echo "$key $hash $(sha256sum "$obj" | cut -d' ' -f1) $(stat -c %s "$obj")"
-}
-export -f pack
-export vol repo
-xargs -a "$work/keys" -P 2 -I{} bash -c 'pack "$@"' _ {} > "$work/objects.txt"
-python3 "$(dirname "$0")/push_snapshot.py" "$work/objects.txt" "$vol" > "$work/snap.json"
-id=$(jq -r .id "$work/snap.json")
-cp "$work/snap.json" "$repo/snapshots/$id.json"
+# --- the repository (built once, kept in $REPO for later runs) -------------------------------
+repo=${REPO:-/var/tmp/clsync-bench-push-repo}
+if [ ! -f "$repo.complete" ]; then
+  rm -rf "$repo"
+  "$CLSYNC" demo --dir "$work/demo" --chunk-size "$CHUNK" >/dev/null
+  vol="$work/demo/a/P1-dn1/ssd0/chunkData"
+  mkdir -p "$repo/objects" "$repo/snapshots"
+  chmod 700 "$repo"
+  echo '{"format": "clsync-repo", "version": 1}' > "$repo/clsync-repo.json"
+  (cd "$vol" && find . -mindepth 4 -maxdepth 4 -type d | sed 's|^\./||' | sort | head -n "$CHUNKS") \
+    > "$work/keys"
+  pack() {  # $1: chunk key → "key hash sha256 size" on stdout
+    local key=$1 hash obj
+    hash=$(printf '%s' "$key" | sha256sum | cut -d' ' -f1)
+    obj="$repo/objects/${hash:0:2}/$hash.tar.zst"
+    mkdir -p "$(dirname "$obj")"
+    tar -C "$vol/$key" -cf - . | zstd -q -3 -o "$obj"
+    echo "$key $hash $(sha256sum "$obj" | cut -d' ' -f1) $(stat -c %s "$obj")"
+  }
+  export -f pack
+  export vol repo
+  xargs -a "$work/keys" -P 2 -I{} bash -c 'pack "$@"' _ {} > "$repo.objects"
+  python3 "$(dirname "$0")/push_snapshot.py" "$repo.objects" "$vol" > "$work/snap.json"
+  cp "$work/snap.json" "$repo/snapshots/$(jq -r .id "$work/snap.json").json"
+  rm -rf "$work/demo"
+  touch "$repo.complete"
+fi
 bytes=$(du -sb "$repo" | cut -f1)
-objects=$(wc -l < "$work/objects.txt")
+objects=$(wc -l < "$repo.objects")
 
 # --- the host ---------------------------------------------------------------------------------
 . "$(dirname "$0")/loopback_sshd.sh"
