@@ -149,7 +149,7 @@ TEST_SUITE("push")
     auto c = src.add_object(5000, 3);
     src.add_snapshot({a, b}, "daily");
     src.add_snapshot({b, c}, "daily");
-    const fs::path dest = src.dir.parent_path() / "dest" / "repo";
+    const fs::path dest = src.dir.parent_path() / "dest";
     const std::string args = "'" + src.dir.string() + "' '" + ssh_url(sshd, dest) + "'" +
                              ssh_flags(sshd) + " --parallel 2";
 
