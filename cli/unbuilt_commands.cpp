@@ -21,10 +21,6 @@ Command make_backup(CLI::App& app)
 {
   return make_not_built(app, "backup", "Write chosen chunks into a backup repository");
 }
-Command make_push(CLI::App& app)
-{
-  return make_not_built(app, "push", "Send a backup repository to another place");
-}
 Command make_restore(CLI::App& app)
 {
   return make_not_built(app, "restore", "Put chunks from a backup repository onto a cluster");

@@ -18,7 +18,7 @@ _clsync() {
   case $sub in
     status) opts="-h --help --by --chunks --verify --check --exclude-node --tasks --runs --db --table --partition --where --chunk --utc" ;;
     backup) opts="-h --help" ;;
-    push) opts="-h --help" ;;
+    push) opts="-h --help --parallel --bwlimit -n --dry-run --identity --known-hosts --host-key-policy --agent-command --dest-identity --dest-known-hosts --dest-host-key-policy --dest-agent-command" ;;
     restore) opts="-h --help" ;;
     sync-online) opts="-h --help" ;;
     rebalance-nodes) opts="-h --help --by --threshold --min-age --plan-out --plan -n --dry-run --concurrency --per-node --bwlimit --bwlimit-per-node --max-bytes --until --headroom --allow-degraded --exclude-node --lease-ttl --break-lock --pre-hook --post-hook --on-move --hook-timeout --retries --compress --max-memory --db --table --partition --where --chunk --utc" ;;

@@ -113,5 +113,7 @@ std::unique_ptr<FileWriter> make_remote_file_writer(PooledConnection c);
 /// `<volume>/.clsync-tmp-<task>` (the agent already opened it).
 std::unique_ptr<ObjectWriter>
 make_remote_object_writer(PooledConnection c, std::string volume, std::string task);
+/// A resumable writer streaming over `c` (the agent already opened the partial at `offset`).
+std::unique_ptr<AppendWriter> make_remote_append_writer(PooledConnection c, std::uint64_t offset);
 
 } // namespace clsync::transport::detail

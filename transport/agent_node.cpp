@@ -281,6 +281,27 @@ public:
     call(MsgType::remove_file, {{"root", root}, {"relpath", relpath}});
   }
 
+  std::unique_ptr<AppendWriter> append_file(const std::string& root,
+                                            const std::string& relpath,
+                                            const std::string& expected_sha256) override
+  {
+    auto c = m_pool.get();
+    auto r = c->call(MsgType::append_file,
+                     json{{"root", root}, {"relpath", relpath}, {"sha256", expected_sha256}});
+    const auto offset = wire::get_u64(r, "offset");
+    return detail::make_remote_append_writer(std::move(c), offset);
+  }
+
+  std::vector<DirEntry> list_tree(const std::string& root, const std::string& relpath) override
+  {
+    auto r = call(MsgType::list_tree, {{"root", root}, {"relpath", relpath}});
+    std::vector<DirEntry> out;
+    for (const auto& e : at(r, "entries")) {
+      out.push_back(wire::decode<DirEntry>(e));
+    }
+    return out;
+  }
+
   void create_dir(const std::string& root, const std::string& relpath, std::uint32_t mode) override
   {
     call(MsgType::create_dir, {{"root", root}, {"relpath", relpath}, {"mode", mode}});

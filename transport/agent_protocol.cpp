@@ -23,7 +23,7 @@ namespace {
 bool is_known(std::uint8_t t) noexcept
 {
   return (t >= 1 && t <= 15) || (t >= 32 && t <= 53) || (t >= 60 && t <= 62) ||
-         (t >= 70 && t <= 72) || t == 80;
+         (t >= 70 && t <= 72) || (t >= 75 && t <= 76) || t == 80;
 }
 
 const char* to_string(MsgType t) noexcept
@@ -115,6 +115,10 @@ const char* to_string(MsgType t) noexcept
     return "unpack_chunk";
   case MsgType::check_object:
     return "check_object";
+  case MsgType::append_file:
+    return "append_file";
+  case MsgType::list_tree:
+    return "list_tree";
   case MsgType::create_dir:
     return "create_dir";
   }

@@ -52,8 +52,8 @@ namespace clsync::transport::wire {
 /// use the clsync-layout2 / clsync-content2 encodings (directories and modes); VolumeScan carries
 /// the volume's identity (machine id, device, inode), and locate_chunk / place_hold /
 /// release_hold serve the executor's re-count.
-/// 4: backup repositories (pack_chunk, unpack_chunk, check_object run in the agent; create_dir,
-///    append_file, list_tree serve repositories).
+/// 4: backup objects and repositories (issue 8): pack/unpack/check (70–74), resumable appends
+/// and tree listings (75–79), repository operations (80–84).
 inline constexpr std::uint32_t k_protocol_version = 4;
 /// Largest payload accepted (a scan part or any control message).
 inline constexpr std::uint32_t k_max_frame = 64u << 20;
@@ -114,6 +114,10 @@ enum class MsgType : std::uint8_t {
   unpack_chunk = 71, ///< [volume, task, manifest] → REPLY {}, then DATA* (object bytes) and
                      ///< FINISH {object_sha256} (or ABORT) → ChunkDigest, as WRITE_CHUNK
   check_object = 72, ///< [root, relpath, manifest] → ObjectCheck
+  // Push (issue 8): resumable object writes and one-round-trip listings.
+  append_file = 75,      ///< [root, relpath, sha256] → REPLY {offset}, DATA*, FINISH → {size}
+                         ///< (ABORT keeps the partial)
+  list_tree = 76,        ///< [root, relpath] → {entries: [DirEntry…]} (names relative, recursive)
   // Repositories (issue 8; 80–84 reserved for them).
   create_dir = 80,       ///< [root, relpath, mode] → {}
 };

@@ -195,8 +195,10 @@ private:
   void create_file(const json& req);
   void pack_chunk(const json& req);
   void unpack_chunk(const json& req);
+  void append_file(const json& req);
   template <class Writer, class OnFrame, class OnFinish>
-  void write_stream(Writer& writer, const char* what, OnFrame&& on_frame, OnFinish&& on_finish);
+  void write_stream(Writer& writer, const char* what, OnFrame&& on_frame, OnFinish&& on_finish,
+                    bool open_reply = true);
   /// The bytes of a DATA or DATA_ZSTD frame (valid until the next call).
   std::span<const char> data_of(const Frame& f);
   /// True when the client sent CANCEL during a read stream.
@@ -405,6 +407,20 @@ void Server::dispatch(const Frame& f)
       auto p = rel(req, "relpath");
       auto manifest = wire::decode<ChunkManifest>(req.value("manifest", json()));
       m_out.send(MsgType::reply, wire::to_wire(m_node->check_object(r, p, manifest)));
+    case MsgType::append_file:
+      append_file(req);
+      return;
+    case MsgType::list_tree: {
+      auto r = root(req, "root");
+      std::string p = wire::get_string(req, "relpath");
+      if (!p.empty()) {
+        check_relative(p, PathUse::file, "relpath");
+      }
+      json entries = json::array();
+      for (const auto& e : m_node->list_tree(r, p)) {
+        entries.push_back(wire::to_wire(e));
+      }
+      m_out.send(MsgType::reply, json{{"entries", std::move(entries)}});
       return;
     }
     default:
@@ -455,9 +471,12 @@ template <class Writer, class OnFrame, class OnFinish>
 void Server::write_stream(Writer& writer,
                           const char* what,
                           OnFrame&& on_frame,
-                          OnFinish&& on_finish)
+                          OnFinish&& on_finish,
+                          bool open_reply)
 {
-  m_out.send(MsgType::reply, json::object());
+  if (open_reply) {
+    m_out.send(MsgType::reply, json::object());
+  }
   bool failed = false;
   Frame f;
   for (;;) {
@@ -591,6 +610,20 @@ void Server::unpack_chunk(const json& req)
   write_stream(
       *writer, "object",
       [&](const Frame& f) {
+/// The opening REPLY carries the partial's offset, so the client sends only what is missing.
+/// ABORT (or a failure) keeps the partial for a later resume.
+void Server::append_file(const json& req)
+{
+  auto r = root(req, "root");
+  auto p = rel(req, "relpath");
+  auto writer = m_node->append_file(r, p, wire::get_string(req, "sha256"));
+  struct Keeper {
+    AppendWriter& w;
+    void abort() noexcept { w.close(); }
+  } keeper{*writer};
+  m_out.send(MsgType::reply, json{{"offset", writer->offset()}});
+  write_stream(
+      keeper, "append", [&](const Frame& f) {
         if (f.type != MsgType::data && f.type != MsgType::data_zstd) {
           return false;
         }
@@ -601,6 +634,7 @@ void Server::unpack_chunk(const json& req)
         auto args = wire::from_payload(f.payload, "finish");
         return wire::to_wire(writer->finish(wire::get_string(args, "object_sha256")));
       });
+      [&] { return json{{"size", writer->commit()}}; }, false);
 }
 
 } // namespace

@@ -266,6 +266,82 @@ private:
   bool m_final = false;
 };
 
+/// Appends to a partial through a connection it holds: frames go out without waiting; an agent
+/// failure surfaces on a later write or in commit(). close() sends ABORT, which keeps the
+/// partial on the node.
+class RemoteAppendWriter : public AppendWriter {
+public:
+  RemoteAppendWriter(PooledConnection c, std::uint64_t offset)
+      : m_c(std::move(c)), m_offset(offset)
+  {
+  }
+  ~RemoteAppendWriter() override { close(); }
+
+  std::uint64_t offset() const override { return m_offset; }
+
+  void write(std::span<const char> data) override
+  {
+    if (m_done) {
+      throw TransportError(FailureKind::error, m_c->node() + ": append writer already finished");
+    }
+    while (!data.empty()) {
+      auto n = std::min(data.size(), wire::k_data_frame);
+      m_c->send_data(data.first(n));
+      data = data.subspan(n);
+    }
+    if (auto* fp = m_c->poll()) {
+      auto& f = *fp;
+      if (f.type != MsgType::error) {
+        throw m_c->protocol_error("unexpected frame during an append");
+      }
+      m_done = m_final = true;
+      auto err = m_c->remote_error(f);
+      try {
+        m_c->send(MsgType::abort, json::object());
+        m_c->flush();
+      } catch (...) {
+        m_c->mark_broken();
+      }
+      throw err;
+    }
+  }
+  std::uint64_t commit() override
+  {
+    if (m_done) {
+      throw TransportError(FailureKind::error, m_c->node() + ": append writer already finished");
+    }
+    m_done = true;
+    m_final = true;
+    return wire::get_u64(m_c->call(MsgType::finish, json::object()), "size");
+  }
+  void close() noexcept override
+  {
+    if (m_done && m_final) {
+      return;
+    }
+    m_done = true;
+    try {
+      if (m_c->broken()) {
+        return;
+      }
+      m_c->send(MsgType::abort, json::object());
+      m_c->flush();
+      if (!m_final) {
+        m_final = true;
+        (void)m_c->recv();
+      }
+    } catch (...) {
+      m_c->mark_broken();
+    }
+  }
+
+private:
+  PooledConnection m_c;
+  std::uint64_t m_offset;
+  bool m_done = false;
+  bool m_final = false;
+};
+
 } // namespace
 
 std::unique_ptr<ChunkWriter>
@@ -385,6 +461,11 @@ std::unique_ptr<ObjectWriter>
 make_remote_object_writer(PooledConnection c, std::string volume, std::string task)
 {
   return std::make_unique<RemoteObjectWriter>(std::move(c), std::move(volume), std::move(task));
+}
+
+std::unique_ptr<AppendWriter> make_remote_append_writer(PooledConnection c, std::uint64_t offset)
+{
+  return std::make_unique<RemoteAppendWriter>(std::move(c), offset);
 }
 
 } // namespace clsync::transport::detail

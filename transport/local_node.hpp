@@ -106,6 +106,10 @@ public:
                                           const std::string& relpath) override;
   std::vector<DirEntry> list_dir(const std::string& root, const std::string& relpath) override;
   void remove_file(const std::string& root, const std::string& relpath) override;
+  std::unique_ptr<AppendWriter> append_file(const std::string& root,
+                                            const std::string& relpath,
+                                            const std::string& expected_sha256) override;
+  std::vector<DirEntry> list_tree(const std::string& root, const std::string& relpath) override;
   void create_dir(const std::string& root, const std::string& relpath, std::uint32_t mode) override;
 
   // Helpers shared by the implementation files (local_*.cpp); not part of the Node contract.

@@ -71,6 +71,25 @@ public:
   virtual void abort() noexcept = 0;
 };
 
+/// A repository file appended to `<relpath>.partial` and renamed into place on commit, so that a
+/// transfer cut at any point resumes where the partial ends (push). The bytes written are
+/// fsynced at least every k_append_sync_bytes: a killed writer leaves a durable prefix.
+class AppendWriter : public ByteSink {
+public:
+  /// The partial's durable size when the writer was opened: the first byte the caller sends.
+  virtual std::uint64_t offset() const = 0;
+  /// fsyncs, hashes the whole partial (its earlier prefix is re-read where it lies, never sent)
+  /// and, when the hash equals the `expected_sha256` given at open, renames it to `relpath`
+  /// (replacing any file there) and returns its size. A mismatch removes the partial and throws
+  /// TransportError(refused) naming the file and both hashes.
+  virtual std::uint64_t commit() = 0;
+  /// Stops writing and keeps the partial (fsynced) for a later resume; never throws.
+  virtual void close() noexcept = 0;
+};
+
+/// The partial of an AppendWriter is fsynced at least this often.
+inline constexpr std::uint64_t k_append_sync_bytes = 16ull << 20;
+
 class Node {
 public:
   virtual ~Node() = default;
@@ -207,6 +226,22 @@ public:
   /// Lists a directory (empty when it does not exist).
   virtual std::vector<DirEntry> list_dir(const std::string& root, const std::string& relpath) = 0;
   virtual void remove_file(const std::string& root, const std::string& relpath) = 0;
+
+  // Resumable repository writes (push). Default bodies: append_file refuses ("not supported by
+  // this node"), list_tree walks list_dir; LocalNode and the agent node implement both.
+
+  /// Opens `<relpath>.partial` under repository root `root` for appending at its size (0 when
+  /// absent; parent directories are created), for a file whose SHA-256 must be
+  /// `expected_sha256`. The partial is locked while the writer lives: a second writer of the
+  /// same file is refused. A partial is never a file of list_dir's or list_tree's `.tar.zst`.
+  virtual std::unique_ptr<AppendWriter> append_file(const std::string& root,
+                                                    const std::string& relpath,
+                                                    const std::string& expected_sha256);
+  /// Every regular file beneath directory `relpath` ("" for the root), recursively, in one
+  /// round trip: `name` is the path relative to `relpath`, with its size and mtime. Writers'
+  /// temps are left out; `.partial` files are listed (callers tell them by name). Empty when
+  /// `relpath` does not exist. Symlinks and special files are left out.
+  virtual std::vector<DirEntry> list_tree(const std::string& root, const std::string& relpath);
   /// Creates the directory `relpath` under `root` with exactly `mode` (the umask does not
   /// apply) and fsyncs its parent; an existing directory is left as it is. Its parent must
   /// exist. (A new repository is made 0700 this way, through its parent as the root.)

@@ -54,7 +54,8 @@ using NodeMaker =
   X(names_as_bytes)              \
   X(holds_and_identity)          \
   X(objects)                     \
-  X(object_checks)
+  X(object_checks)               \
+  X(resumable_writes)
 // clang-format on
 
 #define CLSYNC_DECLARE_CONTRACT_CASE(name) void run_contract_##name(const NodeMaker& make);
@@ -102,5 +103,10 @@ CLSYNC_CONTRACT_CASES(CLSYNC_DECLARE_CONTRACT_CASE)
 /// object_checks: a tampered object fails check_object naming it and is refused by
 ///   unpack_chunk (hash of the object, content of an entry), leaving no temp directory; a
 ///   hostile manifest (`..`) is refused before anything is written.
+/// resumable_writes: append_file continues a partial at its size (kept by close and by a
+///   dropped writer), fsyncs across k_append_sync_bytes, commits only the expected SHA-256
+///   (a wrong prefix or tail removes the partial and names the file), refuses a second writer
+///   of the same partial and bad paths; list_tree lists nested files in one call, partials
+///   included, writers' temps not.
 
 } // namespace clsync::test

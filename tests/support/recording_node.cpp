@@ -217,4 +217,18 @@ void RecordingNode::remove_file(const std::string& root, const std::string& relp
   m_inner->remove_file(root, relpath);
 }
 
+std::unique_ptr<AppendWriter> RecordingNode::append_file(const std::string& root,
+                                                         const std::string& relpath,
+                                                         const std::string& expected_sha256)
+{
+  record("append_file", root + " " + relpath, true);
+  return m_inner->append_file(root, relpath, expected_sha256);
+}
+
+std::vector<DirEntry> RecordingNode::list_tree(const std::string& root, const std::string& relpath)
+{
+  record("list_tree", root + " " + relpath, false);
+  return m_inner->list_tree(root, relpath);
+}
+
 } // namespace clsync::test

@@ -90,6 +90,11 @@ public:
   std::vector<transport::DirEntry> list_dir(const std::string& root,
                                             const std::string& relpath) override;
   void remove_file(const std::string& root, const std::string& relpath) override;
+  std::unique_ptr<transport::AppendWriter> append_file(const std::string& root,
+                                                       const std::string& relpath,
+                                                       const std::string& expected_sha256) override;
+  std::vector<transport::DirEntry> list_tree(const std::string& root,
+                                             const std::string& relpath) override;
 
 private:
   void record(std::string name, std::string detail, bool mutating);
