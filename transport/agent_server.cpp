@@ -407,6 +407,8 @@ void Server::dispatch(const Frame& f)
       auto p = rel(req, "relpath");
       auto manifest = wire::decode<ChunkManifest>(req.value("manifest", json()));
       m_out.send(MsgType::reply, wire::to_wire(m_node->check_object(r, p, manifest)));
+      return;
+    }
     case MsgType::append_file:
       append_file(req);
       return;
@@ -610,6 +612,18 @@ void Server::unpack_chunk(const json& req)
   write_stream(
       *writer, "object",
       [&](const Frame& f) {
+        if (f.type != MsgType::data && f.type != MsgType::data_zstd) {
+          return false;
+        }
+        writer->write(data_of(f));
+        return true;
+      },
+      [&](const Frame& f) {
+        auto args = wire::from_payload(f.payload, "finish");
+        return wire::to_wire(writer->finish(wire::get_string(args, "object_sha256")));
+      });
+}
+
 /// The opening REPLY carries the partial's offset, so the client sends only what is missing.
 /// ABORT (or a failure) keeps the partial for a later resume.
 void Server::append_file(const json& req)
@@ -630,10 +644,6 @@ void Server::append_file(const json& req)
         writer->write(data_of(f));
         return true;
       },
-      [&](const Frame& f) {
-        auto args = wire::from_payload(f.payload, "finish");
-        return wire::to_wire(writer->finish(wire::get_string(args, "object_sha256")));
-      });
       [&] { return json{{"size", writer->commit()}}; }, false);
 }
 
