@@ -207,6 +207,12 @@ public:
   /// Lists a directory (empty when it does not exist).
   virtual std::vector<DirEntry> list_dir(const std::string& root, const std::string& relpath) = 0;
   virtual void remove_file(const std::string& root, const std::string& relpath) = 0;
+  /// Renames repository file `from` to `to` beneath `root` (parents of `to` created; an existing
+  /// `to` is replaced; the directories fsynced): how a backup places an object whose name, its
+  /// content hash, is known only once it is written. The default throws refused: a node that
+  /// cannot rename makes the caller write the object under its final name instead.
+  virtual void
+  rename_file(const std::string& root, const std::string& from, const std::string& to);
 };
 
 } // namespace clsync::transport
