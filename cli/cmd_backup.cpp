@@ -2,7 +2,7 @@
 // Copyright (c) clsync developers
 #include "cli/command.hpp"
 #include "cli/render_backup.hpp"
-#include "cli/repo_connect_options.hpp"
+#include "cli/repo_options.hpp"
 #include "cli/size_options.hpp"
 #include "core/repo/backup.hpp"
 
@@ -62,7 +62,7 @@ Command make_backup(CLI::App& app)
   sub->add_option("--exclude-node", opts->exclude_nodes, "leave this node out (repeatable)")
       ->group(e);
   add_filter_options(*sub, opts->filter, true);
-  add_repo_connect_options(*sub, opts->connect);
+  add_repo_options(*sub, opts->connect);
   return {sub, Needs::topology,
           [opts](core::Context& ctx, const GlobalOptions& global, std::ostream& out) {
             core::repo::BackupResult r;

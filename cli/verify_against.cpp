@@ -2,7 +2,6 @@
 // Copyright (c) clsync developers
 #include "cli/verify_against.hpp"
 
-#include "cli/repo_connect_options.hpp"
 #include "core/json_names.hpp"
 
 #include <cstdio>
@@ -41,9 +40,6 @@ void add_verify_against_options(CLI::App& sub, core::repo::VerifyAgainstOptions&
                  "with -c FILE: compare the cluster's chunks with a snapshot of this repository")
       ->type_name("REPO")
       ->group(g);
-  sub.add_option("--snapshot", o.snapshot, "the snapshot id, or latest (of the cluster)")
-      ->capture_default_str()
-      ->group(g);
   sub.add_option("--concurrency", o.concurrency, "replicas hashed at once (default 2 x nodes)")
       ->group(g);
   sub.add_option("--per-node", o.per_node, "replicas hashed at once on one node")
@@ -51,7 +47,6 @@ void add_verify_against_options(CLI::App& sub, core::repo::VerifyAgainstOptions&
       ->group(g);
   sub.add_option("--exclude-node", o.exclude_nodes, "leave this node out (repeatable)")->group(g);
   add_filter_options(sub, o.filter);
-  add_repo_connect_options(sub, o.connect);
 }
 
 nlohmann::json verify_against_json(const core::repo::VerifyAgainstResult& r)

@@ -13,7 +13,8 @@
 /// its output. The verify command calls run_verify_against when --against was given.
 namespace clsync::cli {
 
-/// --against, --snapshot, the filters and the read limits, bound to `o`.
+/// --against, the filters and the read limits, bound to `o` (the verify command shares
+/// --snapshot and the repository options with `verify REPO`).
 void add_verify_against_options(CLI::App& sub, core::repo::VerifyAgainstOptions& o);
 
 /// The --json document: {snapshot, repository, cluster, chunks, same, missing: [{chunk,

@@ -213,6 +213,14 @@ public:
   /// cannot rename makes the caller write the object under its final name instead.
   virtual void
   rename_file(const std::string& root, const std::string& from, const std::string& to);
+  /// Creates the directory `relpath` under `root` with exactly `mode` (the umask does not
+  /// apply) and fsyncs its parent; an existing directory is left as it is. Its parent must
+  /// exist. (A new repository is made 0700 this way, through its parent as the root.)
+  virtual void create_dir(const std::string& root, const std::string& relpath, std::uint32_t mode)
+  {
+    (void)root, (void)relpath, (void)mode;
+    throw TransportError(FailureKind::refused, describe() + ": cannot create directories");
+  }
 };
 
 } // namespace clsync::transport

@@ -10,7 +10,8 @@
 #include "core/repo/backup_select.hpp"
 #include "core/repo/node_pool.hpp"
 #include "core/repo/object_records.hpp"
-#include "core/repo/replica_cache.hpp"
+#include "core/repo/backup_cache.hpp"
+#include "core/repo/repo_lock.hpp"
 #include "core/run/executor.hpp"
 #include "core/run/journal.hpp"
 #include "core/run/transfer.hpp"
@@ -55,12 +56,9 @@ std::string cache_key(const std::string& key, const std::vector<std::string>& co
   }
   std::vector<std::string> sorted = columns;
   std::sort(sorted.begin(), sorted.end());
-  std::string k = key;
-  k += '\0';
-  k += "columns";
+  std::string k = key + "\ncolumns=";
   for (const auto& c : sorted) {
-    k += '\0';
-    k += c;
+    k += c + ",";
   }
   return k;
 }
@@ -84,6 +82,17 @@ struct RunState {
 };
 
 } // namespace
+
+/// Objects of killed runs that never reached their name (tmp/backup-*): safe to remove while
+/// this run holds the repository lock.
+static void remove_stale_temps(const Repository& repo)
+{
+  for (const auto& e : repo.node().list_dir(repo.root(), "tmp")) {
+    if (!e.is_dir && e.name.rfind("backup-", 0) == 0) {
+      repo.node().remove_file(repo.root(), "tmp/" + e.name);
+    }
+  }
+}
 
 BackupResult backup(Context& ctx, const BackupOptions& opts)
 {
@@ -123,19 +132,35 @@ BackupResult backup(Context& ctx, const BackupOptions& opts)
       chosen.push_back(&c);
     }
   }
+  // The repository lock keeps prune from sweeping objects this run writes before its snapshot.
+  std::optional<RepoLock> lock;
+  if (!opts.dry_run) {
+    lock.emplace(*repo, "backup", *ctx.events);
+    remove_stale_temps(*repo);
+  }
+  BackupCache bcache = repo ? BackupCache::load(*repo, topo.cluster) : BackupCache();
   CacheLookup cache = [&](const std::string& node, const std::string& volume,
                           const std::string& key,
                           const std::string& fp) -> std::optional<std::string> {
-    if (!repo) {
-      return std::nullopt;
-    }
-    return cached_content(*repo, node, volume, cache_key(key, opts.filter.columns), fp);
+    return bcache.lookup(node, volume, cache_key(key, opts.filter.columns), fp);
   };
   RecordLookup records = [&](const std::string& object) -> std::optional<SnapshotChunk> {
-    if (!repo || !repo->object_size(object)) {
+    if (!repo || !bcache.has_object(object)) {
       return std::nullopt;
     }
     return load_object_record(*repo, object);
+  };
+  // The cache is saved now and then while objects arrive, so that a killed run's successor
+  // does not read again what it already sent; and at the end.
+  std::mutex save_mutex;
+  auto last_save = std::chrono::steady_clock::now();
+  auto save_cache_now_and_then = [&] {
+    std::lock_guard l(save_mutex);
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_save >= std::chrono::seconds(2)) {
+      bcache.save(*repo);
+      last_save = now;
+    }
   };
   SelectParams sp;
   sp.prefer_node = opts.prefer_node;
@@ -171,7 +196,6 @@ BackupResult backup(Context& ctx, const BackupOptions& opts)
     return res;
   }
 
-  // TODO(repo lock) taken here once the repository lock lands.
   const std::string run_id = new_run_id();
   RateLimits limits(opts.bwlimit, opts.bwlimit_per_node);
   ObjectPacker packer{*repo, limits, run_id, opts.compress_level, opts.filter.columns,
@@ -214,8 +238,9 @@ BackupResult backup(Context& ctx, const BackupOptions& opts)
         const std::string fp = opts.filter.columns.empty() && !po.fingerprint.empty()
                                    ? po.fingerprint
                                    : r->fingerprint;
-        remember_content(*repo, node, r->volume, cache_key(c.key, opts.filter.columns), fp,
-                         rec.object);
+        bcache.object_added(rec.object);
+        bcache.insert(node, r->volume, cache_key(c.key, opts.filter.columns), fp, rec.object);
+        save_cache_now_and_then();
         fault_point("backup_chunk_done");
         st.bytes_read += po.bytes_read;
         st.bytes_written += po.bytes_written;
@@ -253,6 +278,9 @@ BackupResult backup(Context& ctx, const BackupOptions& opts)
     if (ctx.stopping()) {
       return "interrupted";
     }
+    if (lock && lock->lost()) {
+      return "lock lost";
+    }
     if (until && std::chrono::system_clock::now() >= *until) {
       return "until";
     }
@@ -268,6 +296,12 @@ BackupResult backup(Context& ctx, const BackupOptions& opts)
     out.stopped_by = "interrupted";
   }
 
+  try {
+    bcache.save(*repo);
+  } catch (...) {
+    res.notes.push_back("the backup cache could not be saved (" + current_exception_text() +
+                        "): the next backup reads these chunks again");
+  }
   res.new_objects = st.new_objects;
   res.reused_objects = st.reused_objects;
   res.failed = st.failed;
@@ -281,6 +315,7 @@ BackupResult backup(Context& ctx, const BackupOptions& opts)
     // recorded in the cache, so a rerun sends only what is missing.
     const char* why = out.stopped_by == "max-bytes" ? "--max-bytes reached"
                       : out.stopped_by == "until"   ? "--until passed"
+                      : out.stopped_by == "lock lost" ? "the repository lock was lost"
                                                     : "interrupted";
     res.notes.push_back(std::to_string(res.not_started) + " chunks not backed up (" + why +
                         "): no snapshot was written; run again to continue (the " +

@@ -303,7 +303,6 @@ TEST_SUITE("backup")
       CHECK(doc["chunks"] == 30);
       CHECK(doc["new_objects"] == 30 - kept);
       CHECK(doc["reused_objects"] == kept);
-      CHECK(doc["not_read"] == kept);
       const auto snap = only_snapshot(repo, doc["snapshot"]);
       CHECK(check_objects_with_tar(repo, snap) ==
             30 * static_cast<int>(core::demo_columns().size()));
