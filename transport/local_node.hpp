@@ -106,7 +106,6 @@ public:
                                           const std::string& relpath) override;
   std::vector<DirEntry> list_dir(const std::string& root, const std::string& relpath) override;
   void remove_file(const std::string& root, const std::string& relpath) override;
-  void rename_file(const std::string& root, const std::string& from, const std::string& to) override;
   void create_dir(const std::string& root, const std::string& relpath, std::uint32_t mode) override;
 
   // Helpers shared by the implementation files (local_*.cpp); not part of the Node contract.

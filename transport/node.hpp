@@ -207,12 +207,6 @@ public:
   /// Lists a directory (empty when it does not exist).
   virtual std::vector<DirEntry> list_dir(const std::string& root, const std::string& relpath) = 0;
   virtual void remove_file(const std::string& root, const std::string& relpath) = 0;
-  /// Renames repository file `from` to `to` beneath `root` (parents of `to` created; an existing
-  /// `to` is replaced; the directories fsynced): how a backup places an object whose name, its
-  /// content hash, is known only once it is written. The default throws refused: a node that
-  /// cannot rename makes the caller write the object under its final name instead.
-  virtual void
-  rename_file(const std::string& root, const std::string& from, const std::string& to);
   /// Creates the directory `relpath` under `root` with exactly `mode` (the umask does not
   /// apply) and fsyncs its parent; an existing directory is left as it is. Its parent must
   /// exist. (A new repository is made 0700 this way, through its parent as the root.)

@@ -13,7 +13,9 @@
 
 /// One chunk into one object: packed on its node, streamed into the repository under a
 /// temporary name, checked, then renamed to `objects/<aa>/<content hash>.tar.zst` (the name is
-/// known only once the node has read the whole chunk).
+/// known only once the node has read the whole chunk). Fault points (core/fault.hpp):
+/// backup_mid_object (streamed, not committed), backup_object_placed (renamed into place),
+/// backup_chunk_done (object, record and cache entry written; core/repo/backup.cpp).
 namespace clsync::core::repo {
 
 struct PackedObject {
