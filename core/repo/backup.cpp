@@ -327,7 +327,8 @@ BackupResult backup(Context& ctx, const BackupOptions& opts)
   } else {
     Snapshot snap;
     snap.id = new_snapshot_id();
-    snap.created = utc_timestamp(std::chrono::system_clock::now());
+    snap.created = format_rfc3339_utc(std::chrono::duration_cast<std::chrono::seconds>(
+        std::chrono::system_clock::now().time_since_epoch()).count());
     snap.cluster = topo.cluster;
     snap.host = host_name();
     snap.tag = opts.tag;

@@ -5,6 +5,8 @@
 #include "core/exceptions.hpp"
 #include "transport/errors.hpp"
 
+#include <chrono>
+
 namespace clsync::core::repo {
 namespace {
 
@@ -52,6 +54,9 @@ void save_object_record(const Repository& repo, const SnapshotChunk& chunk)
 {
   Snapshot s;
   s.id = new_snapshot_id();
+  s.created = format_rfc3339_utc(std::chrono::duration_cast<std::chrono::seconds>(
+                                    std::chrono::system_clock::now().time_since_epoch())
+                                    .count());
   s.chunks.push_back(chunk);
   const std::string text = snapshot_to_json(s);
   auto w = repo.node().create_file(repo.root(), object_record_path(chunk.object));

@@ -37,7 +37,7 @@ struct ChunkDifference {
   std::vector<ReplicaHash> replicas;  ///< the cluster's (empty for a missing chunk)
 };
 
-struct VerifyProblem {
+struct AgainstProblem {
   std::string chunk, node, volume, error;
 };
 
@@ -50,7 +50,7 @@ struct VerifyAgainstResult {
   std::vector<ChunkDifference> missing;  ///< in the snapshot, not in the cluster
   std::vector<ChunkDifference> differ;   ///< some replica's content is not the snapshot's
   std::vector<ChunkDifference> absent;   ///< in the cluster, not in the snapshot
-  std::vector<VerifyProblem> errors;     ///< replicas that could not be hashed
+  std::vector<AgainstProblem> errors;     ///< replicas that could not be hashed
   double seconds = 0;
   /// 0 the same; 3 differences (or replicas that could not be hashed); 130 interrupted.
   ExitCode code = ExitCode::ok;

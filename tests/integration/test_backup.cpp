@@ -107,7 +107,7 @@ int check_objects_with_tar(const fs::path& repo, const core::repo::Snapshot& sna
       std::string sum;
       REQUIRE(test::run_command("sha256sum " + q(into / f.entry.path) + " | cut -d' ' -f1", &sum) ==
               0);
-      CHECK_MESSAGE(sum.substr(0, 64) == f.sha256, c.key + "/" + f.entry.path);
+      CHECK_MESSAGE(sum.substr(0, 64) == f.sha256, (c.key + "/" + f.entry.path));
       ++files;
     }
   }
