@@ -30,7 +30,7 @@ median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1
 "$CLSYNC" demo --dir "$work/demo" --chunk-size "$CHUNK" >/dev/null
 cfg="$work/demo/cluster-a.yaml"
 vol="$work/demo/a/P1-dn1/ssd0/chunkData"
-bytes=$(du -sb --apparent-size "$vol/Level1" "$vol/Level1_TSDB" | awk '{s+=$1} END {print s}')
+bytes=$(du -sb --apparent-size "$vol/Level1" "$vol/Level1_TSDB" | awk '{s+=$1} END {printf "%d", s}')
 
 run_clsync() {
   rm -rf "$work/repo"
