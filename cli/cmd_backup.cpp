@@ -37,8 +37,10 @@ Command make_backup(CLI::App& app)
   const char* e = "Execution";
   sub->add_flag("-n,--dry-run", opts->dry_run, "say what would be read and written; change nothing")
       ->group(e);
-  sub->add_option("--concurrency,--parallel", opts->concurrency,
-                  "chunks packed at once (default 2 x nodes)")
+  sub->add_option("--concurrency", opts->concurrency, "chunks packed at once (default 2 x nodes)")
+      ->type_name("N")
+      ->group(e);
+  sub->add_option("--parallel", opts->concurrency, "the same as --concurrency")
       ->type_name("N")
       ->group(e);
   sub->add_option("--per-node", opts->per_node, "chunks packed at once on one node")

@@ -17,7 +17,7 @@ _clsync() {
   local opts=""
   case $sub in
     status) opts="-h --help --by --chunks --verify --check --exclude-node --tasks --runs --db --table --partition --where --chunk --utc" ;;
-    backup) opts="-h --help --to --compress-level --zstd-threads --tag --prefer-node -n --dry-run --concurrency --per-node --bwlimit --bwlimit-per-node --max-bytes --until --exclude-node --db --table --partition --where --chunk --columns --utc --identity --known-hosts --host-key-policy --agent-command" ;;
+    backup) opts="-h --help --to --compress-level --zstd-threads --tag --prefer-node -n --dry-run --concurrency --parallel --per-node --bwlimit --bwlimit-per-node --max-bytes --until --exclude-node --db --table --partition --where --chunk --columns --utc --identity --known-hosts --host-key-policy --agent-command" ;;
     push) opts="-h --help" ;;
     restore) opts="-h --help" ;;
     sync-online) opts="-h --help" ;;

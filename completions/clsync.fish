@@ -35,6 +35,7 @@ complete -c clsync -n '__fish_seen_subcommand_from backup' -l tag -r -d 'a label
 complete -c clsync -n '__fish_seen_subcommand_from backup' -l prefer-node -r -d 'back up a divergent chunk from this node\'s replica'
 complete -c clsync -n '__fish_seen_subcommand_from backup' -s n -l dry-run -r -d 'say what would be read and written; change nothing'
 complete -c clsync -n '__fish_seen_subcommand_from backup' -l concurrency -r -d 'chunks packed at once (default 2 x nodes)'
+complete -c clsync -n '__fish_seen_subcommand_from backup' -l parallel -r -d 'the same as --concurrency'
 complete -c clsync -n '__fish_seen_subcommand_from backup' -l per-node -r -d 'chunks packed at once on one node'
 complete -c clsync -n '__fish_seen_subcommand_from backup' -l bwlimit -r -d 'object bytes per second over the run, e.g. 50M'
 complete -c clsync -n '__fish_seen_subcommand_from backup' -l bwlimit-per-node -r -d 'object bytes per second per node, e.g. 20M'
