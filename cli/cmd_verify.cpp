@@ -3,6 +3,7 @@
 #include "cli/command.hpp"
 #include "cli/repo_options.hpp"
 #include "cli/text_table.hpp"
+#include "cli/verify_against.hpp"
 #include "core/json_names.hpp"
 #include "core/repo/verify_repo.hpp"
 
@@ -81,12 +82,24 @@ Command make_verify(CLI::App& app)
                   "read only this share of the objects, chosen at random (e.g. 10%)")
       ->excludes(rd);
   add_repo_options(*sub, *connect);
+  auto against = std::make_shared<core::repo::VerifyAgainstOptions>();
+  add_verify_against_options(*sub, *against);
   sub->footer(std::string(k_exit_status_help) +
+              "\n  verify -c FILE --against REPO: 3 when a chunk differs, is missing from the\n"
+              "  cluster or is not in the snapshot" +
               "\n  verify REPO: 3 when problems were found (a snapshot that does not parse, an\n"
               "  object missing, of the wrong size or whose bytes differ); 1 when the\n"
               "  repository cannot be read at all");
   return {sub, Needs::nothing,
           [=](core::Context& ctx, const GlobalOptions& global, std::ostream& out) {
+            if (!against->repo.empty()) {
+              if (!repo_text->empty()) {
+                throw UsageError("verify takes REPO or -c FILE --against REPO, not both");
+              }
+              against->connect = *connect;
+              against->snapshot = opts->snapshot.empty() ? "latest" : opts->snapshot;
+              return run_verify_against(*against, ctx, global, out);
+            }
             if (repo_text->empty()) {
               throw UsageError("verify needs a repository", "clsync verify REPO");
             }

@@ -17,10 +17,6 @@ Command make_not_built(CLI::App& app, const std::string& name, const std::string
           }};
 }
 
-Command make_backup(CLI::App& app)
-{
-  return make_not_built(app, "backup", "Write chosen chunks into a backup repository");
-}
 Command make_restore(CLI::App& app)
 {
   return make_not_built(app, "restore", "Put chunks from a backup repository onto a cluster");

@@ -17,8 +17,8 @@ _clsync() {
   local opts=""
   case $sub in
     status) opts="-h --help --by --chunks --verify --check --exclude-node --tasks --runs --db --table --partition --where --chunk --utc" ;;
-    backup) opts="-h --help" ;;
-    push) opts="-h --help --parallel --bwlimit -n --dry-run --identity --known-hosts --host-key-policy --agent-command --dest-identity --dest-known-hosts --dest-host-key-policy --dest-agent-command" ;;
+    backup) opts="-h --help --to --compress-level --zstd-threads --tag --prefer-node -n --dry-run --concurrency --parallel --per-node --bwlimit --bwlimit-per-node --max-bytes --until --exclude-node --db --table --partition --where --chunk --columns --utc --identity --known-hosts --host-key-policy --agent-command" ;;
+    push) opts="-h --help" ;;
     restore) opts="-h --help" ;;
     sync-online) opts="-h --help" ;;
     rebalance-nodes) opts="-h --help --by --threshold --min-age --plan-out --plan -n --dry-run --concurrency --per-node --bwlimit --bwlimit-per-node --max-bytes --until --headroom --allow-degraded --exclude-node --lease-ttl --break-lock --pre-hook --post-hook --on-move --hook-timeout --retries --compress --max-memory --db --table --partition --where --chunk --utc" ;;
@@ -26,7 +26,7 @@ _clsync() {
     move-replicas) opts="-h --help --from-node --to-node --node --from-volume --to-volume --by --plan-out --plan -n --dry-run --concurrency --per-node --bwlimit --bwlimit-per-node --max-bytes --until --headroom --allow-degraded --exclude-node --lease-ttl --break-lock --pre-hook --post-hook --on-move --hook-timeout --retries --compress --max-memory --db --table --partition --where --chunk --utc" ;;
     repair) opts="-h --help --fix-duplicates --by --plan-out --plan -n --dry-run --concurrency --per-node --bwlimit --bwlimit-per-node --max-bytes --until --headroom --allow-degraded --exclude-node --lease-ttl --break-lock --pre-hook --post-hook --on-move --hook-timeout --retries --compress --max-memory --db --table --partition --where --chunk --utc" ;;
     snapshots) opts="-h --help --check-age --identity --known-hosts --host-key-policy --agent-command" ;;
-    verify) opts="-h --help --snapshot --read-data --read-data-subset --identity --known-hosts --host-key-policy --agent-command" ;;
+    verify) opts="-h --help --snapshot --read-data --read-data-subset --identity --known-hosts --host-key-policy --agent-command --against --concurrency --per-node --exclude-node --db --table --partition --where --chunk --utc" ;;
     prune) opts="-h --help --keep-last --keep-daily --keep-weekly --keep-monthly --dry-run --identity --known-hosts --host-key-policy --agent-command" ;;
     demo) opts="-h --help --dir --chunk-size --skew --force --seed --new-disks" ;;
     agent) opts="-h --help" ;;

@@ -13,5 +13,5 @@ jq -r '.type' e1
 printf 'cluster: a\nreplication: 1\nnodes:\n  - name: n1\n    host: "-oProxyCommand=touch x"\n    volumes: [/srv]\n' >bad.yaml
 "$CLSYNC" --json -c bad.yaml rebalance-nodes >o4 2>/dev/null; echo "topology: $?"; one_doc o4
 jq -r '.error' o4
-"$CLSYNC" --json -c "$c" backup >o5 2>/dev/null; echo "not built: $?"; one_doc o5
+"$CLSYNC" --json -c "$c" sync-online >o5 2>/dev/null; echo "not built: $?"; one_doc o5
 "$CLSYNC" --json -c "$c" status --tasks >o6 2>/dev/null; echo "ok: $?"; jq -s 'length' o6

@@ -1,2 +1,2 @@
 # A subcommand that is not built yet says so and exits 1, whatever arguments it is given.
-"$CLSYNC" backup /tmp/nowhere --where 'date>today-7' --db Level1
+"$CLSYNC" sync-online /tmp/nowhere --where 'date>today-7' --db Level1
