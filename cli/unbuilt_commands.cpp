@@ -33,17 +33,5 @@ Command make_sync_online(CLI::App& app)
 {
   return make_not_built(app, "sync-online", "Copy chunks from one live cluster to another");
 }
-Command make_snapshots(CLI::App& app)
-{
-  return make_not_built(app, "snapshots", "List the snapshots of a backup repository");
-}
-Command make_verify(CLI::App& app)
-{
-  return make_not_built(app, "verify", "Check a repository's objects or a cluster's replicas");
-}
-Command make_prune(CLI::App& app)
-{
-  return make_not_built(app, "prune", "Remove old snapshots and unreferenced objects");
-}
 
 } // namespace clsync::cli

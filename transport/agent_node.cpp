@@ -281,6 +281,11 @@ public:
     call(MsgType::remove_file, {{"root", root}, {"relpath", relpath}});
   }
 
+  void create_dir(const std::string& root, const std::string& relpath, std::uint32_t mode) override
+  {
+    call(MsgType::create_dir, {{"root", root}, {"relpath", relpath}, {"mode", mode}});
+  }
+
   std::vector<ChunkLocation> locate_chunk(const std::string& key) override
   {
     auto r = call(MsgType::locate_chunk, {{"key", key}});

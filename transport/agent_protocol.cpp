@@ -22,7 +22,8 @@ namespace {
 
 bool is_known(std::uint8_t t) noexcept
 {
-  return (t >= 1 && t <= 15) || (t >= 32 && t <= 53) || (t >= 60 && t <= 62);
+  return (t >= 1 && t <= 15) || (t >= 32 && t <= 53) || (t >= 60 && t <= 62) ||
+         t == 80;
 }
 
 const char* to_string(MsgType t) noexcept
@@ -108,6 +109,8 @@ const char* to_string(MsgType t) noexcept
     return "place_hold";
   case MsgType::release_hold:
     return "release_hold";
+  case MsgType::create_dir:
+    return "create_dir";
   }
   return "unknown";
 }

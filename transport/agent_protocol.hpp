@@ -51,7 +51,7 @@ namespace clsync::transport::wire {
 /// use the clsync-layout2 / clsync-content2 encodings (directories and modes); VolumeScan carries
 /// the volume's identity (machine id, device, inode), and locate_chunk / place_hold /
 /// release_hold serve the executor's re-count.
-inline constexpr std::uint32_t k_protocol_version = 3;
+inline constexpr std::uint32_t k_protocol_version = 4;
 /// Largest payload accepted (a scan part or any control message).
 inline constexpr std::uint32_t k_max_frame = 64u << 20;
 /// Largest DATA payload a sender produces (receivers accept up to k_max_frame).
@@ -105,6 +105,8 @@ enum class MsgType : std::uint8_t {
   locate_chunk = 60,     ///< [key] → {locations: [{volume, fingerprint}…]}
   place_hold = 61,       ///< [volume, key, record] → {holder}
   release_hold = 62,     ///< [volume, key, record] → {}
+  // Repositories (issue 8; 80–84 reserved for them).
+  create_dir = 80,       ///< [root, relpath, mode] → {}
 };
 
 /// True for a type this protocol version knows.

@@ -366,6 +366,12 @@ void Server::dispatch(const Frame& f)
       m_node->remove_file(r, rel(req, "relpath"));
       break;
     }
+    case MsgType::create_dir: {
+      auto r = root(req, "root");
+      m_node->create_dir(r, rel(req, "relpath"),
+                        static_cast<std::uint32_t>(wire::get_u64(req, "mode") & 07777));
+      break;
+    }
     case MsgType::locate_chunk: {
       json locations = json::array();
       for (const auto& l : m_node->locate_chunk(rel(req, "key"))) {

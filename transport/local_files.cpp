@@ -246,4 +246,34 @@ void LocalNode::remove_file(const std::string& root, const std::string& relpath)
   sync_fd(parent.get());
 }
 
+void LocalNode::create_dir(const std::string& root, const std::string& relpath, std::uint32_t mode)
+{
+  check_relative(relpath, false, root);
+  UniqueFd rootfd = open_volume(root);
+  std::string display = join_path(root_of(root), relpath);
+  std::string leaf;
+  UniqueFd parent(open_parent(rootfd.get(), relpath, leaf, false));
+  if (!parent) {
+    throw_errno(describe(), "open the directory of", display, errno);
+  }
+  if (::mkdirat(parent.get(), leaf.c_str(), 0700) != 0) {
+    if (errno == EEXIST) {
+      struct stat st {};
+      if (::fstatat(parent.get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+          S_ISDIR(st.st_mode)) {
+        return;
+      }
+    }
+    throw_errno(describe(), "create directory", display, errno);
+  }
+  UniqueFd dir(::openat(parent.get(), leaf.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!dir || ::fchmod(dir.get(), mode & 07777) != 0) {
+    throw_errno(describe(), "set the mode of", display, errno);
+  }
+  sync_fd(dir.get());
+  if (int e = sync_fd(parent.get()); e != 0) {
+    throw_errno(describe(), "sync the directory of", display, e);
+  }
+}
+
 } // namespace clsync::transport

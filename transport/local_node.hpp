@@ -106,6 +106,7 @@ public:
                                           const std::string& relpath) override;
   std::vector<DirEntry> list_dir(const std::string& root, const std::string& relpath) override;
   void remove_file(const std::string& root, const std::string& relpath) override;
+  void create_dir(const std::string& root, const std::string& relpath, std::uint32_t mode) override;
 
   // Helpers shared by the implementation files (local_*.cpp); not part of the Node contract.
 

@@ -207,6 +207,14 @@ public:
   /// Lists a directory (empty when it does not exist).
   virtual std::vector<DirEntry> list_dir(const std::string& root, const std::string& relpath) = 0;
   virtual void remove_file(const std::string& root, const std::string& relpath) = 0;
+  /// Creates the directory `relpath` under `root` with exactly `mode` (the umask does not
+  /// apply) and fsyncs its parent; an existing directory is left as it is. Its parent must
+  /// exist. (A new repository is made 0700 this way, through its parent as the root.)
+  virtual void create_dir(const std::string& root, const std::string& relpath, std::uint32_t mode)
+  {
+    (void)root, (void)relpath, (void)mode;
+    throw TransportError(FailureKind::refused, describe() + ": cannot create directories");
+  }
 };
 
 } // namespace clsync::transport

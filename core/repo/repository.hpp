@@ -66,6 +66,10 @@ public:
 
   /// Snapshot ids, sorted (oldest first).
   std::vector<std::string> list_snapshots() const;
+  /// Snapshot ids with the sizes of their files, sorted.
+  std::vector<std::pair<std::string, std::uint64_t>> list_snapshot_files() const;
+  /// "snapshot ID in repository TEXT", for messages.
+  std::string describe_snapshot(const std::string& id) const;
   /// Reads and checks one snapshot (k_max_snapshot_bytes at most). "latest" is not an id here.
   Snapshot read_snapshot(const std::string& id) const;
   /// Writes a snapshot durably (temp, fsync, rename): call it after every object is in place.
@@ -75,6 +79,7 @@ public:
 
 private:
   Repository(RepoLocation where, std::shared_ptr<transport::Node> node);
+  void check_marker() const;
   RepoLocation m_where;
   std::shared_ptr<transport::Node> m_node;
 };

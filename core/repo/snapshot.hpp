@@ -6,6 +6,7 @@
 #include "transport/object.hpp"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,5 +53,13 @@ Snapshot snapshot_from_json(std::string_view text, const std::string& what);
 
 /// A snapshot file larger than this is refused before it is parsed.
 inline constexpr std::uint64_t k_max_snapshot_bytes = 256ull << 20;
+
+/// 64 lowercase hex digits (a SHA-256 as clsync writes it).
+bool is_sha256_hex(std::string_view s) noexcept;
+/// Whether `id` can name a snapshot file: 1–128 characters of [A-Za-z0-9._-], not starting '.'.
+bool is_snapshot_id(std::string_view id) noexcept;
+/// "YYYY-MM-DDTHH:MM:SSZ" of a Unix time, and back (exactly that form; nullopt otherwise).
+std::string format_rfc3339_utc(std::int64_t unix_seconds);
+std::optional<std::int64_t> parse_rfc3339_utc(std::string_view text);
 
 } // namespace clsync::core::repo
