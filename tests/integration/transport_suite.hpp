@@ -52,7 +52,9 @@ using NodeMaker =
   X(concurrent_tasks)            \
   X(exact_copy)                  \
   X(names_as_bytes)              \
-  X(holds_and_identity)
+  X(holds_and_identity)          \
+  X(objects)                     \
+  X(object_checks)
 // clang-format on
 
 #define CLSYNC_DECLARE_CONTRACT_CASE(name) void run_contract_##name(const NodeMaker& make);
@@ -94,5 +96,11 @@ CLSYNC_CONTRACT_CASES(CLSYNC_DECLARE_CONTRACT_CASE)
 ///   record is fine), release_hold removes only its own record, holds are scanned with kind
 ///   "hold"; locate_chunk finds every volume with the key; a volume's identity (machine id,
 ///   device, inode) follows a bind mount and a symlink to the one directory.
+/// objects: pack_chunk of exact_copy's chunk (plus long and non-UTF-8 names) into a repository
+///   file, check_object, then read_file → unpack_chunk → commit_chunk gives an identical chunk
+///   (holes kept) whose content hash is the object's id; --columns packs a smaller object.
+/// object_checks: a tampered object fails check_object naming it and is refused by
+///   unpack_chunk (hash of the object, content of an entry), leaving no temp directory; a
+///   hostile manifest (`..`) is refused before anything is written.
 
 } // namespace clsync::test

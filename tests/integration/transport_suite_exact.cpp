@@ -43,8 +43,10 @@ void make_sparse(const fs::path& path)
   ::close(fd);
 }
 
+} // namespace
+
 /// The chunk of exact_copy at `chunk`: every kind of entry whose attributes a copy must keep.
-void make_exact_chunk(const fs::path& chunk)
+void contract::make_exact_chunk(const fs::path& chunk)
 {
   put_file(chunk / "a.col", "a.col", "first name of a hard link", 0640, 1'500'000'000'000'000'001);
   fs::create_directories(chunk / "linked");
@@ -72,7 +74,7 @@ void make_exact_chunk(const fs::path& chunk)
 /// Every entry below `src` exists in `copy` with the same type, mode, owner, mtime, size,
 /// bytes and link count, the copy has nothing more, and files use no more blocks than the
 /// source's (plus a little: holes are kept).
-void check_identical(const fs::path& src, const fs::path& copy)
+void contract::check_identical(const fs::path& src, const fs::path& copy)
 {
   std::vector<std::string> rels{""};
   for (const auto& e : fs::recursive_directory_iterator(src)) {
@@ -102,8 +104,6 @@ void check_identical(const fs::path& src, const fs::path& copy)
     }
   }
 }
-
-} // namespace
 
 void run_contract_exact_copy(const NodeMaker& make)
 {

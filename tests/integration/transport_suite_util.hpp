@@ -118,6 +118,14 @@ std::vector<transport::FileEntry> make_small_chunk(const fs::path& volume,
                                                    const std::string& salt = "",
                                                    std::int64_t mtime_ns = 1'591'000'000'000'000'001);
 
+/// The chunk of exact_copy at `chunk`: nested and empty directories with modes, owners and old
+/// mtimes, a hard link pair, a private file owned by 4321, a 256 MiB sparse file.
+void make_exact_chunk(const fs::path& chunk);
+
+/// Every entry below `src` exists in `copy` with the same type, mode, owner, mtime, size,
+/// bytes and link count, the copy has nothing more, and holes are kept.
+void check_identical(const fs::path& src, const fs::path& copy);
+
 inline const std::string k_key = "Level1/20200601/3/Snapshot";
 
 } // namespace clsync::test::contract
