@@ -25,10 +25,6 @@ Command make_push(CLI::App& app)
 {
   return make_not_built(app, "push", "Send a backup repository to another place");
 }
-Command make_restore(CLI::App& app)
-{
-  return make_not_built(app, "restore", "Put chunks from a backup repository onto a cluster");
-}
 Command make_sync_online(CLI::App& app)
 {
   return make_not_built(app, "sync-online", "Copy chunks from one live cluster to another");

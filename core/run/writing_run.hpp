@@ -30,10 +30,10 @@ struct WritingJob {
   const PlanOptions* plan_opts = nullptr; ///< --plan/--plan-out, when the command has them
   bool exempt_from_degraded = false;      ///< repair, restore (which check what they select)
   bool verify = false;                    ///< content hashes in the inventory (--fix-duplicates)
-  std::vector<std::string> lease_nodes;   ///< empty: every node taking part
-  Planner planner;
+  std::vector<std::string> lease_nodes{}; ///< empty: every node taking part
+  Planner planner{};
   /// Checks the plan before anything runs; throws to refuse. Empty: validate_plan + check_room.
-  std::function<void(const Plan&, const Inventory&)> check;
+  std::function<void(const Plan&, const Inventory&)> check{};
   /// Where `write` tasks read their bytes (ExecSettings::source); null when there are none.
   FanOutSource* source = nullptr;
 };
