@@ -17,10 +17,6 @@ Command make_not_built(CLI::App& app, const std::string& name, const std::string
           }};
 }
 
-Command make_restore(CLI::App& app)
-{
-  return make_not_built(app, "restore", "Put chunks from a backup repository onto a cluster");
-}
 Command make_sync_online(CLI::App& app)
 {
   return make_not_built(app, "sync-online", "Copy chunks from one live cluster to another");

@@ -8,6 +8,7 @@
 #include "core/options.hpp"
 #include "core/plan/plan.hpp"
 #include "core/run/recovery.hpp"
+#include "core/run/writing_run.hpp"
 
 #include <optional>
 #include <string>
@@ -20,21 +21,8 @@
 /// post-hook.
 namespace clsync::core {
 
-struct RebalanceResult {
-  std::string command;
-  bool dry_run = false;
-  std::string run_id; ///< empty under --dry-run
-  Plan plan;          ///< what was (or would be) run; stale moves of a saved plan removed
-  /// The plan's notes, moves of a saved plan skipped as stale, what recovery reported, and what
-  /// the run left (max-bytes, until, interrupt).
-  std::vector<PlanNote> notes;
-  RecoveryReport recovery;
-  std::optional<ExecResult> exec; ///< set when tasks ran
-  std::string journal;            ///< the journal file, when tasks ran
-  int post_hook_status = 0;
-  /// 0 done (or dry run), 1 all failed, 3 some failed, 130 interrupted.
-  ExitCode code = ExitCode::ok;
-};
+/// What a writing command did: the shared writing run's result (core/run/writing_run.hpp).
+using RebalanceResult = RunResult;
 
 /// `rebalance-nodes`: plan_node_rebalance over the chunks the filters select.
 /// Throws UsageError for bad options, Error(failed) for a refused pre-run check (unreachable

@@ -19,7 +19,18 @@ struct Place {
 
 /// What a task does: `move` copies then removes the source; `copy` adds a replica (repair);
 /// `drop_duplicate` removes `from`, a second copy on one node whose content equals the copy at `to`.
-enum class MoveKind { move, copy, drop_duplicate };
+/// `write` reads a chunk once from a source outside the cluster (a repository's object) and
+/// writes it to every one of `targets` at once (fan-out, core/run/fan_out.hpp); `from` is empty.
+/// `remove` deletes the replica at `from` (= `to`) that the operator asked to delete by name
+/// (`restore --delete`): trashed under its hold, then removed, without the re-count (SPEC §5).
+enum class MoveKind { move, copy, drop_duplicate, write, remove };
+
+/// One destination of a `write` task.
+struct Target {
+  Place place;
+  bool replace = false;  ///< a different replica is there: swap it (RENAME_EXCHANGE, --force)
+  bool operator==(const Target&) const = default;
+};
 
 /// One task of a plan.
 struct Move {
@@ -28,8 +39,14 @@ struct Move {
   Place from;
   Place to;
   std::uint64_t bytes = 0;
-  bool delete_source() const { return kind != MoveKind::copy; }
+  bool delete_source() const
+  {
+    return kind == MoveKind::move || kind == MoveKind::drop_duplicate || kind == MoveKind::remove;
+  }
   std::string fingerprint;  ///< the source's quick fingerprint when planned (re-validated)
+  std::vector<Target> targets;  ///< kind write: every destination (`to` is the first's place)
+  /// The nodes the task writes or reads (for --per-node): from and to, or every target.
+  std::vector<std::string> nodes() const;
 };
 
 /// Something the planner could not do, with the reason ("no legal destination for …").

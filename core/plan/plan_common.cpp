@@ -36,8 +36,29 @@ const char* to_string(MoveKind kind) noexcept
     return "copy";
   case MoveKind::drop_duplicate:
     return "drop_duplicate";
+  case MoveKind::write:
+    return "write";
+  case MoveKind::remove:
+    return "remove";
   }
   return "move";
+}
+
+std::vector<std::string> Move::nodes() const
+{
+  if (kind == MoveKind::write) {
+    std::vector<std::string> out;
+    for (const auto& t : targets) {
+      if (std::find(out.begin(), out.end(), t.place.node) == out.end()) {
+        out.push_back(t.place.node);
+      }
+    }
+    return out;
+  }
+  if (from.node == to.node) {
+    return {from.node};
+  }
+  return {from.node, to.node};
 }
 
 MoveKind parse_move_kind(std::string_view text)

@@ -79,33 +79,44 @@ std::vector<CapacityViolation> check_capacity(const Plan& plan,
   std::vector<Incoming> incoming;
   std::map<std::tuple<int, std::uint64_t, std::string>, std::size_t> index;
   constexpr int k_unknown = 1 << 30;
-  for (const auto& m : plan.moves) {
-    if (m.kind == MoveKind::drop_duplicate) {
-      continue;
-    }
-    const VolumeRef to = find_place(inv, m.to);
-    if (m.from.node == m.to.node && same_filesystem(find_place(inv, m.from), to)) {
-      continue;  // a rename within one filesystem needs no room
-    }
+  auto add = [&](const Place& dest, std::uint64_t bytes) {
+    const VolumeRef to = find_place(inv, dest);
     const bool known = to.state != nullptr && to.state->ok;
     const std::uint64_t fs = !known ? 0
                              : to.state->filesystem_id != 0
                                  ? to.state->filesystem_id
                                  : ~std::uint64_t(static_cast<std::uint64_t>(to.volume));
-    const auto key = std::make_tuple(to.node, fs, known ? std::string() : m.to.volume);
+    const auto key = std::make_tuple(to.node, fs, known ? std::string() : dest.volume);
     auto [it, fresh] = index.emplace(key, incoming.size());
     if (fresh) {
       Incoming in;
       in.node = to.node < 0 ? k_unknown : to.node;
       in.volume = to.volume < 0 ? k_unknown : to.volume;
-      in.place = m.to;
+      in.place = dest;
       if (known) {
         in.capacity = to.state->capacity_bytes;
         in.free = to.state->free_bytes;
       }
       incoming.push_back(in);
     }
-    incoming[it->second].bytes += bytes_needed(inv, m);
+    incoming[it->second].bytes += bytes;
+  };
+  for (const auto& m : plan.moves) {
+    if (m.kind == MoveKind::drop_duplicate || m.kind == MoveKind::remove) {
+      continue;
+    }
+    if (m.kind == MoveKind::write) {
+      // Fan-out: every target receives the whole chunk (a replaced version leaves only after).
+      for (const auto& t : m.targets) {
+        add(t.place, m.bytes);
+      }
+      continue;
+    }
+    if (m.from.node == m.to.node &&
+        same_filesystem(find_place(inv, m.from), find_place(inv, m.to))) {
+      continue;  // a rename within one filesystem needs no room
+    }
+    add(m.to, bytes_needed(inv, m));
   }
   std::sort(incoming.begin(), incoming.end(), [](const Incoming& a, const Incoming& b) {
     return std::tie(a.node, a.volume, a.place.node, a.place.volume) <

@@ -28,10 +28,7 @@ using SysClock = std::chrono::system_clock;
 /// The nodes a task occupies for --per-node (one entry when both ends are on one node).
 std::vector<std::string> task_nodes(const Move& m)
 {
-  if (m.from.node == m.to.node) {
-    return {m.from.node};
-  }
-  return {m.from.node, m.to.node};
+  return m.nodes();
 }
 
 /// Runs --on-move hooks on a thread of its own, one at a time in the order tasks finished, so a

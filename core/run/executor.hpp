@@ -8,6 +8,7 @@
 #include "core/run/journal.hpp"
 #include "core/options.hpp"
 #include "core/plan/plan.hpp"
+#include "core/run/fan_out.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -34,6 +35,8 @@ struct ExecSettings {
   /// The run's inventory: each chunk's count before the run and the volume identities, for the
   /// re-count before every removal (core/run/recount.hpp). Null: execute_plan takes one itself.
   const Inventory* inventory = nullptr;
+  /// Where `write` tasks (fan-out) read their bytes: restore's repository. Null: none.
+  FanOutSource* source = nullptr;
 };
 
 /// What became of one task.
@@ -43,6 +46,7 @@ struct TaskResult {
   std::string state; ///< finished | failed | rolled_back | not_started
   std::string error;
   int attempts = 0;
+  int targets_written = 0; ///< kind write: destinations committed (also when the task failed)
 };
 
 struct ExecResult {
@@ -76,7 +80,9 @@ std::optional<std::chrono::system_clock::time_point> parse_until(const std::stri
 /// A task id for the n-th task of a run: "<run-id>-<n>" (safe in file names).
 std::string task_id(const std::string& run_id, std::size_t n);
 
-/// Runs every move of `plan` (moves with kind move, copy and drop_duplicate) on `ctx.nodes`.
+/// Runs every move of `plan` (moves with kind move, copy, drop_duplicate, and write — one read
+/// from `settings.source` fanned out to every target; one failing target fails the task, the
+/// others commit) on `ctx.nodes`.
 /// Scheduling: at most `concurrency` tasks (0: 2 × nodes in the topology), at most `per_node`
 /// touching one node, bandwidth limits on the bytes streamed through this process, retries with
 /// exponential backoff for retryable transport errors, never two tasks on one chunk at once (a

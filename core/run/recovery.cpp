@@ -172,6 +172,27 @@ private:
     }
     const Intent& in = it->second;
     const Chunk* c = m_inv.chunk(in.chunk);
+    if (in.kind == "write" && c && has_replica_at(*c, t.node, t.volume)) {
+      // A replacement (--force) was exchanged into place: the trash is the old version, which
+      // the operator asked to replace; the chunk's count does not depend on it.
+      m_done_dirs.insert(t.node + "\n" + t.volume + "\n" + t.task);
+      act(
+          t.node, [&](transport::Node& n) { n.remove_task_dirs(t.volume, t.task); },
+          "removed the replaced old version of chunk " + in.chunk + " on " + t.node + ":" +
+              t.volume + " left by an interrupted run",
+          m_report.trash_removed, t.task);
+      return;
+    }
+    if (in.kind == "remove") {
+      // A delete the operator asked for (restore --delete): finish it.
+      m_done_dirs.insert(t.node + "\n" + t.volume + "\n" + t.task);
+      act(
+          t.node, [&](transport::Node& n) { n.remove_task_dirs(t.volume, t.task); },
+          "finished the interrupted delete of chunk " + in.chunk + " on " + t.node + ":" +
+              t.volume,
+          m_report.trash_removed, t.task);
+      return;
+    }
     const int want = c ? c->replication : 1;
     const int have = m_count[in.chunk];
     m_done_dirs.insert(t.node + "\n" + t.volume + "\n" + t.task);

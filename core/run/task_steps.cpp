@@ -2,6 +2,8 @@
 // Copyright (c) clsync developers
 #include "core/run/task_steps.hpp"
 
+#include "core/run/fan_out_task.hpp"
+
 #include "core/exceptions.hpp"
 #include "core/fault.hpp"
 #include "core/json_names.hpp"
@@ -45,6 +47,9 @@ public:
   Attempt(TaskEnv& env, const Move& move, const std::string& id)
       : m_env(env), m_move(move), m_id(id), m_nodes(*env.ctx.nodes)
   {
+    if (move.kind == MoveKind::write) {
+      m_fan = std::make_unique<FanOutAttempt>(env, move, id);
+    }
   }
 
   void run()
@@ -52,6 +57,12 @@ public:
     switch (m_move.kind) {
     case MoveKind::drop_duplicate:
       drop_duplicate();
+      return;
+    case MoveKind::write:
+      m_fan->run();
+      return;
+    case MoveKind::remove:
+      remove_replica();
       return;
     case MoveKind::move:
     case MoveKind::copy:
@@ -65,12 +76,17 @@ public:
   }
 
   bool committed() const { return m_committed; }
+  int targets_written() const { return m_fan ? m_fan->written() : 0; }
   bool placed_new() const { return m_placed_new; }
 
   /// Undoes an attempt that did not commit: temp removed, intents removed. Best effort: what
   /// cannot be removed now is a leftover for the next run's recovery.
   void roll_back() noexcept
   {
+    if (m_fan) {
+      m_fan->roll_back();
+      return;
+    }
     if (m_writer) {
       m_writer->abort();
       m_writer.reset();
@@ -86,6 +102,9 @@ public:
 
   void remove_intents() noexcept
   {
+    if (m_fan) {
+      m_fan->remove_intents();
+    }
     for (const auto& p : m_intents) {
       try {
         m_nodes.get(p.node)->remove_intent(p.volume, m_id);
@@ -289,6 +308,41 @@ private:
     finish_intents();
   }
 
+  /// A delete the operator asked for by name: no re-count, but under the replica's own hold
+  /// (another removal counting it as a survivor keeps it), trashed first, then removed.
+  void remove_replica()
+  {
+    auto node = m_nodes.get(m_move.from.node);
+    if (!m_committed) {
+      if (node->fingerprint(m_move.from.volume, m_move.chunk).empty() && !m_trash_tried) {
+        m_committed = true;  // already gone: nothing to do
+        return;
+      }
+      const std::string rec = intent_record(m_env.settings.run.run_id, m_id, m_move);
+      node->write_intent(m_move.from.volume, m_id, rec);
+      m_intents.push_back(m_move.from);
+      fault_point("after_intent");
+      check_stop();
+      m_committed = true;
+    }
+    if (!m_trash_checked) {
+      const bool removed = m_env.recount->remove_own(m_move.chunk, m_move.from, m_id, [&] {
+        m_trash_tried = true;
+        node->trash_chunk(m_move.from.volume, m_move.chunk, m_id);
+        fault_point("after_trash");
+      });
+      if (!removed) {
+        remove_intents();
+        m_committed = false;
+        throw TaskFailed("chunk " + m_move.chunk + " on " + place_str(m_move.from) +
+                         " is held by another removal; kept");
+      }
+      m_trash_checked = true;
+    }
+    node->remove_task_dirs(m_move.from.volume, m_id);
+    finish_intents();
+  }
+
   void drop_duplicate()
   {
     auto node = m_nodes.get(m_move.from.node);
@@ -318,6 +372,7 @@ private:
   const std::string& m_id;
   NodeSet& m_nodes;
   std::unique_ptr<transport::ChunkWriter> m_writer;
+  std::unique_ptr<FanOutAttempt> m_fan;  ///< kind write
   std::vector<Place> m_intents;
   std::string m_fp0;
   std::string m_content;  ///< content hash the task verified: what survivors must hash to
@@ -393,6 +448,15 @@ std::string intent_record(const std::string& run_id, const std::string& id, cons
       {"created", utc_timestamp(std::chrono::system_clock::now())},
   };
   put_name(j, "chunk", move.chunk); // recovery reads it back exactly (get_name)
+  if (move.kind == MoveKind::write) {
+    nlohmann::json targets = nlohmann::json::array();
+    for (const auto& t : move.targets) {
+      nlohmann::json one{{"node", t.place.node}, {"replace", t.replace}};
+      put_name(one, "volume", t.place.volume);
+      targets.push_back(std::move(one));
+    }
+    j["targets"] = std::move(targets);
+  }
   return dump_json(j);
 }
 
@@ -419,6 +483,15 @@ TaskResult run_task(TaskEnv& env, const Move& move, const std::string& id)
     } catch (const TransferCancelled&) {
       attempt.roll_back();
       result.state = "rolled_back";
+      break;
+    } catch (const FanOutStopped&) {
+      attempt.roll_back();
+      result.state = "rolled_back";
+      break;
+    } catch (const FanOutFailed& e) {
+      // Each destination's own failure, already cleaned up; the others are committed.
+      result.state = "failed";
+      result.error = e.what();
       break;
     } catch (const RecountRefused& e) {
       if (e.transient && n < retries && !env.ctx.stopping()) {
@@ -475,6 +548,7 @@ TaskResult run_task(TaskEnv& env, const Move& move, const std::string& id)
                        : error;
     break;
   }
+  result.targets_written = attempt.targets_written();
   announce(env, move, id, result.state, result.error);
   return result;
 }
