@@ -281,6 +281,11 @@ public:
     call(MsgType::remove_file, {{"root", root}, {"relpath", relpath}});
   }
 
+  void rename_file(const std::string& root, const std::string& from, const std::string& to) override
+  {
+    call(MsgType::rename_file, {{"root", root}, {"from", from}, {"to", to}});
+  }
+
   std::unique_ptr<AppendWriter> append_file(const std::string& root,
                                             const std::string& relpath,
                                             const std::string& expected_sha256) override

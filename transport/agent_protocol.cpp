@@ -23,7 +23,7 @@ namespace {
 bool is_known(std::uint8_t t) noexcept
 {
   return (t >= 1 && t <= 15) || (t >= 32 && t <= 53) || (t >= 60 && t <= 62) ||
-         (t >= 70 && t <= 72) || (t >= 75 && t <= 76) || t == 80;
+         (t >= 70 && t <= 72) || (t >= 75 && t <= 76) || (t >= 80 && t <= 81);
 }
 
 const char* to_string(MsgType t) noexcept
@@ -121,6 +121,8 @@ const char* to_string(MsgType t) noexcept
     return "list_tree";
   case MsgType::create_dir:
     return "create_dir";
+  case MsgType::rename_file:
+    return "rename_file";
   }
   return "unknown";
 }

@@ -120,6 +120,7 @@ enum class MsgType : std::uint8_t {
   list_tree = 76,        ///< [root, relpath] → {entries: [DirEntry…]} (names relative, recursive)
   // Repositories (issue 8; 80–84 reserved for them).
   create_dir = 80,       ///< [root, relpath, mode] → {}
+  rename_file = 81,      ///< [root, from, to] → {}
 };
 
 /// True for a type this protocol version knows.

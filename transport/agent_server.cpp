@@ -371,6 +371,11 @@ void Server::dispatch(const Frame& f)
       m_node->remove_file(r, rel(req, "relpath"));
       break;
     }
+    case MsgType::rename_file: {
+      auto r = root(req, "root");
+      m_node->rename_file(r, rel(req, "from"), rel(req, "to"));
+      break;
+    }
     case MsgType::create_dir: {
       auto r = root(req, "root");
       m_node->create_dir(r, rel(req, "relpath"),

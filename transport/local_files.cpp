@@ -276,4 +276,33 @@ void LocalNode::create_dir(const std::string& root, const std::string& relpath, 
   }
 }
 
+void LocalNode::rename_file(const std::string& root, const std::string& from, const std::string& to)
+{
+  check_relative(from, false, root);
+  check_relative(to, false, root);
+  UniqueFd rootfd = open_volume(root);
+  const std::string shown_from = join_path(root_of(root), from);
+  const std::string shown_to = join_path(root_of(root), to);
+  std::string from_leaf;
+  UniqueFd from_dir(open_parent(rootfd.get(), from, from_leaf, false));
+  if (!from_dir) {
+    throw_errno(describe(), "open the directory of", shown_from, errno);
+  }
+  std::string to_leaf;
+  UniqueFd to_dir(open_parent(rootfd.get(), to, to_leaf, true));
+  if (!to_dir) {
+    throw_errno(describe(), "create the directory of", shown_to, errno);
+  }
+  if (::renameat(from_dir.get(), from_leaf.c_str(), to_dir.get(), to_leaf.c_str()) != 0) {
+    throw_errno(describe(), "rename " + shown_from + " to", shown_to, errno);
+  }
+  // The new name first: once it is durable, losing the old one's removal loses nothing.
+  if (int e = sync_fd(to_dir.get()); e != 0) {
+    throw_errno(describe(), "sync the directory of", shown_to, e);
+  }
+  if (int e = sync_fd(from_dir.get()); e != 0) {
+    throw_errno(describe(), "sync the directory of", shown_from, e);
+  }
+}
+
 } // namespace clsync::transport

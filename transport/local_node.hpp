@@ -111,6 +111,7 @@ public:
                                             const std::string& expected_sha256) override;
   std::vector<DirEntry> list_tree(const std::string& root, const std::string& relpath) override;
   void create_dir(const std::string& root, const std::string& relpath, std::uint32_t mode) override;
+  void rename_file(const std::string& root, const std::string& from, const std::string& to) override;
 
   // Helpers shared by the implementation files (local_*.cpp); not part of the Node contract.
 

@@ -242,6 +242,12 @@ public:
   /// temps are left out; `.partial` files are listed (callers tell them by name). Empty when
   /// `relpath` does not exist. Symlinks and special files are left out.
   virtual std::vector<DirEntry> list_tree(const std::string& root, const std::string& relpath);
+  /// Renames repository file `from` to `to` under `root`, replacing a file at `to` (two runs
+  /// placing one object write the same bytes); missing parents of `to` are created, and both
+  /// directories are fsynced. How a backup places an object whose name, its content hash, is
+  /// known only once it is written. Throws not_found when `from` does not exist.
+  virtual void
+  rename_file(const std::string& root, const std::string& from, const std::string& to) = 0;
   /// Creates the directory `relpath` under `root` with exactly `mode` (the umask does not
   /// apply) and fsyncs its parent; an existing directory is left as it is. Its parent must
   /// exist. (A new repository is made 0700 this way, through its parent as the root.)

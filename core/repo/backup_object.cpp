@@ -8,10 +8,6 @@
 #include "transport/errors.hpp"
 #include "transport/sha256.hpp"
 
-#include <cerrno>
-#include <cstring>
-#include <fcntl.h>
-#include <unistd.h>
 
 namespace clsync::core::repo {
 namespace {
@@ -54,31 +50,12 @@ struct HashSink : transport::ByteSink {
   }
 };
 
-/// Renames the temp to the object's name in a local repository (parents made 0700, both
-/// directories fsynced). A remote repository's node has no rename: refused, and the caller
-/// writes the object under its final name instead.
+/// Renames the temp to the object's name, on the repository's node (local or over SSH): the
+/// name, the content hash, is known only once the object is written.
 void place_object(const Repository& repo, const std::string& temp, const std::string& final_path)
 {
-  if (repo.location().remote) {
-    throw transport::TransportError(transport::FailureKind::refused,
-                                    repo.location().text + ": no rename over SSH");
-  }
-  const std::string dir = final_path.substr(0, final_path.rfind('/'));
   repo.node().create_dir(repo.root(), "objects", 0700);
-  repo.node().create_dir(repo.root(), dir, 0700);
-  const std::string from = repo.root() + "/" + temp;
-  const std::string to = repo.root() + "/" + final_path;
-  if (::rename(from.c_str(), to.c_str()) != 0) {
-    throw Error(ExitCode::failed, "cannot rename " + from + " to " + to + ": " +
-                                      std::strerror(errno));
-  }
-  for (const std::string& d : {repo.root() + "/" + dir, repo.root() + "/tmp"}) {
-    const int fd = ::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-      ::fsync(fd);
-      ::close(fd);
-    }
-  }
+  repo.node().rename_file(repo.root(), temp, final_path);
 }
 
 std::string where(const std::string& node, const std::string& volume, const std::string& key)
@@ -153,20 +130,9 @@ PackedObject ObjectPacker::pack(transport::Node& node,
   } else {
     try {
       place_object(repo, temp, Repository::object_path(hash));
-    } catch (const transport::TransportError& e) {
-      if (e.kind() != transport::FailureKind::refused) {
-        repo.node().remove_file(repo.root(), temp);
-        throw;
-      }
-      // A repository that cannot rename (over SSH): pack again, straight under the final name.
+    } catch (...) {
       repo.node().remove_file(repo.root(), temp);
-      pr = pack_into(*this, node, node_name, volume, key, po, Repository::object_path(hash),
-                     written);
-      if (pr.digest.content_hash != hash) {
-        repo.node().remove_file(repo.root(), Repository::object_path(hash));
-        throw Error(ExitCode::failed,
-                    where(node_name, volume, key) + ": changed while it was being backed up");
-      }
+      throw;
     }
     out.is_new = true;
     out.bytes_written = written;

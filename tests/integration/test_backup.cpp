@@ -216,6 +216,42 @@ TEST_SUITE("backup")
     backup_sequence(d);
   }
 
+  TEST_CASE("an ssh:// repository: objects renamed into place on the repository host")
+  {
+    // Local nodes, the repository behind sshd (the loopback host shares this filesystem, so
+    // the test reads the result directly).
+    test::SshdHarness sshd(1, "backup-ssh-repo");
+    DemoCopy d("backup-ssh-repo");
+    const fs::path dir = test::scratch_dir("backup-ssh-repo-dir") / "r";
+    const std::string url = "ssh://root@" + sshd.host(0).address + ":" +
+                            std::to_string(sshd.host(0).port) + dir.string();
+    const std::string opts = " --identity " + q(sshd.client_key()) + " --known-hosts " +
+                             q(sshd.known_hosts()) + " --agent-command " CLSYNC_BINARY;
+    json doc;
+    REQUIRE(clsync_json(d, "backup --to " + url + opts + " " + k_first30, doc) == 0);
+    CHECK(doc["new_objects"] == 30);
+    // What was sent is exactly what the objects hold.
+    std::uint64_t objects = 0;
+    for (const auto& e : fs::recursive_directory_iterator(dir / "objects")) {
+      if (e.is_regular_file()) {
+        objects += e.file_size();
+      }
+    }
+    CHECK(doc["bytes_written"].get<std::uint64_t>() == objects);
+    CHECK(object_files(dir).size() == 30);
+    CHECK((fs::status(dir).permissions() & fs::perms::all) == fs::perms::owner_all);
+    if (fs::exists(dir / "tmp")) {
+      CHECK(fs::is_empty(dir / "tmp"));  // every temp became an object
+    }
+    const auto snap = only_snapshot(dir, doc["snapshot"]);
+    CHECK(check_objects_with_tar(dir, snap) ==
+          30 * static_cast<int>(core::demo_columns().size()));
+    // Again: nothing read, nothing sent.
+    REQUIRE(clsync_json(d, "backup --to " + url + opts + " " + k_first30, doc) == 0);
+    CHECK(doc["new_objects"] == 0);
+    CHECK(doc["bytes_written"] == 0);
+  }
+
   TEST_CASE("--columns keeps only those files; the object is their content")
   {
     DemoCopy d("backup-columns");

@@ -514,6 +514,20 @@ void run_contract_repository_files(const NodeMaker& make)
   CHECK_NOTHROW(node->remove_file(root, "objects/ab/abc.tar.zst"));
   node->remove_file(root, "objects/ab");
   CHECK_FALSE(fs::exists(r / "objects/ab"));
+
+  // rename_file places a file under a name known only once it is written (a backup object).
+  auto temp = node->create_file(root, "tmp/t1");
+  temp->write(std::span<const char>("object", 6));
+  temp->commit();
+  node->rename_file(root, "tmp/t1", "objects/cd/cdef.tar.zst");
+  CHECK(read_file(r / "objects/cd/cdef.tar.zst") == "object");
+  CHECK_FALSE(fs::exists(r / "tmp/t1"));
+  expect_failure([&] { node->rename_file(root, "tmp/t1", "objects/cd/x"); },
+                 FailureKind::not_found);
+  expect_failure([&] { node->rename_file(root, "objects/cd/cdef.tar.zst", "../outside"); },
+                 FailureKind::refused);
+  CHECK(fs::exists(r / "objects/cd/cdef.tar.zst"));
+  CHECK_FALSE(fs::exists(r.parent_path() / "outside"));
 }
 
 } // namespace clsync::test

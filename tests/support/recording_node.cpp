@@ -211,6 +211,14 @@ std::vector<DirEntry> RecordingNode::list_dir(const std::string& root, const std
   return m_inner->list_dir(root, relpath);
 }
 
+void RecordingNode::rename_file(const std::string& root,
+                                const std::string& from,
+                                const std::string& to)
+{
+  record("rename_file", root + " " + from + " " + to, true);
+  m_inner->rename_file(root, from, to);
+}
+
 void RecordingNode::remove_file(const std::string& root, const std::string& relpath)
 {
   record("remove_file", root + " " + relpath, true);

@@ -90,6 +90,7 @@ public:
   std::vector<transport::DirEntry> list_dir(const std::string& root,
                                             const std::string& relpath) override;
   void remove_file(const std::string& root, const std::string& relpath) override;
+  void rename_file(const std::string& root, const std::string& from, const std::string& to) override;
   std::unique_ptr<transport::AppendWriter> append_file(const std::string& root,
                                                        const std::string& relpath,
                                                        const std::string& expected_sha256) override;
