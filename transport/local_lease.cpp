@@ -86,14 +86,23 @@ std::optional<LeaseInfo> read_lease_at(int rootfd)
 /// Returns 0 or errno.
 int put_lease(int rootfd, const LeaseInfo& next, bool replace)
 {
-  std::string part = ".clsync-part-lease-" + std::to_string(::getpid()) + "-" +
-                     std::to_string(g_part_counter++);
-  std::string text = encode(next);
-  UniqueFd fd(::openat(rootfd, part.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                       0644));
-  if (!fd) {
-    return errno;
+  std::string part;
+  UniqueFd fd;
+  // A temp of this name may be left by an earlier process that had our pid: take the next name
+  // (EEXIST here must never read as "the lease is held").
+  for (int tries = 0; !fd && tries < 100; ++tries) {
+    part = ".clsync-part-lease-" + std::to_string(::getpid()) + "-" +
+           std::to_string(g_part_counter++);
+    fd = UniqueFd(::openat(rootfd, part.c_str(),
+                           O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+    if (!fd && errno != EEXIST) {
+      return errno;
+    }
   }
+  if (!fd) {
+    return EEXIST;
+  }
+  std::string text = encode(next);
   int rc = write_all(fd.get(), std::span<const char>(text.data(), text.size()));
   if (rc == 0) {
     rc = sync_fd(fd.get());
