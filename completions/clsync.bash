@@ -18,8 +18,8 @@ _clsync() {
   case $sub in
     status) opts="-h --help --by --chunks --verify --check --exclude-node --tasks --runs --db --table --partition --where --chunk --utc" ;;
     backup) opts="-h --help --to --compress-level --zstd-threads --tag --prefer-node -n --dry-run --concurrency --parallel --per-node --bwlimit --bwlimit-per-node --max-bytes --until --exclude-node --db --table --partition --where --chunk --columns --utc --identity --known-hosts --host-key-policy --agent-command" ;;
-    push) opts="-h --help" ;;
-    restore) opts="-h --help" ;;
+    push) opts="-h --help --parallel --bwlimit -n --dry-run --identity --known-hosts --host-key-policy --agent-command --dest-identity --dest-known-hosts --dest-host-key-policy --dest-agent-command" ;;
+    restore) opts="-h --help --from --snapshot --force --delete --max-delete -n --dry-run --concurrency --per-node --bwlimit --bwlimit-per-node --max-bytes --until --headroom --allow-degraded --exclude-node --lease-ttl --break-lock --pre-hook --post-hook --on-move --hook-timeout --retries --compress --max-memory --db --table --partition --where --chunk --utc --identity --known-hosts --host-key-policy --agent-command" ;;
     sync-online) opts="-h --help" ;;
     rebalance-nodes) opts="-h --help --by --threshold --min-age --plan-out --plan -n --dry-run --concurrency --per-node --bwlimit --bwlimit-per-node --max-bytes --until --headroom --allow-degraded --exclude-node --lease-ttl --break-lock --pre-hook --post-hook --on-move --hook-timeout --retries --compress --max-memory --db --table --partition --where --chunk --utc" ;;
     rebalance-disks) opts="-h --help --node --all-nodes --by --threshold --min-age --plan-out --plan -n --dry-run --concurrency --per-node --bwlimit --bwlimit-per-node --max-bytes --until --headroom --allow-degraded --exclude-node --lease-ttl --break-lock --pre-hook --post-hook --on-move --hook-timeout --retries --compress --max-memory" ;;

@@ -9,4 +9,5 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "scripts/test.sh: the integration tests start sshd and mount tmpfs: run as root" >&2
   exit 1
 fi
-ctest --test-dir "$build" --output-on-failure --timeout 900 "$@"
+# Integration suites are RUN_SERIAL (sshd, mounts); the rest runs beside each other.
+ctest --test-dir "$build" --output-on-failure --timeout 900 -j"$(nproc)" "$@"
