@@ -10,7 +10,9 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <ctime>
+#include <mutex>
 #include <limits>
 #include <map>
 #include <random>
@@ -440,15 +442,29 @@ std::string Snapshot::group() const
 
 std::string new_snapshot_id()
 {
-  const std::time_t now = std::time(nullptr);
+  // Ids sort by time, and "latest" is the last id: two snapshots within one second (a backup of
+  // unchanged chunks takes milliseconds) must still sort in the order they were taken, so the
+  // stamp has microseconds and never repeats or goes back within a process.
+  static std::mutex mutex;
+  static std::int64_t last_us = 0;
+  std::int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+  {
+    std::lock_guard lock(mutex);
+    us = std::max(us, last_us + 1);
+    last_us = us;
+  }
+  const std::time_t secs = static_cast<std::time_t>(us / 1000000);
   std::tm tm{};
-  ::gmtime_r(&now, &tm);
+  ::gmtime_r(&secs, &tm);
   char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%S", &tm);
   std::random_device rd;
-  char suffix[16];
-  std::snprintf(suffix, sizeof suffix, "%08x", static_cast<unsigned>(rd()));
-  return std::string(stamp) + "-" + suffix;
+  char rest[32];
+  std::snprintf(rest, sizeof rest, ".%06lldZ-%08x", static_cast<long long>(us % 1000000),
+                static_cast<unsigned>(rd()));
+  return std::string(stamp) + rest;
 }
 
 std::string snapshot_to_json(const Snapshot& snap)

@@ -41,7 +41,8 @@ struct Snapshot {
   std::string group() const;
 };
 
-/// A new snapshot id for `now` (UTC seconds) and a few random bytes.
+/// A new snapshot id: the UTC time to the microsecond (later ids sort after earlier ones) and a
+/// few random bytes.
 std::string new_snapshot_id();
 
 /// JSON text of a snapshot (names that are not UTF-8 as `<field>_b64`).

@@ -119,6 +119,18 @@ json sample_json() { return json::parse(snapshot_to_json(sample())); }
 
 TEST_SUITE("repo")
 {
+  TEST_CASE("snapshot ids taken one after another sort in the order they were taken")
+  {
+    // "latest" is the last id in order; the CI run that found this took two backups in one second.
+    std::string prev = new_snapshot_id();
+    for (int i = 0; i < 200; ++i) {
+      const std::string id = new_snapshot_id();
+      REQUIRE_MESSAGE(prev < id, prev << " then " << id);
+      CHECK(is_snapshot_id(id));
+      prev = id;
+    }
+  }
+
   TEST_CASE("a snapshot survives a round trip through its JSON")
   {
     const Snapshot s = sample();
