@@ -16,12 +16,6 @@ namespace {
 using core::repo::RestoreChunk;
 using core::repo::RestoreResult;
 
-nlohmann::json place_json(const core::Place& p)
-{
-  nlohmann::json j{{"node", p.node}};
-  core::put_name(j, "volume", p.volume);
-  return j;
-}
 
 /// The --json document: {dry_run, repository, snapshot, run_id, restored, kept, replaced, failed,
 /// deleted, replicas_written, bytes, chunks: [{chunk, action, kept: [place], targets: [{node, volume,

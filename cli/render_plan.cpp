@@ -19,12 +19,6 @@ std::string place(const core::Place& p)
   return p.node + ":" + p.volume;
 }
 
-nlohmann::json place_json(const core::Place& p)
-{
-  nlohmann::json j{{"node", p.node}};
-  core::put_name(j, "volume", p.volume);
-  return j;
-}
 
 nlohmann::json loads_json(const std::map<std::string, core::NodeLoad>& loads)
 {

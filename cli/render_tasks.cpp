@@ -37,12 +37,6 @@ nlohmann::json or_null(const std::string& s)
   return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(core::lossy_utf8(s));
 }
 
-nlohmann::json place_json(const core::Place& p)
-{
-  nlohmann::json j{{"node", p.node}};
-  core::put_name(j, "volume", p.volume);
-  return j;
-}
 
 } // namespace
 

@@ -109,7 +109,7 @@ void fill(ColumnKind kind, Rng& rng, char* out, std::size_t n, std::int64_t day_
   }
 }
 
-[[noreturn]] void fail(const std::string& what, const std::filesystem::path& path, int err)
+[[noreturn]] void fail_write(const std::string& what, const std::filesystem::path& path, int err)
 {
   throw std::system_error(err, std::generic_category(), what + " " + path.string());
 }
@@ -122,7 +122,7 @@ void write_all(int fd, const char* data, std::size_t n, const std::filesystem::p
       continue;
     }
     if (w < 0) {
-      fail("cannot write", path, errno);
+      fail_write("cannot write", path, errno);
     }
     data += w;
     n -= static_cast<std::size_t>(w);
@@ -160,7 +160,7 @@ void write_chunk(const DemoChunkJob& job,
       auto path = root / job.key / (columns[c] + ".col");
       const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
       if (fd < 0) {
-        fail("cannot create", path, errno);
+        fail_write("cannot create", path, errno);
       }
       out.fds.push_back(fd);
       out.paths.push_back(std::move(path));
@@ -179,14 +179,14 @@ void write_chunk(const DemoChunkJob& job,
       // Replicas a database wrote never share mtimes, but the demo's do: it starts from a
       // replicated, settled cluster, as the seed does.
       if (::futimens(out.fds[i], times) != 0) {
-        fail("cannot set the mtime of", out.paths[i], errno);
+        fail_write("cannot set the mtime of", out.paths[i], errno);
       }
     }
   }
   for (const auto& root : job.roots) {
     const auto dir = root / job.key;
     if (::utimensat(AT_FDCWD, dir.c_str(), times, 0) != 0) {
-      fail("cannot set the mtime of", dir, errno);
+      fail_write("cannot set the mtime of", dir, errno);
     }
   }
 }
@@ -220,7 +220,7 @@ void write_demo_chunks(const std::vector<DemoChunkJob>& jobs,
       std::error_code ec;
       std::filesystem::create_directories(root / job.key, ec);
       if (ec) {
-        fail("cannot create", root / job.key, ec.value());
+        fail_write("cannot create", root / job.key, ec.value());
       }
     }
   }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Copyright (c) clsync developers
 #include "core/json_names.hpp"
+#include "core/plan/plan.hpp"
 
 #include <array>
 #include <cstdint>
@@ -172,6 +173,13 @@ std::string get_name_or(const nlohmann::json& obj, const std::string& field, std
 std::string dump_json(const nlohmann::json& doc, int indent)
 {
   return doc.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+nlohmann::json place_json(const Place& p)
+{
+  nlohmann::json j{{"node", p.node}};
+  put_name(j, "volume", p.volume);
+  return j;
 }
 
 } // namespace clsync::core

@@ -35,6 +35,10 @@ std::optional<std::string> base64_decode(std::string_view text);
 /// Sets obj[field] to `name` as described above (and obj[field + "_b64"] when needed).
 void put_name(nlohmann::json& obj, const std::string& field, std::string_view name);
 
+struct Place;
+/// {"node": …, "volume": …} (the volume put_name'd), as plans, journals and --json give places.
+nlohmann::json place_json(const Place& p);
+
 /// The exact name under `field` of `obj`: from "<field>_b64" when present, else the string
 /// field itself. nullopt when the field is missing, not a string, or the base64 is not valid.
 std::optional<std::string> get_name(const nlohmann::json& obj, const std::string& field);

@@ -9,5 +9,6 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "scripts/test.sh: the integration tests start sshd and mount tmpfs: run as root" >&2
   exit 1
 fi
-# Integration suites are RUN_SERIAL (sshd, mounts); the rest runs beside each other.
+# Every suite (integration ones too: each has its own scratch, sshd ports and mounts) runs beside
+# the others, one per core.
 ctest --test-dir "$build" --output-on-failure --timeout 900 -j"$(nproc)" "$@"

@@ -11,14 +11,15 @@ namespace clsync::transport::wire {
 
 using nlohmann::json;
 
-namespace {
-
-[[noreturn]] void protocol_error(const std::string& what)
+void protocol_error(const std::string& what)
 {
   throw TransportError(FailureKind::error, "agent protocol: " + what);
 }
 
-} // namespace
+void bad_field(const char* key)
+{
+  protocol_error(std::string("missing or mistyped field '") + key + "'");
+}
 
 bool is_known(std::uint8_t t) noexcept
 {

@@ -55,6 +55,11 @@ namespace clsync::transport::wire {
 /// 4: backup objects and repositories (issue 8): pack/unpack/check (70–74), resumable appends
 /// and tree listings (75–79), repository operations (80–84).
 inline constexpr std::uint32_t k_protocol_version = 4;
+/// Throws TransportError "agent protocol: <what>" (a peer that breaks the protocol).
+[[noreturn]] void protocol_error(const std::string& what);
+/// protocol_error naming a missing or mistyped field of a decoded message.
+[[noreturn]] void bad_field(const char* key);
+
 /// Largest payload accepted (a scan part or any control message).
 inline constexpr std::uint32_t k_max_frame = 64u << 20;
 /// Largest DATA payload a sender produces (receivers accept up to k_max_frame).

@@ -10,12 +10,6 @@ using nlohmann::json;
 
 namespace {
 
-[[noreturn]] void bad_field(const char* key)
-{
-  throw TransportError(FailureKind::error,
-                       std::string("agent protocol: missing or mistyped field '") + key + "'");
-}
-
 const json& field(const json& j, const char* key)
 {
   auto it = j.is_object() ? j.find(key) : j.end();

@@ -10,16 +10,6 @@ using nlohmann::json;
 
 namespace {
 
-[[noreturn]] void protocol_error(const std::string& what)
-{
-  throw TransportError(FailureKind::error, "agent protocol: " + what);
-}
-
-[[noreturn]] void bad_field(const char* key)
-{
-  protocol_error(std::string("missing or mistyped field '") + key + "'");
-}
-
 template <class T> void req(const json& j, const char* key, T& out)
 {
   if (!j.is_object()) {

@@ -18,7 +18,7 @@
 namespace clsync::transport {
 namespace {
 
-constexpr std::size_t k_buffer_size = 1 << 20;
+constexpr std::size_t k_chunk_buffer_size = 1 << 20;
 
 struct RawFile {
   FileEntry entry;
@@ -270,7 +270,7 @@ ChunkDigest stream_chunk(int dirfd,
   out.clear();
   out.reserve(walk.files.size());
   std::map<std::string, std::size_t> index;  // path → position in `out`, for hard links
-  std::vector<char> buffer(k_buffer_size);
+  std::vector<char> buffer(k_chunk_buffer_size);
   Sha256 sha;
   ChunkDigest digest;
   for (const FileEntry& f : walk.files) {

@@ -19,9 +19,8 @@
 namespace clsync::transport {
 namespace {
 
-constexpr std::size_t k_buffer_size = 1 << 20;
+constexpr std::size_t k_append_buffer_size = 1 << 20;
 constexpr const char* k_partial_suffix = ".partial";
-constexpr const char* k_part_marker = ".clsync-part-";
 
 class LocalAppendWriter final : public AppendWriter {
 public:
@@ -36,7 +35,7 @@ public:
     if (int e = sync_fd(m_fd.get()); e != 0) {
       throw_errno(m_who, "sync", partial_display(), e);
     }
-    std::vector<char> buffer(k_buffer_size);
+    std::vector<char> buffer(k_append_buffer_size);
     off_t pos = 0;
     for (;;) {
       ssize_t n = ::pread(m_fd.get(), buffer.data(), buffer.size(), pos);

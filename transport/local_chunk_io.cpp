@@ -22,12 +22,6 @@ namespace {
 // the oldest is fsynced early (its writeback started at close time, so this is cheap).
 constexpr std::size_t k_max_open_files = 128;
 
-std::string lower(std::string s)
-{
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
 class LocalChunkWriter final : public ChunkWriter {
 public:
@@ -91,7 +85,7 @@ public:
 
   void end_file(const std::string& sha256) override
   {
-    guard([&] { do_end(lower(sha256)); });
+    guard([&] { do_end(ascii_lower(sha256)); });
   }
 
   void directory(const ChunkDir& dir) override

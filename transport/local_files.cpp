@@ -18,7 +18,6 @@ namespace clsync::transport {
 namespace {
 
 constexpr std::size_t k_buffer_size = 1 << 20;
-constexpr const char* k_part_marker = ".clsync-part-";
 std::atomic<unsigned> g_part_counter{0};
 
 class LocalFileWriter final : public FileWriter {

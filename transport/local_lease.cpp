@@ -20,7 +20,7 @@
 namespace clsync::transport {
 namespace {
 
-std::atomic<unsigned> g_part_counter{0};
+std::atomic<unsigned> g_lease_part_counter{0};
 
 /// Holds flock(2) on a volume root while a lease is read and changed, so two clsync runs
 /// (two agents on one node) never interleave their read-modify-write of the lease file.
@@ -92,7 +92,7 @@ int put_lease(int rootfd, const LeaseInfo& next, bool replace)
   // (EEXIST here must never read as "the lease is held").
   for (int tries = 0; !fd && tries < 100; ++tries) {
     part = ".clsync-part-lease-" + std::to_string(::getpid()) + "-" +
-           std::to_string(g_part_counter++);
+           std::to_string(g_lease_part_counter++);
     fd = UniqueFd(::openat(rootfd, part.c_str(),
                            O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
     if (!fd && errno != EEXIST) {

@@ -43,6 +43,9 @@
 /// operations hold that lock shared while they run.
 namespace clsync::transport {
 
+/// Temp files of LocalNode's file writers carry this in their names; listings skip them.
+inline constexpr const char* k_part_marker = ".clsync-part-";
+
 class LocalNode final : public Node {
 public:
   /// `name` is the node's name for messages; `roots` its volumes (or a repository root),

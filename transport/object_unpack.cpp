@@ -5,6 +5,7 @@
 // elsewhere (a repository on another machine), so everything it says is a claim to verify.
 #include "transport/object_codec.hpp"
 #include "transport/safe_path.hpp"
+#include "transport/sha256.hpp"
 
 #include <zstd.h>
 
@@ -33,12 +34,6 @@ bool all_zero(const char* p, std::size_t n)
   return true;
 }
 
-std::string lower(std::string s)
-{
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
 /// A tar name as a chunk path: "./" prefixes and a directory's trailing '/' dropped, "." is the
 /// chunk's own directory (""). Returns false (with `why`) for names that climb or are absolute.
@@ -166,7 +161,7 @@ ObjectUnpacker::ObjectUnpacker(ChunkSink& sink, const ChunkManifest& expected, s
   }
   for (std::size_t i = 0; i < m_s->manifest.files.size(); ++i) {
     m_s->file_index[m_s->manifest.files[i].entry.path] = i;
-    m_s->manifest.files[i].sha256 = lower(m_s->manifest.files[i].sha256);
+    m_s->manifest.files[i].sha256 = ascii_lower(m_s->manifest.files[i].sha256);
   }
   for (std::size_t i = 0; i < m_s->manifest.dirs.size(); ++i) {
     m_s->dir_index[m_s->manifest.dirs[i].path] = i;
@@ -498,7 +493,7 @@ ObjectUnpacker::Result ObjectUnpacker::finish(const std::string& object_sha256)
   r.object_sha256 = s.object_sha.finish_hex();
   r.object_size = s.object_size;
   r.bytes = s.bytes;
-  if (!object_sha256.empty() && lower(object_sha256) != r.object_sha256) {
+  if (!object_sha256.empty() && ascii_lower(object_sha256) != r.object_sha256) {
     s.failed = true;
     throw TransportError(FailureKind::refused, s.who + ": the object's bytes hash to " +
                                                    r.object_sha256 + ", not the expected " +

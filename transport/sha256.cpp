@@ -103,4 +103,14 @@ std::string from_hex_digest(std::string_view hex)
   return raw;
 }
 
+std::string ascii_lower(std::string s)
+{
+  for (char& c : s) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  return s;
+}
+
 } // namespace clsync::transport

@@ -48,4 +48,7 @@ std::string to_hex(std::string_view raw);
 /// Raw bytes of a 64-character hex digest; throws std::invalid_argument on anything else.
 std::string from_hex_digest(std::string_view hex);
 
+/// `s` with A–Z lowered (hex digests from elsewhere compare in lower case).
+std::string ascii_lower(std::string s);
+
 } // namespace clsync::transport

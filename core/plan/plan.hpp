@@ -17,6 +17,12 @@ struct Place {
   bool operator==(const Place&) const = default;
 };
 
+/// "node:volume", for messages.
+inline std::string place_str(const Place& p)
+{
+  return p.node + ":" + p.volume;
+}
+
 /// What a task does: `move` copies then removes the source; `copy` adds a replica (repair);
 /// `drop_duplicate` removes `from`, a second copy on one node whose content equals the copy at `to`.
 /// `write` reads a chunk once from a source outside the cluster (a repository's object) and

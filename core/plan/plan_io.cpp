@@ -182,12 +182,6 @@ PlanMatrix plan_matrix(const Plan& plan, const Topology* topo, bool by_volume)
 
 namespace {
 
-nlohmann::json place_json(const Place& p)
-{
-  nlohmann::json j{{"node", p.node}};
-  put_name(j, "volume", p.volume);
-  return j;
-}
 
 nlohmann::json loads_json(const std::map<std::string, NodeLoad>& loads)
 {
@@ -199,9 +193,9 @@ nlohmann::json loads_json(const std::map<std::string, NodeLoad>& loads)
 }
 
 /// Field access with messages naming the source and the field's path.
-class Reader {
+class PlanReader {
 public:
-  explicit Reader(const std::string& source) : m_source(source) {}
+  explicit PlanReader(const std::string& source) : m_source(source) {}
 
   [[noreturn]] void fail(const std::string& where, const std::string& what) const
   {
@@ -323,7 +317,7 @@ nlohmann::json plan_to_json(const Plan& plan)
 
 Plan plan_from_json(const nlohmann::json& doc, const std::string& source)
 {
-  const Reader rd(source);
+  const PlanReader rd(source);
   if (!doc.is_object()) {
     rd.fail("document", "expected an object");
   }

@@ -13,7 +13,7 @@ namespace {
 /// Records are small: a chunk's manifest. Anything larger is not one of ours.
 constexpr std::size_t k_max_record_bytes = 64u << 20;
 
-struct StringSink : transport::ByteSink {
+struct RecordSink : transport::ByteSink {
   std::string text;
   bool too_big = false;
   void write(std::span<const char> data) override
@@ -36,7 +36,7 @@ std::string object_record_path(const std::string& content_hash)
 std::optional<SnapshotChunk> load_object_record(const Repository& repo,
                                                 const std::string& content_hash)
 {
-  StringSink sink;
+  RecordSink sink;
   try {
     repo.node().read_file(repo.root(), object_record_path(content_hash), 0, sink);
     Snapshot s = snapshot_from_json(sink.text, "object record " + content_hash);

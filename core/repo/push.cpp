@@ -291,15 +291,15 @@ private:
 };
 
 /// The plan of a push, from the two listings and the snapshots of SRC it had to read.
-struct Plan {
+struct PushPlan {
   std::vector<SourceSnapshot> new_snapshots;  ///< not at DEST, id order
   std::vector<ObjectJob> objects;             ///< missing at DEST, hash order
   std::uint64_t bytes = 0;                    ///< of the objects (whole sizes)
 };
 
-Plan make_plan(const Repository& src, const Listing& s, const Listing& d, PushResult& result)
+PushPlan make_push_plan(const Repository& src, const Listing& s, const Listing& d, PushResult& result)
 {
-  Plan plan;
+  PushPlan plan;
   std::map<std::string, std::pair<std::string, std::uint64_t>> named;  // hash → sha, size
   for (const auto& [id, size] : s.snapshots) {
     if (d.snapshots.contains(id)) {
@@ -405,7 +405,7 @@ PushResult push(Context& ctx, const PushOptions& o)
     std::rethrow_exception(dest_failure);
   }
 
-  Plan plan = make_plan(src, s, d, result);
+  PushPlan plan = make_push_plan(src, s, d, result);
   for (const auto& hash : result.unreferenced) {
     ctx.events->warning("object " + hash + " of " + o.source +
                         " is named by no snapshot: not sent (prune removes such objects)");

@@ -23,9 +23,9 @@ constexpr int k_repo_version = 1;
 constexpr std::uint64_t k_max_marker_bytes = 64 * 1024;
 
 /// Collects a file's bytes, refusing more than `limit` (a hostile file cannot fill memory).
-class StringSink final : public transport::ByteSink {
+class LimitedTextSink final : public transport::ByteSink {
 public:
-  StringSink(std::uint64_t limit, std::string what) : m_limit(limit), m_what(std::move(what)) {}
+  LimitedTextSink(std::uint64_t limit, std::string what) : m_limit(limit), m_what(std::move(what)) {}
   void write(std::span<const char> data) override
   {
     if (m_text.size() + data.size() > m_limit) {
@@ -81,7 +81,7 @@ std::string object_hash_of(const std::string& name)
   return is_sha256_hex(h) ? h : std::string();
 }
 
-void write_text(transport::Node& node, const std::string& root, const std::string& relpath,
+void write_repo_file(transport::Node& node, const std::string& root, const std::string& relpath,
                 const std::string& text)
 {
   auto w = node.create_file(root, relpath);
@@ -255,7 +255,7 @@ Repository Repository::open(const RepoLocation& where, const RepoConnect& how, b
                         : "choose an empty or a new directory for a repository");
     }
     nlohmann::json marker = {{"format", k_repo_format}, {"version", k_repo_version}};
-    write_text(*node, where.path, k_marker, marker.dump() + "\n");
+    write_repo_file(*node, where.path, k_marker, marker.dump() + "\n");
   }
   repo.check_marker();
   return repo;
@@ -264,7 +264,7 @@ Repository Repository::open(const RepoLocation& where, const RepoConnect& how, b
 void Repository::check_marker() const
 {
   const std::string what = repo_describe(m_where) + ": " + k_marker;
-  StringSink sink(k_max_marker_bytes, what);
+  LimitedTextSink sink(k_max_marker_bytes, what);
   m_node->read_file(root(), k_marker, 0, sink);
   auto j = nlohmann::json::parse(sink.take(), nullptr, false);
   if (!j.is_object() || j.value("format", std::string()) != k_repo_format) {
@@ -371,7 +371,7 @@ Snapshot Repository::read_snapshot(const std::string& id) const
                                       " bytes, more than a snapshot may (" +
                                       std::to_string(k_max_snapshot_bytes) + "): refused unread");
   }
-  StringSink sink(k_max_snapshot_bytes, what);
+  LimitedTextSink sink(k_max_snapshot_bytes, what);
   m_node->read_file(root(), "snapshots/" + id + ".json", 0, sink);
   Snapshot s = snapshot_from_json(sink.take(), what);
   if (s.id != id) {
@@ -386,7 +386,7 @@ void Repository::write_snapshot(const Snapshot& snap) const
   if (!is_snapshot_id(snap.id)) {
     throw Error(ExitCode::failed, "cannot write a snapshot with id '" + lossy_utf8(snap.id) + "'");
   }
-  write_text(*m_node, root(), "snapshots/" + snap.id + ".json", snapshot_to_json(snap));
+  write_repo_file(*m_node, root(), "snapshots/" + snap.id + ".json", snapshot_to_json(snap));
 }
 
 void Repository::remove_snapshot(const std::string& id) const

@@ -19,10 +19,6 @@
 namespace clsync::core::repo {
 namespace {
 
-std::string place_str(const Place& p)
-{
-  return p.node + ":" + p.volume;
-}
 
 /// Restore's fan-out source: the snapshot's object, read once from the repository and unpacked
 /// on every destination (compressed bytes cross the network; each agent checks the manifest).

@@ -115,9 +115,9 @@ json chunk_json(const SnapshotChunk& c)
 
 // ---- reading: every field is checked, every error names the snapshot and the entry ----
 
-class Reader {
+class SnapshotReader {
 public:
-  explicit Reader(std::string what) : m_what(std::move(what)) {}
+  explicit SnapshotReader(std::string what) : m_what(std::move(what)) {}
 
   [[noreturn]] void fail(const std::string& where, const std::string& why) const
   {
@@ -244,7 +244,7 @@ private:
 std::string display(const std::string& name) { return "'" + lossy_utf8(name) + "'"; }
 
 std::vector<transport::HoleRange>
-read_holes(const Reader& r, const json& f, std::uint64_t size, const std::string& where)
+read_holes(const SnapshotReader& r, const json& f, std::uint64_t size, const std::string& where)
 {
   std::vector<transport::HoleRange> holes;
   auto it = f.find("holes");
@@ -276,7 +276,7 @@ read_holes(const Reader& r, const json& f, std::uint64_t size, const std::string
   return holes;
 }
 
-void read_files(const Reader& r, const json& c, SnapshotChunk& chunk, const std::string& where)
+void read_files(const SnapshotReader& r, const json& c, SnapshotChunk& chunk, const std::string& where)
 {
   const json& files = r.field(c, "files", where);
   if (!files.is_array()) {
@@ -327,7 +327,7 @@ void read_files(const Reader& r, const json& c, SnapshotChunk& chunk, const std:
   }
 }
 
-void read_dirs(const Reader& r, const json& c, SnapshotChunk& chunk, const std::string& where)
+void read_dirs(const SnapshotReader& r, const json& c, SnapshotChunk& chunk, const std::string& where)
 {
   const json& dirs = r.field(c, "directories", where);
   if (!dirs.is_array()) {
@@ -355,7 +355,7 @@ void read_dirs(const Reader& r, const json& c, SnapshotChunk& chunk, const std::
   }
 }
 
-SnapshotChunk read_chunk(const Reader& r, const json& c, std::size_t index)
+SnapshotChunk read_chunk(const SnapshotReader& r, const json& c, std::size_t index)
 {
   std::string where = "chunk #" + std::to_string(index);
   if (!c.is_object()) {
@@ -384,7 +384,7 @@ SnapshotChunk read_chunk(const Reader& r, const json& c, std::size_t index)
   return chunk;
 }
 
-FilterOptions read_filters(const Reader& r, const json& top)
+FilterOptions read_filters(const SnapshotReader& r, const json& top)
 {
   FilterOptions f;
   auto it = top.find("filters");
@@ -494,7 +494,7 @@ std::string snapshot_to_json(const Snapshot& snap)
 
 Snapshot snapshot_from_json(std::string_view text, const std::string& what)
 {
-  Reader r(what);
+  SnapshotReader r(what);
   if (text.size() > k_max_snapshot_bytes) {
     r.fail("the file", "larger than " + std::to_string(k_max_snapshot_bytes) + " bytes");
   }

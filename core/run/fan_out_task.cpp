@@ -12,10 +12,6 @@ namespace {
 using transport::CommitMode;
 using transport::CommitOutcome;
 
-std::string place_str(const Place& p)
-{
-  return p.node + ":" + p.volume;
-}
 
 } // namespace
 

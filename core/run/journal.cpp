@@ -30,12 +30,6 @@ std::int64_t now_ms()
       .count();
 }
 
-json place_json(const Place& p)
-{
-  json j{{"node", p.node}};
-  put_name(j, "volume", p.volume);
-  return j;
-}
 
 Place place_from(const json& j)
 {

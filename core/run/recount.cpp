@@ -18,10 +18,6 @@
 namespace clsync::core {
 namespace {
 
-std::string place_str(const Place& p)
-{
-  return p.node + ":" + p.volume;
-}
 
 /// The holds one removal placed; released together, best effort (recovery removes what a
 /// crash leaves).

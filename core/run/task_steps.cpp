@@ -35,10 +35,6 @@ struct StopBeforeCommit : std::runtime_error {
   StopBeforeCommit() : std::runtime_error("interrupted before commit") {}
 };
 
-std::string place_str(const Place& p)
-{
-  return p.node + ":" + p.volume;
-}
 
 /// One attempt of one task. Keeps what it created so that a failure before the commit can be
 /// undone, and knows when the commit happened (after which nothing is undone).

@@ -213,4 +213,29 @@ int run_clsync(const std::string& args, std::string* out, const std::string& env
                      out);
 }
 
+core::ExecSettings settings_for(DemoCopy& d, const std::string& run_id)
+{
+  core::ExecSettings s;
+  s.run = {run_id, "rebalance-nodes", d.topo->cluster};
+  return s;
+}
+
+std::string volumes_listing(DemoCopy& d)
+{
+  std::istringstream all(tree_listing(d.dir / "a"));
+  std::string out;
+  for (std::string line; std::getline(all, line);) {
+    bool root = false;
+    for (const auto& n : d.topo->nodes) {
+      for (const auto& v : n.volumes) {
+        root = root || line.rfind(v + " ", 0) == 0;
+      }
+    }
+    if (!root) {
+      out += line + "\n";
+    }
+  }
+  return out;
+}
+
 } // namespace clsync::test

@@ -7,8 +7,10 @@
 #include "core/cluster/inventory.hpp"
 #include "core/cluster/node_set.hpp"
 #include "core/cluster/topology.hpp"
+#include "core/run/executor.hpp"
 
 #include <atomic>
+#include <csignal>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -73,6 +75,15 @@ std::string first_difference(const std::string& a, const std::string& b);
 /// Chunk key → number of distinct nodes holding a directory at that key, found by walking the
 /// volumes of the topology file's nodes directly (no clsync code): what a crash left.
 std::map<std::string, int> replicas_on_disk(const core::Topology& topo);
+
+/// The exit status run_clsync reports for a process killed by SIGKILL.
+inline constexpr int k_killed = 128 + SIGKILL;
+
+/// Executor settings naming a rebalance-nodes run `run_id` on `d`'s cluster.
+core::ExecSettings settings_for(DemoCopy& d, const std::string& run_id);
+
+/// tree_listing of `d`'s nodes without the volume roots themselves (whose mtimes change).
+std::string volumes_listing(DemoCopy& d);
 
 /// Runs the clsync binary with `args` (shell-quoted by the caller) and `env` prefix; returns the
 /// exit status (128 + signal when killed) and fills `out` with stdout.

@@ -22,10 +22,10 @@ namespace fs = std::filesystem;
 using namespace clsync;
 using namespace clsync::core;
 using clsync::test::DemoCopy;
+using clsync::test::k_killed;
 
 namespace {
 
-constexpr int k_killed = 128 + SIGKILL;
 
 std::string base_args(DemoCopy& d)
 {

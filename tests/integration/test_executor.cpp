@@ -54,13 +54,6 @@ Plan moves_between(DemoCopy& d,
   return p;
 }
 
-ExecSettings settings_for(DemoCopy& d, const std::string& run_id)
-{
-  ExecSettings s;
-  s.run = {run_id, "rebalance-nodes", d.topo->cluster};
-  return s;
-}
-
 } // namespace
 
 TEST_SUITE("rebalance")

@@ -46,13 +46,6 @@ Plan moves_of(DemoCopy& d,
   return p;
 }
 
-ExecSettings settings_for(DemoCopy& d, const std::string& run_id)
-{
-  ExecSettings s;
-  s.run = {run_id, "rebalance-nodes", d.topo->cluster};
-  return s;
-}
-
 /// Replays a journal: the most tasks "running" at once touching each node, counting a task from
 /// its running record to its final one (the executor takes a node's slot before the first and
 /// frees it after the second, so this never over-counts).

@@ -20,7 +20,7 @@ using nlohmann::json;
 
 namespace {
 
-const std::string k_key = "Level1/20200601/\xff\x01/Snapshot"; // hash level not UTF-8
+const std::string k_odd_key = "Level1/20200601/\xff\x01/Snapshot"; // hash level not UTF-8
 const std::string k_file = "a\nb\xff";                         // a file inside the chunk
 
 /// A word the shell reads back as `s` (single quotes; bytes pass through).
@@ -41,23 +41,23 @@ int run(DemoCopy& d, const std::string& args, std::string* out = nullptr)
                           out);
 }
 
-/// Makes chunk k_key on `nodes`: a copy of Level1/20200601/0/Snapshot plus the file k_file.
+/// Makes chunk k_odd_key on `nodes`: a copy of Level1/20200601/0/Snapshot plus the file k_file.
 void add_odd_chunk(DemoCopy& d, const std::vector<std::string>& nodes)
 {
   for (const auto& n : nodes) {
     const fs::path vol = d.volume(n);
-    const fs::path dst = vol / k_key;
+    const fs::path dst = vol / k_odd_key;
     fs::create_directories(dst.parent_path());
     fs::copy(vol / "Level1/20200601/0/Snapshot", dst, fs::copy_options::recursive);
     test::write_file(dst / k_file, "odd");
   }
 }
 
-/// The chunk object of `doc[array]` whose exact key is k_key (REQUIREs one).
+/// The chunk object of `doc[array]` whose exact key is k_odd_key (REQUIREs one).
 json find_odd(const json& items, const std::string& field)
 {
   for (const auto& c : items) {
-    if (get_name(c, field) == std::optional<std::string>(k_key)) {
+    if (get_name(c, field) == std::optional<std::string>(k_odd_key)) {
       return c;
     }
   }
@@ -86,14 +86,14 @@ TEST_SUITE("names")
   {
     DemoCopy d("names-repair");
     add_odd_chunk(d, {"P1-dn1"}); // under-replicated: only repair may run
-    const std::string b64 = base64_encode(k_key);
+    const std::string b64 = base64_encode(k_odd_key);
 
     std::string out;
     REQUIRE(run(d, "--json status --chunks", &out) == 0);
     const json st = json::parse(out);
     CHECK(st["health"]["under_replicated"] == 1);
     const json c = find_odd(st["chunks"], "key");
-    CHECK(c["key"] == lossy_utf8(k_key)); // readable, with U+FFFD
+    CHECK(c["key"] == lossy_utf8(k_odd_key)); // readable, with U+FFFD
     CHECK(c["key_b64"] == b64);
     CHECK(c["health"] == "under_replicated");
     // Valid names are unchanged: no _b64 field.
@@ -130,18 +130,18 @@ TEST_SUITE("names")
     CHECK(res["result"] == "ok");
     CHECK(res["moves"][0]["chunk_b64"] == b64);
     const std::string dest = get_name(res["moves"][0]["to"], "volume").value();
-    CHECK(test::read_file(fs::path(dest) / k_key / k_file) == "odd");
+    CHECK(test::read_file(fs::path(dest) / k_odd_key / k_file) == "odd");
     const Inventory inv = d.inventory(true);
-    REQUIRE(inv.chunk(k_key) != nullptr);
-    CHECK(inv.chunk(k_key)->replica_count() == 2);
-    CHECK(inv.chunk(k_key)->health == ChunkHealth::healthy);
+    REQUIRE(inv.chunk(k_odd_key) != nullptr);
+    CHECK(inv.chunk(k_odd_key)->replica_count() == 2);
+    CHECK(inv.chunk(k_odd_key)->health == ChunkHealth::healthy);
     CHECK(inv.leftovers.empty()); // intents (which name the chunk) were written and removed
 
     // The journal and status --tasks --json carry it.
     const auto runs = read_runs(d.ctx.state_dir, "demo-a", 0);
     REQUIRE(runs.size() == 1);
     REQUIRE(runs[0].tasks.size() == 1);
-    CHECK(runs[0].tasks[0].chunk == k_key);
+    CHECK(runs[0].tasks[0].chunk == k_odd_key);
     out.clear();
     REQUIRE(run(d, "--json status --tasks", &out) == 0);
     const json tasks = json::parse(out);
@@ -159,7 +159,7 @@ TEST_SUITE("names")
     const json dry = json::parse(out);
     const json saved = json::parse(test::read_file(plan));
     const json m = find_odd(saved["moves"], "chunk");
-    CHECK(m["chunk_b64"] == base64_encode(k_key));
+    CHECK(m["chunk_b64"] == base64_encode(k_odd_key));
     CHECK(find_odd(dry["moves"], "chunk")["to"]["node"] == m["to"]["node"]);
 
     out.clear();
@@ -168,13 +168,13 @@ TEST_SUITE("names")
     CHECK(res["result"] == "ok");
     const std::string to = m["to"]["node"];
     const fs::path dest = get_name(m["to"], "volume").value();
-    CHECK(test::read_file(dest / k_key / k_file) == "odd");
+    CHECK(test::read_file(dest / k_odd_key / k_file) == "odd");
     const std::string from_volume = get_name(m["from"], "volume").value();
-    CHECK(!fs::exists(fs::path(from_volume) / k_key));
+    CHECK(!fs::exists(fs::path(from_volume) / k_odd_key));
     const Inventory inv = d.inventory(true);
-    REQUIRE(inv.chunk(k_key) != nullptr);
-    CHECK(inv.chunk(k_key)->replica_count() == 2);
-    CHECK(inv.chunk(k_key)->on_node(to));
+    REQUIRE(inv.chunk(k_odd_key) != nullptr);
+    CHECK(inv.chunk(k_odd_key)->replica_count() == 2);
+    CHECK(inv.chunk(k_odd_key)->on_node(to));
     CHECK(inv.health.healthy == inv.health.chunks);
   }
 }

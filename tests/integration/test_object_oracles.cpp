@@ -21,8 +21,8 @@ using namespace clsync::test::contract;
 
 namespace {
 
-const std::string k_long = "deep/" + std::string(145, 'n');
-const std::string k_latin1 = std::string("caf\xe9") + ".col";
+const std::string k_oracle_long = "deep/" + std::string(145, 'n');
+const std::string k_oracle_latin1 = std::string("caf\xe9") + ".col";
 
 /// exact_copy's chunk without its 256 MiB sparse file (GNU tar writes holes as data), plus
 /// names a plain ustar header cannot carry and a small sparse file.
@@ -32,8 +32,8 @@ fs::path make_oracle_chunk(const fs::path& volume)
   make_exact_chunk(chunk);
   std::int64_t top = mtime_of(chunk), deep = mtime_of(chunk / "deep");
   fs::remove(chunk / "sparse.bin");
-  put_file(chunk / k_long, k_long, std::string(3000, 'L'), 0644, 1'500'000'000'000'000'004);
-  put_file(chunk / k_latin1, k_latin1, "bytes, not UTF-8", 0600, 1'500'000'000'000'000'005);
+  put_file(chunk / k_oracle_long, k_oracle_long, std::string(3000, 'L'), 0644, 1'500'000'000'000'000'004);
+  put_file(chunk / k_oracle_latin1, k_oracle_latin1, "bytes, not UTF-8", 0600, 1'500'000'000'000'000'005);
   {
     std::string s(1 << 20, '\0');
     s.replace(4096, 5, "data!");
@@ -54,7 +54,7 @@ PackResult pack_file(const fs::path& volume, const fs::path& file, const PackOpt
   return r;
 }
 
-std::int64_t mtime_ns(const struct stat& st)
+std::int64_t stat_mtime_ns(const struct stat& st)
 {
   return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
 }
@@ -81,7 +81,7 @@ void check_same_tree(const fs::path& src, const fs::path& copy)
     CHECK((a.st_mode & 07777) == (b.st_mode & 07777));
     CHECK(a.st_uid == b.st_uid);
     CHECK(a.st_gid == b.st_gid);
-    CHECK(mtime_ns(a) == mtime_ns(b));
+    CHECK(stat_mtime_ns(a) == stat_mtime_ns(b));
     if (S_ISREG(a.st_mode)) {
       CHECK(a.st_size == b.st_size);
       CHECK(a.st_nlink == b.st_nlink);

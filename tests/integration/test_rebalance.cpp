@@ -38,24 +38,6 @@ void add_volume(DemoCopy& d, const std::string& node, const std::string& extra)
 
 /// Everything under the volumes (state dir excluded): what a refused run must leave as it was.
 /// The volume roots' own lines are left out: a lease taken and given back touches their mtime.
-std::string volumes_listing(DemoCopy& d)
-{
-  std::istringstream all(test::tree_listing(d.dir / "a"));
-  std::string out;
-  for (std::string line; std::getline(all, line);) {
-    bool root = false;
-    for (const auto& n : d.topo->nodes) {
-      for (const auto& v : n.volumes) {
-        root = root || line.rfind(v + " ", 0) == 0;
-      }
-    }
-    if (!root) {
-      out += line + "\n";
-    }
-  }
-  return out;
-}
-
 /// Every chunk has exactly 2 replicas, on distinct nodes.
 void check_all_two_replicas(const Inventory& inv)
 {
@@ -73,16 +55,16 @@ ino_t inode_of(const fs::path& p)
   return st.st_ino;
 }
 
-struct TmpfsMount {
+struct SizedTmpfs {
   fs::path path;
-  TmpfsMount(const fs::path& p, const std::string& size) : path(p)
+  SizedTmpfs(const fs::path& p, const std::string& size) : path(p)
   {
     fs::create_directories(p);
     std::string opts = "size=" + size;
     REQUIRE_MESSAGE(::mount("tmpfs", p.c_str(), "tmpfs", 0, opts.c_str()) == 0,
                     "mounting a tmpfs failed (the tests run as root): ", std::strerror(errno));
   }
-  ~TmpfsMount() { ::umount2(path.c_str(), MNT_DETACH); }
+  ~SizedTmpfs() { ::umount2(path.c_str(), MNT_DETACH); }
 };
 
 } // namespace
@@ -249,7 +231,7 @@ TEST_SUITE("rebalance")
   TEST_CASE("a destination without room is refused before anything moves")
   {
     DemoCopy d("rn-no-room");
-    TmpfsMount small(d.dir / "small", "256k");
+    SizedTmpfs small(d.dir / "small", "256k");
     const auto p3 = d.volume("P3-dn1");
     d.edit_yaml([&](std::string& y) {
       auto at = y.find(p3);

@@ -21,7 +21,7 @@ using clsync::test::DemoCopy;
 namespace {
 
 /// Rewrites the demo copy's topology so that node i is SSH host i of `sshd` (same volumes).
-void to_ssh(DemoCopy& d, const test::SshdHarness& sshd)
+void to_ssh_nodes(DemoCopy& d, const test::SshdHarness& sshd)
 {
   std::string y = "cluster: demo-a\n"
                   "replication: 2\n"
@@ -74,7 +74,7 @@ TEST_SUITE("rebalance_ssh")
     test::SshdHarness sshd(3, "rebalance-ssh");
     DemoCopy d("rb-ssh");
     const auto hashes = test::content_by_chunk(d.inventory(true));
-    to_ssh(d, sshd);
+    to_ssh_nodes(d, sshd);
     RebalanceNodesOptions o;
     o.plan.by = "count";
     auto r = rebalance_nodes(d.ctx, o);
@@ -110,7 +110,7 @@ TEST_SUITE("rebalance_ssh")
       CAPTURE(point_name);
       DemoCopy d(std::string("rb-ssh-crash-") + point);
       const auto hashes = test::content_by_chunk(d.inventory(true));
-      to_ssh(d, sshd);
+      to_ssh_nodes(d, sshd);
       const std::string cmd = "-c '" + d.yaml.string() + "' --state-dir '" +
                               d.ctx.state_dir.string() + "' rebalance-nodes --by count";
       REQUIRE(test::run_clsync(cmd, nullptr, "CLSYNC_TEST_CRASH_AT=" + point_name + ":5") ==
@@ -128,7 +128,7 @@ TEST_SUITE("rebalance_ssh")
     test::SshdHarness sshd(3, "rebalance-ssh-retry");
     DemoCopy d("rb-ssh-retry");
     const auto hashes = test::content_by_chunk(d.inventory(true));
-    to_ssh(d, sshd);
+    to_ssh_nodes(d, sshd);
     RebalanceNodesOptions o;
     o.plan.by = "count";
     o.write.bwlimit = 100 * 1000; // about 5 s for the 133 moves: time to pull the plug
@@ -165,7 +165,7 @@ TEST_SUITE("rebalance_ssh")
     test::SshdHarness sshd(3, "rebalance-ssh-stall");
     DemoCopy d("rb-ssh-stall");
     const auto hashes = test::content_by_chunk(d.inventory(true));
-    to_ssh(d, sshd);
+    to_ssh_nodes(d, sshd);
     RebalanceNodesOptions o;
     o.plan.by = "count";
     o.write.bwlimit = 100 * 1000; // about 5 s for the 133 moves: time to stop the server

@@ -45,26 +45,8 @@ std::string state_arg(DemoCopy& d)
 
 /// Everything under the volumes with sizes, modes and mtimes, volume roots left out (a lease
 /// taken and given back touches their mtime).
-std::string volumes_listing(DemoCopy& d)
-{
-  std::istringstream all(test::tree_listing(d.dir / "a"));
-  std::string out;
-  for (std::string line; std::getline(all, line);) {
-    bool root = false;
-    for (const auto& n : d.topo->nodes) {
-      for (const auto& v : n.volumes) {
-        root = root || line.rfind(v + " ", 0) == 0;
-      }
-    }
-    if (!root) {
-      out += line + "\n";
-    }
-  }
-  return out;
-}
-
 /// Adds `extra` to the volumes of `node` in the topology file (the path is not created).
-void add_volume(DemoCopy& d, const std::string& node, const std::string& extra)
+void add_volume_dir(DemoCopy& d, const std::string& node, const std::string& extra)
 {
   const std::string v = d.volume(node);
   d.edit_yaml([&](std::string& y) {
@@ -86,7 +68,7 @@ struct VolumeBind {
 };
 
 /// Number of chunk directories under a demo volume (depth 4).
-std::size_t chunks_under(const fs::path& volume)
+std::size_t chunk_dirs_under(const fs::path& volume)
 {
   std::size_t n = 0;
   for (auto it = fs::recursive_directory_iterator(volume); it != fs::recursive_directory_iterator();
@@ -139,7 +121,7 @@ Move move_of(const Inventory& inv,
   return m;
 }
 
-ExecSettings settings_for(DemoCopy& d, const std::string& run_id)
+ExecSettings recount_settings(DemoCopy& d, const std::string& run_id)
 {
   ExecSettings s;
   s.run = {run_id, "rebalance-nodes", d.topo->cluster};
@@ -152,7 +134,7 @@ ExecSettings settings_for(DemoCopy& d, const std::string& run_id)
 ExecResult run_plan(DemoCopy& d, const Plan& plan, const std::string& run_id)
 {
   Journal journal(d.ctx.state_dir, d.topo->cluster, run_id, "rebalance-nodes");
-  auto r = execute_plan(d.ctx, plan, settings_for(d, run_id), journal);
+  auto r = execute_plan(d.ctx, plan, recount_settings(d, run_id), journal);
   journal.finish(r.result(), r.bytes, r.finished, r.failed);
   return r;
 }
@@ -229,8 +211,8 @@ TEST_SUITE("recount")
     const fs::path a = d.volume("P1-dn1");
     const fs::path a2 = d.dir / "a2-bind";
     VolumeBind bind(a, a2);
-    add_volume(d, "P1-dn1", a2.string());
-    const std::size_t chunks = chunks_under(a);
+    add_volume_dir(d, "P1-dn1", a2.string());
+    const std::size_t chunks = chunk_dirs_under(a);
     REQUIRE(chunks == 200);
     const auto before = volumes_listing(d);
 
@@ -247,7 +229,7 @@ TEST_SUITE("recount")
     CHECK_MESSAGE(rc == 2, out);
     CHECK_MESSAGE(out.find("one directory") != std::string::npos, out);
     // Today's main deleted the only copy of every chunk here.
-    CHECK(chunks_under(a) == 200);
+    CHECK(chunk_dirs_under(a) == 200);
     CHECK(test::first_difference(before, volumes_listing(d)) == "");
   }
 
@@ -259,7 +241,7 @@ TEST_SUITE("recount")
     const fs::path bound = d.dir / "p3-bind";
     {
       VolumeBind bind(a, bound);
-      add_volume(d, "P3-dn1", bound.string());
+      add_volume_dir(d, "P3-dn1", bound.string());
       std::string out;
       int rc = test::run_clsync("-c " + quoted(d.yaml) + " status --json" + state_arg(d) + " 2>&1",
                                 &out);
@@ -274,7 +256,7 @@ TEST_SUITE("recount")
                             &out);
       CHECK_MESSAGE(rc == 2, out);
       CHECK_MESSAGE(out.find("one directory") != std::string::npos, out);
-      CHECK(chunks_under(a) == 200);
+      CHECK(chunk_dirs_under(a) == 200);
       // In-process too: the inventory refuses with a TopologyError.
       CHECK_THROWS_AS(d.inventory(), TopologyError);
     }
@@ -286,7 +268,7 @@ TEST_SUITE("recount")
     });
     const fs::path link = d.dir / "p3-link";
     fs::create_directory_symlink(b, link);
-    add_volume(d, "P3-dn1", link.string());
+    add_volume_dir(d, "P3-dn1", link.string());
     const auto before = volumes_listing(d);
     std::string out;
     int rc = test::run_clsync("-c " + quoted(d.yaml) + " status" + state_arg(d) + " 2>&1", &out);
@@ -295,7 +277,7 @@ TEST_SUITE("recount")
     rc = test::run_clsync(
         "-c " + quoted(d.yaml) + " repair --fix-duplicates" + state_arg(d) + " 2>&1", &out);
     CHECK_MESSAGE(rc == 2, out);
-    CHECK(chunks_under(b) == 200);
+    CHECK(chunk_dirs_under(b) == 200);
     CHECK(test::first_difference(before, volumes_listing(d)) == "");
   }
 
@@ -438,7 +420,7 @@ TEST_SUITE("recount")
     // duplicate. Without holds, each re-count sees the other's copy and both remove.
     const std::string v2 = (d.dir / "p1-v2").string();
     fs::create_directories(v2);
-    add_volume(d, "P1-dn1", v2);
+    add_volume_dir(d, "P1-dn1", v2);
     auto inv0 = d.inventory();
     const std::string key = inv0.chunks[7].key;
     const Place a{"P1-dn1", d.volume("P1-dn1")}, b{"P1-dn1", v2};

@@ -58,7 +58,7 @@ Where ssh_where(const test::SshdHarness& sshd, const fs::path& dir)
   return w;
 }
 
-Repository open_repo(const Where& w, bool create = false)
+Repository open_local_repo(const Where& w, bool create = false)
 {
   return Repository::open(parse_repo_location(w.text), w.connect, create);
 }
@@ -134,8 +134,8 @@ constexpr std::int64_t k_day = 86400;
 
 void check_create_and_list(const Where& w)
 {
-  CHECK_THROWS_WITH_AS(open_repo(w), doctest::Contains("does not exist"), Error);
-  auto repo = open_repo(w, true);
+  CHECK_THROWS_WITH_AS(open_local_repo(w), doctest::Contains("does not exist"), Error);
+  auto repo = open_local_repo(w, true);
   struct stat st {};
   REQUIRE(::stat(w.local.c_str(), &st) == 0);
   CHECK((st.st_mode & 07777) == 0700);
@@ -151,7 +151,7 @@ void check_create_and_list(const Where& w)
   for (const auto* s : {&s1, &s2, &s3}) {
     repo.write_snapshot(*s);
   }
-  auto again = open_repo(w);
+  auto again = open_local_repo(w);
   CHECK(again.list_snapshots().size() == 3);
   CHECK(again.read_snapshot(s2.id).chunks.size() == 2);
   CHECK(again.list_objects().size() == 2);
@@ -207,7 +207,7 @@ void check_nothing_missing(const Repository& repo)
 
 void check_prune(const Where& w)
 {
-  auto repo = open_repo(w, true);
+  auto repo = open_local_repo(w, true);
   const auto now = static_cast<std::int64_t>(std::time(nullptr));
   const auto base = now - now % k_day + 3600;  // 01:00 UTC today
   // Group A (P1, no tag): two snapshots a day for 4 days; each names a shared object and its
@@ -316,7 +316,7 @@ struct LockHolder {
 
 void check_prune_lock(const Where& w)
 {
-  auto repo = open_repo(w, true);
+  auto repo = open_local_repo(w, true);
   const std::string bytes = "x";
   const auto o = put_object(repo, bytes);
   const auto now = static_cast<std::int64_t>(std::time(nullptr));
@@ -346,7 +346,7 @@ void check_prune_lock(const Where& w)
 
 void check_verify(const Where& w)
 {
-  auto repo = open_repo(w, true);
+  auto repo = open_local_repo(w, true);
   const std::string b1 = "first object", b2 = "second object", b3 = "third object";
   const auto o1 = put_object(repo, b1);
   const auto o2 = put_object(repo, b2);

@@ -20,10 +20,10 @@ namespace fs = std::filesystem;
 using namespace clsync;
 using namespace clsync::core;
 using clsync::test::DemoCopy;
+using clsync::test::k_killed;
 
 namespace {
 
-constexpr int k_killed = 128 + SIGKILL;
 
 /// Level1 up to 2020.06.03: 3 dates × 10 hash partitions = 30 chunks.
 FilterOptions first_three_days()

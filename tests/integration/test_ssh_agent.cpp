@@ -17,6 +17,7 @@
 
 using namespace clsync::transport;
 using clsync::test::SshdHarness;
+using clsync::test::contains;
 namespace fs = std::filesystem;
 
 namespace {
@@ -31,11 +32,6 @@ std::string failure(const std::function<void()>& f, FailureKind kind)
   }
   FAIL("no TransportError");
   return {};
-}
-
-bool contains(const std::string& s, const std::string& part)
-{
-  return s.find(part) != std::string::npos;
 }
 
 /// Two volumes with chunks of two databases, an unmanaged directory, a stray file, a leftover.

@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string k_key = "Level1/20200601/Key1/Trades";
+const std::string k_fault_key = "Level1/20200601/Key1/Trades";
 constexpr std::uint64_t k_big = 128ull << 20; ///< far beyond every window and socket buffer
 constexpr std::uint64_t k_fault_at = 8ull << 20;
 
@@ -34,7 +34,7 @@ struct Setup {
   fs::path dst = clsync::test::scratch_dir("dst-vol");
   std::string sha;
 
-  Setup() { sha = clsync::test::fill_file(src / k_key / "big.col", k_big, 7); }
+  Setup() { sha = clsync::test::fill_file(src / k_fault_key / "big.col", k_big, 7); }
 
   std::shared_ptr<Node> node(int io_timeout_s)
   {
@@ -87,7 +87,7 @@ TransportError read_with_fault(Setup& s, Node& node_ref, Victim v, Fault f)
   auto writer = local->write_chunk(s.dst.string(), "r1");
   FaultSink sink(*writer, [&] { REQUIRE(s.inject(v, f) > 0); });
   try {
-    node->read_chunk(s.src.string(), k_key, sink);
+    node->read_chunk(s.src.string(), k_fault_key, sink);
   } catch (const TransportError& e) {
     writer->abort();
     CHECK(sink.fired());
@@ -107,10 +107,10 @@ TransportError write_with_fault(Setup& s, Victim v, Fault f, int io_timeout_s)
   try {
     auto writer = node->write_chunk(s.dst.string(), "w1");
     FaultSink sink(*writer, [&] { REQUIRE(s.inject(v, f) > 0); });
-    local->read_chunk(s.src.string(), k_key, sink);
+    local->read_chunk(s.src.string(), k_fault_key, sink);
     CHECK(sink.fired());
     writer->finish();
-    node->commit_chunk(s.dst.string(), "w1", k_key, CommitMode::no_replace);
+    node->commit_chunk(s.dst.string(), "w1", k_fault_key, CommitMode::no_replace);
   } catch (const TransportError& e) {
     s.resume();
     return e;
@@ -124,7 +124,7 @@ TransportError write_with_fault(Setup& s, Victim v, Fault f, int io_timeout_s)
 /// remove it, goes with remove_task_dirs (what recovery does). The node is usable again.
 void check_destination_clean(Setup& s, const std::string& task)
 {
-  CHECK_FALSE(fs::exists(s.dst / k_key));
+  CHECK_FALSE(fs::exists(s.dst / k_fault_key));
   CHECK_FALSE(fs::exists(s.dst / "Level1"));
   for (const auto& e : fs::directory_iterator(s.dst)) {
     CHECK_MESSAGE(e.path().filename().string() == ".clsync-tmp-" + task, "unexpected " << e.path());
@@ -132,7 +132,7 @@ void check_destination_clean(Setup& s, const std::string& task)
   auto fresh = s.node(10);
   fresh->remove_task_dirs(s.dst.string(), task);
   CHECK_FALSE(clsync::test::has_entry_starting(s.dst, ".clsync"));
-  CHECK(fresh->hash_chunk(s.src.string(), k_key).bytes == k_big);
+  CHECK(fresh->hash_chunk(s.src.string(), k_fault_key).bytes == k_big);
 }
 
 bool names_node(const TransportError& e, const Setup& s)
@@ -159,7 +159,7 @@ TEST_SUITE("ssh_faults")
     CHECK(e.retryable());
     CHECK_FALSE(clsync::test::has_entry_starting(s.dst, ".clsync"));
     // The broken connection was dropped: the same node object opens a new one.
-    CHECK(node->hash_chunk(s.src.string(), k_key).bytes == k_big);
+    CHECK(node->hash_chunk(s.src.string(), k_fault_key).bytes == k_big);
   }
 
   TEST_CASE("killing the agent mid-read: a clear, retryable error")
@@ -206,7 +206,7 @@ TEST_SUITE("ssh_faults")
     CHECK_MESSAGE(e.kind() == FailureKind::timeout, std::string(e.what()));
     CHECK_MESSAGE(names_node(e, s), std::string(e.what()));
     // The stopped session is killed with the harness; nothing was committed meanwhile.
-    CHECK_FALSE(fs::exists(s.dst / k_key));
+    CHECK_FALSE(fs::exists(s.dst / k_fault_key));
   }
 
   TEST_CASE("a stopped agent makes the read deadline fire")
@@ -225,7 +225,7 @@ TEST_SUITE("ssh_faults")
     auto t = s.h.target(0, {s.src.string()}, "F1-dn1");
     t.connect_timeout_s = 1;
     try {
-      make_ssh_node(t)->fingerprint(s.src.string(), k_key);
+      make_ssh_node(t)->fingerprint(s.src.string(), k_fault_key);
       FAIL("connected to a stopped server");
     } catch (const TransportError& e) {
       CHECK_MESSAGE(e.kind() == FailureKind::timeout, std::string(e.what()));

@@ -12,6 +12,7 @@
 
 using namespace clsync::transport;
 using clsync::test::SshdHarness;
+using clsync::test::contains;
 namespace fs = std::filesystem;
 
 namespace {
@@ -27,11 +28,6 @@ std::string connect_error(const SshTarget& t, FailureKind kind)
   }
   FAIL("connected although it should not have");
   return {};
-}
-
-bool contains(const std::string& s, const std::string& part)
-{
-  return s.find(part) != std::string::npos;
 }
 
 /// Runs `command` on the node and returns its stdout.

@@ -42,7 +42,7 @@ struct Cluster {
 };
 
 /// Writes a chunk with `files` files of `size` bytes each, filled with `fill`.
-void make_chunk(const fs::path& volume,
+void make_status_chunk(const fs::path& volume,
                 const std::string& key,
                 int files,
                 std::size_t size,
@@ -53,7 +53,7 @@ void make_chunk(const fs::path& volume,
   }
 }
 
-void set_mtime(const fs::path& dir, long seconds)
+void set_mtime_s(const fs::path& dir, long seconds)
 {
   for (const auto& e : fs::recursive_directory_iterator(dir)) {
     struct timeval tv[2] = {{seconds, 0}, {seconds, 0}};
@@ -108,15 +108,15 @@ TEST_SUITE("status")
     // 2 chunks of Flat (1 file × 1000 bytes) on n2 and n3.
     for (int h = 0; h < 6; ++h) {
       std::string key = "Level1/20200601/" + std::to_string(h) + "/Snapshot";
-      make_chunk(d / (h < 4 ? "n1/v0" : "n1/v1"), key, 3, 100);
-      make_chunk(d / "n2/v0", key, 3, 100);
+      make_status_chunk(d / (h < 4 ? "n1/v0" : "n1/v1"), key, 3, 100);
+      make_status_chunk(d / "n2/v0", key, 3, 100);
     }
     for (const char* t : {"A", "B"}) {
-      make_chunk(d / "n2/v0", std::string("Flat/") + t, 1, 1000);
-      make_chunk(d / "n3/v0", std::string("Flat/") + t, 1, 1000);
+      make_status_chunk(d / "n2/v0", std::string("Flat/") + t, 1, 1000);
+      make_status_chunk(d / "n3/v0", std::string("Flat/") + t, 1, 1000);
     }
     // Not chunks: an undeclared database, lost+found, a clsync leftover.
-    make_chunk(d / "n3/v0", "Other/x/y", 2, 10);
+    make_status_chunk(d / "n3/v0", "Other/x/y", 2, 10);
     fs::create_directories(d / "n1/v0/lost+found/junk");
     fs::create_directories(d / "n2/v0/.clsync-tmp-task7/Level1");
 
@@ -175,12 +175,12 @@ TEST_SUITE("status")
     for (int day = 1; day <= 3; ++day) {
       for (int h = 0; h < 2; ++h) {
         std::string key = "Level1/2020060" + std::to_string(day) + "/" + std::to_string(h) + "/S";
-        make_chunk(d / "n1/v0", key, 1, 10);
-        make_chunk(d / "n2/v0", key, 1, 10);
+        make_status_chunk(d / "n1/v0", key, 1, 10);
+        make_status_chunk(d / "n2/v0", key, 1, 10);
       }
     }
-    make_chunk(d / "n3/v0", "Flat/A", 1, 7);
-    make_chunk(d / "n2/v0", "Flat/A", 1, 7);
+    make_status_chunk(d / "n3/v0", "Flat/A", 1, 7);
+    make_status_chunk(d / "n2/v0", "Flat/A", 1, 7);
     Cluster c(d, three_nodes(d));
     StatusOptions opts;
     opts.filter.where.push_back("date>=2020.06.02");
@@ -207,25 +207,25 @@ TEST_SUITE("status")
   {
     fs::path d = test::scratch_dir("status-health");
     // under-replicated: only on n1.
-    make_chunk(d / "n1/v0", "Level1/1/0/S", 2, 10);
+    make_status_chunk(d / "n1/v0", "Level1/1/0/S", 2, 10);
     // duplicate on n1 (both volumes) and on n2.
-    make_chunk(d / "n1/v0", "Level1/1/1/S", 2, 10);
-    make_chunk(d / "n1/v1", "Level1/1/1/S", 2, 10);
-    make_chunk(d / "n2/v0", "Level1/1/1/S", 2, 10);
+    make_status_chunk(d / "n1/v0", "Level1/1/1/S", 2, 10);
+    make_status_chunk(d / "n1/v1", "Level1/1/1/S", 2, 10);
+    make_status_chunk(d / "n2/v0", "Level1/1/1/S", 2, 10);
     // divergent by layout: different sizes.
-    make_chunk(d / "n1/v0", "Level1/1/2/S", 2, 10);
-    make_chunk(d / "n2/v0", "Level1/1/2/S", 2, 11);
+    make_status_chunk(d / "n1/v0", "Level1/1/2/S", 2, 10);
+    make_status_chunk(d / "n2/v0", "Level1/1/2/S", 2, 11);
     // same paths and sizes, different bytes and mtimes: divergent only under --verify.
-    make_chunk(d / "n1/v0", "Level1/1/3/S", 2, 10, 'a');
-    make_chunk(d / "n2/v0", "Level1/1/3/S", 2, 10, 'b');
+    make_status_chunk(d / "n1/v0", "Level1/1/3/S", 2, 10, 'a');
+    make_status_chunk(d / "n2/v0", "Level1/1/3/S", 2, 10, 'b');
     // same bytes, different mtimes: healthy, also under --verify.
-    make_chunk(d / "n1/v0", "Level1/1/4/S", 2, 10);
-    make_chunk(d / "n2/v0", "Level1/1/4/S", 2, 10);
-    set_mtime(d / "n1/v0/Level1/1/4/S", 1000000000);
-    set_mtime(d / "n2/v0/Level1/1/4/S", 1200000000);
+    make_status_chunk(d / "n1/v0", "Level1/1/4/S", 2, 10);
+    make_status_chunk(d / "n2/v0", "Level1/1/4/S", 2, 10);
+    set_mtime_s(d / "n1/v0/Level1/1/4/S", 1000000000);
+    set_mtime_s(d / "n2/v0/Level1/1/4/S", 1200000000);
     // over-replicated: on all three nodes.
     for (const char* v : {"n1/v0", "n2/v0", "n3/v0"}) {
-      make_chunk(d / v, "Level1/1/5/S", 1, 10);
+      make_status_chunk(d / v, "Level1/1/5/S", 1, 10);
     }
     Cluster c(d, three_nodes(d));
     StatusResult r = c.run();
@@ -262,9 +262,9 @@ TEST_SUITE("status")
     fs::path d = test::scratch_dir("status-dirs");
     for (const char* v : {"n1/v0", "n2/v0"}) {
       // Same files, same bytes, on two nodes.
-      make_chunk(d / v, "Level1/1/0/S", 2, 10);
-      make_chunk(d / v, "Level1/1/1/S", 2, 10);
-      make_chunk(d / v, "Level1/1/2/S", 2, 10);
+      make_status_chunk(d / v, "Level1/1/0/S", 2, 10);
+      make_status_chunk(d / v, "Level1/1/1/S", 2, 10);
+      make_status_chunk(d / v, "Level1/1/2/S", 2, 10);
       fs::create_directories(d / v / "Level1/1/0/S/empty");
       fs::create_directories(d / v / "Level1/1/1/S/private");
     }
@@ -272,8 +272,8 @@ TEST_SUITE("status")
     fs::remove(d / "n2/v0/Level1/1/0/S/empty");
     REQUIRE(::chmod((d / "n1/v0/Level1/1/1/S/private").c_str(), 0700) == 0);
     REQUIRE(::chmod((d / "n2/v0/Level1/1/1/S/private").c_str(), 0755) == 0);
-    set_mtime(d / "n1/v0/Level1", 1000000000);
-    set_mtime(d / "n2/v0/Level1", 1200000000);
+    set_mtime_s(d / "n1/v0/Level1", 1000000000);
+    set_mtime_s(d / "n2/v0/Level1", 1200000000);
     Cluster c(d, three_nodes(d));
     for (bool verify : {false, true}) {
       INFO("verify: ", verify);
@@ -299,9 +299,9 @@ TEST_SUITE("status")
   TEST_CASE("an unreachable node and an unreadable volume: the rest is still reported, exit 3")
   {
     fs::path d = test::scratch_dir("status-unreachable");
-    make_chunk(d / "n1/v0", "Level1/1/0/S", 1, 10);
-    make_chunk(d / "n2/v0", "Level1/1/0/S", 1, 10);
-    make_chunk(d / "n3/v0", "Flat/A", 1, 10);
+    make_status_chunk(d / "n1/v0", "Level1/1/0/S", 1, 10);
+    make_status_chunk(d / "n2/v0", "Level1/1/0/S", 1, 10);
+    make_status_chunk(d / "n3/v0", "Flat/A", 1, 10);
     // n1's second volume is a regular file, not a directory: it cannot be read.
     test::write_file(d / "n1/v1", "not a directory");
     // n4 is an SSH node on a loopback port where nothing listens.

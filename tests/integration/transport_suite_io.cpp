@@ -14,7 +14,7 @@ using namespace contract;
 
 namespace {
 
-struct stat stat_of(const fs::path& p)
+struct stat lstat_checked(const fs::path& p)
 {
   struct stat st {};
   REQUIRE(::lstat(p.c_str(), &st) == 0);
@@ -89,18 +89,18 @@ void run_contract_round_trip(const NodeMaker& make)
   CHECK(b->hash_chunk(dst.string(), k_key).content_hash == read.content_hash);
   CHECK(b->fingerprint(dst.string(), k_key) == a->fingerprint(src.string(), k_key));
   CHECK(sha256_of_file(copy / "big.col") == big_sha);
-  CHECK(stat_of(copy / "big.col").st_ino == stat_of(copy / "big.link").st_ino);
-  CHECK(stat_of(copy / "a_first").st_ino == stat_of(copy / "zz/target").st_ino);
-  CHECK(stat_of(copy / "big.col").st_ino != stat_of(copy / "a_first").st_ino);
-  CHECK((stat_of(copy / "big.col").st_mode & 07777) == 0640);
-  CHECK((stat_of(copy / "part/01/f001.col").st_mode & 07777) == 0644);
-  CHECK((stat_of(copy / "part/02/f002.col").st_mode & 07777) == 0755);
+  CHECK(lstat_checked(copy / "big.col").st_ino == lstat_checked(copy / "big.link").st_ino);
+  CHECK(lstat_checked(copy / "a_first").st_ino == lstat_checked(copy / "zz/target").st_ino);
+  CHECK(lstat_checked(copy / "big.col").st_ino != lstat_checked(copy / "a_first").st_ino);
+  CHECK((lstat_checked(copy / "big.col").st_mode & 07777) == 0640);
+  CHECK((lstat_checked(copy / "part/01/f001.col").st_mode & 07777) == 0644);
+  CHECK((lstat_checked(copy / "part/02/f002.col").st_mode & 07777) == 0755);
   CHECK(mtime_of(copy / "big.col") == 1'591'000'000'987'654'321);
   CHECK(mtime_of(copy / "part/05/f005.col") == 1'591'000'000'000'005'005);
   CHECK(fs::file_size(copy / "part/00/f000.col") == 0);
   if (::geteuid() == 0) {
-    CHECK(stat_of(copy / "part/00/f017.col").st_uid == 1234);
-    CHECK(stat_of(copy / "part/00/f017.col").st_gid == 5678);
+    CHECK(lstat_checked(copy / "part/00/f017.col").st_uid == 1234);
+    CHECK(lstat_checked(copy / "part/00/f017.col").st_gid == 5678);
   }
 }
 

@@ -21,6 +21,12 @@ void write_file(const std::filesystem::path& path, const std::string& content);
 std::string read_file(const std::filesystem::path& path);
 
 /// Runs a shell command; returns its exit status and fills `out` with its stdout.
+/// True when `part` occurs in `s`.
+inline bool contains(const std::string& s, const std::string& part)
+{
+  return s.find(part) != std::string::npos;
+}
+
 int run_command(const std::string& command, std::string* out = nullptr);
 
 } // namespace clsync::test

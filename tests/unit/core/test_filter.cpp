@@ -33,7 +33,7 @@ databases:
   return t;
 }
 
-Chunk chunk(const std::string& db,
+Chunk filter_chunk(const std::string& db,
             std::vector<std::pair<std::string, std::string>> partition,
             const std::string& table = "Snapshot")
 {
@@ -51,7 +51,7 @@ Chunk chunk(const std::string& db,
 
 Chunk day(const std::string& date, const std::string& hash = "0", const std::string& db = "Level1")
 {
-  return chunk(db, {{"date", date}, {"hash", hash}});
+  return filter_chunk(db, {{"date", date}, {"hash", hash}});
 }
 
 /// 2020-06-10 12:00:00 UTC.
@@ -99,7 +99,7 @@ TEST_SUITE("core::filter")
   TEST_CASE("partition_path joins the level values")
   {
     CHECK(day("20200601", "3").partition_path() == "20200601/3");
-    CHECK(chunk("flat", {}).partition_path().empty());
+    CHECK(filter_chunk("flat", {}).partition_path().empty());
   }
 
   TEST_CASE("no filter matches everything")
@@ -107,7 +107,7 @@ TEST_SUITE("core::filter")
     const ChunkFilter f(FilterOptions{}, topo());
     CHECK(f.selects_all());
     CHECK(f.matches(day("20200601")));
-    CHECK(f.matches(chunk("undeclared", {})));
+    CHECK(f.matches(filter_chunk("undeclared", {})));
     CHECK(f.keeps_file("anything.col"));
     CHECK(ChunkFilter().matches(day("20200601")));
   }
@@ -119,13 +119,13 @@ TEST_SUITE("core::filter")
     const ChunkFilter f(o, topo());
     CHECK_FALSE(f.selects_all());
     CHECK(f.matches(day("20200601")));
-    CHECK(f.matches(chunk("geo", {{"region", "eu"}})));
+    CHECK(f.matches(filter_chunk("geo", {{"region", "eu"}})));
     CHECK_FALSE(f.matches(day("20200601", "0", "Level1_TSDB")));
 
     o.tables = {"Trades"};
     const ChunkFilter g(o, topo());
     CHECK_FALSE(g.matches(day("20200601")));
-    CHECK(g.matches(chunk("Level1", {{"date", "20200601"}, {"hash", "1"}}, "Trades")));
+    CHECK(g.matches(filter_chunk("Level1", {{"date", "20200601"}, {"hash", "1"}}, "Trades")));
 
     FilterOptions k;
     k.chunks = {"Level1/20200601/3/Snapshot/", "Level1/20200602/4/Snapshot"};
@@ -168,7 +168,7 @@ TEST_SUITE("core::filter")
     CHECK_FALSE(matches("*/[4-9]", c));
     CHECK(matches("2020060?/?", c));
     CHECK_FALSE(matches("2020061?/*", c));
-    CHECK(matches("*", chunk("geo", {{"region", "eu"}})));
+    CHECK(matches("*", filter_chunk("geo", {{"region", "eu"}})));
 
     FilterOptions two;
     two.partitions = {"20200602/*", "*/3"}; // ORed
@@ -234,7 +234,7 @@ TEST_SUITE("core::filter")
     CHECK(where({"hash=3"}).matches(day("20200601", "03")));
     CHECK(where({"hash>-1"}).matches(day("20200601", "0")));
     // Strings.
-    auto region = [](const std::string& v) { return chunk("geo", {{"region", v}}); };
+    auto region = [](const std::string& v) { return filter_chunk("geo", {{"region", v}}); };
     CHECK(where({"region>m"}).matches(region("us-east")));
     CHECK_FALSE(where({"region>m"}).matches(region("eu-west")));
     CHECK(where({"region=eu-west"}).matches(region("eu-west")));

@@ -14,14 +14,14 @@ using clsync::test::InventoryBuilder;
 
 namespace {
 
-std::string key(int i)
+std::string zkey(int i)
 {
   char buf[32];
   std::snprintf(buf, sizeof buf, "db/%05d/t", i);
   return buf;
 }
 
-core::PlanParams by_count()
+core::PlanParams zones_by_count()
 {
   core::PlanParams p;
   p.by = core::BalanceBy::count;
@@ -77,7 +77,7 @@ InventoryBuilder issue_cluster(int chunks)
   InventoryBuilder b;
   b.node("P1-dn1", {}, "r1").node("P2-dn1", {}, "r1").node("P3-dn1", {}, "r2");
   for (int i = 0; i < chunks; ++i) {
-    b.chunk(key(i), 100, {{"P1-dn1", ""}, {"P2-dn1", ""}});
+    b.chunk(zkey(i), 100, {{"P1-dn1", ""}, {"P2-dn1", ""}});
   }
   return b;
 }
@@ -91,7 +91,7 @@ TEST_SUITE("core::plan_zones")
     auto b = issue_cluster(30);
     const auto inv = b.build();
     CHECK(inv.chunks[0].health == core::ChunkHealth::zone_unsafe);
-    const auto plan = core::plan_repair(inv, b.topo, by_count(), false);
+    const auto plan = core::plan_repair(inv, b.topo, zones_by_count(), false);
     REQUIRE(plan.moves.size() == 30);
     std::map<std::string, int> from;
     for (const auto& m : plan.moves) {
@@ -114,10 +114,10 @@ TEST_SUITE("core::plan_zones")
   {
     InventoryBuilder b;
     b.node("P1", {}, "r1").node("P2", {}, "r1").node("P3", {}, "r2");
-    b.chunk(key(0), 100, {{"P1", ""}, {"P2", ""}});
+    b.chunk(zkey(0), 100, {{"P1", ""}, {"P2", ""}});
     b.inv.nodes[2].volumes[0].ok = false; // P3 reachable but not usable
     const auto inv = b.build();
-    const auto plan = core::plan_repair(inv, b.topo, by_count(), false);
+    const auto plan = core::plan_repair(inv, b.topo, zones_by_count(), false);
     CHECK(plan.moves.empty());
     REQUIRE(!plan.notes.empty());
     CHECK(plan.notes.back().reason.find("zone-unsafe") == 0);
@@ -130,10 +130,10 @@ TEST_SUITE("core::plan_zones")
     InventoryBuilder b;
     b.node("P1", {}, "r1").node("P2", {}, "r2").node("P3", {}, "r1").node("P4", {}, "r2");
     for (int i = 0; i < 200; ++i) {
-      b.chunk(key(i), 100, {{"P1", ""}, {"P2", ""}});
+      b.chunk(zkey(i), 100, {{"P1", ""}, {"P2", ""}});
     }
     const auto inv = b.build();
-    const auto plan = core::plan_node_rebalance(inv, b.topo, by_count());
+    const auto plan = core::plan_node_rebalance(inv, b.topo, zones_by_count());
     const auto end = replay_keeping_zones(inv, b.topo, plan);
     for (const auto& [k, places] : end) {
       CHECK(zones_spanned(b.topo, places) == 2);
@@ -148,7 +148,7 @@ TEST_SUITE("core::plan_zones")
   {
     auto b = issue_cluster(200);
     const auto inv = b.build();
-    const auto plan = core::plan_node_rebalance(inv, b.topo, by_count());
+    const auto plan = core::plan_node_rebalance(inv, b.topo, zones_by_count());
     CHECK(!plan.moves.empty());
     for (const auto& m : plan.moves) {
       CHECK(m.to.node == "P3-dn1");
@@ -161,17 +161,17 @@ TEST_SUITE("core::plan_zones")
     InventoryBuilder b;
     b.node("A", {}, "z1").node("B", {}, "z1").node("C", {}, "z2").node("D", {}, "z1");
     for (int i = 0; i < 10; ++i) {
-      b.chunk(key(i), 100, {{"A", ""}, {"B", ""}});       // zone-unsafe: D or C may take
-      b.chunk(key(100 + i), 100, {{"A", ""}, {"C", ""}}); // safe: only B or D (z1) keep 2
+      b.chunk(zkey(i), 100, {{"A", ""}, {"B", ""}});       // zone-unsafe: D or C may take
+      b.chunk(zkey(100 + i), 100, {{"A", ""}, {"C", ""}}); // safe: only B or D (z1) keep 2
     }
     for (int i = 0; i < 30; ++i) {
-      b.chunk(key(200 + i), 100, {{"C", ""}, {"D", ""}}); // C is the most loaded
+      b.chunk(zkey(200 + i), 100, {{"C", ""}, {"D", ""}}); // C is the most loaded
     }
     const auto inv = b.build();
-    const auto plan = core::plan_drain_node(inv, b.topo, "A", std::nullopt, by_count());
+    const auto plan = core::plan_drain_node(inv, b.topo, "A", std::nullopt, zones_by_count());
     REQUIRE(plan.moves.size() == 20);
     for (const auto& m : plan.moves) {
-      if (m.chunk < key(100)) {
+      if (m.chunk < zkey(100)) {
         CHECK(m.to.node == "C"); // spreads, though C is the most loaded
       } else {
         CHECK(m.to.node != "C");
@@ -205,20 +205,20 @@ TEST_SUITE("core::plan_zones")
         for (int r = 0; r < rep && r < nodes; ++r) {
           places.emplace_back(pool[static_cast<std::size_t>(r)], "");
         }
-        b.chunk(key(i), 100 + static_cast<std::uint64_t>(rng() % 900), places);
+        b.chunk(zkey(i), 100 + static_cast<std::uint64_t>(rng() % 900), places);
       }
       const auto inv = b.build();
       CAPTURE(round);
       const auto by_bytes = core::PlanParams{};
-      replay_keeping_zones(inv, b.topo, core::plan_node_rebalance(inv, b.topo, by_count()));
+      replay_keeping_zones(inv, b.topo, core::plan_node_rebalance(inv, b.topo, zones_by_count()));
       replay_keeping_zones(inv, b.topo, core::plan_node_rebalance(inv, b.topo, by_bytes));
       try {
         replay_keeping_zones(inv, b.topo,
-                             core::plan_drain_node(inv, b.topo, "N0", std::nullopt, by_count()));
+                             core::plan_drain_node(inv, b.topo, "N0", std::nullopt, zones_by_count()));
       } catch (const std::exception&) {
         // A drain the other zones cannot absorb is refused as a whole: nothing to replay.
       }
-      const auto repair = core::plan_repair(inv, b.topo, by_count(), false);
+      const auto repair = core::plan_repair(inv, b.topo, zones_by_count(), false);
       const auto end = replay_keeping_zones(inv, b.topo, repair);
       // After repair, no chunk is zone-unsafe where zones allow.
       std::set<std::string> all_zones;
@@ -237,23 +237,23 @@ TEST_SUITE("core::plan_zones")
   {
     InventoryBuilder b;
     b.node("P1", {}, "r1").node("P2", {}, "r1").node("P3", {}, "r2");
-    b.chunk(key(0), 100, {{"P1", ""}, {"P3", ""}});
-    b.chunk(key(1), 100, {{"P1", ""}, {"P2", ""}});
+    b.chunk(zkey(0), 100, {{"P1", ""}, {"P3", ""}});
+    b.chunk(zkey(1), 100, {{"P1", ""}, {"P2", ""}});
     const auto inv = b.build();
     core::Plan plan;
     plan.cluster = b.topo.cluster;
-    core::Move bad; // P3 -> P2 leaves key(0) only in r1
-    bad.chunk = key(0);
+    core::Move bad; // P3 -> P2 leaves zkey(0) only in r1
+    bad.chunk = zkey(0);
     bad.from = {"P3", "/P3/v1"};
     bad.to = {"P2", "/P2/v1"};
-    core::Move good; // P2 -> P3 spreads key(1)
-    good.chunk = key(1);
+    core::Move good; // P2 -> P3 spreads zkey(1)
+    good.chunk = zkey(1);
     good.from = {"P2", "/P2/v1"};
     good.to = {"P3", "/P3/v1"};
     plan.moves = {bad, good};
     const auto notes = core::revalidate_plan(plan, inv, b.topo, {});
     REQUIRE(plan.moves.size() == 1);
-    CHECK(plan.moves[0].chunk == key(1));
+    CHECK(plan.moves[0].chunk == zkey(1));
     REQUIRE(notes.size() == 1);
     CHECK(notes[0].reason.find("reduce the zones") != std::string::npos);
   }
@@ -263,14 +263,14 @@ TEST_SUITE("core::plan_zones")
     InventoryBuilder b(3);
     b.node("A", {}, "r1").node("B", {}, "r1").node("C", {}, "r1").node("D", {}, "r2");
     b.node("E", {}, "r3");
-    b.chunk(key(0), 100, {{"A", ""}, {"B", ""}, {"C", ""}});
+    b.chunk(zkey(0), 100, {{"A", ""}, {"B", ""}, {"C", ""}});
     const auto inv = b.build();
     REQUIRE(inv.chunks[0].health == core::ChunkHealth::zone_unsafe);
-    const auto plan = core::plan_repair(inv, b.topo, by_count(), false);
+    const auto plan = core::plan_repair(inv, b.topo, zones_by_count(), false);
     REQUIRE(plan.moves.size() == 2);
     CHECK(plan.moves[0].from.node != plan.moves[1].from.node);
     const auto end = replay_keeping_zones(inv, b.topo, plan);
-    CHECK(end.at(key(0)).size() == 3);
-    CHECK(zones_spanned(b.topo, end.at(key(0))) == 3);
+    CHECK(end.at(zkey(0)).size() == 3);
+    CHECK(zones_spanned(b.topo, end.at(zkey(0))) == 3);
   }
 }

@@ -14,7 +14,7 @@ using clsync::test::InventoryBuilder;
 
 namespace {
 
-std::string key(int i)
+std::string pkey(int i)
 {
   char buf[32];
   std::snprintf(buf, sizeof buf, "db/%05d/t", i);
@@ -27,12 +27,12 @@ InventoryBuilder scale_out(int chunks, std::uint64_t bytes = 64 * 1024)
   InventoryBuilder b;
   b.node("P1-dn1").node("P2-dn1").node("P3-dn1");
   for (int i = 0; i < chunks; ++i) {
-    b.chunk(key(i), bytes, {{"P1-dn1", ""}, {"P2-dn1", ""}});
+    b.chunk(pkey(i), bytes, {{"P1-dn1", ""}, {"P2-dn1", ""}});
   }
   return b;
 }
 
-core::PlanParams by_count()
+core::PlanParams planner_by_count()
 {
   core::PlanParams p;
   p.by = core::BalanceBy::count;
@@ -62,7 +62,7 @@ TEST_SUITE("core::replica_planner")
   {
     auto b = scale_out(200);
     const auto inv = b.build();
-    const auto plan = core::plan_node_rebalance(inv, b.topo, by_count());
+    const auto plan = core::plan_node_rebalance(inv, b.topo, planner_by_count());
     CHECK(plan.moves.size() == 133);
     for (const auto& m : plan.moves) {
       CHECK(m.to.node == "P3-dn1");
@@ -90,7 +90,7 @@ TEST_SUITE("core::replica_planner")
   {
     auto b = scale_out(204);
     const auto inv = b.build();
-    const auto plan = core::plan_node_rebalance(inv, b.topo, by_count());
+    const auto plan = core::plan_node_rebalance(inv, b.topo, planner_by_count());
     CHECK(plan.moves.size() == 136);
     CHECK(plan.after.at("P1-dn1").chunks == 136);
     CHECK(plan.after.at("P2-dn1").chunks == 136);
@@ -117,10 +117,10 @@ TEST_SUITE("core::replica_planner")
     b.node("A").node("B").node("C");
     for (int i = 0; i < 30; ++i) {
       const char* n[] = {"A", "B", "C"};
-      b.chunk(key(i), 100, {{n[i % 3], ""}, {n[(i + 1) % 3], ""}});
+      b.chunk(pkey(i), 100, {{n[i % 3], ""}, {n[(i + 1) % 3], ""}});
     }
     const auto inv = b.build();
-    CHECK(core::plan_node_rebalance(inv, b.topo, by_count()).moves.empty());
+    CHECK(core::plan_node_rebalance(inv, b.topo, planner_by_count()).moves.empty());
     CHECK(core::plan_node_rebalance(inv, b.topo, {}).moves.empty());
   }
 
@@ -131,13 +131,13 @@ TEST_SUITE("core::replica_planner")
       InventoryBuilder b(1);
       b.node("A").node("B");
       for (int i = 0; i < 10; ++i) {
-        b.chunk(key(i), 100, {{i < on_a ? "A" : "B", ""}});
+        b.chunk(pkey(i), 100, {{i < on_a ? "A" : "B", ""}});
       }
       return b;
     };
     auto b = make(6);
     const auto inv = b.build();
-    auto p = by_count();
+    auto p = planner_by_count();
     p.threshold = 1.0;  // |6 - 5| = 1 is not < 1: one move
     auto plan = core::plan_node_rebalance(inv, b.topo, p);
     REQUIRE(plan.moves.size() == 1);
@@ -164,10 +164,10 @@ TEST_SUITE("core::replica_planner")
     InventoryBuilder b(1);
     b.node("A", {}, {}, 1.0).node("B", {}, {}, 3.0);
     for (int i = 0; i < 100; ++i) {
-      b.chunk(key(i), 100, {{"A", ""}});
+      b.chunk(pkey(i), 100, {{"A", ""}});
     }
     const auto inv = b.build();
-    const auto plan = core::plan_node_rebalance(inv, b.topo, by_count());
+    const auto plan = core::plan_node_rebalance(inv, b.topo, planner_by_count());
     CHECK(plan.moves.size() == 75);
     CHECK(plan.after.at("A").chunks == 25);
     CHECK(plan.after.at("B").chunks == 75);
@@ -178,10 +178,10 @@ TEST_SUITE("core::replica_planner")
     InventoryBuilder b(1);
     b.node("A", {{"/a/v1", 100'000}}).node("B", {{"/b/v1", 300'000}});
     for (int i = 0; i < 100; ++i) {
-      b.chunk(key(i), 100, {{"A", ""}});
+      b.chunk(pkey(i), 100, {{"A", ""}});
     }
     auto inv = b.build();
-    auto plan = core::plan_node_rebalance(inv, b.topo, by_count());
+    auto plan = core::plan_node_rebalance(inv, b.topo, planner_by_count());
     CHECK(plan.after.at("A").chunks == 25);
     CHECK(plan.after.at("B").chunks == 75);
 
@@ -190,10 +190,10 @@ TEST_SUITE("core::replica_planner")
     s.node("A", {{"/a/v1", 100'000}})
         .node("B", {{"/b/v1", 100'000, 50'000, 7}, {"/b/v2", 100'000, 50'000, 7}});
     for (int i = 0; i < 100; ++i) {
-      s.chunk(key(i), 100, {{"A", ""}});
+      s.chunk(pkey(i), 100, {{"A", ""}});
     }
     inv = s.build();
-    plan = core::plan_node_rebalance(inv, s.topo, by_count());
+    plan = core::plan_node_rebalance(inv, s.topo, planner_by_count());
     CHECK(plan.after.at("A").chunks == 50);
     CHECK(plan.after.at("B").chunks == 50);
   }
@@ -205,10 +205,10 @@ TEST_SUITE("core::replica_planner")
     b.node("A", {{"/a/v1", 2'000'000}})
         .node("B", {{"/b/v1", 1'000'000, 1000}, {"/b/v2", 1'000'000, 1250}});
     for (int i = 0; i < 4; ++i) {
-      b.chunk(key(i), 100, {{"A", ""}});
+      b.chunk(pkey(i), 100, {{"A", ""}});
     }
     const auto inv = b.build();
-    const auto plan = core::plan_node_rebalance(inv, b.topo, by_count());
+    const auto plan = core::plan_node_rebalance(inv, b.topo, planner_by_count());
     REQUIRE(plan.moves.size() == 2);
     // v2 has 250 more free: it takes the first move (1150 left), then v2 still leads (1150 >
     // 1000), so both land on v2; a third would go to v1.
@@ -219,10 +219,10 @@ TEST_SUITE("core::replica_planner")
     c.node("A", {{"/a/v1", 2'000'000}})
         .node("B", {{"/b/v1", 1'000'000, 1000}, {"/b/v2", 1'000'000, 1050}});
     for (int i = 0; i < 4; ++i) {
-      c.chunk(key(i), 100, {{"A", ""}});
+      c.chunk(pkey(i), 100, {{"A", ""}});
     }
     const auto inv2 = c.build();
-    const auto plan2 = core::plan_node_rebalance(inv2, c.topo, by_count());
+    const auto plan2 = core::plan_node_rebalance(inv2, c.topo, planner_by_count());
     REQUIRE(plan2.moves.size() == 2);
     CHECK(plan2.moves[0].to.volume == "/b/v2");
     CHECK(plan2.moves[1].to.volume == "/b/v1");
@@ -239,7 +239,7 @@ TEST_SUITE("core::replica_planner")
           .node("D", {}, zoned ? "z1" : "");
       const char* pairs[][2] = {{"A", "B"}, {"A", "C"}, {"B", "C"}};
       for (int i = 0; i < 90; ++i) {
-        b.chunk(key(i), 100, {{pairs[i % 3][0], ""}, {pairs[i % 3][1], ""}});
+        b.chunk(pkey(i), 100, {{pairs[i % 3][0], ""}, {pairs[i % 3][1], ""}});
       }
       return b;
     };
@@ -255,7 +255,7 @@ TEST_SUITE("core::replica_planner")
     };
     auto zoned = make(true);
     const auto inv = zoned.build();
-    const auto plan = core::plan_node_rebalance(inv, zoned.topo, by_count());
+    const auto plan = core::plan_node_rebalance(inv, zoned.topo, planner_by_count());
     CHECK(plan.moves.size() >= 40);
     const auto end = test::replay(inv, plan);
     CHECK(test::anti_affine(end));
@@ -269,7 +269,7 @@ TEST_SUITE("core::replica_planner")
     // check above is what the zone rule bought.
     auto flat = make(false);
     const auto inv_flat = flat.build();
-    const auto plan_flat = core::plan_node_rebalance(inv_flat, flat.topo, by_count());
+    const auto plan_flat = core::plan_node_rebalance(inv_flat, flat.topo, planner_by_count());
     CHECK(zones_broken(test::replay(inv_flat, plan_flat)) > 0);
   }
 
@@ -278,10 +278,10 @@ TEST_SUITE("core::replica_planner")
     InventoryBuilder b(1);
     b.node("A").node("B").node("C").node("D");
     for (int i = 0; i < 60; ++i) {
-      b.chunk(key(i), 100, {{i < 40 ? "A" : i < 50 ? "B" : "C", ""}});
+      b.chunk(pkey(i), 100, {{i < 40 ? "A" : i < 50 ? "B" : "C", ""}});
     }
     auto inv = b.build();
-    auto p = by_count();
+    auto p = planner_by_count();
     p.exclude_nodes = {"C"};
     inv.nodes[3].reachable = false;
     inv.nodes[3].error = "connection refused";
@@ -319,7 +319,7 @@ TEST_SUITE("core::replica_planner")
       }
     }
     const auto inv = b.build();
-    auto p = by_count();
+    auto p = planner_by_count();
     p.now = now;
     p.min_age = std::chrono::hours(24);
     const auto plan = core::plan_node_rebalance(inv, b.topo, p);
@@ -342,15 +342,15 @@ TEST_SUITE("core::replica_planner")
     b.inv.chunks[0].health = core::ChunkHealth::divergent;
     b.inv.chunks[1].replicas[0].has_special = true;
     const auto inv = b.build();
-    const auto plan = core::plan_node_rebalance(inv, b.topo, by_count());
+    const auto plan = core::plan_node_rebalance(inv, b.topo, planner_by_count());
     for (const auto& m : plan.moves) {
-      CHECK(m.chunk != key(0));
-      CHECK(m.chunk != key(1));
+      CHECK(m.chunk != pkey(0));
+      CHECK(m.chunk != pkey(1));
     }
     REQUIRE(plan.notes.size() >= 2);
-    CHECK(plan.notes[0].chunk == key(0));
+    CHECK(plan.notes[0].chunk == pkey(0));
     CHECK(plan.notes[0].reason.find("divergent") == 0);
-    CHECK(plan.notes[1].chunk == key(1));
+    CHECK(plan.notes[1].chunk == pkey(1));
   }
 
   TEST_CASE("byte mode: a hand-checked skewed case uses the fewest moves")
@@ -362,14 +362,14 @@ TEST_SUITE("core::replica_planner")
     b.node("A").node("B").node("C");
     const std::uint64_t sizes[] = {10, 20, 40, 20, 10};
     for (int i = 0; i < 5; ++i) {
-      b.chunk(key(i), sizes[i], {{"A", ""}});
+      b.chunk(pkey(i), sizes[i], {{"A", ""}});
     }
     const auto inv = b.build();
     const auto plan = core::plan_node_rebalance(inv, b.topo, {});
     REQUIRE(plan.moves.size() == 2);
-    CHECK(plan.moves[0].chunk == key(2));
+    CHECK(plan.moves[0].chunk == pkey(2));
     CHECK(plan.moves[0].to.node == "B");
-    CHECK(plan.moves[1].chunk == key(1));  // the first 20 by key
+    CHECK(plan.moves[1].chunk == pkey(1));  // the first 20 by pkey
     CHECK(plan.moves[1].to.node == "C");
     CHECK(plan.after.at("A").bytes == 40);
     CHECK(plan.after.at("B").bytes == 40);
@@ -385,12 +385,12 @@ TEST_SUITE("core::replica_planner")
     b.node("A").node("B");
     const std::uint64_t sizes[] = {10, 45, 10, 5, 10};
     for (int i = 0; i < 5; ++i) {
-      b.chunk(key(i), sizes[i], {{"A", ""}});
+      b.chunk(pkey(i), sizes[i], {{"A", ""}});
     }
     const auto inv = b.build();
     const auto plan = core::plan_node_rebalance(inv, b.topo, {});
     REQUIRE(plan.moves.size() == 1);
-    CHECK(plan.moves[0].chunk == key(1));
+    CHECK(plan.moves[0].chunk == pkey(1));
     CHECK(plan.after.at("A").bytes == 35);
     CHECK(plan.after.at("B").bytes == 45);
   }
@@ -400,9 +400,9 @@ TEST_SUITE("core::replica_planner")
     // 50 + 5 × 2 over two nodes: the best split is 50/10, 20 from shares of 30; threshold 10.
     InventoryBuilder b(1);
     b.node("A").node("B");
-    b.chunk(key(0), 50, {{"A", ""}});
+    b.chunk(pkey(0), 50, {{"A", ""}});
     for (int i = 1; i <= 5; ++i) {
-      b.chunk(key(i), 2, {{"A", ""}});
+      b.chunk(pkey(i), 2, {{"A", ""}});
     }
     const auto inv = b.build();
     const auto plan = core::plan_node_rebalance(inv, b.topo, {});
@@ -432,7 +432,7 @@ TEST_SUITE("core::replica_planner")
       const std::uint64_t size = 1024 + (next() % 1024) * (next() % 1024);
       const int a = static_cast<int>(next() % 8);
       const int c = (a + 1 + static_cast<int>(next() % 7)) % 8;
-      b.chunk(key(i), size, {{"N" + std::to_string(a), ""}, {"N" + std::to_string(c), ""}});
+      b.chunk(pkey(i), size, {{"N" + std::to_string(a), ""}, {"N" + std::to_string(c), ""}});
     }
     const auto inv = b.build();
     const auto plan = core::plan_node_rebalance(inv, b.topo, {});
@@ -472,7 +472,7 @@ TEST_SUITE("core::replica_planner")
       b.node("N" + std::to_string(n));
     }
     for (int i = 0; i < 500; ++i) {
-      b.chunk(key(i), 1000 + static_cast<std::uint64_t>((i * 7919) % 5000),
+      b.chunk(pkey(i), 1000 + static_cast<std::uint64_t>((i * 7919) % 5000),
               {{"N" + std::to_string(i % 3), ""}, {"N" + std::to_string(3 + i % 2), ""}});
     }
     const auto inv = b.build();
@@ -486,7 +486,7 @@ TEST_SUITE("core::replica_planner")
   {
     auto b = scale_out(200);
     const auto inv = b.build();
-    const auto plan = core::plan_node_rebalance(inv, b.topo, by_count());
+    const auto plan = core::plan_node_rebalance(inv, b.topo, planner_by_count());
     const auto mx = core::plan_matrix(plan, &b.topo);
     REQUIRE(mx.labels == std::vector<std::string>{"P1-dn1", "P2-dn1", "P3-dn1"});
     CHECK(mx.cells[0][2].moves == 66);

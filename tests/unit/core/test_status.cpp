@@ -11,7 +11,7 @@ using clsync::transport::VolumeScan;
 namespace {
 
 /// Nodes a (two volumes), b, c; databases d1 [date] and d2 [date]; replication 2.
-Topology make_topo()
+Topology status_topo()
 {
   Topology t;
   t.file = "t.yaml";
@@ -66,7 +66,7 @@ TEST_SUITE("core::status")
 {
   TEST_CASE("balance with equal shares: targets, deviations and spread")
   {
-    Topology t = make_topo();
+    Topology t = status_topo();
     auto s = scans(t);
     // a: 4 replicas 400 bytes; b: 2 replicas 200 bytes; c: 0.
     for (int i = 0; i < 4; ++i) {
@@ -96,7 +96,7 @@ TEST_SUITE("core::status")
 
   TEST_CASE("balance with weights; unreachable nodes are left out")
   {
-    Topology t = make_topo();
+    Topology t = status_topo();
     t.nodes[0].weight = 3.0;
     auto s = scans(t);
     put(s, 0, "/a0", "d1/1/T", 300);
@@ -115,7 +115,7 @@ TEST_SUITE("core::status")
 
   TEST_CASE("group by db, table and volume")
   {
-    Topology t = make_topo();
+    Topology t = status_topo();
     auto s = scans(t);
     put(s, 0, "/a0", "d1/1/T", 10);
     put(s, 1, "/b0", "d1/1/T", 10);

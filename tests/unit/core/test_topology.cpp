@@ -18,7 +18,7 @@ using clsync::core::Topology;
 namespace {
 
 /// The message parse_topology throws for `yaml` (as file "t.yaml"), or "(loaded)".
-std::string error_of(const std::string& yaml)
+std::string topology_error_of(const std::string& yaml)
 {
   try {
     parse_topology(yaml, "t.yaml");
@@ -34,7 +34,7 @@ std::string error_of(const std::string& yaml)
 /// Checks that `yaml` fails at `where` ("t.yaml:L:C: ") with a message containing `fragment`.
 void expect_error(const std::string& yaml, const std::string& where, const std::string& fragment)
 {
-  const std::string msg = error_of(yaml);
+  const std::string msg = topology_error_of(yaml);
   INFO("message: " << msg);
   CHECK(msg.rfind(where, 0) == 0);
   CHECK(msg.find(fragment) != std::string::npos);
@@ -319,12 +319,12 @@ databases:
     const std::string two = "cluster: c\nreplication: 1\nnodes:\n"
                             "  - name: P1\n    host: HOST1\n    volumes: [/data/x]\n"
                             "  - name: P2\n    host: HOST2\n    volumes: [/data/x]\n";
-    CHECK(error_of(two) == "(loaded)");
+    CHECK(topology_error_of(two) == "(loaded)");
     std::string same = two;
     same.replace(same.find("HOST2"), 5, "HOST1");
     expect_error(same, "t.yaml:9:15: ",
                  "the same directory as '/data/x' (node 'P1' on the same host, line 6)");
-    CHECK(error_of("cluster: c\nreplication: 1\nnodes:\n"
+    CHECK(topology_error_of("cluster: c\nreplication: 1\nnodes:\n"
                    "  - name: P1\n    host: local\n    volumes: [/data]\n"
                    "  - name: P2\n    host: local\n    volumes: [/data/p2]\n")
               .find("are nested") != std::string::npos);
@@ -425,7 +425,7 @@ databases:
     levels: [date, hash]
     replication: 2
 )";
-    CHECK(error_of(good) == "(loaded)");
+    CHECK(topology_error_of(good) == "(loaded)");
     const std::string replacements[] = {"",   ":", "[", "]",  "{", "-",   " ",      "\t",
                                         "\"", "'", "#", "\n", "*", "&a ", "!!map ", "?"};
     std::size_t loaded = 0, failed = 0, bad = 0;
@@ -433,7 +433,7 @@ databases:
       for (const auto& r : replacements) {
         std::string text = good;
         text.replace(i, 1, r);
-        const std::string msg = error_of(text);
+        const std::string msg = topology_error_of(text);
         if (msg == "(loaded)") {
           ++loaded;
           continue;

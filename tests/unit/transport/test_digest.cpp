@@ -12,7 +12,7 @@ using namespace clsync::transport;
 
 namespace {
 
-std::vector<FileEntry> sample()
+std::vector<FileEntry> digest_sample()
 {
   FileEntry b{"b.dat", 3, 1500000000123456789, 0644, 0, 0, ""};
   FileEntry a{"a/x", 0, -5, 0755, 0, 0, ""};
@@ -48,7 +48,7 @@ TEST_SUITE("transport::digest")
 
   TEST_CASE("the encodings are stable (vectors computed independently with Python's hashlib)")
   {
-    auto files = sample();
+    auto files = digest_sample();
     CHECK(quick_fingerprint(files) ==
           "6eae574ba1b8f65b6d29f4f6b30bb0443e3a202a752dcc174d76fca8d14f66e6");
     CHECK(layout_hash(files, sample_dirs()) ==
@@ -67,7 +67,7 @@ TEST_SUITE("transport::digest")
   TEST_CASE("the fingerprint changes with mtime, mode, size and name; the layout with mode, size "
             "and name")
   {
-    auto base = sample();
+    auto base = digest_sample();
     std::string fp = quick_fingerprint(base);
     auto layout_hash = [](const std::vector<FileEntry>& f) {
       return clsync::transport::layout_hash(f, sample_dirs());
@@ -128,7 +128,7 @@ TEST_SUITE("transport::digest")
   TEST_CASE("a lost empty directory or a changed directory mode changes the content hash and the "
             "layout, never the fingerprint")
   {
-    auto files = sample();
+    auto files = digest_sample();
     auto hashed = sample_hashed();
     auto dirs = sample_dirs();
     const std::string content = content_hash(hashed, dirs);

@@ -10,7 +10,7 @@ using namespace clsync::test::codec;
 
 namespace {
 
-constexpr std::int64_t k_ns = 1'591'000'000'123'456'789;
+constexpr std::int64_t k_hostile_ns = 1'591'000'000'123'456'789;
 
 /// Builds raw tar bytes member by member.
 class TarBuilder {
@@ -22,7 +22,7 @@ public:
     m.path = path;
     m.size = claimed_size == UINT64_MAX ? data.size() : claimed_size;
     m.mode = 0644;
-    m.mtime_ns = k_ns;
+    m.mtime_ns = k_hostile_ns;
     tar::append_header(bytes, m);
     bytes += data;
     bytes.append(tar::padding(data.size()), '\0');
@@ -99,8 +99,8 @@ private:
 ChunkManifest manifest()
 {
   ChunkManifest m;
-  m.files.push_back({{"a.col", 5, k_ns, 0644, 0, 0, ""}, sha256_hex("hello"), {}});
-  m.dirs.push_back({"", k_ns, 0755, 0, 0});
+  m.files.push_back({{"a.col", 5, k_hostile_ns, 0644, 0, 0, ""}, sha256_hex("hello"), {}});
+  m.dirs.push_back({"", k_hostile_ns, 0755, 0, 0});
   return m;
 }
 
@@ -190,7 +190,7 @@ TEST_SUITE("transport::object_hostile")
   TEST_CASE("a hard link to /etc/shadow is refused")
   {
     ChunkManifest m = manifest();
-    m.files.push_back({{"b.col", 5, k_ns, 0644, 0, 0, "a.col"}, sha256_hex("hello"), {}});
+    m.files.push_back({{"b.col", 5, k_hostile_ns, 0644, 0, 0, "a.col"}, sha256_hex("hello"), {}});
     auto w = refused(
         zstd(TarBuilder().file("a.col", "hello").link("b.col", "/etc/shadow").dir("").end().bytes),
         m, "b.col");
@@ -200,7 +200,7 @@ TEST_SUITE("transport::object_hostile")
   TEST_CASE("a hard link to a name that is not an earlier member is refused")
   {
     ChunkManifest m = manifest();
-    m.files.push_back({{"b.col", 5, k_ns, 0644, 0, 0, "a.col"}, sha256_hex("hello"), {}});
+    m.files.push_back({{"b.col", 5, k_hostile_ns, 0644, 0, 0, "a.col"}, sha256_hex("hello"), {}});
     // The link comes before its target.
     auto w = refused(
         zstd(TarBuilder().link("b.col", "a.col").file("a.col", "hello").dir("").end().bytes), m,
@@ -213,7 +213,7 @@ TEST_SUITE("transport::object_hostile")
   TEST_CASE("a hard link between files of different content is refused")
   {
     ChunkManifest m = manifest();
-    m.files.push_back({{"b.col", 5, k_ns, 0644, 0, 0, ""}, sha256_hex("world"), {}});
+    m.files.push_back({{"b.col", 5, k_hostile_ns, 0644, 0, 0, ""}, sha256_hex("world"), {}});
     refused(zstd(TarBuilder().file("a.col", "hello").link("b.col", "a.col").dir("").end().bytes), m,
             "b.col");
   }
@@ -243,7 +243,7 @@ TEST_SUITE("transport::object_hostile")
   TEST_CASE("a listed file missing from the object is refused")
   {
     ChunkManifest m = manifest();
-    m.files.push_back({{"b.col", 1, k_ns, 0644, 0, 0, ""}, sha256_hex("b"), {}});
+    m.files.push_back({{"b.col", 1, k_hostile_ns, 0644, 0, 0, ""}, sha256_hex("b"), {}});
     auto w = refused(zstd(TarBuilder().file("a.col", "hello").dir("").end().bytes), m, "b.col");
     CHECK(w.find("missing") != std::string::npos);
   }
@@ -251,7 +251,7 @@ TEST_SUITE("transport::object_hostile")
   TEST_CASE("a listed directory missing from the object is refused")
   {
     ChunkManifest m = manifest();
-    m.dirs.insert(m.dirs.begin(), {"empty", k_ns, 0755, 0, 0});
+    m.dirs.insert(m.dirs.begin(), {"empty", k_hostile_ns, 0755, 0, 0});
     refused(zstd(TarBuilder().file("a.col", "hello").dir("").end().bytes), m, "empty");
   }
 
@@ -396,10 +396,10 @@ TEST_SUITE("transport::object_hostile")
     RecordSink sink;
     CHECK_THROWS_AS(ObjectUnpacker(sink, m, "test object"), TransportError);
     m = manifest();
-    m.files.push_back({{"b.col", 5, k_ns, 0644, 0, 0, "/etc/shadow"}, sha256_hex("hello"), {}});
+    m.files.push_back({{"b.col", 5, k_hostile_ns, 0644, 0, 0, "/etc/shadow"}, sha256_hex("hello"), {}});
     CHECK(manifest_problem(m).find("/etc/shadow") != std::string::npos);
     m = manifest();
-    m.dirs.push_back({"/abs", k_ns, 0755, 0, 0});
+    m.dirs.push_back({"/abs", k_hostile_ns, 0755, 0, 0});
     CHECK_FALSE(manifest_problem(m).empty());
     m = manifest();
     m.files[0].holes = {{3, 10}};

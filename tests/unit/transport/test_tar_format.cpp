@@ -107,8 +107,8 @@ TEST_SUITE("transport::tar_format")
     CHECK(parse_pax("99 path=a\n", p) == "malformed pax record");
     CHECK(parse_pax("15 mtime=1.5e3\n", p) == "malformed pax mtime");
     CHECK(parse_pax("24 GNU.sparse.size=1000\n", p).find("sparse") != std::string::npos);
-    CHECK(is_utf8("caf\xc3\xa9"));
-    CHECK_FALSE(is_utf8("caf\xe9"));
-    CHECK_FALSE(is_utf8("\xed\xa0\x80")); // a surrogate
+    CHECK(clsync::transport::tar::is_utf8("caf\xc3\xa9"));
+    CHECK_FALSE(clsync::transport::tar::is_utf8("caf\xe9"));
+    CHECK_FALSE(clsync::transport::tar::is_utf8("\xed\xa0\x80")); // a surrogate
   }
 }
