@@ -2,6 +2,7 @@
 // Copyright (c) clsync developers
 #include "cli/command.hpp"
 #include "cli/repo_options.hpp"
+#include "cli/size_options.hpp"
 #include "cli/text_table.hpp"
 #include "core/json_names.hpp"
 #include "core/repo/prune.hpp"
@@ -36,6 +37,12 @@ nlohmann::json prune_json(const core::repo::PruneResult& r)
   doc["objects_removed"] = r.objects_removed;
   doc["bytes_freed"] = r.bytes_freed;
   doc["objects_swept"] = r.objects_swept;
+  nlohmann::json partials = nlohmann::json::array();
+  for (const auto& p : r.partials_removed) {
+    partials.push_back(core::lossy_utf8(p));
+  }
+  doc["partials_removed"] = std::move(partials);
+  doc["partial_bytes_freed"] = r.partial_bytes_freed;
   doc["errors"] = r.errors;
   doc["exit_code"] = static_cast<int>(r.exit_code);
   return doc;
@@ -67,6 +74,10 @@ std::string prune_text(const core::repo::PruneResult& r)
   } else {
     out += "no object removed: a snapshot could not be read and may name any of them\n";
   }
+  if (!r.partials_removed.empty()) {
+    out += verb + std::to_string(r.partials_removed.size()) + " stale partial object(s) (" +
+           human_size(r.partial_bytes_freed) + ")\n";
+  }
   for (const auto& e : r.errors) {
     out += "error: " + e + "\n";
   }
@@ -91,6 +102,11 @@ Command make_prune(CLI::App& app)
   sub->add_option("--keep-monthly", opts->keep.monthly,
                   "keep the newest snapshot of each of the last N months with snapshots");
   sub->add_flag("--dry-run", opts->dry_run, "show what would be removed; change nothing");
+  sub->add_option("--keep-partial-for", opts->keep_partial_for_s,
+                  "remove partial objects of interrupted pushes and backups untouched this long")
+      ->transform(duration_transform())
+      ->capture_default_str()
+      ->type_name("DURATION");
   add_repo_options(*sub, *connect);
   sub->footer(std::string(k_exit_status_help) +
               "\n  prune: 3 when a snapshot could not be read (no object is removed then) or a\n"

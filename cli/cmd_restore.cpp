@@ -7,6 +7,7 @@
 #include "core/units.hpp"
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include <sstream>
 
@@ -116,6 +117,16 @@ std::string restore_text(const RestoreResult& r, bool dry_run, bool all)
   return out.str();
 }
 
+/// -q: nothing on stdout; each chunk's error on stderr (the exit code says the rest).
+void log_chunk_errors(const RestoreResult& r)
+{
+  for (const RestoreChunk& c : r.chunks) {
+    if (!c.error.empty()) {
+      spdlog::error("chunk {}: {}", core::lossy_utf8(c.key), core::lossy_utf8(c.error));
+    }
+  }
+}
+
 } // namespace
 
 Command make_restore(CLI::App& app)
@@ -158,6 +169,8 @@ Command make_restore(CLI::App& app)
             }
             if (g.json) {
               out << core::dump_json(restore_json(r, opts->write.dry_run), 2) << '\n';
+            } else if (g.quiet) {
+              log_chunk_errors(r);
             } else {
               out << restore_text(r, opts->write.dry_run, g.verbose > 0);
             }

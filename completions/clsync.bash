@@ -27,7 +27,7 @@ _clsync() {
     repair) opts="-h --help --fix-duplicates --by --plan-out --plan -n --dry-run --concurrency --per-node --bwlimit --bwlimit-per-node --max-bytes --until --headroom --allow-degraded --exclude-node --lease-ttl --break-lock --pre-hook --post-hook --on-move --hook-timeout --retries --compress --max-memory --db --table --partition --where --chunk --utc" ;;
     snapshots) opts="-h --help --check-age --identity --known-hosts --host-key-policy --agent-command" ;;
     verify) opts="-h --help --snapshot --read-data --read-data-subset --identity --known-hosts --host-key-policy --agent-command --against --concurrency --per-node --exclude-node --db --table --partition --where --chunk --utc" ;;
-    prune) opts="-h --help --keep-last --keep-daily --keep-weekly --keep-monthly --dry-run --identity --known-hosts --host-key-policy --agent-command" ;;
+    prune) opts="-h --help --keep-last --keep-daily --keep-weekly --keep-monthly --dry-run --keep-partial-for --identity --known-hosts --host-key-policy --agent-command" ;;
     demo) opts="-h --help --dir --chunk-size --skew --force --seed --new-disks" ;;
     agent) opts="-h --help" ;;
     "") COMPREPLY=($(compgen -W "$commands $globals" -- "$cur")); return ;;

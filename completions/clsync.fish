@@ -263,6 +263,7 @@ complete -c clsync -n '__fish_seen_subcommand_from prune' -l keep-daily -r -d 'k
 complete -c clsync -n '__fish_seen_subcommand_from prune' -l keep-weekly -r -d 'keep the newest snapshot of each of the last N ISO weeks with snapshots'
 complete -c clsync -n '__fish_seen_subcommand_from prune' -l keep-monthly -r -d 'keep the newest snapshot of each of the last N months with snapshots'
 complete -c clsync -n '__fish_seen_subcommand_from prune' -l dry-run -r -d 'show what would be removed; change nothing'
+complete -c clsync -n '__fish_seen_subcommand_from prune' -l keep-partial-for -r -d 'remove partial objects of interrupted pushes and backups untouched this long'
 complete -c clsync -n '__fish_seen_subcommand_from prune' -l identity -r -F -d 'ssh:// repository: private key file (default: ssh-agent, then ~/.ssh keys)'
 complete -c clsync -n '__fish_seen_subcommand_from prune' -l known-hosts -r -F -d 'ssh:// repository: known_hosts file (default ~/.ssh/known_hosts)'
 complete -c clsync -n '__fish_seen_subcommand_from prune' -l host-key-policy -r -d 'ssh:// repository: strict, or accept-new to record an unknown host key (a changed key is always refused)'

@@ -3,6 +3,7 @@
 // Streaming a chunk out of a volume (read_chunk) and into a task's temp directory (write_chunk).
 #include "transport/chunk_files.hpp"
 #include "transport/local_node.hpp"
+#include "transport/object_codec.hpp"
 #include "transport/safe_path.hpp"
 #include "transport/sha256.hpp"
 
@@ -26,9 +27,10 @@ constexpr std::size_t k_max_open_files = 128;
 class LocalChunkWriter final : public ChunkWriter {
 public:
   LocalChunkWriter(std::string who, std::string display, UniqueFd root, std::string tmp_name,
-                   UniqueFd tmp)
+                   UniqueFd tmp, bool hash_files)
       : m_who(std::move(who)), m_display(std::move(display)), m_root(std::move(root)),
-        m_tmp_name(std::move(tmp_name)), m_tmp(std::move(tmp)), m_chown(::geteuid() == 0)
+        m_tmp_name(std::move(tmp_name)), m_tmp(std::move(tmp)), m_chown(::geteuid() == 0),
+        m_hash_files(hash_files)
   {
   }
 
@@ -54,7 +56,9 @@ public:
       if (int e = write_all(m_cur_fd.get(), data); e != 0) {
         throw_errno(m_who, "write", path_of(m_cur.path), e);
       }
-      m_sha.update(data);
+      if (m_hash_files) {
+        m_sha.update(data);
+      }
       m_cur_bytes += data.size();
       m_cur_hole_last = false;
     });
@@ -77,7 +81,9 @@ public:
       if (::lseek(m_cur_fd.get(), static_cast<off_t>(length), SEEK_CUR) < 0) {
         throw_errno(m_who, "seek past a hole in", path_of(m_cur.path), errno);
       }
-      update_zeros(m_sha, length);
+      if (m_hash_files) {
+        update_zeros(m_sha, length);
+      }
       m_cur_bytes += length;
       m_cur_hole_last = true;
     });
@@ -206,7 +212,8 @@ private:
       m_in_file = false;
       return;
     }
-    std::string ours = m_sha.finish_hex();
+    // Without hashing, the caller (the object unpacker) checked the bytes against source_sha.
+    std::string ours = m_hash_files ? m_sha.finish_hex() : source_sha;
     if (m_cur_bytes != m_cur.size) {
       throw TransportError(FailureKind::error,
                            m_who + ": " + path + " received " + std::to_string(m_cur_bytes) +
@@ -343,6 +350,7 @@ private:
   std::string m_tmp_name;
   UniqueFd m_tmp;
   bool m_chown;
+  bool m_hash_files;  ///< false: end_file's hash was checked by the caller (unpack_chunk)
 
   bool m_in_file = false;
   FileEntry m_cur;
@@ -382,6 +390,25 @@ ChunkDigest LocalNode::read_chunk(const std::string& volume, const std::string& 
 std::unique_ptr<ChunkWriter> LocalNode::write_chunk(const std::string& volume,
                                                     const std::string& task)
 {
+  return open_chunk_writer(volume, task, true);
+}
+
+std::unique_ptr<ObjectWriter> LocalNode::unpack_chunk(const std::string& volume,
+                                                      const std::string& task,
+                                                      const ChunkManifest& expected)
+{
+  std::string who = describe() + ": object for task " + task;
+  // A hostile manifest is refused before anything is created on the volume.
+  if (auto why = manifest_problem(expected); !why.empty()) {
+    throw TransportError(FailureKind::refused, who + ": refused manifest: " + why);
+  }
+  return make_unpacking_writer(open_chunk_writer(volume, task, false), expected, std::move(who));
+}
+
+std::unique_ptr<ChunkWriter> LocalNode::open_chunk_writer(const std::string& volume,
+                                                          const std::string& task,
+                                                          bool hash_files)
+{
   check_task(task);
   UniqueFd root = open_volume(volume);
   std::string name = tmp_dir_name(task);
@@ -400,7 +427,7 @@ std::unique_ptr<ChunkWriter> LocalNode::write_chunk(const std::string& volume,
     throw_errno(describe(), "open", display, e);
   }
   return std::make_unique<LocalChunkWriter>(describe(), display, std::move(root), name,
-                                            std::move(tmp));
+                                            std::move(tmp), hash_files);
 }
 
 } // namespace clsync::transport

@@ -62,6 +62,11 @@ public:
                          ChunkSink& sink) override;
   std::unique_ptr<ChunkWriter> write_chunk(const std::string& volume,
                                            const std::string& task) override;
+  /// As Node's, but the files are hashed once: the unpacker checks each file's SHA-256 against
+  /// the manifest, so the writer takes that checked hash instead of hashing the bytes again.
+  std::unique_ptr<ObjectWriter> unpack_chunk(const std::string& volume,
+                                             const std::string& task,
+                                             const ChunkManifest& expected) override;
   std::string fingerprint(const std::string& volume, const std::string& key) override;
   ChunkDigest hash_chunk(const std::string& volume, const std::string& key) override;
   CommitOutcome commit_chunk(const std::string& volume,
@@ -135,6 +140,11 @@ public:
   UniqueFd check_fence(const std::string& volume) const;
 
 private:
+  /// write_chunk's writer; `hash_files` false: end_file's hash is taken as checked by the caller.
+  std::unique_ptr<ChunkWriter> open_chunk_writer(const std::string& volume,
+                                                 const std::string& task,
+                                                 bool hash_files);
+
   std::string m_name;
   std::vector<std::string> m_roots;
   mutable std::mutex m_fence_mutex;

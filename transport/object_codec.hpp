@@ -99,4 +99,10 @@ private:
 /// Checks a manifest as a hostile snapshot may hand it: paths, links, holes. Returns "" or why.
 std::string manifest_problem(const ChunkManifest& m);
 
+/// An ObjectWriter that unpacks into `writer` (any failure aborts it, removing the temp); the
+/// manifest is checked first. Node::unpack_chunk's writer.
+std::unique_ptr<ObjectWriter> make_unpacking_writer(std::unique_ptr<ChunkWriter> writer,
+                                                    const ChunkManifest& expected,
+                                                    std::string who);
+
 } // namespace clsync::transport

@@ -81,6 +81,13 @@ public:
 
 } // namespace
 
+std::unique_ptr<ObjectWriter> make_unpacking_writer(std::unique_ptr<ChunkWriter> writer,
+                                                    const ChunkManifest& expected,
+                                                    std::string who)
+{
+  return std::make_unique<UnpackingWriter>(std::move(writer), expected, std::move(who));
+}
+
 PackResult Node::pack_chunk(const std::string& volume,
                             const std::string& key,
                             const PackOptions& options,
@@ -100,7 +107,7 @@ std::unique_ptr<ObjectWriter> Node::unpack_chunk(const std::string& volume,
   if (auto why = manifest_problem(expected); !why.empty()) {
     throw TransportError(FailureKind::refused, who + ": refused manifest: " + why);
   }
-  return std::make_unique<UnpackingWriter>(write_chunk(volume, task), expected, std::move(who));
+  return make_unpacking_writer(write_chunk(volume, task), expected, std::move(who));
 }
 
 ObjectCheck Node::check_object(const std::string& root,

@@ -7,6 +7,7 @@
 #include "core/repo/repo_lock.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <ctime>
 #include <map>
 #include <memory>
@@ -42,6 +43,40 @@ void keep_by(const std::vector<DatedSnapshot>& newest_first, int n, const char* 
   }
 }
 
+bool ends_with(const std::string& s, const std::string& tail)
+{
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+/// The leftovers of interrupted transfers older than the grace period: a push's partial
+/// objects (objects/<aa>/<hash>.tar.zst.partial) and a killed backup's tmp/backup-* files.
+std::vector<std::pair<std::string, std::uint64_t>> stale_partials(const Repository& repo,
+                                                                  std::int64_t older_than_s)
+{
+  const std::int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count();
+  const std::int64_t limit_ns = now_ns - older_than_s * 1'000'000'000;
+  std::vector<std::pair<std::string, std::uint64_t>> out;
+  auto& node = repo.node();
+  for (const auto& dir : node.list_dir(repo.root(), "objects")) {
+    if (!dir.is_dir || dir.name.size() != 2) {
+      continue;
+    }
+    for (const auto& f : node.list_dir(repo.root(), "objects/" + dir.name)) {
+      if (!f.is_dir && ends_with(f.name, ".tar.zst.partial") && f.mtime_ns < limit_ns) {
+        out.emplace_back("objects/" + dir.name + "/" + f.name, f.size);
+      }
+    }
+  }
+  for (const auto& f : node.list_dir(repo.root(), "tmp")) {
+    if (!f.is_dir && f.name.rfind("backup-", 0) == 0 && f.mtime_ns < limit_ns) {
+      out.emplace_back("tmp/" + f.name, f.size);
+    }
+  }
+  return out;
+}
+
 } // namespace
 
 std::set<std::string> apply_policy(std::vector<DatedSnapshot> group, const KeepPolicy& keep)
@@ -55,6 +90,30 @@ std::set<std::string> apply_policy(std::vector<DatedSnapshot> group, const KeepP
   keep_by(group, keep.weekly, "%G-W%V", kept);
   keep_by(group, keep.monthly, "%Y-%m", kept);
   return kept;
+}
+
+/// Removes stale_partials() under the repository lock: push and backup hold it while they
+/// write, so no partial of a running transfer is taken, whatever its age.
+static void remove_partials(const Repository& repo, const PruneOptions& opts, RepoLock* lock,
+                            PruneResult& res, Events& events)
+{
+  events.phase("removing stale partial objects");
+  for (const auto& [path, size] : stale_partials(repo, opts.keep_partial_for_s)) {
+    if (!opts.dry_run) {
+      if (lock->lost()) {
+        throw Error(ExitCode::failed, "lost the lock of repository " +
+                                          lossy_utf8(res.repository) + ": prune stopped");
+      }
+      try {
+        repo.node().remove_file(repo.root(), path);
+      } catch (const std::exception& e) {
+        res.errors.push_back(path + ": " + e.what());
+        continue;
+      }
+    }
+    res.partials_removed.push_back(path);
+    res.partial_bytes_freed += size;
+  }
 }
 
 PruneResult prune(const Repository& repo, const PruneOptions& opts, Events& events)
@@ -184,6 +243,7 @@ PruneResult prune(const Repository& repo, const PruneOptions& opts, Events& even
       }
     }
   }
+  remove_partials(repo, opts, lock.get(), res, events);
   if (!res.unreadable.empty() || !res.errors.empty()) {
     res.exit_code = ExitCode::partial;
   }

@@ -29,6 +29,10 @@ struct KeepPolicy {
 struct PruneOptions {
   KeepPolicy keep;
   bool dry_run = false;
+  /// Leftovers of interrupted transfers (push's `objects/<aa>/<hash>.tar.zst.partial`, a killed
+  /// backup's `tmp/backup-*`) untouched for longer than this are removed (under the lock, so
+  /// never one a running push or backup is writing). A rerun of the push resumes a younger one.
+  std::int64_t keep_partial_for_s = 24 * 3600;
 };
 
 /// One snapshot of a group as the policy sees it.
@@ -61,6 +65,9 @@ struct PruneResult {
   std::uint64_t objects_removed = 0;
   std::uint64_t bytes_freed = 0;
   bool objects_swept = false;  ///< false when unreadable snapshots stopped the sweep
+  /// Stale leftovers removed (or, dry run, to remove): paths relative to the repository root.
+  std::vector<std::string> partials_removed;
+  std::uint64_t partial_bytes_freed = 0;
   std::vector<std::string> errors;  ///< removals that failed
   /// 0; 3 when a snapshot was unreadable or a removal failed.
   ExitCode exit_code = ExitCode::ok;

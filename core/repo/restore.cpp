@@ -13,6 +13,7 @@
 #include "transport/errors.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <set>
 
@@ -56,6 +57,8 @@ public:
   }
 
   std::string content_hash(const Move& m) const override { return of(m).object; }
+
+  std::uint64_t read_size(const Move& m) const override { return of(m).object_size; }
 
 private:
   const SnapshotChunk& of(const Move& m) const
@@ -274,16 +277,44 @@ std::uint64_t max_delete_of(const std::string& text, std::uint64_t selected)
                    "e.g. --max-delete 10 or --max-delete 5%");
 }
 
-/// --delete: the cluster's selected chunks that the snapshot does not hold, one `remove` task
-/// per replica. Refuses (nothing changed) beyond --max-delete.
+/// What the snapshot speaks of: the chunks its own filters select (compiled against the target
+/// topology, `today` as on the day it was taken). A chunk outside them is absent from the
+/// snapshot because the backup never looked at it, not because the source lacked it.
+ChunkFilter snapshot_scope(const Snapshot& snap, const Topology& topo)
+{
+  FilterOptions f = snap.filters;
+  f.columns.clear();
+  const auto created = parse_rfc3339_utc(snap.created);
+  const auto when = created ? std::chrono::system_clock::time_point(std::chrono::seconds(*created))
+                            : std::chrono::system_clock::now();
+  try {
+    return ChunkFilter(f, topo, when);
+  } catch (const std::exception& e) {
+    throw Error(ExitCode::failed,
+                "--delete: the filters of snapshot " + snap.id + " do not apply to " + topo.file +
+                    " (" + e.what() + "); nothing was changed",
+                "restore without --delete");
+  }
+}
+
+/// --delete: the cluster's chunks that both the options and the snapshot's own filters select
+/// and that the snapshot does not hold, one `remove` task per replica (trashed under its hold;
+/// a replica that changed since this plan is kept, core/run/task_steps.cpp). The re-count does
+/// not apply: the operator asked for every replica to go. Refuses (nothing changed) beyond
+/// --max-delete, counted against the chunks selected.
 void plan_deletes(const Inventory& inv,
                   const Topology& topo,
                   const RestoreOptions& opts,
-                  const std::set<std::string>& in_snapshot,
+                  const Snapshot& snap,
                   Plan& plan,
                   std::vector<RestoreChunk>& decisions)
 {
+  std::set<std::string> in_snapshot;
+  for (const auto& c : snap.chunks) {
+    in_snapshot.insert(c.key);
+  }
   ChunkFilter filter(opts.filter, topo);
+  const ChunkFilter scope = snapshot_scope(snap, topo);
   std::uint64_t selected = 0;
   std::vector<const Chunk*> gone;
   for (const auto& c : inv.chunks) {
@@ -291,7 +322,7 @@ void plan_deletes(const Inventory& inv,
       continue;
     }
     ++selected;
-    if (!in_snapshot.count(c.key)) {
+    if (!in_snapshot.count(c.key) && scope.matches(c)) {
       gone.push_back(&c);
     }
   }
@@ -314,6 +345,7 @@ void plan_deletes(const Inventory& inv,
       m.chunk = c->key;
       m.from = m.to = {r.node, r.volume};
       m.bytes = r.bytes;
+      m.fingerprint = r.fingerprint;
       plan.moves.push_back(std::move(m));
       rc.targets.push_back({{r.node, r.volume}, false});
     }
@@ -477,11 +509,7 @@ RestoreResult restore(Context& ctx, const RestoreOptions& opts)
       decisions.push_back(std::move(rc));
     }
     if (opts.del) {
-      std::set<std::string> in_snapshot;
-      for (const auto& c : snap.chunks) {
-        in_snapshot.insert(c.key);
-      }
-      plan_deletes(inv, topo, opts, in_snapshot, plan, decisions);
+      plan_deletes(inv, topo, opts, snap, plan, decisions);
     }
     return plan;
   };

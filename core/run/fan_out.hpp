@@ -36,6 +36,10 @@ public:
   virtual transport::ChunkDigest finish(transport::ObjectWriter& w, const Move& m) = 0;
   /// The content hash every destination must end with.
   virtual std::string content_hash(const Move& m) const = 0;
+  /// How many bytes read() sends for `m` (a compressed object's size), 0 when unknown. Progress
+  /// counts the chunk's bytes (Move::bytes, what the plan's total counts): each block read is
+  /// scaled by m.bytes / read_size, so that the bar ends at 100% whatever the compression.
+  virtual std::uint64_t read_size(const Move&) const { return 0; }
 };
 
 /// A ByteSink that passes every block to each destination still writing. A destination that

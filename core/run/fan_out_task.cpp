@@ -6,12 +6,49 @@
 #include "core/fault.hpp"
 #include "core/run/fan_out.hpp"
 
+#include <algorithm>
+
 namespace clsync::core {
 namespace {
 
 using transport::CommitMode;
 using transport::CommitOutcome;
 
+
+/// Bytes read → chunk bytes for progress (FanOutSource::read_size): never more than the chunk's
+/// bytes in all, and the rest credited when the read ends (an object shorter than announced).
+class ProgressScale {
+public:
+  ProgressScale(std::uint64_t chunk_bytes, std::uint64_t read_size)
+      : m_chunk(chunk_bytes), m_read(read_size)
+  {
+  }
+  std::uint64_t next(std::uint64_t n)
+  {
+    if (m_read == 0) {
+      return n;  // unknown: bytes read are what is written
+    }
+    m_seen = std::min(m_read, m_seen + n);
+    const auto want = static_cast<std::uint64_t>(static_cast<long double>(m_seen) /
+                                                 static_cast<long double>(m_read) *
+                                                 static_cast<long double>(m_chunk));
+    const std::uint64_t d = want > m_credited ? want - m_credited : 0;
+    m_credited += d;
+    return d;
+  }
+  std::uint64_t rest()
+  {
+    if (m_read == 0 || m_credited >= m_chunk) {
+      return 0;
+    }
+    const std::uint64_t d = m_chunk - m_credited;
+    m_credited = m_chunk;
+    return d;
+  }
+
+private:
+  std::uint64_t m_chunk, m_read, m_seen = 0, m_credited = 0;
+};
 
 } // namespace
 
@@ -72,6 +109,7 @@ void FanOutAttempt::run()
   if (!live.empty()) {
     bool seen = false;
     const auto nodes = m_move.nodes();
+    ProgressScale scale(m_move.bytes, source->read_size(m_move));
     FanOutSink sink(outs, [&](std::uint64_t n) {
       if (m_env.ctx.stopping()) {
         throw FanOutStopped();
@@ -82,10 +120,13 @@ void FanOutAttempt::run()
       }
       m_env.limits.consume(n, nodes);
       if (m_env.on_bytes) {
-        m_env.on_bytes(n);
+        m_env.on_bytes(scale.next(n));
       }
     });
     source->read(m_move, sink);
+    if (m_env.on_bytes) {
+      m_env.on_bytes(scale.rest());
+    }
     const std::string want = source->content_hash(m_move);
     for (std::size_t j = 0; j < live.size(); ++j) {
       const std::size_t i = live[j];

@@ -5,10 +5,12 @@
 #include "core/error.hpp"
 #include "core/exceptions.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <ctime>
+#include <tuple>
 #include <unistd.h>
 
 namespace clsync::core {
@@ -101,18 +103,25 @@ LeaseSet::LeaseSet(NodeSet& nodes,
   m_info.boot_id = me.boot_id;
   m_info.pid_start = transport::process_start_ticks(m_info.pid);
   try {
+    // One order for every run, whatever the topology file calls the nodes or how it lists them
+    // and their volumes (host, port, volume path): two runs starting at once cannot each take
+    // part of the leases and refuse each other; the first to take the first lease goes on.
+    std::vector<std::tuple<std::string, int, std::string, std::string>> order;
     for (const auto& name : node_names) {
       const NodeSpec* spec = m_nodes.topology().find_node(name);
       if (spec == nullptr) {
         throw Error(ExitCode::failed, "no node " + name + " in the topology to lease");
       }
-      auto node = m_nodes.get(name);
       for (const auto& volume : spec->volumes) {
-        acquire(name, *node, volume);
-        m_held.push_back({name, volume});
+        order.emplace_back(spec->host, spec->ssh.port, volume, name);
       }
-      m_held_nodes.push_back(name);
     }
+    std::sort(order.begin(), order.end());
+    for (const auto& [host, port, volume, name] : order) {
+      acquire(name, *m_nodes.get(name), volume);
+      m_held.push_back({name, volume});
+    }
+    m_held_nodes = node_names;
   } catch (...) {
     release();
     throw;

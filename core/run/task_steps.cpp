@@ -322,16 +322,25 @@ private:
       m_committed = true;
     }
     if (!m_trash_checked) {
+      bool changed = false;
       const bool removed = m_env.recount->remove_own(m_move.chunk, m_move.from, m_id, [&] {
+        // Under the hold: a replica written anew since the plan (another run, a restore of a
+        // snapshot that has it) is not the one the operator asked to delete.
+        if (!m_trash_tried && !m_move.fingerprint.empty() &&
+            node->fingerprint(m_move.from.volume, m_move.chunk) != m_move.fingerprint) {
+          changed = true;
+          return;
+        }
         m_trash_tried = true;
         node->trash_chunk(m_move.from.volume, m_move.chunk, m_id);
         fault_point("after_trash");
       });
-      if (!removed) {
+      if (!removed || changed) {
         remove_intents();
         m_committed = false;
         throw TaskFailed("chunk " + m_move.chunk + " on " + place_str(m_move.from) +
-                         " is held by another removal; kept");
+                         (changed ? " changed since it was planned for removal; kept"
+                                  : " is held by another removal; kept"));
       }
       m_trash_checked = true;
     }

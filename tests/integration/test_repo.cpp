@@ -18,6 +18,7 @@
 #include <csignal>
 #include <filesystem>
 #include <set>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -394,6 +395,75 @@ void check_verify(const Where& w)
   CHECK(named);
 }
 
+/// Sets the mtime of `p` to `age_s` seconds ago.
+void age_file(const fs::path& p, std::int64_t age_s)
+{
+  timespec times[2];
+  times[0].tv_sec = ::time(nullptr) - age_s;
+  times[0].tv_nsec = 0;
+  times[1] = times[0];
+  REQUIRE(::utimensat(AT_FDCWD, p.c_str(), times, 0) == 0);
+}
+
+/// prune removes partial objects of interrupted pushes and backups older than
+/// --keep-partial-for (24 h by default), only under the repository lock, never an object.
+void check_prune_partials(const Where& w)
+{
+  auto repo = open_repo(w, true);
+  const std::string bytes = "kept object";
+  const auto o = put_object(repo, bytes);
+  const auto now = static_cast<std::int64_t>(std::time(nullptr));
+  repo.write_snapshot(make_snapshot("p1", now - 10, "P1", "", {{o, bytes}}));
+  const std::string old_hash = transport::sha256_hex("an old partial");
+  const std::string young_hash = transport::sha256_hex("a young partial");
+  const fs::path old_partial = w.local / (Repository::object_path(old_hash) + ".partial");
+  const fs::path young_partial = w.local / (Repository::object_path(young_hash) + ".partial");
+  const fs::path old_temp = w.local / "tmp" / "backup-20260101T000000-1.tar.zst";
+  for (const auto& p : {old_partial, young_partial, old_temp}) {
+    fs::create_directories(p.parent_path());
+    test::write_file(p, "partial bytes");
+  }
+  age_file(old_partial, 2 * k_day);
+  age_file(old_temp, 2 * k_day);
+  age_file(young_partial, 3600);
+
+  {
+    // A push or backup in progress holds the lock: its partials are never taken.
+    LockHolder holder(w);
+    CHECK(clsync("prune " + w.text + w.extra + " --keep-last 1 --json").code == 4);
+    CHECK(fs::exists(old_partial));
+    CHECK(holder.release() == 0);
+  }
+  const Cli dry = clsync("prune " + w.text + w.extra + " --keep-last 1 --dry-run --json");
+  CHECK(dry.code == 0);
+  CHECK(parse(dry)["partials_removed"].size() == 2);
+  CHECK(fs::exists(old_partial));
+  CHECK(fs::exists(old_temp));
+
+  const Cli c = clsync("prune " + w.text + w.extra + " --keep-last 1 --json");
+  CHECK(c.code == 0);
+  const json j = parse(c);
+  std::set<std::string> removed;
+  for (const auto& p : j["partials_removed"]) {
+    removed.insert(p.get<std::string>());
+  }
+  CHECK(removed == std::set<std::string>{Repository::object_path(old_hash) + ".partial",
+                                         "tmp/backup-20260101T000000-1.tar.zst"});
+  CHECK_FALSE(fs::exists(old_partial));
+  CHECK_FALSE(fs::exists(old_temp));
+  CHECK(fs::exists(young_partial));
+  CHECK(repo.list_objects().size() == 1);
+
+  // A shorter grace period takes the younger one too.
+  const Cli short_grace =
+      clsync("prune " + w.text + w.extra + " --keep-last 1 --keep-partial-for 30m --json");
+  CHECK(short_grace.code == 0);
+  CHECK(parse(short_grace)["partials_removed"].size() == 1);
+  CHECK_FALSE(fs::exists(young_partial));
+  CHECK(repo.list_objects().size() == 1);
+  check_nothing_missing(repo);
+}
+
 } // namespace
 
 TEST_SUITE("repo")
@@ -417,7 +487,12 @@ TEST_SUITE("repo")
   TEST_CASE("prune of an ssh:// repository")
   {
     test::SshdHarness sshd(1, "repo-prune-ssh");
-    check_prune(ssh_where(sshd, test::scratch_dir("repo-prune-ssh") / "r"));
+    check_prune(ssh_where(sshd, test::scratch_dir("repo-prune-ssh") / "r"));    check_prune_partials(ssh_where(sshd, test::scratch_dir("repo-prune-ssh") / "partials"));
+  }
+
+  TEST_CASE("prune removes stale partial objects, never under a running push's lock")
+  {
+    check_prune_partials(local_where(test::scratch_dir("repo-partials") / "r"));
   }
 
   TEST_CASE("prune is refused (exit 4) while another process holds the repository lock")

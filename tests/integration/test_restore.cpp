@@ -3,164 +3,53 @@
 // Restore (suite `restore`): a repository made from the demo's cluster A (objects packed with
 // Node::pack_chunk, snapshot written with the Repository API) restored into the empty cluster B
 // by the real clsync binary, on local nodes.
-#include "core/cluster/filter.hpp"
-#include "core/cluster/inventory.hpp"
 #include "core/repo/repository.hpp"
-#include "core/repo/snapshot.hpp"
-#include "tests/integration/rebalance_fixture.hpp"
+#include "tests/integration/restore_fixture.hpp"
 #include "tests/support/scratch.hpp"
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <csignal>
+#include <future>
 #include <set>
+#include <sstream>
+#include <thread>
 
 namespace fs = std::filesystem;
 using namespace clsync;
 using namespace clsync::core;
-using clsync::test::DemoCopy;
-using clsync::test::k_killed;
+using namespace clsync::test;
 
 namespace {
 
 
-/// Level1 up to 2020.06.03: 3 dates × 10 hash partitions = 30 chunks.
-FilterOptions first_three_days()
+/// The last NDJSON object of `type` in `text` (null when none).
+nlohmann::json last_event(const std::string& text, const std::string& type)
 {
-  FilterOptions f;
-  f.dbs = {"Level1"};
-  f.where = {"date<=2020.06.03"};
-  return f;
-}
-
-/// A repository under `dir` holding one snapshot of A's chunks that `f` selects: each object
-/// packed from the first replica, stored at Repository::object_path of its content hash.
-repo::Snapshot make_repository(DemoCopy& a, const fs::path& dir, const FilterOptions& f)
-{
-  auto r = repo::Repository::open(repo::parse_repo_location(dir.string()), {}, true);
-  repo::Snapshot snap;
-  snap.id = repo::new_snapshot_id();
-  snap.created = "2026-01-01T00:00:00Z";
-  snap.cluster = a.topo->cluster;
-  snap.host = "test";
-  snap.filters = f;
-  ChunkFilter filter(f, *a.topo);
-  for (const auto& c : a.inventory().chunks) {
-    if (!filter.matches(c)) {
-      continue;
-    }
-    const Replica& rep = c.replicas.front();
-    auto node = a.nodes->get(rep.node);
-    const std::string hash = node->hash_chunk(rep.volume, c.key).content_hash;
-    auto w = r.node().create_file(r.root(), repo::Repository::object_path(hash));
-    auto packed = node->pack_chunk(rep.volume, c.key, {}, *w);
-    w->commit();
-    REQUIRE(packed.digest.content_hash == hash);
-    repo::SnapshotChunk sc;
-    sc.key = c.key;
-    sc.db = c.db;
-    sc.table = c.table;
-    for (const auto& [level, value] : c.partition) {
-      sc.partition.push_back(value);
-    }
-    sc.manifest = packed.manifest;
-    sc.object = hash;
-    sc.object_sha256 = packed.object_sha256;
-    sc.object_size = packed.object_size;
-    snap.chunks.push_back(std::move(sc));
-  }
-  std::sort(snap.chunks.begin(), snap.chunks.end(),
-            [](const auto& x, const auto& y) { return x.key < y.key; });
-  r.write_snapshot(snap);
-  return snap;
-}
-
-/// Cluster B of the demo copy `a` (its volumes are the copy's).
-struct ClusterB {
-  fs::path yaml;
-  std::shared_ptr<Topology> topo;
-  std::shared_ptr<NodeSet> nodes;
-  explicit ClusterB(DemoCopy& a) : yaml(a.dir / "cluster-b.yaml")
-  {
-    // DemoCopy rewrote only cluster-a.yaml: point B at the copy's own volumes too.
-    std::string text = test::read_file(yaml);
-    const auto start = text.find("volumes: [\"");
-    REQUIRE(start != std::string::npos);
-    const auto path_at = start + 11;
-    const auto b_at = text.find("/b/", path_at);
-    REQUIRE(b_at != std::string::npos);
-    const std::string tmpl = text.substr(path_at, b_at - path_at);
-    for (std::size_t p = 0; (p = text.find(tmpl, p)) != std::string::npos;) {
-      text.replace(p, tmpl.size(), a.dir.string());
-      p += a.dir.string().size();
-    }
-    reload(text);
-  }
-  void reload(const std::string& text)
-  {
-    test::write_file(yaml, text);
-    topo = std::make_shared<Topology>(load_topology(yaml));
-    nodes = std::make_shared<NodeSet>(*topo);
-  }
-  Inventory inventory(bool verify = true)
-  {
-    InventoryOptions o;
-    o.verify = verify;
-    NullEvents quiet;
-    return take_inventory(*topo, *nodes, o, quiet);
-  }
-};
-
-std::string args_b(DemoCopy& a, const ClusterB& b)
-{
-  return "-c '" + b.yaml.string() + "' --state-dir '" + (a.dir / "state-b").string() + "' ";
-}
-
-nlohmann::json run_json(const std::string& args, int expect, const std::string& env = "")
-{
-  std::string out;
-  const int rc = test::run_clsync(args + " --json", &out, env);
-  CHECK_MESSAGE(rc == expect, out);
-  auto j = nlohmann::json::parse(out, nullptr, false);
-  REQUIRE_MESSAGE(j.is_object(), out);
-  return j;
-}
-
-/// No `.clsync-` leftovers (temps, trash, intents, holds; leases are released) under `root`.
-std::vector<std::string> leftovers(const fs::path& root)
-{
-  std::vector<std::string> out;
-  for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator();
-       ++it) {
-    if (it->path().filename().string().rfind(".clsync-", 0) == 0) {
-      out.push_back(it->path().string());
+  nlohmann::json found;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j.value("type", "") == type) {
+      found = j;
     }
   }
-  return out;
+  return found;
 }
 
-/// Every chunk of `snap` has `want` replicas on distinct nodes of B, each with the object's
-/// content hash.
-void check_restored(ClusterB& b, const repo::Snapshot& snap, int want)
+/// Waits (generously) until `path` exists; false when it never appears.
+bool wait_for(const fs::path& path)
 {
-  auto inv = b.inventory(true);
-  std::map<std::string, const Chunk*> by_key;
-  for (const auto& c : inv.chunks) {
-    by_key[c.key] = &c;
-  }
-  CHECK(inv.chunks.size() == snap.chunks.size());
-  for (const auto& sc : snap.chunks) {
-    auto it = by_key.find(sc.key);
-    REQUIRE_MESSAGE(it != by_key.end(), sc.key);
-    std::set<std::string> nodes;
-    for (const auto& r : it->second->replicas) {
-      CHECK_MESSAGE(r.content_hash == sc.object, (sc.key + " on " + r.node));
-      nodes.insert(r.node);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!fs::exists(path)) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      return false;
     }
-    CHECK_MESSAGE(static_cast<int>(nodes.size()) == want, sc.key);
-    CHECK_MESSAGE(static_cast<int>(it->second->replicas.size()) == want, sc.key);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  return true;
 }
 
 } // namespace
@@ -183,7 +72,13 @@ TEST_SUITE("restore")
     CHECK(dry["replicas_written"] == 60);
     CHECK(test::tree_listing(a.dir / "b") == before);
 
-    auto first = run_json(base, 0);
+    // Progress counts the chunks' bytes, not the compressed objects': it ends at 100%.
+    const fs::path events = a.dir / "progress.ndjson";
+    auto first = run_json(base + " --log-format json 2>'" + events.string() + "'", 0);
+    const auto summary = last_event(test::read_file(events), "summary");
+    REQUIRE(summary.is_object());
+    CHECK(summary["bytes_total"].get<std::uint64_t>() > 0);
+    CHECK(summary["bytes_done"] == summary["bytes_total"]);
     CHECK(first["restored"] == 30);
     CHECK(first["kept"] == 0);
     CHECK(first["failed"] == 0);
@@ -195,6 +90,10 @@ TEST_SUITE("restore")
     CHECK(again["kept"] == 30);
     CHECK(again["restored"] == 0);
     CHECK(again["replicas_written"] == 0);
+    // -q: nothing at all on success.
+    std::string quiet;
+    CHECK(test::run_clsync("-q " + base + " 2>&1", &quiet) == 0);
+    CHECK_MESSAGE(quiet.empty(), quiet);
 
     // One replica of one chunk changes: an error for that chunk only, named.
     auto inv = b.inventory(false);
@@ -214,6 +113,14 @@ TEST_SUITE("restore")
     CHECK(refused["kept"] == 29);
     CHECK(refused.dump().find(victim.key) != std::string::npos);
     CHECK(test::read_file(some_file).find("changed") != std::string::npos);
+    // -q: only the error, on stderr.
+    std::string quiet_out, quiet_all;
+    CHECK(test::run_clsync("-q " + base + " 2>/dev/null", &quiet_out) == 3);
+    CHECK_MESSAGE(quiet_out.empty(), quiet_out);
+    CHECK(test::run_clsync("-q " + base + " 2>&1", &quiet_all) == 3);
+    CHECK(quiet_all.find(victim.key) != std::string::npos);
+    CHECK(quiet_all.find("error") != std::string::npos);
+    CHECK(quiet_all.find("keep") == std::string::npos);
 
     auto forced = run_json(base + " --force", 0);
     CHECK(forced["replaced"] == 1);
@@ -273,11 +180,16 @@ TEST_SUITE("restore")
     ClusterB b(a);
     const fs::path full_dir = a.dir / "repo-full";
     const fs::path less_dir = a.dir / "repo-less";
+    const fs::path narrow_dir = a.dir / "repo-narrow";
     make_repository(a, full_dir, first_three_days());
     FilterOptions two_days = first_three_days();
     two_days.where = {"date<=2020.06.02"};
-    const auto less = make_repository(a, less_dir, two_days);
+    // "less": a backup of the three days whose source had lost the third (20 chunks);
+    // "narrow": a backup of two days only (its filters never looked at the third).
+    const FilterOptions three_days = first_three_days();
+    const auto less = make_repository(a, less_dir, two_days, &three_days);
     REQUIRE(less.chunks.size() == 20);
+    make_repository(a, narrow_dir, two_days);
     const std::string args = args_b(a, b) + "restore --db Level1 --where 'date<=2020.06.03' ";
     run_json(args + "--from '" + full_dir.string() + "'", 0);
     REQUIRE(b.inventory(false).chunks.size() == 30);
@@ -287,9 +199,17 @@ TEST_SUITE("restore")
     CHECK(refused.dump().find("--max-delete") != std::string::npos);
     CHECK(test::tree_listing(a.dir / "b") == before);
 
+    // A chunk the snapshot's own filters did not select is never deleted: the snapshot says
+    // nothing about it.
+    auto narrow = run_json(args + "--from '" + narrow_dir.string() + "' --delete", 0);
+    CHECK(narrow["deleted"] == 0);
+    CHECK(narrow["kept"] == 20);
+    CHECK(b.inventory(false).chunks.size() == 30);
+
+    const std::string before_dry = test::tree_listing(a.dir / "b");
     auto dry = run_json(args + "--from '" + less_dir.string() + "' --delete --max-delete 10 -n", 0);
     CHECK(dry["deleted"] == 10);
-    CHECK(test::tree_listing(a.dir / "b") == before);
+    CHECK(test::tree_listing(a.dir / "b") == before_dry);
 
     auto done = run_json(args + "--from '" + less_dir.string() + "' --delete --max-delete 10", 0);
     CHECK(done["deleted"] == 10);
@@ -300,5 +220,118 @@ TEST_SUITE("restore")
       CHECK_MESSAGE(c.key.find("20200603") == std::string::npos, c.key);
     }
     CHECK(leftovers(a.dir / "b").empty());
+  }
+
+  TEST_CASE("--delete keeps a replica written anew after the plan, under its hold")
+  {
+    DemoCopy a("restore-delete-race");
+    ClusterB b(a);
+    const fs::path full_dir = a.dir / "repo-full";
+    const fs::path less_dir = a.dir / "repo-less";
+    make_repository(a, full_dir, first_three_days());
+    FilterOptions two_days = first_three_days();
+    two_days.where = {"date<=2020.06.02"};
+    const FilterOptions three_days = first_three_days();
+    make_repository(a, less_dir, two_days, &three_days);
+    const std::string args = args_b(a, b) + "restore --db Level1 --where 'date<=2020.06.03' ";
+    run_json(args + "--from '" + full_dir.string() + "'", 0);
+
+    // The delete pauses after its plan, before its first removal; meanwhile one replica it
+    // planned to remove is written anew (what another writer would do).
+    const fs::path gate = a.dir / "gate";
+    fs::create_directories(gate);
+    auto deleting = std::async(std::launch::async, [&] {
+      std::string out;
+      const int rc = test::run_clsync(args + "--from '" + less_dir.string() +
+                                          "' --delete --max-delete 10 --concurrency 1 --json",
+                                      &out, "CLSYNC_TEST_PAUSE_AT=after_intent:" + gate.string());
+      return std::pair{rc, out};
+    });
+    REQUIRE(wait_for(gate / "after_intent.reached"));
+    auto inv = b.inventory(false);
+    const Chunk* target = nullptr;
+    for (const auto& c : inv.chunks) {
+      if (c.key.find("20200603") != std::string::npos) {
+        target = &c;
+        break;
+      }
+    }
+    REQUIRE(target != nullptr);
+    std::set<std::string> rewritten;
+    for (const auto& r : target->replicas) {
+      fs::path f;
+      for (const auto& e : fs::recursive_directory_iterator(fs::path(r.volume) / target->key)) {
+        if (e.is_regular_file()) {
+          f = e.path();
+          break;
+        }
+      }
+      REQUIRE(!f.empty());
+      test::write_file(f, test::read_file(f) + "new version");
+      rewritten.insert(r.node);
+    }
+    test::write_file(gate / "after_intent.go", "");
+    const auto [rc, out] = deleting.get();
+    auto doc = nlohmann::json::parse(out, nullptr, false);
+    REQUIRE_MESSAGE(doc.is_object(), out);
+    // The paused task is the first removal; if it is the rewritten chunk's, it is kept, else
+    // that chunk's removals start after the rewrite and keep it too.
+    CHECK(rc == 3);
+    CHECK(doc["deleted"] == 9);
+    CHECK(doc.dump().find("changed since it was planned") != std::string::npos);
+    auto after = b.inventory(false);
+    const Chunk* kept = after.chunk(target->key);
+    REQUIRE(kept != nullptr);
+    CHECK(kept->replicas.size() == rewritten.size());
+    CHECK(after.chunks.size() == 21);
+    CHECK(leftovers(a.dir / "b").empty());
+  }
+
+  TEST_CASE("two restores at once into one cluster: one runs, the other is refused (exit 4)")
+  {
+    DemoCopy a("restore-twice");
+    ClusterB b(a);
+    const fs::path repo_dir = a.dir / "repo";
+    const auto snap = make_repository(a, repo_dir, first_three_days());
+    // A second topology file of the same nodes, listed in another order under other names.
+    const fs::path other = a.dir / "cluster-b-other.yaml";
+    {
+      std::string y = "cluster: demo-b\nreplication: 2\nnodes:\n";
+      for (std::size_t i = b.topo->nodes.size(); i-- > 0;) {
+        y += "  - name: other" + std::to_string(i) + "\n    host: local\n    volumes: [\"" +
+             b.volume(i) + "\"]\n";
+      }
+      y += "databases:\n  Level1:\n    levels: [date, hash]\n  Level1_TSDB:\n"
+           "    levels: [date, hash]\n";
+      test::write_file(other, y);
+    }
+    const std::string from = " restore --from '" + repo_dir.string() + "'";
+    const fs::path gate = a.dir / "gate";
+    fs::create_directories(gate);
+    auto first = std::async(std::launch::async, [&] {
+      std::string out;
+      const int rc = test::run_clsync(args_b(a, b) + from + " --json", &out,
+                                      "CLSYNC_TEST_PAUSE_AT=mid_copy:" + gate.string());
+      return std::pair{rc, out};
+    });
+    REQUIRE(wait_for(gate / "mid_copy.reached"));
+    // While the first is writing: the same topology, then the other one, are refused.
+    auto same = run_json(args_b(a, b) + from, 4);
+    CHECK(same.dump().find("another run is writing") != std::string::npos);
+    auto renamed = run_json("-c '" + other.string() + "' --state-dir '" +
+                                (a.dir / "state-other").string() + "'" + from,
+                            4);
+    CHECK(renamed.dump().find("another run is writing") != std::string::npos);
+    test::write_file(gate / "mid_copy.go", "");
+    const auto [rc, out] = first.get();
+    CHECK_MESSAGE(rc == 0, out);
+    check_restored(b, snap, 2);
+    CHECK(leftovers(a.dir / "b").empty());
+    // Afterwards the other topology finds everything in place.
+    auto after = run_json("-c '" + other.string() + "' --state-dir '" +
+                              (a.dir / "state-other").string() + "'" + from,
+                          0);
+    CHECK(after["kept"] == 30);
+    check_restored(b, snap, 2);
   }
 }
