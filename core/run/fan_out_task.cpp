@@ -22,8 +22,11 @@ std::string place_str(const Place& p)
 FanOutAttempt::FanOutAttempt(TaskEnv& env, const Move& move, const std::string& id)
     : m_env(env), m_move(move), m_id(id), m_writers(move.targets.size()),
       m_done(move.targets.size(), 0), m_temp(move.targets.size(), 0),
-      m_intent(move.targets.size(), 0)
+      m_intent(move.targets.size(), 0), m_tried(move.targets.size(), 0)
 {
+  for (const auto& t : move.targets) {
+    m_set = m_set || t.replace;
+  }
 }
 
 void FanOutAttempt::check_stop()
@@ -49,12 +52,20 @@ void FanOutAttempt::write_intents()
 
 void FanOutAttempt::run()
 {
-  FanOutSource* source = m_env.settings.source;
-  if (!source) {
+  if (!m_env.settings.source) {
     throw std::runtime_error("a write task without a source (internal error)");
   }
+  if (m_set) {
+    run_set();
+  } else {
+    run_independent();
+  }
+}
+
+std::vector<std::string> FanOutAttempt::stream_to_targets(std::vector<std::size_t>& ready)
+{
+  FanOutSource* source = m_env.settings.source;
   const std::size_t k = m_move.targets.size();
-  write_intents();
   // Open a writer on every target still to do; a target that cannot open fails alone.
   std::vector<std::size_t> live;
   std::vector<transport::ByteSink*> outs;
@@ -73,55 +84,69 @@ void FanOutAttempt::run()
       failures.push_back(place_str(p) + ": " + current_exception_text());
     }
   }
-  if (!live.empty()) {
-    bool seen = false;
-    const auto nodes = m_move.nodes();
-    FanOutSink sink(outs, [&](std::uint64_t n) {
-      if (m_env.ctx.stopping()) {
-        throw FanOutStopped();
-      }
-      if (!seen) {
-        seen = true;
-        fault_point("mid_copy");
-      }
-      m_env.limits.consume(n, nodes);
-      if (m_env.on_bytes) {
-        m_env.on_bytes(n);
-      }
-    });
-    source->read(m_move, sink);
-    const std::string want = source->content_hash(m_move);
-    for (std::size_t j = 0; j < live.size(); ++j) {
-      const std::size_t i = live[j];
-      if (sink.failed(j)) {
-        continue;
-      }
-      try {
-        auto d = source->finish(*m_writers[i], m_move);
-        if (d.content_hash != want) {
-          sink.fail(j, "content hash mismatch: wrote " + d.content_hash + ", the source is " +
-                           want);
-        } else {
-          m_env.recount->remember(m_move.targets[i].place, m_move.chunk, d.fingerprint, want);
-        }
-      } catch (...) {
-        sink.fail(j, current_exception_text());
-      }
+  if (live.empty()) {
+    return failures;
+  }
+  bool seen = false;
+  const auto nodes = m_move.nodes();
+  FanOutSink sink(outs, [&](std::uint64_t n) {
+    if (m_env.ctx.stopping()) {
+      throw FanOutStopped();
     }
-    fault_point("after_copy");
+    if (!seen) {
+      seen = true;
+      fault_point("mid_copy");
+    }
+    m_env.limits.consume(n, nodes);
+    if (m_env.on_bytes) {
+      m_env.on_bytes(n);
+    }
+  });
+  source->read(m_move, sink);
+  m_content = source->content_hash(m_move);
+  for (std::size_t j = 0; j < live.size(); ++j) {
+    const std::size_t i = live[j];
+    if (sink.failed(j)) {
+      continue;
+    }
+    try {
+      auto d = source->finish(*m_writers[i], m_move);
+      if (d.content_hash != m_content) {
+        sink.fail(j, "content hash mismatch: wrote " + d.content_hash + ", the source is " +
+                         m_content);
+      } else {
+        m_env.recount->remember(m_move.targets[i].place, m_move.chunk, d.fingerprint, m_content);
+      }
+    } catch (...) {
+      sink.fail(j, current_exception_text());
+    }
+  }
+  fault_point("after_copy");
+  for (std::size_t j = 0; j < live.size(); ++j) {
+    const std::size_t i = live[j];
+    if (sink.failed(j)) {
+      failures.push_back(place_str(m_move.targets[i].place) + ": " + sink.error(j));
+    } else {
+      ready.push_back(i);
+    }
+  }
+  return failures;
+}
+
+void FanOutAttempt::run_independent()
+{
+  const std::size_t k = m_move.targets.size();
+  write_intents();
+  std::vector<std::size_t> ready;
+  std::vector<std::string> failures = stream_to_targets(ready);
+  if (!ready.empty()) {
     check_stop();
-    for (std::size_t j = 0; j < live.size(); ++j) {
-      const std::size_t i = live[j];
-      const Place& p = m_move.targets[i].place;
-      if (sink.failed(j)) {
-        failures.push_back(place_str(p) + ": " + sink.error(j));
-        continue;
-      }
-      try {
-        commit(i);
-      } catch (...) {
-        failures.push_back(place_str(p) + ": " + current_exception_text());
-      }
+  }
+  for (std::size_t i : ready) {
+    try {
+      commit(i);
+    } catch (...) {
+      failures.push_back(place_str(m_move.targets[i].place) + ": " + current_exception_text());
     }
   }
   if (!failures.empty()) {
@@ -130,10 +155,7 @@ void FanOutAttempt::run()
     for (const auto& f : failures) {
       what += (what.empty() ? "" : "; ") + f;
     }
-    std::size_t done = 0;
-    for (char d : m_done) {
-      done += d ? 1 : 0;
-    }
+    const int done = written();
     throw FanOutFailed("chunk " + m_move.chunk + ": " + what +
                        (done > 0 ? " (" + std::to_string(done) + " of " + std::to_string(k) +
                                        " destinations written; a rerun completes it)"
@@ -163,6 +185,9 @@ void FanOutAttempt::commit(std::size_t i)
 
 void FanOutAttempt::roll_back() noexcept
 {
+  if (m_set_committed) {
+    return;  // past the commit point: only forward (run() again, or recovery)
+  }
   for (std::size_t i = 0; i < m_move.targets.size(); ++i) {
     if (m_writers[i]) {
       m_writers[i]->abort();
@@ -185,7 +210,7 @@ int FanOutAttempt::written() const
 {
   int n = 0;
   for (char d : m_done) {
-    n += d ? 1 : 0;
+    n += d == 1 ? 1 : 0;
   }
   return n;
 }
