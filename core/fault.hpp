@@ -12,7 +12,9 @@
 /// library might throw), so tests see that a worker thread records it instead of terminating.
 /// Points of the executor: after_intent, mid_copy, after_copy, after_commit, after_trash,
 /// before_intent_removal, after_rename, after_recount (the re-count's holds stand, the replica
-/// is not removed yet); of recovery: recovery_mid; of an inventory: scan_node.
+/// is not removed yet); of a commit set (core/run/fan_out_task.hpp): fanout_after_prepare,
+/// fanout_after_mark_<n>, fanout_after_exchange_<n> (n: the participant, from 1),
+/// fanout_before_cleanup; of recovery: recovery_mid; of an inventory: scan_node.
 ///
 /// `CLSYNC_TEST_PAUSE_AT=<point>:<dir>` pauses instead, the first time the point is reached:
 /// the process creates `<dir>/<point>.reached` and waits until `<dir>/<point>.go` exists, so a

@@ -6,14 +6,8 @@
 #include "core/fault.hpp"
 #include "core/run/fan_out.hpp"
 
-#include <algorithm>
-
 namespace clsync::core {
 namespace {
-
-using transport::CommitMode;
-using transport::CommitOutcome;
-
 
 /// Bytes read → chunk bytes for progress (FanOutSource::read_size): never more than the chunk's
 /// bytes in all, and the rest credited when the read ends (an object shorter than announced).
@@ -50,13 +44,20 @@ private:
   std::uint64_t m_chunk, m_read, m_seen = 0, m_credited = 0;
 };
 
+
+using transport::CommitMode;
+using transport::CommitOutcome;
+
 } // namespace
 
 FanOutAttempt::FanOutAttempt(TaskEnv& env, const Move& move, const std::string& id)
     : m_env(env), m_move(move), m_id(id), m_writers(move.targets.size()),
       m_done(move.targets.size(), 0), m_temp(move.targets.size(), 0),
-      m_intent(move.targets.size(), 0)
+      m_intent(move.targets.size(), 0), m_tried(move.targets.size(), 0)
 {
+  for (const auto& t : move.targets) {
+    m_set = m_set || t.replace;
+  }
 }
 
 void FanOutAttempt::check_stop()
@@ -82,12 +83,20 @@ void FanOutAttempt::write_intents()
 
 void FanOutAttempt::run()
 {
-  FanOutSource* source = m_env.settings.source;
-  if (!source) {
+  if (!m_env.settings.source) {
     throw std::runtime_error("a write task without a source (internal error)");
   }
+  if (m_set) {
+    run_set();
+  } else {
+    run_independent();
+  }
+}
+
+std::vector<std::string> FanOutAttempt::stream_to_targets(std::vector<std::size_t>& ready)
+{
+  FanOutSource* source = m_env.settings.source;
   const std::size_t k = m_move.targets.size();
-  write_intents();
   // Open a writer on every target still to do; a target that cannot open fails alone.
   std::vector<std::size_t> live;
   std::vector<transport::ByteSink*> outs;
@@ -106,59 +115,73 @@ void FanOutAttempt::run()
       failures.push_back(place_str(p) + ": " + current_exception_text());
     }
   }
-  if (!live.empty()) {
-    bool seen = false;
-    const auto nodes = m_move.nodes();
-    ProgressScale scale(m_move.bytes, source->read_size(m_move));
-    FanOutSink sink(outs, [&](std::uint64_t n) {
-      if (m_env.ctx.stopping()) {
-        throw FanOutStopped();
-      }
-      if (!seen) {
-        seen = true;
-        fault_point("mid_copy");
-      }
-      m_env.limits.consume(n, nodes);
-      if (m_env.on_bytes) {
-        m_env.on_bytes(scale.next(n));
-      }
-    });
-    source->read(m_move, sink);
+  if (live.empty()) {
+    return failures;
+  }
+  bool seen = false;
+  const auto nodes = m_move.nodes();
+  ProgressScale scale(m_move.bytes, source->read_size(m_move));
+  FanOutSink sink(outs, [&](std::uint64_t n) {
+    if (m_env.ctx.stopping()) {
+      throw FanOutStopped();
+    }
+    if (!seen) {
+      seen = true;
+      fault_point("mid_copy");
+    }
+    m_env.limits.consume(n, nodes);
     if (m_env.on_bytes) {
-      m_env.on_bytes(scale.rest());
+      m_env.on_bytes(scale.next(n));
     }
-    const std::string want = source->content_hash(m_move);
-    for (std::size_t j = 0; j < live.size(); ++j) {
-      const std::size_t i = live[j];
-      if (sink.failed(j)) {
-        continue;
-      }
-      try {
-        auto d = source->finish(*m_writers[i], m_move);
-        if (d.content_hash != want) {
-          sink.fail(j, "content hash mismatch: wrote " + d.content_hash + ", the source is " +
-                           want);
-        } else {
-          m_env.recount->remember(m_move.targets[i].place, m_move.chunk, d.fingerprint, want);
-        }
-      } catch (...) {
-        sink.fail(j, current_exception_text());
-      }
+  });
+  source->read(m_move, sink);
+  if (m_env.on_bytes) {
+    m_env.on_bytes(scale.rest());
+  }
+  m_content = source->content_hash(m_move);
+  for (std::size_t j = 0; j < live.size(); ++j) {
+    const std::size_t i = live[j];
+    if (sink.failed(j)) {
+      continue;
     }
-    fault_point("after_copy");
+    try {
+      auto d = source->finish(*m_writers[i], m_move);
+      if (d.content_hash != m_content) {
+        sink.fail(j, "content hash mismatch: wrote " + d.content_hash + ", the source is " +
+                         m_content);
+      } else {
+        m_env.recount->remember(m_move.targets[i].place, m_move.chunk, d.fingerprint, m_content);
+      }
+    } catch (...) {
+      sink.fail(j, current_exception_text());
+    }
+  }
+  fault_point("after_copy");
+  for (std::size_t j = 0; j < live.size(); ++j) {
+    const std::size_t i = live[j];
+    if (sink.failed(j)) {
+      failures.push_back(place_str(m_move.targets[i].place) + ": " + sink.error(j));
+    } else {
+      ready.push_back(i);
+    }
+  }
+  return failures;
+}
+
+void FanOutAttempt::run_independent()
+{
+  const std::size_t k = m_move.targets.size();
+  write_intents();
+  std::vector<std::size_t> ready;
+  std::vector<std::string> failures = stream_to_targets(ready);
+  if (!ready.empty()) {
     check_stop();
-    for (std::size_t j = 0; j < live.size(); ++j) {
-      const std::size_t i = live[j];
-      const Place& p = m_move.targets[i].place;
-      if (sink.failed(j)) {
-        failures.push_back(place_str(p) + ": " + sink.error(j));
-        continue;
-      }
-      try {
-        commit(i);
-      } catch (...) {
-        failures.push_back(place_str(p) + ": " + current_exception_text());
-      }
+  }
+  for (std::size_t i : ready) {
+    try {
+      commit(i);
+    } catch (...) {
+      failures.push_back(place_str(m_move.targets[i].place) + ": " + current_exception_text());
     }
   }
   if (!failures.empty()) {
@@ -167,10 +190,7 @@ void FanOutAttempt::run()
     for (const auto& f : failures) {
       what += (what.empty() ? "" : "; ") + f;
     }
-    std::size_t done = 0;
-    for (char d : m_done) {
-      done += d ? 1 : 0;
-    }
+    const int done = written();
     throw FanOutFailed("chunk " + m_move.chunk + ": " + what +
                        (done > 0 ? " (" + std::to_string(done) + " of " + std::to_string(k) +
                                        " destinations written; a rerun completes it)"
@@ -200,6 +220,9 @@ void FanOutAttempt::commit(std::size_t i)
 
 void FanOutAttempt::roll_back() noexcept
 {
+  if (m_set_committed) {
+    return;  // past the commit point: only forward (run() again, or recovery)
+  }
   for (std::size_t i = 0; i < m_move.targets.size(); ++i) {
     if (m_writers[i]) {
       m_writers[i]->abort();
@@ -222,7 +245,7 @@ int FanOutAttempt::written() const
 {
   int n = 0;
   for (char d : m_done) {
-    n += d ? 1 : 0;
+    n += d == 1 ? 1 : 0;
   }
   return n;
 }

@@ -6,6 +6,7 @@
 #include "core/json_names.hpp"
 #include "core/cluster/node_set.hpp"
 #include "core/run/recount.hpp"
+#include "core/run/recovery_sets.hpp"
 #include "transport/host_identity.hpp"
 
 #include <nlohmann/json.hpp>
@@ -48,6 +49,7 @@ public:
 
   RecoveryReport run()
   {
+    m_set_tasks = recover_commit_sets(m_ctx, m_inv, m_nodes, m_report);
     gather();
     for (const auto& h : m_holds) {
       handle_hold(h);
@@ -56,13 +58,17 @@ public:
       m_count[c.key] = c.replica_count();
     }
     for (const auto& t : m_trash) {
+      if (m_set_tasks.count(t.task)) {
+        continue;
+      }
       handle_trash(t);
     }
     for (const auto& [task, intent] : m_intents) {
       handle_surplus(intent);
     }
     for (const auto& t : m_temps) {
-      if (m_done_dirs.count(t.node + "\n" + t.volume + "\n" + t.task)) {
+      if (m_done_dirs.count(t.node + "\n" + t.volume + "\n" + t.task) ||
+          m_set_tasks.count(t.task)) {
         continue;
       }
       act(
@@ -72,7 +78,7 @@ public:
           m_report.temps_removed, t.task);
     }
     for (const auto& [task, intent] : m_intents) {
-      if (m_unresolved.count(task)) {
+      if (m_unresolved.count(task) || m_set_tasks.count(task)) {
         continue;
       }
       for (const auto& [node, volume] : intent.found_at) {
@@ -344,6 +350,7 @@ private:
   std::vector<Found> m_holds;  ///< (node, volume, the hold's record in `task`)
   std::map<std::string, int> m_count;
   std::set<std::string> m_done_dirs, m_unresolved, m_explained;
+  std::set<std::string> m_set_tasks;  ///< commit sets: recover_commit_sets() owns them
   RecoveryReport m_report;
   Recount m_recount;
 };

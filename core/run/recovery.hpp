@@ -20,13 +20,15 @@ struct RecoveryReport {
   std::uint64_t surplus_trashed = 0; ///< a committed move's source, removed as the move wanted
   std::uint64_t intents_removed = 0;
   std::uint64_t holds_removed = 0;   ///< `.clsync-hold-*` of a run that is gone
+  std::uint64_t sets_finished = 0;    ///< commit sets marked committed, finished (all new)
+  std::uint64_t sets_rolled_back = 0; ///< commit sets not marked, rolled back (all old)
   /// What was found and left alone, as sentences naming node, volume and chunk.
   std::vector<std::string> notes;
   /// True when anything was changed (the caller then takes the inventory again).
   bool acted() const
   {
     return temps_removed + trash_removed + trash_restored + surplus_trashed + intents_removed +
-               holds_removed >
+               holds_removed + sets_finished + sets_rolled_back >
            0;
   }
 };
@@ -41,6 +43,12 @@ struct RecoveryReport {
 /// - intents whose leftovers are resolved are removed;
 /// - a removal hold (core/run/recount.hpp) is removed when its holder is gone: it ran on this
 ///   machine and its pid is dead or the machine rebooted since, or it is older than an hour.
+/// - a commit set (a fan-out write replacing replicas, core/run/fan_out_task.hpp) is decided as a
+///   whole from its participants' intents: committed (the last participant's intent says so) →
+///   every remaining exchange is done and the old versions and intents removed (all new); not
+///   committed → every temp and intent removed (all old). A participant that cannot be reached
+///   keeps its part (reported); when the last one cannot be reached and no visible intent says
+///   "prepared", the set is left alone: never guessed.
 /// Removing a trash or a surplus replica goes through the re-count (core/run/recount.hpp): fresh,
 /// verified, held; when it refuses, the trash is renamed back and the surplus is kept.
 /// Node errors are reported in `notes` and leave the leftover for a later run; never throws for

@@ -71,7 +71,9 @@ public:
     }
   }
 
-  bool committed() const { return m_committed; }
+  /// A commit set past its commit point counts as committed: finished by retrying, never
+  /// rolled back (core/run/fan_out_task.hpp).
+  bool committed() const { return m_fan ? m_fan->committed() : m_committed; }
   int targets_written() const { return m_fan ? m_fan->written() : 0; }
   bool placed_new() const { return m_placed_new; }
 
