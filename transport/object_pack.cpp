@@ -48,12 +48,6 @@ public:
     }
     ZSTD_freeCCtx(c);
   }
-  ~ContextPool()
-  {
-    for (ZSTD_CCtx* c : m_idle) {
-      ZSTD_freeCCtx(c);
-    }
-  }
 
 private:
   static constexpr std::size_t k_kept = 8;
@@ -61,10 +55,11 @@ private:
   std::vector<ZSTD_CCtx*> m_idle;
 };
 
+/// Never destroyed: a packer on a thread still running at exit may give its context back.
 ContextPool& context_pool()
 {
-  static ContextPool pool;
-  return pool;
+  static auto* pool = new ContextPool;
+  return *pool;
 }
 
 } // namespace
