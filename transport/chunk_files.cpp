@@ -133,6 +133,42 @@ void walk_dir(int fd,
 }
 
 /// Reads [begin, end) of `fd` into the hash and the sink.
+/// The read buffer of this thread, kept between chunks: a fresh one is zeroed and faulted in for
+/// every chunk, which for small chunks costs as much as reading them. A read nested in another
+/// on the same thread (a sink that reads) gets a buffer of its own.
+class ReadBuffer {
+public:
+  ReadBuffer() : m_shared(!t_busy)
+  {
+    if (m_shared) {
+      t_busy = true;
+      if (t_buffer.size() != k_chunk_buffer_size) {
+        t_buffer.resize(k_chunk_buffer_size);
+      }
+    } else {
+      m_own.resize(k_chunk_buffer_size);
+    }
+  }
+  ~ReadBuffer()
+  {
+    if (m_shared) {
+      t_busy = false;
+    }
+  }
+  ReadBuffer(const ReadBuffer&) = delete;
+  ReadBuffer& operator=(const ReadBuffer&) = delete;
+  std::vector<char>& get() { return m_shared ? t_buffer : m_own; }
+
+private:
+  static thread_local std::vector<char> t_buffer;
+  static thread_local bool t_busy;
+  bool m_shared;
+  std::vector<char> m_own;
+};
+
+thread_local std::vector<char> ReadBuffer::t_buffer;
+thread_local bool ReadBuffer::t_busy = false;
+
 void send_data(int fd, std::uint64_t begin, std::uint64_t end, std::vector<char>& buffer,
                Sha256& sha, ChunkSink* sink, const std::string& who, const std::string& path)
 {
@@ -270,7 +306,8 @@ ChunkDigest stream_chunk(int dirfd,
   out.clear();
   out.reserve(walk.files.size());
   std::map<std::string, std::size_t> index;  // path → position in `out`, for hard links
-  std::vector<char> buffer(k_chunk_buffer_size);
+  ReadBuffer read_buffer;
+  std::vector<char>& buffer = read_buffer.get();
   Sha256 sha;
   ChunkDigest digest;
   for (const FileEntry& f : walk.files) {

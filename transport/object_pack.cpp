@@ -6,12 +6,68 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <mutex>
 
 namespace clsync::transport {
 
+namespace {
+
+/// zstd contexts kept between objects. A fresh context allocates its window and tables anew and
+/// faults their pages in on first touch; for the demo's 1 MiB chunks that cost more page faults
+/// than the compression itself. At most k_kept idle contexts stay (a few MiB each at -3).
+class ContextPool {
+public:
+  ZSTD_CCtx* take()
+  {
+    {
+      std::lock_guard lock(m_mutex);
+      if (!m_idle.empty()) {
+        ZSTD_CCtx* c = m_idle.back();
+        m_idle.pop_back();
+        return c;
+      }
+    }
+    return ZSTD_createCCtx();
+  }
+  /// `had_workers`: a context that ran zstd workers keeps their threads; it is freed instead.
+  void give(ZSTD_CCtx* c, bool had_workers)
+  {
+    if (!c) {
+      return;
+    }
+    if (had_workers) {
+      ZSTD_freeCCtx(c);
+      return;
+    }
+    // Back to the defaults, so the next object starts from parameters it sets itself.
+    ZSTD_CCtx_reset(c, ZSTD_reset_session_and_parameters);
+    std::lock_guard lock(m_mutex);
+    if (m_idle.size() < k_kept) {
+      m_idle.push_back(c);
+      return;
+    }
+    ZSTD_freeCCtx(c);
+  }
+
+private:
+  static constexpr std::size_t k_kept = 8;
+  std::mutex m_mutex;
+  std::vector<ZSTD_CCtx*> m_idle;
+};
+
+/// Never destroyed: a packer on a thread still running at exit may give its context back.
+ContextPool& context_pool()
+{
+  static auto* pool = new ContextPool;
+  return *pool;
+}
+
+} // namespace
+
 struct ObjectPacker::Zstd {
-  ZSTD_CCtx* cctx = ZSTD_createCCtx();
-  ~Zstd() { ZSTD_freeCCtx(cctx); }
+  ZSTD_CCtx* cctx = context_pool().take();
+  bool workers = false;
+  ~Zstd() { context_pool().give(cctx, workers); }
 };
 
 namespace {
@@ -51,6 +107,7 @@ ObjectPacker::ObjectPacker(ByteSink& out, const PackOptions& options, std::strin
   if (options.threads > 0) {
     // A libzstd without multithreading refuses: the object is then compressed on this thread.
     (void)ZSTD_CCtx_setParameter(m_z->cctx, ZSTD_c_nbWorkers, options.threads);
+    m_z->workers = true;
   }
 }
 

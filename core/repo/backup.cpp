@@ -23,6 +23,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <thread>
 #include <unistd.h>
 
 namespace clsync::core::repo {
@@ -79,6 +80,28 @@ struct RunState {
   std::vector<BackupProblem> failed;
   std::uint64_t new_objects = 0, reused_objects = 0, interrupted_jobs = 0;
   std::atomic<std::uint64_t> bytes_read{0}, bytes_written{0}, done{0};
+  std::atomic<int> local_in_flight{0};  ///< objects being packed on local nodes
+};
+
+/// Counts one object in flight for as long as it is packed (nothing counted for null).
+class InFlight {
+public:
+  explicit InFlight(std::atomic<int>* counter) : m_counter(counter), m_now(counter ? ++*counter : 0)
+  {
+  }
+  ~InFlight()
+  {
+    if (m_counter) {
+      --*m_counter;
+    }
+  }
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+  int now() const { return m_now; }
+
+private:
+  std::atomic<int>* m_counter;
+  int m_now;
 };
 
 } // namespace
@@ -212,6 +235,7 @@ BackupResult backup(Context& ctx, const BackupOptions& opts)
     ctx.events->progress(p);
   };
 
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::vector<PoolJob> jobs;
   jobs.reserve(to_pack.size());
   for (std::size_t n = 0; n < to_pack.size(); ++n) {
@@ -228,7 +252,10 @@ BackupResult backup(Context& ctx, const BackupOptions& opts)
       TaskEvent ev{run_id + "-" + std::to_string(n), c.key, "running", node + ":" + r->volume,
                    opts.to, c.bytes, ""};
       ctx.events->task(ev);
-      const int threads = opts.zstd_threads / std::max(1, busy);
+      const NodeSpec* tn = topo.find_node(node);
+      const bool local = tn && tn->is_local();
+      InFlight counted(local ? &st.local_in_flight : nullptr);
+      const int threads = zstd_workers(opts.zstd_threads, busy, local, counted.now(), cores);
       try {
         PackedObject po = packer.pack(*ctx.nodes->get(node), node, r->volume, c.key,
                                       threads, n);

@@ -8,6 +8,8 @@
 #include "transport/errors.hpp"
 #include "transport/sha256.hpp"
 
+#include <algorithm>
+
 
 namespace clsync::core::repo {
 namespace {
@@ -96,6 +98,16 @@ transport::PackResult pack_into(const ObjectPacker& p, transport::Node& node,
 }
 
 } // namespace
+
+int zstd_workers(int per_node_option, int busy_on_node, bool local, int local_in_flight, int cores)
+{
+  int n = per_node_option / std::max(1, busy_on_node);
+  if (local) {
+    const int in_flight = std::max(1, local_in_flight);
+    n = in_flight >= cores ? 0 : std::min(n, std::max(1, cores) / in_flight);
+  }
+  return n < 2 ? 0 : n;
+}
 
 PackedObject ObjectPacker::pack(transport::Node& node,
                                 const std::string& node_name,

@@ -18,6 +18,16 @@
 /// backup_chunk_done (object, record and cache entry written; core/repo/backup.cpp).
 namespace clsync::core::repo {
 
+/// The zstd workers (PackOptions::threads) for one object. Every object in flight already
+/// compresses on its own thread; workers cost a thread pool per object, a copy of the input into
+/// job buffers and fresh pages (57% more CPU for the demo's backup), so they pay only where they
+/// use cores the objects in flight leave idle. `per_node_option` (--zstd-threads) is shared by
+/// the `busy_on_node` objects of the node. Local nodes share this machine's `cores`: an object
+/// there gets workers only while fewer than `cores` objects are packed on local nodes
+/// (`local_in_flight`, this one included). Returns 0 (compress on the caller's thread) rather
+/// than 1: one worker only moves the compression to another thread, for the price of the copy.
+int zstd_workers(int per_node_option, int busy_on_node, bool local, int local_in_flight, int cores);
+
 struct PackedObject {
   SnapshotChunk record;     ///< manifest, object id, object SHA-256 and size (no identity yet)
   std::string fingerprint;  ///< of the chunk as the node read it

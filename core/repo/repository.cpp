@@ -231,10 +231,12 @@ Repository Repository::open(const RepoLocation& where, const RepoConnect& how, b
     throw UsageError(repo_describe(where) + ": a repository cannot be the root directory");
   }
   auto node = open_node(where, how, {where.path});
-  if (create && !list_root(*node, where.path)) {
-    make_root(where, how);
-  }
+  // One listing when the root exists (each is a round trip to an ssh:// repository).
   auto entries = list_root(*node, where.path);
+  if (create && !entries) {
+    make_root(where, how);
+    entries = list_root(*node, where.path);
+  }
   if (!entries) {
     throw Error(ExitCode::failed, repo_describe(where) + " does not exist",
                 "create it with 'clsync backup --to " + where.text + "' or check the path");

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Copyright (c) clsync developers
+#include "core/repo/backup_object.hpp"
 #include "core/repo/backup_select.hpp"
 #include "core/repo/node_pool.hpp"
 
@@ -160,4 +161,20 @@ TEST_SUITE("core::backup_select")
     CHECK(out.not_started == 7);
     CHECK(out.stopped_by == "max-bytes");
   }
+}
+
+TEST_CASE("zstd workers only where the objects in flight leave cores idle")
+{
+  // Remote nodes: --zstd-threads shared by the node's objects, never a lone worker.
+  CHECK(zstd_workers(4, 1, false, 0, 2) == 4);
+  CHECK(zstd_workers(4, 2, false, 0, 2) == 2);
+  CHECK(zstd_workers(4, 3, false, 0, 2) == 0);
+  CHECK(zstd_workers(0, 1, false, 0, 2) == 0);
+  // Local nodes share this machine's cores with every object packed on them.
+  CHECK(zstd_workers(4, 1, true, 1, 2) == 2);
+  CHECK(zstd_workers(4, 1, true, 2, 2) == 0);
+  CHECK(zstd_workers(4, 2, true, 8, 2) == 0);
+  CHECK(zstd_workers(4, 1, true, 2, 8) == 4);
+  CHECK(zstd_workers(8, 1, true, 3, 8) == 2);
+  CHECK(zstd_workers(4, 1, true, 0, 1) == 0);
 }

@@ -161,4 +161,34 @@ TEST_SUITE("transport::object_codec")
             r.digest.content_hash);
     }
   }
+
+  TEST_CASE("a zstd context kept from earlier objects (other level, workers, cut short) packs "
+            "the same bytes")
+  {
+    TestChunk c = sample_chunk();
+    PackOptions fast;
+    fast.level = 1;
+    std::string first;
+    PackResult a = pack(c, first, fast);
+    {
+      PackOptions slow;
+      slow.level = 19;
+      slow.threads = 2;
+      std::string other;
+      pack(c, other, slow);
+    }
+    {
+      // Abandoned mid-file: its context goes back inside an unfinished frame.
+      StringSink out;
+      ObjectPacker cut(out, fast, "test cut");
+      cut.begin_file(c.files.front().entry);
+      cut.file_data(std::span<const char>("first", 5));
+    }
+    std::string again;
+    PackResult b = pack(c, again, fast);
+    CHECK(again == first);
+    CHECK(b.object_sha256 == a.object_sha256);
+    RecordSink got;
+    CHECK(unpack(again, b.manifest, got, b.object_sha256).content_hash == a.digest.content_hash);
+  }
 }
