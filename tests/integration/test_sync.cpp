@@ -184,6 +184,22 @@ sync::SyncOptions options(const FilterOptions& f)
   return o;
 }
 
+/// One demo copy for the whole suite (copying it is most of a case's time): each case selects
+/// chunks no other case touches.
+Pair& shared()
+{
+  static Pair p("sync");
+  return p;
+}
+
+FilterOptions where(const std::string& db, std::vector<std::string> conditions)
+{
+  FilterOptions f;
+  f.dbs = {db};
+  f.where = std::move(conditions);
+  return f;
+}
+
 std::vector<std::string> chunks_written(const sync::RoundResult& r)
 {
   std::vector<std::string> out;
@@ -201,9 +217,34 @@ std::vector<std::string> chunks_written(const sync::RoundResult& r)
 
 TEST_SUITE("sync")
 {
+  TEST_CASE("a source chunk changed while it is read is read again; B keeps no torn copy")
+  {
+    Pair& p = shared();
+    FilterOptions f;
+    f.chunks = {"Level1/20200605/5/Snapshot"};
+    bool changed = false;
+    set_fault_hook([&](const char* point) {
+      if (!changed && std::string(point) == "mid_copy") {
+        changed = true;
+        change_on_a(p.a, f.chunks[0], std::chrono::seconds(10));
+      }
+    });
+    auto r = sync::sync_round(p.a_ctx(), p.b, options(f));
+    set_fault_hook({});
+    CHECK(changed);
+    CHECK(r.code == ExitCode::ok);
+    REQUIRE(r.run);
+    REQUIRE(r.run->exec);
+    REQUIRE(r.run->exec->tasks.size() == 1);
+    CHECK(r.run->exec->tasks[0].attempts == 2);
+    check_synced(p, f);  // the new content, on both replicas
+    auto again = sync::sync_round(p.a_ctx(), p.b, options(f));
+    CHECK(again.copied == 0);
+  }
+
   TEST_CASE("a first sync copies, a rerun copies nothing, one changed chunk is found and copied")
   {
-    Pair p("sync-basic");
+    Pair& p = shared();
     const auto f = first_three_days();
     auto r = sync::sync_round(p.a_ctx(), p.b, options(f));
     CHECK(r.code == ExitCode::ok);
@@ -247,39 +288,14 @@ TEST_SUITE("sync")
     CHECK(checked.skipped == 30);
   }
 
-  TEST_CASE("a source chunk changed while it is read is read again; B keeps no torn copy")
-  {
-    Pair p("sync-torn");
-    FilterOptions f;
-    f.chunks = {"Level1/20200601/5/Snapshot"};
-    bool changed = false;
-    set_fault_hook([&](const char* point) {
-      if (!changed && std::string(point) == "mid_copy") {
-        changed = true;
-        change_on_a(p.a, f.chunks[0], std::chrono::seconds(10));
-      }
-    });
-    auto r = sync::sync_round(p.a_ctx(), p.b, options(f));
-    set_fault_hook({});
-    CHECK(changed);
-    CHECK(r.code == ExitCode::ok);
-    REQUIRE(r.run);
-    REQUIRE(r.run->exec);
-    REQUIRE(r.run->exec->tasks.size() == 1);
-    CHECK(r.run->exec->tasks[0].attempts == 2);
-    check_synced(p, f);  // the new content, on both replicas
-    auto again = sync::sync_round(p.a_ctx(), p.b, options(f));
-    CHECK(again.copied == 0);
-  }
-
   TEST_CASE("--delete removes exactly the chunks A lost, never past --max-delete or an emptied "
             "source volume")
   {
-    Pair p("sync-delete");
-    const auto f = first_three_days();
+    Pair& p = shared();
+    const auto f = where("Level1", {"date>=2020.06.07"});
     REQUIRE(sync::sync_round(p.a_ctx(), p.b, options(f)).code == ExitCode::ok);
-    const std::vector<std::string> lost = {"Level1/20200601/0/Snapshot",
-                                           "Level1/20200603/9/Snapshot"};
+    const std::vector<std::string> lost = {"Level1/20200607/0/Snapshot",
+                                           "Level1/20200608/9/Snapshot"};
     auto drop_on_a = [&](const std::string& key) {
       for (const auto& n : p.a.topo->nodes) {
         fs::remove_all(fs::path(n.volumes[0]) / key);
@@ -300,13 +316,23 @@ TEST_SUITE("sync")
 
     // 5 more lost, --max-delete 4: refused, nothing removed.
     for (int h = 0; h < 5; ++h) {
-      drop_on_a("Level1/20200602/" + std::to_string(h) + "/Snapshot");
+      drop_on_a("Level1/20200609/" + std::to_string(h) + "/Snapshot");
     }
     auto capped = del;
     capped.max_delete = "4";
+    const auto before_refusal = p.b_inventory().chunks.size();
     CHECK_THROWS_WITH_AS(sync::sync_round(p.a_ctx(), p.b, capped),
                          doctest::Contains("more than --max-delete 4"), Error);
-    CHECK(p.b_inventory().chunks.size() == 28);
+    CHECK(p.b_inventory().chunks.size() == before_refusal);
+    auto selected_on_b = [&] {
+      ChunkFilter fb(f, *p.b_topo);
+      auto inv = p.b_inventory();
+      return std::count_if(inv.chunks.begin(), inv.chunks.end(),
+                           [&](const Chunk& c) { return fb.matches(c); });
+    };
+    const auto before = selected_on_b();
+    CHECK(before >= 28);
+    CHECK(selected_on_b() == before);
 
     // An emptied source volume (an unmounted disk): refused even under --max-delete 100%.
     const fs::path vol = p.a.volume("P1-dn1");
@@ -316,20 +342,31 @@ TEST_SUITE("sync")
     all.max_delete = "100%";
     CHECK_THROWS_WITH_AS(sync::sync_round(p.a_ctx(), p.b, all),
                          doctest::Contains("holds none of the"), Error);
-    CHECK(p.b_inventory().chunks.size() == 28);
+    CHECK(selected_on_b() == before);
+    fs::remove_all(vol);
+    fs::rename(vol.string() + ".away", vol);
   }
 
   TEST_CASE("the binary: --json document, --dry-run writes nothing, --max-delete is refused")
   {
-    Pair p("sync-cli");
-    const std::string filters = "--db Level1 --where 'date<=2020.06.03' ";
+    Pair& p = shared();
+    const auto f = where("Level1_TSDB", {"date<=2020.06.03"});
+    const std::string filters = "--db Level1_TSDB --where 'date<=2020.06.03' ";
+    const fs::path state = p.b.state_dir / "demo-b" / "sync-demo-a.json";
+    const std::string state_before = fs::exists(state) ? test::read_file(state) : "";
+    auto on_b = [&] {
+      ChunkFilter fb(f, *p.b_topo);
+      auto inv = p.b_inventory();
+      return std::count_if(inv.chunks.begin(), inv.chunks.end(),
+                           [&](const Chunk& c) { return fb.matches(c); });
+    };
     std::string out;
     REQUIRE(test::run_clsync(p.args() + filters + "--dry-run --json", &out) == 0);
     auto dry = nlohmann::json::parse(out);
     CHECK(dry["lag_before"]["missing"] == 30);
     CHECK(dry["copied"] == 30);
-    CHECK(p.b_inventory().chunks.empty());
-    CHECK(!fs::exists(p.b.state_dir / "demo-b" / "sync-demo-a.json"));
+    CHECK(on_b() == 0);
+    CHECK((fs::exists(state) ? test::read_file(state) : "") == state_before);
 
     out.clear();
     REQUIRE(test::run_clsync(p.args() + filters + "--json", &out) == 0);
@@ -340,18 +377,78 @@ TEST_SUITE("sync")
     }
     CHECK(j["copied"] == 30);
     CHECK(j["lag_after"]["missing"] == 0);
-    check_synced(p, first_three_days());
+    check_synced(p, f);
 
     // 20 of the 30 chunks lost on A: --delete refuses past the default 50% (exit 1).
     for (const auto& n : p.a.topo->nodes) {
       for (const char* date : {"20200601", "20200602"}) {
-        fs::remove_all(fs::path(n.volumes[0]) / "Level1" / date);
+        fs::remove_all(fs::path(n.volumes[0]) / "Level1_TSDB" / date);
       }
     }
     out.clear();
     CHECK(test::run_clsync(p.args() + filters + "--delete --json", &out) == 1);
     CHECK(nlohmann::json::parse(out)["error"].get<std::string>().find("--max-delete") !=
           std::string::npos);
-    CHECK(p.b_inventory().chunks.size() == 30);
+    CHECK(on_b() == 30);
+  }
+
+  TEST_CASE("over sshd: A and B behind sshd; B3's sshd killed mid-run fails only its chunks "
+            "(exit 3), the next round completes")
+  {
+    Pair& p = shared();
+    test::SshdHarness sshd(6, "sync-ssh");
+    auto ssh_yaml = [&](const Topology& t, int first, const fs::path& file) {
+      std::string y = "cluster: " + t.cluster + "\nreplication: 2\nssh:\n  user: root\n" +
+                      "  identity: " + sshd.client_key().string() + "\n  known_hosts: " +
+                      sshd.known_hosts().string() + "\n  agent_command: " CLSYNC_BINARY "\n" +
+                      "  connect_timeout: 5\n  io_timeout: 30\nnodes:\n";
+      for (std::size_t i = 0; i < t.nodes.size(); ++i) {
+        const auto& h = sshd.host(first + static_cast<int>(i));
+        y += "  - name: " + t.nodes[i].name + "\n    host: " + h.address + "\n    port: " +
+             std::to_string(h.port) + "\n    volumes: [\"" + t.nodes[i].volumes[0] + "\"]\n";
+      }
+      y += "databases:\n  Level1:\n    levels: [date, hash]\n"
+           "  Level1_TSDB:\n    levels: [date, hash]\n";
+      test::write_file(file, y);
+    };
+    const fs::path a_yaml = p.a.dir / "a-ssh.yaml", b_yaml = p.a.dir / "b-ssh.yaml";
+    ssh_yaml(*p.a.topo, 0, a_yaml);
+    ssh_yaml(*p.b_topo, 3, b_yaml);
+    const auto f = where("Level1_TSDB", {"date>=2020.06.05", "date<=2020.06.06"});
+    const std::string cmd = "--state-dir '" + p.b.state_dir.string() + "' sync-online --from '" +
+                            a_yaml.string() + "' --to '" + b_yaml.string() +
+                            "' --db Level1_TSDB --where 'date>=2020.06.05' --where "
+                            "'date<=2020.06.06' --retries 1 --json";
+    const fs::path gate = test::scratch_dir("sync-ssh-gate");
+    std::string out;
+    int rc = -1;
+    std::thread run([&] {
+      rc = test::run_clsync(cmd, &out, "CLSYNC_TEST_PAUSE_AT=mid_copy:'" + gate.string() + "'");
+    });
+    for (int i = 0; i < 2400 && !fs::exists(gate / "mid_copy.reached"); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    const bool paused = fs::exists(gate / "mid_copy.reached");
+    sshd.stop(5);  // B3
+    test::write_file(gate / "mid_copy.go", "");
+    run.join();
+    REQUIRE(paused);
+    CHECK(rc == 3);
+    auto j = nlohmann::json::parse(out, nullptr, false);
+    REQUIRE_MESSAGE(j.is_object(), out);
+    CHECK(j["failed"].get<int>() > 0);
+    CHECK(j["copied"].get<int>() > 0);
+    for (const auto& e : j["errors"]) {
+      CHECK_MESSAGE(e.get<std::string>().find("B3") != std::string::npos, e.get<std::string>());
+    }
+
+    sshd.start(5);
+    out.clear();
+    CHECK(test::run_clsync(cmd, &out) == 0);
+    auto k = nlohmann::json::parse(out, nullptr, false);
+    REQUIRE_MESSAGE(k.is_object(), out);
+    CHECK(k["lag_after"]["missing"] == 0);
+    CHECK(k["lag_after"]["differing"] == 0);
+    check_synced(p, f);
   }
 }
