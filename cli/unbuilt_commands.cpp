@@ -17,9 +17,4 @@ Command make_not_built(CLI::App& app, const std::string& name, const std::string
           }};
 }
 
-Command make_sync_online(CLI::App& app)
-{
-  return make_not_built(app, "sync-online", "Copy chunks from one live cluster to another");
-}
-
 } // namespace clsync::cli
