@@ -4,6 +4,7 @@
 # Sourced by the benchmarks: start_loopback_sshd WORK PORT_BASE N... starts one throwaway sshd
 # per N on 127.0.0.N:PORT_BASE+N (root login by the key WORK/client only), writes
 # WORK/known_hosts, waits until each accepts, and appends the pids to the caller's `pids` array.
+# SSHD_CIPHERS (optional) limits the ciphers sshd offers, so every client uses the same one.
 start_loopback_sshd() {
   local work=$1 port_base=$2 n port
   shift 2
@@ -30,6 +31,7 @@ MaxStartups 100
 MaxSessions 100
 Subsystem sftp /usr/lib/openssh/sftp-server
 EOF
+    [ -z "${SSHD_CIPHERS:-}" ] || echo "Ciphers $SSHD_CIPHERS" >> "$work/sshd$n.conf"
     /usr/sbin/sshd -D -e -f "$work/sshd$n.conf" 2>"$work/sshd$n.log" &
     pids+=($!)
     echo "[127.0.0.$n]:$port $(cut -d' ' -f1,2 "$work/host$n.pub")" >> "$work/known_hosts"

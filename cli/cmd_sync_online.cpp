@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Copyright (c) clsync developers
 #include "cli/command.hpp"
+#include "cli/sync_every.hpp"
 #include "core/json_names.hpp"
 #include "core/sync/sync_online.hpp"
 #include "core/units.hpp"
@@ -164,11 +165,15 @@ Command make_sync_online(CLI::App& app)
   return {sub, Needs::nothing,
           [s](core::Context& ctx, const GlobalOptions& g, std::ostream& out) {
             finish_options(*s);
-            if (s->opts.every.count() > 0) {
-              throw NotImplemented("sync-online --every");
-            }
             core::Context a = cluster_context(ctx, s->opts.from, g.deploy_agent);
             core::Context b = cluster_context(ctx, s->opts.to, g.deploy_agent);
+            if (s->opts.every.count() > 0) {
+              const bool dry = s->opts.write.dry_run;
+              return run_sync_every(
+                  a, b, s->opts, g,
+                  {[dry](const RoundResult& r) { return round_json(r, dry); },
+                   [dry](const RoundResult& r) { return round_text(r, dry); }});
+            }
             RoundResult r;
             try {
               r = core::sync::sync_round(a, b, s->opts);

@@ -53,6 +53,9 @@ std::string render_runs_text(const std::vector<core::RunRecord>& runs, std::size
         << (r.finish.empty() ? "(no end recorded)" : short_time(r.finish)) << "  " << r.result
         << "  " << r.tasks_finished << " finished, " << r.tasks_failed << " failed, "
         << human_size(r.bytes) << ", " << mbps(r.mb_per_s) << " MB/s\n";
+    if (!r.error.empty()) {
+      out << "  error: " << core::lossy_utf8(r.error) << "\n";
+    }
     TextTable t;
     t.column("TASK")
         .column("CHUNK")
@@ -116,6 +119,9 @@ nlohmann::json runs_json(const std::vector<core::RunRecord>& runs)
                    {"tasks_finished", r.tasks_finished},
                    {"tasks_failed", r.tasks_failed},
                    {"tasks", std::move(tasks)}});
+    if (!r.error.empty()) {
+      arr.back()["error"] = core::lossy_utf8(r.error);
+    }
   }
   return {{"runs", std::move(arr)}};
 }

@@ -21,9 +21,9 @@ std::string render_runs_text(const std::vector<core::RunRecord>& runs,
                              std::size_t tasks_per_run = 0);
 
 /// `{runs: [{id, command, start, finish, result, bytes, mb_per_s, tasks_finished, tasks_failed,
-/// tasks: [{id, chunk, kind, source: {node, volume}, destination: {…}, bytes, state, start,
-/// finish, delete_source, error, mb_per_s}]}]}`; finish is null for an interrupted run, as are a
-/// task's start and finish before they happen.
+/// error? (a run refused as a whole), tasks: [{id, chunk, kind, source: {node, volume},
+/// destination: {…}, bytes, state, start, finish, delete_source, error, mb_per_s}]}]}`; finish
+/// is null for an interrupted run, as are a task's start and finish before they happen.
 nlohmann::json runs_json(const std::vector<core::RunRecord>& runs);
 
 } // namespace clsync::cli

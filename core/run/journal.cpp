@@ -176,7 +176,8 @@ void Journal::record(const TaskRecord& t)
 void Journal::finish(const std::string& result,
                      std::uint64_t bytes,
                      std::uint64_t tasks_finished,
-                     std::uint64_t tasks_failed)
+                     std::uint64_t tasks_failed,
+                     const std::string& error)
 {
   json j{{"type", "end"},
          {"finish", utc_timestamp(std::chrono::system_clock::now())},
@@ -185,6 +186,9 @@ void Journal::finish(const std::string& result,
          {"bytes", bytes},
          {"tasks_finished", tasks_finished},
          {"tasks_failed", tasks_failed}};
+  if (!error.empty()) {
+    j["error"] = lossy_utf8(error);
+  }
   append(dump_json(j));
   ::fdatasync(m_fd);
 }
@@ -269,6 +273,7 @@ RunRecord read_run_file(const fs::path& file)
         run.bytes = end.bytes;
         run.tasks_finished = end.tasks_finished;
         run.tasks_failed = end.tasks_failed;
+        run.error = j.value("error", "");
       }
     } catch (const json::exception& e) {
       // A field of the wrong type loses this line, not the journal nor the command.

@@ -54,6 +54,8 @@ struct RunRecord {
   std::uint64_t tasks_failed = 0;
   double mb_per_s = 0;
   std::vector<TaskRecord> tasks; ///< in the order they were first recorded
+  /// Why the run failed as a whole (a refused sync-online round: a node down); usually empty.
+  std::string error;
   /// Lines that could not be read, each "FILE:LINE: why; skipped" (a torn or corrupt line).
   std::vector<std::string> warnings;
 };
@@ -77,11 +79,12 @@ public:
   void record(const TaskRecord& task);
   /// Empty while every line was written; else "cannot write the task journal FILE: <errno text>".
   std::string write_error() const;
-  /// Appends the footer and fsyncs the file.
+  /// Appends the footer (with `error` when not empty) and fsyncs the file.
   void finish(const std::string& result,
               std::uint64_t bytes,
               std::uint64_t tasks_finished,
-              std::uint64_t tasks_failed);
+              std::uint64_t tasks_failed,
+              const std::string& error = {});
 
   const std::filesystem::path& path() const { return m_path; }
   const std::string& run_id() const { return m_run_id; }

@@ -65,4 +65,21 @@ TEST_SUITE("cli::render_tasks")
     auto last = cli::render_runs_text(runs, 1);
     CHECK(last.find("1 earlier tasks not shown") != std::string::npos);
   }
+
+  TEST_CASE("a run refused as a whole shows its error in the table and the JSON")
+  {
+    auto dir = test::scratch_dir("render-tasks-refused");
+    {
+      core::Journal j(dir, "demo-b", "20240601T120000000Z-000002", "sync-online");
+      j.finish("failed", 0, 0, 0, "node B2: connection refused");
+    }
+    auto runs = core::read_runs(dir, "demo-b", 0);
+    auto doc = cli::runs_json(runs);
+    REQUIRE(doc["runs"].size() == 1);
+    CHECK(doc["runs"][0]["error"] == "node B2: connection refused");
+    CHECK(doc["runs"][0]["tasks"].empty());
+    auto text = cli::render_runs_text(runs);
+    CHECK(text.find("sync-online") != std::string::npos);
+    CHECK(text.find("error: node B2: connection refused") != std::string::npos);
+  }
 }

@@ -79,6 +79,26 @@ TEST_SUITE("core::journal")
     CHECK(r.mb_per_s > 0);
   }
 
+  TEST_CASE("a run refused as a whole keeps its error in the footer")
+  {
+    auto dir = test::scratch_dir("journal-refused");
+    {
+      Journal j(dir, "demo-b", "20240601T120000Z-000002", "sync-online");
+      j.finish("failed", 0, 0, 0, "node B2: connection refused");
+    }
+    {
+      Journal j(dir, "demo-b", "20240601T120001Z-000003", "sync-online");
+      j.finish("ok", 0, 0, 0);
+    }
+    auto runs = read_runs(dir, "demo-b", 0);
+    REQUIRE(runs.size() == 2);
+    CHECK(runs[0].result == "ok");
+    CHECK(runs[0].error.empty());
+    CHECK(runs[1].result == "failed");
+    CHECK(runs[1].command == "sync-online");
+    CHECK(runs[1].error == "node B2: connection refused");
+  }
+
   TEST_CASE("a run killed mid-way leaves a readable journal marked interrupted")
   {
     auto dir = test::scratch_dir("journal-killed");
