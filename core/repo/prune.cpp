@@ -43,7 +43,7 @@ void keep_by(const std::vector<DatedSnapshot>& newest_first, int n, const char* 
   }
 }
 
-bool ends_with(const std::string& s, const std::string& tail)
+bool name_ends_with(const std::string& s, const std::string& tail)
 {
   return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
 }
@@ -64,7 +64,7 @@ std::vector<std::pair<std::string, std::uint64_t>> stale_partials(const Reposito
       continue;
     }
     for (const auto& f : node.list_dir(repo.root(), "objects/" + dir.name)) {
-      if (!f.is_dir && ends_with(f.name, ".tar.zst.partial") && f.mtime_ns < limit_ns) {
+      if (!f.is_dir && name_ends_with(f.name, ".tar.zst.partial") && f.mtime_ns < limit_ns) {
         out.emplace_back("objects/" + dir.name + "/" + f.name, f.size);
       }
     }

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
 #include <ctime>
 #include <set>
 #include <unistd.h>
@@ -34,7 +35,15 @@ public:
   /// Places the hold on `p`; returns "" when placed, else the holder's record.
   std::string place(const Place& p)
   {
-    std::string holder = m_nodes.get(p.node)->place_hold(p.volume, m_key, m_record);
+    std::string holder;
+    try {
+      holder = m_nodes.get(p.node)->place_hold(p.volume, m_key, m_record);
+    } catch (...) {
+      // The hold may have been made before the connection failed: take ours back (the record
+      // names this removal, so another's hold is never touched).
+      release_with_retries(p);
+      throw;
+    }
     if (holder.empty()) {
       m_held.push_back(p);
     }
@@ -47,11 +56,7 @@ public:
     if (it == m_held.end()) {
       return;
     }
-    try {
-      m_nodes.get(p.node)->release_hold(p.volume, m_key, m_record);
-    } catch (...) {
-      // Left for recovery: a stale hold only ever keeps a replica.
-    }
+    release_with_retries(p);
     m_held.erase(it);
   }
 
@@ -63,6 +68,26 @@ public:
   }
 
 private:
+  /// A node whose connection just dropped (sshd restarted, a reset) usually answers again within
+  /// seconds; a hold left behind would outlive the run until the next run's recovery. Still
+  /// failing after ~4 s, it is left for recovery: a stale hold only ever keeps a replica.
+  void release_with_retries(const Place& p) noexcept
+  {
+    auto pause = std::chrono::milliseconds(250);
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      try {
+        m_nodes.get(p.node)->release_hold(p.volume, m_key, m_record);
+        return;
+      } catch (...) {
+        if (attempt == 4) {
+          return;
+        }
+      }
+      std::this_thread::sleep_for(pause);
+      pause *= 2;
+    }
+  }
+
   NodeSet& m_nodes;
   std::string m_key;
   std::string m_record;

@@ -12,11 +12,6 @@
 namespace clsync::core::sync {
 namespace {
 
-std::string place_str(const Place& p)
-{
-  return p.node + ":" + p.volume;
-}
-
 /// The targets of one chunk to copy, or a note saying why it cannot be copied.
 std::vector<Target> targets_of(const ChunkDecision& d,
                                const Topology& b_topo,

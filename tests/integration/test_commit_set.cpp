@@ -27,10 +27,10 @@ using namespace clsync;
 using namespace clsync::core;
 using clsync::test::ClusterB;
 using clsync::test::DemoCopy;
+using clsync::test::k_killed;
 
 namespace {
 
-constexpr int k_killed = 128 + SIGKILL;
 
 /// Level1 on 2020.06.01: 10 chunks.
 FilterOptions one_day()

@@ -409,7 +409,7 @@ void age_file(const fs::path& p, std::int64_t age_s)
 /// --keep-partial-for (24 h by default), only under the repository lock, never an object.
 void check_prune_partials(const Where& w)
 {
-  auto repo = open_repo(w, true);
+  auto repo = open_local_repo(w, true);
   const std::string bytes = "kept object";
   const auto o = put_object(repo, bytes);
   const auto now = static_cast<std::int64_t>(std::time(nullptr));

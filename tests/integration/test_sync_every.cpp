@@ -30,7 +30,7 @@ using clsync::test::DemoCopy;
 
 namespace {
 
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
+std::string quoted(const fs::path& p) { return "'" + p.string() + "'"; }
 
 /// 2 dates × 10 hash partitions of Level1: 20 chunks.
 const char* const k_filter = " --db Level1 --where 'date<=2020.06.02'";
@@ -68,7 +68,7 @@ struct Background {
       : out(dir / "every.out"), err(dir / "every.err")
   {
     std::string cmd =
-        std::string("exec ") + CLSYNC_BINARY + " " + args + " >" + q(out) + " 2>" + q(err);
+        std::string("exec ") + CLSYNC_BINARY + " " + args + " >" + quoted(out) + " 2>" + quoted(err);
     std::string sh = "/bin/sh", dash_c = "-c";
     char* argv[] = {sh.data(), dash_c.data(), cmd.data(), nullptr};
     REQUIRE(posix_spawn(&pid, "/bin/sh", nullptr, nullptr, argv, environ) == 0);
@@ -131,7 +131,7 @@ std::vector<nlohmann::json> json_lines(const fs::path& file, bool strict = true)
 
 /// Polls (generously) until `done` holds over the JSON lines of `file`; false at the deadline
 /// or when the process died.
-bool wait_for(Background& p,
+bool wait_until(Background& p,
               const fs::path& file,
               const std::function<bool(const std::vector<nlohmann::json>&)>& done)
 {
@@ -198,12 +198,12 @@ TEST_SUITE("sync_every")
     const fs::path b_yaml = write_cluster_b(a, sshd);
     const fs::path state = a.dir / "state-b";
     sshd.stop(0);
-    Background p("--json --log-format json --state-dir " + q(state) + " sync-online --from " +
-                     q(a.yaml) + " --to " + q(b_yaml) + k_filter + " --every 1s",
+    Background p("--json --log-format json --state-dir " + quoted(state) + " sync-online --from " +
+                     quoted(a.yaml) + " --to " + quoted(b_yaml) + k_filter + " --every 1s",
                  a.dir);
 
     // Round 1 runs with B2 down: a failed round, on stdout and in the log.
-    REQUIRE(wait_for(p, p.out, [](const auto& l) { return !l.empty(); }));
+    REQUIRE(wait_until(p, p.out, [](const auto& l) { return !l.empty(); }));
     const auto first = json_lines(p.out).front();
     CHECK(first["exit_code"] != 0);
     CHECK(!first["errors"].empty());
@@ -219,7 +219,7 @@ TEST_SUITE("sync_every")
       }
       return false;
     };
-    REQUIRE(wait_for(p, p.out, caught_up));
+    REQUIRE(wait_until(p, p.out, caught_up));
 
     // SIGUSR1: a lag event on stderr (B up to date now).
     auto lag_events = [](const std::vector<nlohmann::json>& l) {
@@ -232,7 +232,7 @@ TEST_SUITE("sync_every")
       return out;
     };
     REQUIRE(::kill(p.pid, SIGUSR1) == 0);
-    REQUIRE(wait_for(p, p.err, [&](const auto& l) { return !lag_events(l).empty(); }));
+    REQUIRE(wait_until(p, p.err, [&](const auto& l) { return !lag_events(l).empty(); }));
     const auto lag = lag_events(json_lines(p.err, false)).front();
     CHECK(lag["missing"] == 0);
     CHECK(lag["differing"] == 0);
@@ -283,8 +283,8 @@ TEST_SUITE("sync_every")
       }
       test::write_file(b_yaml, text);
     }
-    const std::string base = "--state-dir " + q(a.dir / "state-b") + " sync-online --from " +
-                             q(a.yaml) + " --to " + q(b_yaml) + k_filter;
+    const std::string base = "--state-dir " + quoted(a.dir / "state-b") + " sync-online --from " +
+                             quoted(a.yaml) + " --to " + quoted(b_yaml) + k_filter;
     // --max-bytes 1: one chunk copied, the demo's 2020 mtimes leave B years behind.
     std::string out;
     CHECK(test::run_clsync("--json " + base + " --max-bytes 1 --max-lag 1h", &out) == 5);
@@ -294,7 +294,7 @@ TEST_SUITE("sync_every")
     CHECK(doc["lag_after"]["seconds"] > 3600);
 
     Background p("--json " + base + " --max-bytes 1 --max-lag 1h --every 1s", a.dir);
-    REQUIRE(wait_for(p, p.out, [](const auto& l) { return l.size() >= 2; }));
+    REQUIRE(wait_until(p, p.out, [](const auto& l) { return l.size() >= 2; }));
     CHECK(p.stop(SIGINT) == 130);
     for (const auto& r : json_lines(p.out)) {
       CHECK(r["exit_code"] == 5);
@@ -310,11 +310,11 @@ TEST_SUITE("sync_memory")
   TEST_CASE("the peak RSS of a sync of 200 MiB stays under --max-memory 64M")
   {
     const fs::path dir = test::scratch_dir("sync-memory");
-    REQUIRE(test::run_clsync("demo --dir " + q(dir / "demo") + " --chunk-size 1M") == 0);
+    REQUIRE(test::run_clsync("demo --dir " + quoted(dir / "demo") + " --chunk-size 1M") == 0);
     const std::string cmd = std::string("exec ") + CLSYNC_BINARY + " --state-dir " +
-                            q(dir / "state") + " sync-online --from " +
-                            q(dir / "demo/cluster-a.yaml") + " --to " +
-                            q(dir / "demo/cluster-b.yaml") + " --max-memory 64M >/dev/null";
+                            quoted(dir / "state") + " sync-online --from " +
+                            quoted(dir / "demo/cluster-a.yaml") + " --to " +
+                            quoted(dir / "demo/cluster-b.yaml") + " --max-memory 64M >/dev/null";
     std::string sh = "/bin/sh", dash_c = "-c";
     char* argv[] = {sh.data(), dash_c.data(), const_cast<char*>(cmd.c_str()), nullptr};
     pid_t pid = 0;

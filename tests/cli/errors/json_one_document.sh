@@ -1,6 +1,6 @@
 # With --json, stdout carries exactly one JSON document whatever happens, with "error" and
 # "exit_code", and the exit code is unchanged: a bad option (a CLI11 parse error), no
-# subcommand, a topology error, a command that is not built.
+# subcommand, a topology error, a command missing its required options.
 "$CLSYNC" demo --dir "$TMP/d" --chunk-size 4K >/dev/null || exit 1
 c="$TMP/d/cluster-a.yaml"
 one_doc() { # FILE: exactly one JSON value, an object with error and exit_code
@@ -13,5 +13,5 @@ jq -r '.type' e1
 printf 'cluster: a\nreplication: 1\nnodes:\n  - name: n1\n    host: "-oProxyCommand=touch x"\n    volumes: [/srv]\n' >bad.yaml
 "$CLSYNC" --json -c bad.yaml rebalance-nodes >o4 2>/dev/null; echo "topology: $?"; one_doc o4
 jq -r '.error' o4
-"$CLSYNC" --json -c "$c" sync-online >o5 2>/dev/null; echo "not built: $?"; one_doc o5
+"$CLSYNC" --json -c "$c" sync-online >o5 2>/dev/null; echo "missing --from/--to: $?"; one_doc o5
 "$CLSYNC" --json -c "$c" status --tasks >o6 2>/dev/null; echo "ok: $?"; jq -s 'length' o6

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Copyright (c) clsync developers
-// sync-online's pure parts: A against B (compare_clusters), the sync state file, and the chunk
+// sync-online's pure parts: A against B (compare_clusters), the sync state file, and the sync_chunk
 // stream that carries one read to every destination.
 #include "core/error.hpp"
 #include "core/sync/chunk_stream.hpp"
@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-Replica rep(const std::string& node, const std::string& fp, std::int64_t mtime = 0,
+Replica sync_rep(const std::string& node, const std::string& fp, std::int64_t mtime = 0,
             const std::string& hash = "")
 {
   Replica r;
@@ -32,7 +32,7 @@ Replica rep(const std::string& node, const std::string& fp, std::int64_t mtime =
   return r;
 }
 
-Chunk chunk(const std::string& key, std::vector<Replica> reps, int replication = 2)
+Chunk sync_chunk(const std::string& key, std::vector<Replica> reps, int replication = 2)
 {
   Chunk c;
   c.key = key;
@@ -69,9 +69,9 @@ TEST_SUITE("sync_compare")
 {
   TEST_CASE("missing, extra, and the lag in chunks, bytes and seconds")
   {
-    Chunk a1 = chunk("db/1/t", {rep("A1", "f1", 50 * k_sec), rep("A2", "f2", 70 * k_sec)});
-    Chunk a2 = chunk("db/2/t", {rep("A1", "g1", 90 * k_sec)});
-    Chunk b3 = chunk("db/3/t", {rep("B1", "h")});
+    Chunk a1 = sync_chunk("db/1/t", {sync_rep("A1", "f1", 50 * k_sec), sync_rep("A2", "f2", 70 * k_sec)});
+    Chunk a2 = sync_chunk("db/2/t", {sync_rep("A1", "g1", 90 * k_sec)});
+    Chunk b3 = sync_chunk("db/3/t", {sync_rep("B1", "h")});
     auto c = compare_clusters({&a1, &a2}, {&b3}, {}, false, 100 * k_sec);
     CHECK(of(c, "db/1/t").state == ChunkState::missing);
     CHECK(of(c, "db/3/t").state == ChunkState::extra);
@@ -85,30 +85,30 @@ TEST_SUITE("sync_compare")
   TEST_CASE("unchanged only while both the recorded A replica and each B replica keep their "
             "recorded fingerprints")
   {
-    Chunk a = chunk("k", {rep("A1", "fa1"), rep("A2", "fa2")});
-    Chunk b = chunk("k", {rep("B1", "fb"), rep("B2", "fb")});
+    Chunk a = sync_chunk("k", {sync_rep("A1", "fa1"), sync_rep("A2", "fa2")});
+    Chunk b = sync_chunk("k", {sync_rep("B1", "fb"), sync_rep("B2", "fb")});
     const auto st = recorded("k", "A2", "fa2", {{"B1", "/v", "fb"}, {"B2", "/v", "fb"}});
     CHECK(of(compare_clusters({&a}, {&b}, st, false, 0), "k").state == ChunkState::same);
     // The recorded replica comes first: the next read is of it again.
     CHECK(of(compare_clusters({&a}, {&b}, st, false, 0), "k").a_replicas.front().node == "A2");
 
-    Chunk a_changed = chunk("k", {rep("A1", "fa1"), rep("A2", "new")});
+    Chunk a_changed = sync_chunk("k", {sync_rep("A1", "fa1"), sync_rep("A2", "new")});
     CHECK(of(compare_clusters({&a_changed}, {&b}, st, false, 0), "k").state ==
           ChunkState::differing);
-    Chunk b_changed = chunk("k", {rep("B1", "fb"), rep("B2", "other")});
+    Chunk b_changed = sync_chunk("k", {sync_rep("B1", "fb"), sync_rep("B2", "other")});
     CHECK(of(compare_clusters({&a}, {&b_changed}, st, false, 0), "k").state ==
           ChunkState::differing);
     // The recorded replica is gone from A: the others' fingerprints say nothing about B.
-    Chunk a_lost = chunk("k", {rep("A1", "fa1")});
+    Chunk a_lost = sync_chunk("k", {sync_rep("A1", "fa1")});
     CHECK(of(compare_clusters({&a_lost}, {&b}, st, false, 0), "k").state ==
           ChunkState::differing);
   }
 
   TEST_CASE("without a record, B replicas carrying A's fingerprint are exact copies")
   {
-    Chunk a = chunk("k", {rep("A1", "fa1")});
-    Chunk b_same = chunk("k", {rep("B1", "fa1"), rep("B2", "fa1")});
-    Chunk b_diff = chunk("k", {rep("B1", "fa1"), rep("B2", "zz")});
+    Chunk a = sync_chunk("k", {sync_rep("A1", "fa1")});
+    Chunk b_same = sync_chunk("k", {sync_rep("B1", "fa1"), sync_rep("B2", "fa1")});
+    Chunk b_diff = sync_chunk("k", {sync_rep("B1", "fa1"), sync_rep("B2", "zz")});
     CHECK(of(compare_clusters({&a}, {&b_same}, {}, false, 0), "k").state == ChunkState::same);
     CHECK(of(compare_clusters({&a}, {&b_diff}, {}, false, 0), "k").state ==
           ChunkState::differing);
@@ -119,8 +119,8 @@ TEST_SUITE("sync_compare")
 
   TEST_CASE("under-replicated on B with the same content gets only its missing replicas")
   {
-    Chunk a = chunk("k", {rep("A1", "fa1")});
-    Chunk b = chunk("k", {rep("B1", "fa1")}, 2);
+    Chunk a = sync_chunk("k", {sync_rep("A1", "fa1")});
+    Chunk b = sync_chunk("k", {sync_rep("B1", "fa1")}, 2);
     auto c = compare_clusters({&a}, {&b}, {}, false, 0);
     CHECK(of(c, "k").state == ChunkState::under);
     CHECK(c.lag.missing + c.lag.differing == 0);
@@ -128,9 +128,9 @@ TEST_SUITE("sync_compare")
 
   TEST_CASE("--checksum compares content hashes, not fingerprints")
   {
-    Chunk a = chunk("k", {rep("A1", "fa1", 0, "H")});
-    Chunk b_same = chunk("k", {rep("B1", "x", 0, "H"), rep("B2", "y", 0, "H")});
-    Chunk b_diff = chunk("k", {rep("B1", "fa1", 0, "H"), rep("B2", "fa1", 0, "G")});
+    Chunk a = sync_chunk("k", {sync_rep("A1", "fa1", 0, "H")});
+    Chunk b_same = sync_chunk("k", {sync_rep("B1", "x", 0, "H"), sync_rep("B2", "y", 0, "H")});
+    Chunk b_diff = sync_chunk("k", {sync_rep("B1", "fa1", 0, "H"), sync_rep("B2", "fa1", 0, "G")});
     CHECK(of(compare_clusters({&a}, {&b_same}, {}, true, 0), "k").state == ChunkState::same);
     CHECK(of(compare_clusters({&a}, {&b_diff}, {}, true, 0), "k").state ==
           ChunkState::differing);
