@@ -113,8 +113,12 @@ private:
       if (status == 127) {
         throw AgentMissing{diag};
       }
-      throw TransportError(FailureKind::error, "agent on " + m_label + " exited before the hello" +
-                                                   (diag.empty() ? "" : ": " + diag));
+      // Killed by a signal (no exit status): its sshd died or was restarted under it, which
+      // the next attempt on a fresh session survives; an exit status is the agent's own answer.
+      throw TransportError(FailureKind::error,
+                           "agent on " + m_label + " exited before the hello" +
+                               (diag.empty() ? "" : ": " + diag),
+                           status < 0);
     }
     return channel;
   }
