@@ -13,19 +13,10 @@
 # Needs root (page-cache drop), GNU tar and zstd, jq.
 set -euo pipefail
 
-BUILD=${BUILD:-build}
 CHUNK=${CHUNK:-16M}
 RUNS=${RUNS:-3}
-CLSYNC=$(realpath "$BUILD/clsync")
-[ -x "$CLSYNC" ] || { echo "build clsync first (cmake --build $BUILD --target clsync)" >&2; exit 2; }
-
-work=$(mktemp -d /var/tmp/clsync-bench-backup.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-export CLSYNC_STATE_DIR="$work/state"
-
-drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
-now() { date +%s.%N; }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+. "$(dirname "$0")/common.sh"
+bench_begin backup
 
 "$CLSYNC" demo --dir "$work/demo" --chunk-size "$CHUNK" >/dev/null
 cfg="$work/demo/cluster-a.yaml"

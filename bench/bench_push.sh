@@ -18,25 +18,12 @@
 # python3.
 set -euo pipefail
 
-BUILD=${BUILD:-build}
 CHUNK=${CHUNK:-16M}
 CHUNKS=${CHUNKS:-96}
 RUNS=${RUNS:-3}
 PORT_BASE=${PORT_BASE:-26222}
-CLSYNC=$(realpath "$BUILD/clsync")
-[ -x "$CLSYNC" ] || { echo "build clsync first (cmake --build $BUILD --target clsync)" >&2; exit 2; }
-
-work=$(mktemp -d /var/tmp/clsync-bench-push.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
-now() { date +%s.%N; }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+. "$(dirname "$0")/common.sh"
+bench_begin push
 
 # --- the repository (built once, kept in $REPO for later runs) -------------------------------
 repo=${REPO:-/var/tmp/clsync-bench-push-repo}

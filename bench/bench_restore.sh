@@ -15,26 +15,12 @@
 # Needs root (page-cache drop, sshd with root login by key), openssh-server, GNU tar, zstd, jq.
 set -euo pipefail
 
-BUILD=${BUILD:-build}
 CHUNK=${CHUNK:-4M}
 RUNS=${RUNS:-3}
 FILTER=${FILTER:---db Level1 --where date<=2020.06.05}
 PORT_BASE=${PORT_BASE:-26222}
-CLSYNC=$(realpath "$BUILD/clsync")
-[ -x "$CLSYNC" ] || { echo "build clsync first (cmake --build $BUILD --target clsync)" >&2; exit 2; }
-
-work=$(mktemp -d /var/tmp/clsync-bench-restore.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-export CLSYNC_STATE_DIR="$work/state"
-
-drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
-now() { date +%s.%N; }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+. "$(dirname "$0")/common.sh"
+bench_begin restore
 
 "$CLSYNC" demo --dir "$work/demo" --chunk-size "$CHUNK" >/dev/null
 cfg_a="$work/demo/cluster-a.yaml"

@@ -137,6 +137,21 @@ std::uint64_t parse_size(std::string_view text, std::string_view option)
   fail("size", text, option, k_size_expected);
 }
 
+std::uint64_t
+parse_count_or_percent(std::string_view text, std::uint64_t total, std::string_view option)
+{
+  std::string_view s = trim(text);
+  const auto d = take_decimal(s);
+  if (d && s.empty() && d->fraction == 0) {
+    return d->whole;
+  }
+  if (d && s == "%" && (d->whole < 100 || (d->whole == 100 && d->fraction == 0))) {
+    const long double share = (static_cast<long double>(d->whole) + d->fraction) / 100.0L;
+    return static_cast<std::uint64_t>(share * static_cast<long double>(total));
+  }
+  fail("count", text, option, "expected a number of chunks or a percentage, e.g. 10 or 5%");
+}
+
 std::uint64_t parse_rate(std::string_view text, std::string_view option)
 {
   std::string_view s = trim(text);

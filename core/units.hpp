@@ -27,6 +27,13 @@ std::uint64_t parse_rate(std::string_view text, std::string_view option = {});
 /// "1h30m", "7d"); a bare integer is seconds. Throws UsageError naming `option` and the value.
 std::chrono::seconds parse_duration(std::string_view text, std::string_view option = {});
 
+/// Parses a count given as "N" (a whole number) or "N%" of `total` (0–100, fractions allowed,
+/// rounded down), as --max-delete takes it. Throws UsageError naming `option` and the value for
+/// anything else: a sign, a fraction without "%", a percentage past 100, overflow.
+std::uint64_t parse_count_or_percent(std::string_view text,
+                                     std::uint64_t total,
+                                     std::string_view option = {});
+
 /// A size for people: "512 B", "16 KiB", "1.5 MiB", "3.2 GiB" (binary units, one decimal, a
 /// trailing ".0" dropped). Never throws.
 std::string format_size(std::uint64_t bytes);

@@ -9,6 +9,7 @@
 #include "core/repo/placement.hpp"
 #include "core/run/fan_out.hpp"
 #include "core/run/fan_out_task.hpp"
+#include "core/units.hpp"
 #include "transport/digest.hpp"
 #include "transport/errors.hpp"
 
@@ -255,28 +256,6 @@ select_chunks(const Snapshot& snap, const Topology& topo, const RestoreOptions& 
   return out;
 }
 
-/// --max-delete: "N" chunks or "N%" of the `selected` chunks of the cluster.
-std::uint64_t max_delete_of(const std::string& text, std::uint64_t selected)
-{
-  try {
-    std::size_t used = 0;
-    if (!text.empty() && text.back() == '%') {
-      const double pct = std::stod(text.substr(0, text.size() - 1), &used);
-      if (used == text.size() - 1 && pct >= 0 && pct <= 100) {
-        return static_cast<std::uint64_t>(pct / 100.0 * static_cast<double>(selected));
-      }
-    } else {
-      const unsigned long long n = std::stoull(text, &used);
-      if (used == text.size()) {
-        return n;
-      }
-    }
-  } catch (const std::exception&) {
-  }
-  throw UsageError("--max-delete " + text + ": expected a number of chunks or a percentage",
-                   "e.g. --max-delete 10 or --max-delete 5%");
-}
-
 /// What the snapshot speaks of: the chunks its own filters select (compiled against the target
 /// topology, `today` as on the day it was taken). A chunk outside them is absent from the
 /// snapshot because the backup never looked at it, not because the source lacked it.
@@ -326,7 +305,7 @@ void plan_deletes(const Inventory& inv,
       gone.push_back(&c);
     }
   }
-  const std::uint64_t limit = max_delete_of(opts.max_delete, selected);
+  const std::uint64_t limit = parse_count_or_percent(opts.max_delete, selected, "--max-delete");
   if (gone.size() > limit) {
     throw Error(ExitCode::failed,
                 "--delete would remove " + std::to_string(gone.size()) + " of the " +

@@ -10,6 +10,7 @@
 #include "core/sync/sync_plan.hpp"
 #include "core/sync/sync_source.hpp"
 #include "core/sync/sync_state.hpp"
+#include "core/units.hpp"
 
 #include <chrono>
 #include <map>
@@ -35,7 +36,7 @@ void validate(const SyncOptions& opts)
     throw UsageError("--max-delete goes with --delete");
   }
   if (opts.del) {
-    max_delete_of(opts.max_delete, 0);  // throws UsageError when malformed
+    parse_count_or_percent(opts.max_delete, 0, "--max-delete");  // throws UsageError when malformed
   }
 }
 

@@ -5,6 +5,7 @@
 #include "core/cluster/filter.hpp"
 #include "core/error.hpp"
 #include "core/plan/plan_check.hpp"
+#include "core/units.hpp"
 
 #include <algorithm>
 #include <map>
@@ -72,27 +73,6 @@ select_chunks(const Inventory& inv, const Topology& topo, const FilterOptions& f
   return out;
 }
 
-std::uint64_t max_delete_of(const std::string& text, std::uint64_t selected)
-{
-  try {
-    std::size_t used = 0;
-    if (!text.empty() && text.back() == '%') {
-      const double pct = std::stod(text.substr(0, text.size() - 1), &used);
-      if (used == text.size() - 1 && pct >= 0 && pct <= 100) {
-        return static_cast<std::uint64_t>(pct / 100.0 * static_cast<double>(selected));
-      }
-    } else {
-      const unsigned long long n = std::stoull(text, &used);
-      if (used == text.size() && text[0] != '-') {
-        return n;
-      }
-    }
-  } catch (const std::exception&) {
-  }
-  throw UsageError("--max-delete " + text + ": expected a number of chunks or a percentage",
-                   "e.g. --max-delete 10 or --max-delete 5%");
-}
-
 Plan plan_copies(const Comparison& cmp,
                  const Topology& b_topo,
                  Placement& placement,
@@ -134,7 +114,7 @@ void plan_deletes(const Comparison& cmp,
       gone.push_back(&d);
     }
   }
-  const std::uint64_t limit = max_delete_of(max_delete, b_selected);
+  const std::uint64_t limit = parse_count_or_percent(max_delete, b_selected, "--max-delete");
   if (gone.size() > limit) {
     throw Error(ExitCode::failed,
                 "--delete would remove " + std::to_string(gone.size()) + " of the " +

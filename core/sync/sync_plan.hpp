@@ -21,8 +21,6 @@ namespace clsync::core::sync {
 std::vector<const Chunk*>
 select_chunks(const Inventory& inv, const Topology& topo, const FilterOptions& filter);
 
-/// --max-delete: "N" chunks, or "N%" of `selected`. Throws UsageError when malformed.
-std::uint64_t max_delete_of(const std::string& text, std::uint64_t selected);
 
 /// One `write` task per chunk to copy: B's replicas of a differing chunk are replaced in place,
 /// missing replicas placed with `placement` on B's `replication` distinct nodes. A chunk that

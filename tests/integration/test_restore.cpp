@@ -198,6 +198,10 @@ TEST_SUITE("restore")
     auto refused = run_json(args + "--from '" + less_dir.string() + "' --delete --max-delete 5", 1);
     CHECK(refused.dump().find("--max-delete") != std::string::npos);
     CHECK(test::tree_listing(a.dir / "b") == before);
+    // A negative limit is no limit in disguise (stoull wraps "-1" to 2^64 - 1): a usage error.
+    auto negative = run_json(args + "--from '" + less_dir.string() + "' --delete --max-delete -1", 2);
+    CHECK(negative.dump().find("--max-delete") != std::string::npos);
+    CHECK(test::tree_listing(a.dir / "b") == before);
 
     // A chunk the snapshot's own filters did not select is never deleted: the snapshot says
     // nothing about it.

@@ -135,16 +135,6 @@ TEST_SUITE("sync_compare")
     CHECK(of(compare_clusters({&a}, {&b_diff}, {}, true, 0), "k").state ==
           ChunkState::differing);
   }
-
-  TEST_CASE("--max-delete: N or N% of the selected chunks")
-  {
-    CHECK(max_delete_of("50%", 30) == 15);
-    CHECK(max_delete_of("7", 30) == 7);
-    CHECK(max_delete_of("0%", 30) == 0);
-    CHECK_THROWS_AS(max_delete_of("lots", 30), UsageError);
-    CHECK_THROWS_AS(max_delete_of("120%", 30), UsageError);
-    CHECK_THROWS_AS(max_delete_of("-1", 30), UsageError);
-  }
 }
 
 TEST_SUITE("sync_state")

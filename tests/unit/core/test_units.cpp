@@ -7,6 +7,7 @@
 
 using clsync::core::format_duration;
 using clsync::core::format_size;
+using clsync::core::parse_count_or_percent;
 using clsync::core::parse_duration;
 using clsync::core::parse_rate;
 using clsync::core::parse_size;
@@ -104,5 +105,25 @@ TEST_SUITE("core::units")
     CHECK(format_duration(std::chrono::seconds(125)) == "2m05s");
     CHECK(format_duration(std::chrono::seconds(3 * 3600 + 7 * 60)) == "3h07m");
     CHECK(format_duration(std::chrono::seconds(2 * 86400 + 4 * 3600)) == "2d04h");
+  }
+
+  TEST_CASE("counts: N or N% of a total, nothing else (--max-delete)")
+  {
+    CHECK(parse_count_or_percent("50%", 30) == 15);
+    CHECK(parse_count_or_percent("7", 30) == 7);
+    CHECK(parse_count_or_percent("0%", 30) == 0);
+    CHECK(parse_count_or_percent("100%", 30) == 30);
+    CHECK(parse_count_or_percent("2.5%", 1000) == 25);
+    CHECK(parse_count_or_percent(" 12 ", 30) == 12);
+    CHECK(parse_count_or_percent("18446744073709551615", 30) == UINT64_MAX);
+    for (const char* bad : {"lots", "120%", "100.5%", "-1", "-1%", "+5", "1.5", "", "%", "5%%",
+                            "18446744073709551616", "5 %x", "0x10"}) {
+      CHECK_THROWS_AS_MESSAGE(parse_count_or_percent(bad, 30, "--max-delete"), clsync::UsageError, bad);
+    }
+    try {
+      parse_count_or_percent("-1", 30, "--max-delete");
+    } catch (const clsync::UsageError& e) {
+      CHECK(std::string(e.what()).find("--max-delete") != std::string::npos);
+    }
   }
 }
