@@ -294,7 +294,8 @@ TEST_SUITE("faults_net")
     CHECK(proxy.faults() == 1);
     CHECK((o.code == 0 || o.code == 1 || o.code == 3));
     if (o.code != 0) {
-      CHECK(contains(o.out, "objects/"));
+      CHECK(contains(o.out, "object "));
+      CHECK(contains(o.out, "Connection reset"));
       const bool snapshot_sent = fs::exists(dst / "snapshots") && !fs::is_empty(dst / "snapshots");
       CHECK_FALSE(snapshot_sent);
     }
@@ -312,7 +313,11 @@ TEST_SUITE("faults_net")
         CHECK(sha256_of_file(there) == sha256_of_file(e.path()));
       }
     }
-    CHECK(fault_tree_digest(dst / "snapshots") == fault_tree_digest(src / "snapshots"));
+    for (const auto& e : fs::directory_iterator(src / "snapshots")) {
+      const fs::path there = dst / "snapshots" / e.path().filename();
+      REQUIRE_MESSAGE(fs::exists(there), there.string());
+      CHECK(sha256_of_file(there) == sha256_of_file(e.path()));
+    }
     FaultCluster none(d / "none", 1, {});
     auto left = clsync_leftovers(none, {dst});
     CHECK_MESSAGE(left.empty(), (left.empty() ? "" : left.front()));
