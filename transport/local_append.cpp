@@ -33,7 +33,8 @@ public:
     // The durable prefix: whatever a killed writer left is made durable before we build on it,
     // and hashed here, where it lies, so that it never crosses the network again.
     if (int e = sync_fd(m_fd.get()); e != 0) {
-      throw_errno(m_who, "sync", partial_display(), e);
+      drop_partial();
+      throw_errno(m_who, "sync", partial_display() + " (removed: its bytes are not durable)", e);
     }
     std::vector<char> buffer(k_append_buffer_size);
     off_t pos = 0;
@@ -70,8 +71,8 @@ public:
     m_unsynced += data.size();
     if (m_unsynced >= k_append_sync_bytes) {
       if (int e = sync_fd(m_fd.get()); e != 0) {
-        close();
-        throw_errno(m_who, "sync", partial_display(), e);
+        drop_partial();
+        throw_errno(m_who, "sync", partial_display() + " (removed: its bytes are not durable)", e);
       }
       m_unsynced = 0;
     }
@@ -82,8 +83,8 @@ public:
     check_open();
     m_done = true;
     if (int e = sync_fd(m_fd.get()); e != 0) {
-      m_fd.reset();
-      throw_errno(m_who, "sync", partial_display(), e);
+      drop_partial();
+      throw_errno(m_who, "sync", partial_display() + " (removed: its bytes are not durable)", e);
     }
     m_fd.reset();
     const std::string got = m_sha.finish_hex();
@@ -109,13 +110,27 @@ public:
     if (m_done) {
       return;
     }
+    if (sync_fd(m_fd.get()) != 0) {
+      drop_partial();  // kept only when durable (see drop_partial)
+      return;
+    }
     m_done = true;
-    sync_fd(m_fd.get());
     m_fd.reset();  // releases the lock
   }
 
 private:
   std::string partial_display() const { return m_display + k_partial_suffix; }
+
+  /// After a failed fsync the partial's bytes may be gone from the disk while the page cache
+  /// still shows them, and the next fsync reports success: resuming from it would commit a
+  /// file that is not durable. So the partial is removed (the transfer starts over next time).
+  void drop_partial() noexcept
+  {
+    m_done = true;
+    m_fd.reset();
+    ::unlinkat(m_parent.get(), m_partial.c_str(), 0);
+    sync_fd(m_parent.get());
+  }
   void check_open() const
   {
     if (m_done) {

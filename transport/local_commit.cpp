@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -25,6 +26,22 @@ bool exists_at(int dirfd, const std::string& name)
 {
   struct stat st {};
   return ::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/// Undoes a placement whose directories could not be synced: the new copy goes back to the
+/// temp name and is removed. Returns what happened, for the error message. Never throws.
+std::string take_back_placement(int rootfd, int parentfd, const std::string& leaf,
+                                const std::string& task)
+{
+  const std::string tmp = tmp_dir_name(task);
+  if (::renameat2(parentfd, leaf.c_str(), rootfd, tmp.c_str(), RENAME_NOREPLACE) != 0) {
+    return std::string("the new copy could not be taken back out of place (") +
+           std::strerror(errno) + ")";
+  }
+  remove_tree(rootfd, tmp);
+  ::fsync(parentfd);
+  ::fsync(rootfd);
+  return "the new copy was taken back out of place and removed";
 }
 
 std::string rename_problem(int err)
@@ -59,12 +76,22 @@ CommitOutcome LocalNode::commit_chunk(const std::string& volume,
   if (!parent) {
     throw_errno(describe(), "create the parents of", dest, errno);
   }
-  auto sync_both = [&] {
-    if (int e = sync_fd(parent.get()); e != 0) {
-      throw_errno(describe(), "sync the parent of", dest, e);
+  // The placement is durable only once both directories are synced. A failed fsync is never
+  // retried (a second one may succeed with the entry lost): a new placement is taken back out
+  // of place and removed, so that the task fails with nothing of it left to count as a
+  // replica. An exchange is left as it is: it belongs to a commit set that, once committed,
+  // goes forward (core/run/fan_out_task.hpp), and its old version is in the task's trash.
+  auto sync_both = [&](bool undo) {
+    int e = sync_fd(parent.get());
+    std::string what = "sync the parent of " + dest;
+    if (e == 0 && (e = sync_fd(root.get())) != 0) {
+      what = "sync volume " + root_path + " after placing " + dest;
     }
-    if (int e = sync_fd(root.get()); e != 0) {
-      throw_errno(describe(), "sync volume", root_path, e);
+    if (e != 0) {
+      const std::string undone =
+          undo ? "; " + take_back_placement(root.get(), parent.get(), leaf, task) : "";
+      throw TransportError(kind_for_errno(e), describe() + ": cannot " + what + ": " +
+                                                  std::strerror(e) + undone);
     }
   };
 
@@ -80,7 +107,7 @@ CommitOutcome LocalNode::commit_chunk(const std::string& volume,
       if (::renameat2(root.get(), tmp.c_str(), root.get(), trash.c_str(), RENAME_NOREPLACE) != 0) {
         throw_errno(describe(), "trash the old version of", dest, errno);
       }
-      sync_both();
+      sync_both(false);
       return CommitOutcome::replaced;
     }
     if (errno != ENOENT) {
@@ -95,7 +122,7 @@ CommitOutcome LocalNode::commit_chunk(const std::string& volume,
   }
 
   if (::renameat2(root.get(), tmp.c_str(), parent.get(), leaf.c_str(), RENAME_NOREPLACE) == 0) {
-    sync_both();
+    sync_both(true);
     return CommitOutcome::placed;
   }
   int e = errno;

@@ -83,7 +83,8 @@ public:
   /// (replacing any file there) and returns its size. A mismatch removes the partial and throws
   /// TransportError(refused) naming the file and both hashes.
   virtual std::uint64_t commit() = 0;
-  /// Stops writing and keeps the partial (fsynced) for a later resume; never throws.
+  /// Stops writing and keeps the partial for a later resume once an fsync made it durable; a
+  /// partial whose fsync fails is removed instead (its bytes may be lost). Never throws.
   virtual void close() noexcept = 0;
 };
 

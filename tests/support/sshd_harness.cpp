@@ -198,6 +198,11 @@ void SshdHarness::write_config(int i)
 {
   const auto& h = host(i);
   std::ofstream c(h.config);
+  if (static_cast<std::size_t>(i) < m_extra_config.size()) {
+    for (const auto& line : m_extra_config[static_cast<std::size_t>(i)]) {
+      c << line << "\n";
+    }
+  }
   c << "Port " << h.port << "\n"
     << "ListenAddress " << h.address << "\n"
     << "HostKey " << h.host_key.string() << "\n"
@@ -303,6 +308,14 @@ void SshdHarness::regenerate_host_key(int i)
   fs::remove(h.host_key.string() + ".pub");
   run_or_fail("ssh-keygen -q -t ed25519 -N '' -C host" + std::to_string(i) + "-new -f " +
               h.host_key.string());
+  start(i);
+}
+
+void SshdHarness::set_extra_config(int i, std::vector<std::string> lines)
+{
+  stop(i);
+  m_extra_config.resize(static_cast<std::size_t>(size()));
+  m_extra_config.at(static_cast<std::size_t>(i)) = std::move(lines);
   start(i);
 }
 

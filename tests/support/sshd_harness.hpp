@@ -60,6 +60,10 @@ public:
   /// known_hosts file is left as it was, so it now holds the old key.
   void regenerate_host_key(int i);
 
+  /// Restarts host `i` with `lines` (sshd_config keywords) ahead of the harness's own, so
+  /// they win (sshd keeps a keyword's first value): e.g. "RekeyLimit 16M", "LogLevel DEBUG1".
+  void set_extra_config(int i, std::vector<std::string> lines);
+
   /// The per-connection sshd processes below host `i`'s listener (the privileged monitor and
   /// the session child), oldest first.
   std::vector<pid_t> session_pids(int i) const;
@@ -73,6 +77,7 @@ private:
   void write_config(int i);
   std::filesystem::path m_dir;
   std::vector<SshdHost> m_hosts;
+  std::vector<std::vector<std::string>> m_extra_config; ///< per host, see set_extra_config
 };
 
 /// All descendants of `pid` (children, grandchildren …) with their command names.

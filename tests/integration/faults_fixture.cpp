@@ -1,0 +1,326 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+#include "tests/integration/faults_fixture.hpp"
+
+#include "tests/support/chunk_tree.hpp"
+#include "tests/support/scratch.hpp"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <thread>
+
+extern char** environ;
+
+namespace fs = std::filesystem;
+
+namespace clsync::test::faults {
+namespace fixture_detail {
+
+constexpr std::int64_t k_fixture_mtime = 1'591'000'000'123'456'789;
+
+int exit_status_of(int status)
+{
+  if (WIFEXITED(status)) {
+    return WEXITSTATUS(status);
+  }
+  return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
+}
+
+bool is_clsync_name(const std::string& name) { return name.rfind(".clsync", 0) == 0; }
+
+/// Chunk directories 4 levels below `root` (db/date/hash/table), relative paths.
+void collect_chunks(const fs::path& root, const fs::path& rel, int depth,
+                    std::vector<std::string>& out)
+{
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(root / rel, ec)) {
+    const std::string name = e.path().filename().string();
+    if (is_clsync_name(name) || name == "lost+found" || !e.is_directory() || e.is_symlink()) {
+      continue;
+    }
+    if (depth == 3) {
+      out.push_back((rel / name).string());
+    } else {
+      collect_chunks(root, rel / name, depth + 1, out);
+    }
+  }
+}
+
+} // namespace fixture_detail
+
+using namespace fixture_detail;
+
+std::string fault_quote(const std::string& s)
+{
+  std::string out = "'";
+  for (char c : s) {
+    out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  }
+  return out + "'";
+}
+
+FaultCluster::FaultCluster(fs::path d, int repl, std::vector<FaultNode> ns)
+    : dir(std::move(d)), yaml(dir / "cluster.yaml"), state(dir / "state"), replication(repl),
+      nodes(std::move(ns))
+{
+  for (const auto& n : nodes) {
+    for (const auto& v : n.volumes) {
+      fs::create_directories(v);
+    }
+  }
+  write();
+}
+
+void FaultCluster::write() const
+{
+  std::string y = "cluster: faults\nreplication: " + std::to_string(replication) + "\n";
+  if (!ssh.empty()) {
+    y += "ssh:\n";
+    for (const auto& l : ssh) {
+      y += l + "\n";
+    }
+  }
+  y += "nodes:\n";
+  for (const auto& n : nodes) {
+    y += "  - name: " + n.name + "\n    host: " + n.host + "\n";
+    if (n.port != 0) {
+      y += "    port: " + std::to_string(n.port) + "\n";
+    }
+    y += "    volumes: [";
+    for (std::size_t i = 0; i < n.volumes.size(); ++i) {
+      y += (i ? ", \"" : "\"") + n.volumes[i].string() + "\"";
+    }
+    y += "]\n";
+  }
+  y += "databases:\n  Level1:\n    levels: [date, hash]\n";
+  write_file(yaml, y);
+}
+
+std::string FaultCluster::args() const
+{
+  return "-c " + fault_quote(yaml.string()) + " --state-dir " + fault_quote(state.string()) + " ";
+}
+
+const FaultNode& FaultCluster::node(const std::string& name) const
+{
+  for (const auto& n : nodes) {
+    if (n.name == name) {
+      return n;
+    }
+  }
+  FAIL("no node " << name);
+  return nodes.front();
+}
+
+Outcome run_clsync_all(const std::string& args, const std::string& env, const std::string& wrapper)
+{
+  Outcome o;
+  std::string cmd = env + (env.empty() ? "" : " ") + wrapper + (wrapper.empty() ? "" : " ") +
+                    CLSYNC_BINARY + std::string(" ") + args + " 2>&1";
+  o.code = run_command(cmd, &o.out);
+  return o;
+}
+
+PausedRun::PausedRun(const std::string& args, const std::string& point, const fs::path& dir,
+                     const std::string& env)
+    : m_dir(dir), m_point(point), m_out(dir / (point + ".out"))
+{
+  fs::create_directories(dir);
+  fs::remove(dir / (point + ".reached"));
+  fs::remove(dir / (point + ".go"));
+  std::string cmd = "exec env CLSYNC_TEST_PAUSE_AT=" + fault_quote(point + ":" + dir.string()) + " " +
+                    env + " " + CLSYNC_BINARY + " " + args + " >" + fault_quote(m_out.string()) + " 2>&1";
+  std::string sh = "/bin/sh", dash_c = "-c";
+  char* argv[] = {sh.data(), dash_c.data(), cmd.data(), nullptr};
+  REQUIRE(posix_spawn(&m_pid, "/bin/sh", nullptr, nullptr, argv, environ) == 0);
+  for (int i = 0; i < 1200; ++i) {
+    if (fs::exists(dir / (point + ".reached"))) {
+      m_reached = true;
+      return;
+    }
+    int status = 0;
+    if (::waitpid(m_pid, &status, WNOHANG) == m_pid) {
+      m_done = true;
+      INFO("output: ", read_file(m_out));
+      FAIL("the run ended (status ", exit_status_of(status), ") before reaching ", point);
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  FAIL("the run did not reach " << point << " within 60 s");
+}
+
+PausedRun::~PausedRun()
+{
+  if (!m_done && m_pid > 0) {
+    ::kill(m_pid, SIGKILL);
+    ::waitpid(m_pid, nullptr, 0);
+  }
+}
+
+Outcome PausedRun::finish()
+{
+  Outcome o;
+  write_file(m_dir / (m_point + ".go"), "");
+  if (!m_done) {
+    int status = 0;
+    REQUIRE(::waitpid(m_pid, &status, 0) == m_pid);
+    m_done = true;
+    o.code = exit_status_of(status);
+  }
+  o.out = read_file(m_out);
+  return o;
+}
+
+void put_fault_file(const fs::path& path, std::uint64_t size, std::uint64_t seed)
+{
+  fill_file(path, size, seed);
+  ::chmod(path.c_str(), 0644);
+  set_mtime(path, k_fixture_mtime + static_cast<std::int64_t>(seed));
+}
+
+std::map<std::string, std::set<std::string>> chunks_on_disk(const FaultCluster& c)
+{
+  std::map<std::string, std::set<std::string>> out;
+  for (const auto& n : c.nodes) {
+    for (const auto& v : n.volumes) {
+      std::vector<std::string> keys;
+      collect_chunks(v, "", 0, keys);
+      for (auto& k : keys) {
+        out[k].insert(n.name);
+      }
+    }
+  }
+  return out;
+}
+
+std::string fault_tree_digest(const fs::path& dir)
+{
+  std::vector<std::string> lines;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) != 0) {
+      lines.push_back(fs::relative(it->path(), dir).string() + " vanished");
+      continue;
+    }
+    std::string line = fs::relative(it->path(), dir).string() + ' ' +
+                       std::to_string(st.st_mode) + ' ' + std::to_string(st.st_size) + ' ' +
+                       std::to_string(st.st_mtim.tv_sec) + '.' + std::to_string(st.st_mtim.tv_nsec);
+    if (S_ISREG(st.st_mode)) {
+      line += ' ' + sha256_of_file(it->path());
+    } else if (S_ISDIR(st.st_mode)) {
+      line.erase(line.rfind(' ')); // a directory's mtime changes as entries come and go
+      line.erase(line.rfind(' '));
+    }
+    lines.push_back(std::move(line));
+  }
+  std::sort(lines.begin(), lines.end());
+  std::string out;
+  for (const auto& l : lines) {
+    out += l + '\n';
+  }
+  return out;
+}
+
+std::map<std::string, std::map<std::string, std::string>> replica_digests(const FaultCluster& c)
+{
+  std::map<std::string, std::map<std::string, std::string>> out;
+  for (const auto& n : c.nodes) {
+    for (const auto& v : n.volumes) {
+      std::vector<std::string> keys;
+      collect_chunks(v, "", 0, keys);
+      for (auto& k : keys) {
+        out[k][n.name] = fault_tree_digest(v / k);
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> clsync_leftovers(const FaultCluster& c, const std::vector<fs::path>& extra)
+{
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& n : c.nodes) {
+    for (const auto& v : n.volumes) {
+      for (const auto& e : fs::directory_iterator(v, ec)) {
+        if (is_clsync_name(e.path().filename().string())) {
+          out.push_back(e.path().string());
+        }
+      }
+    }
+  }
+  for (const auto& root : extra) {
+    for (auto it = fs::recursive_directory_iterator(root, ec);
+         it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (name.find(".partial") != std::string::npos || name.rfind(".clsync-part", 0) == 0 ||
+          name.rfind(".clsync-tmp", 0) == 0) {
+        out.push_back(it->path().string());
+      }
+    }
+  }
+  return out;
+}
+
+bool full_sweep()
+{
+  const char* f = std::getenv("CLSYNC_TEST_FULL");
+  return f && std::string(f) == "1";
+}
+
+std::vector<int> sample_points(int n, int sample)
+{
+  std::vector<int> out;
+  if (n <= 0) {
+    return out;
+  }
+  if (full_sweep() || n <= sample) {
+    for (int i = 1; i <= n; ++i) {
+      out.push_back(i);
+    }
+    return out;
+  }
+  for (int i = 0; i < sample; ++i) {
+    int v = 1 + static_cast<int>((static_cast<long>(n - 1) * i) / std::max(1, sample - 1));
+    if (out.empty() || out.back() != v) {
+      out.push_back(v);
+    }
+  }
+  return out;
+}
+
+FaultTmpfs::FaultTmpfs(const fs::path& path, const std::string& options) : m_path(path)
+{
+  fs::create_directories(path);
+  std::string out;
+  int rc = run_command("mount -t tmpfs -o " + fault_quote(options) + " clsync-faults " + fault_quote(path.string()) +
+                           " 2>&1",
+                       &out);
+  INFO("mount tmpfs at ", path.string(), ": ", out);
+  REQUIRE_MESSAGE(rc == 0, "these tests need root and tmpfs; mount failed");
+}
+
+FaultTmpfs::~FaultTmpfs() { run_command("umount -l " + fault_quote(m_path.string()) + " 2>/dev/null"); }
+
+void FaultTmpfs::remount(const std::string& options)
+{
+  std::string out;
+  int rc = run_command("mount -o " + fault_quote("remount," + options) + " " + fault_quote(m_path.string()) +
+                           " 2>&1",
+                       &out);
+  INFO("remount ", m_path.string(), ": ", out);
+  REQUIRE(rc == 0);
+}
+
+} // namespace clsync::test::faults

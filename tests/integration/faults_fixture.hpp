@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <set>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+/// Shared by the `faults_disk`, `faults_net` and `faults_source` suites: small clusters of real
+/// volumes (plain directories, tmpfs and bind mounts), the real clsync binary run under faults,
+/// and checks that look at the volumes directly, never through clsync's own code.
+namespace clsync::test::faults {
+
+/// One node of a test topology. `host` "local", or an address with `port` (an sshd).
+struct FaultNode {
+  std::string name;
+  std::vector<std::filesystem::path> volumes;
+  std::string host = "local";
+  int port = 0;
+};
+
+/// A topology file for database Level1 (levels date, hash: a chunk is 4 levels deep).
+struct FaultCluster {
+  std::filesystem::path dir;
+  std::filesystem::path yaml;
+  std::filesystem::path state;
+  int replication = 1;
+  std::vector<FaultNode> nodes;
+  /// Lines of the topology's `ssh:` block (each "  key: value"); empty: no block.
+  std::vector<std::string> ssh;
+
+  FaultCluster(std::filesystem::path dir, int replication, std::vector<FaultNode> nodes);
+  /// (Re)writes the topology file from the fields above.
+  void write() const;
+  /// "-c '<yaml>' --state-dir '<state>' ": the global options of every run on this cluster.
+  std::string args() const;
+  const FaultNode& node(const std::string& name) const;
+};
+
+/// What a run of the binary left: its exit status (128 + signal when killed) and its stdout and
+/// stderr together.
+struct Outcome {
+  int code = -1;
+  std::string out;
+};
+
+/// Runs `<env> <wrapper> clsync <args>` through the shell, stdout and stderr captured together.
+Outcome run_clsync_all(const std::string& args,
+                       const std::string& env = "",
+                       const std::string& wrapper = "");
+
+/// A run of the binary stopped at a fault point (CLSYNC_TEST_PAUSE_AT, core/fault.hpp) so the
+/// test can change the world at an exact moment, then let it go on.
+class PausedRun {
+public:
+  /// Starts `clsync <args>` with `env` and waits (up to 60 s) until it reaches `point`.
+  /// REQUIREs that it got there (a run that ended before the point fails the test).
+  PausedRun(const std::string& args,
+            const std::string& point,
+            const std::filesystem::path& dir,
+            const std::string& env = "");
+  ~PausedRun();
+  PausedRun(const PausedRun&) = delete;
+  PausedRun& operator=(const PausedRun&) = delete;
+  /// True when the run reached the point (false: it exited first; its output is in finish()).
+  bool reached() const { return m_reached; }
+  pid_t pid() const { return m_pid; }
+  /// Lets the run continue and waits for it to end.
+  Outcome finish();
+
+private:
+  std::filesystem::path m_dir;
+  std::string m_point;
+  std::filesystem::path m_out;
+  pid_t m_pid = -1;
+  bool m_reached = false;
+  bool m_done = false;
+};
+
+/// Writes a file of `size` pseudo-random bytes (seed) with mode 0644 and a fixed mtime.
+void put_fault_file(const std::filesystem::path& path, std::uint64_t size, std::uint64_t seed);
+
+/// Chunk key → the nodes holding a directory at that key (4 levels below a volume root, names
+/// beginning with ".clsync" skipped), read from the volumes directly.
+std::map<std::string, std::set<std::string>> chunks_on_disk(const FaultCluster& c);
+
+/// Every entry below `dir` as "relpath type mode size mtime sha256": equal digests are
+/// byte-identical trees with the same metadata. Read with plain system calls.
+std::string fault_tree_digest(const std::filesystem::path& dir);
+
+/// Digests (fault_tree_digest) of every replica of every chunk: key → node → digest.
+std::map<std::string, std::map<std::string, std::string>> replica_digests(const FaultCluster& c);
+
+/// Names beginning with ".clsync" at the root of any volume (temps, trash, intents, leases,
+/// holds), and any "*.partial" or ".clsync-part-*" below `extra` roots (repositories), as paths.
+std::vector<std::string> clsync_leftovers(const FaultCluster& c,
+                                   const std::vector<std::filesystem::path>& extra = {});
+
+/// True when CLSYNC_TEST_FULL=1: sweeps every value instead of CI's sample.
+bool full_sweep();
+
+/// The first `sample` values of 1..n spread evenly (first and last included), or all of them
+/// under full_sweep().
+std::vector<int> sample_points(int n, int sample);
+
+/// `mount -t tmpfs -o <options>` at `path` (created); REQUIREs success. Unmounted lazily by
+/// unmount() or the destructor.
+class FaultTmpfs {
+public:
+  FaultTmpfs(const std::filesystem::path& path, const std::string& options);
+  ~FaultTmpfs();
+  FaultTmpfs(const FaultTmpfs&) = delete;
+  FaultTmpfs& operator=(const FaultTmpfs&) = delete;
+  /// `mount -o remount,<options>`; REQUIREs success.
+  void remount(const std::string& options);
+  const std::filesystem::path& path() const { return m_path; }
+
+private:
+  std::filesystem::path m_path;
+};
+
+/// Shell-quotes `s` in single quotes.
+std::string fault_quote(const std::string& s);
+
+} // namespace clsync::test::faults
