@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Copyright (c) clsync developers
 #include "cli/app.hpp"
+#include "cli/text_table.hpp"
 
 #include "cli/command.hpp"
 #include "cli/progress.hpp"
@@ -111,9 +112,10 @@ void print_error(const GlobalOptions& g, int code, const std::string& what, cons
     std::cerr << core::dump_json(j) << '\n';
     return;
   }
-  std::cerr << "clsync: error: " << what;
+  // Messages name chunks and files, whose names may hold newlines or escape sequences.
+  std::cerr << "clsync: error: " << terminal_safe(what);
   if (!hint.empty()) {
-    std::cerr << "; " << hint;
+    std::cerr << "; " << terminal_safe(hint);
   }
   std::cerr << '\n';
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Copyright (c) clsync developers
 #include "cli/command.hpp"
+#include "cli/text_table.hpp"
 #include "cli/repo_options.hpp"
 #include "core/json_names.hpp"
 #include "core/repo/restore.hpp"
@@ -82,15 +83,15 @@ std::string restore_text(const RestoreResult& r, bool dry_run, bool all)
     if (!all && ++shown > 50) {
       continue;
     }
-    out << "  " << c.action << "  " << core::lossy_utf8(c.key);
+    out << "  " << c.action << "  " << quote_name(c.key);
     std::string sep = "  -> ";
     for (const auto& t : c.targets) {
-      out << sep << t.place.node << ":" << core::lossy_utf8(t.place.volume)
+      out << sep << t.place.node << ":" << quote_name(t.place.volume)
           << (t.replace ? " (replace)" : "");
       sep = ", ";
     }
     if (!c.error.empty()) {
-      out << "  [" << core::lossy_utf8(c.error) << "]";
+      out << "  [" << terminal_safe(c.error) << "]";
     }
     out << "\n";
   }
@@ -108,7 +109,7 @@ std::string restore_text(const RestoreResult& r, bool dry_run, bool all)
   }
   for (const auto& n : r.run.notes) {
     if (n.chunk.empty()) {
-      out << "note: " << core::lossy_utf8(n.reason) << "\n";
+      out << "note: " << terminal_safe(n.reason) << "\n";
     }
   }
   if (!r.run.journal.empty()) {
@@ -122,7 +123,7 @@ void log_chunk_errors(const RestoreResult& r)
 {
   for (const RestoreChunk& c : r.chunks) {
     if (!c.error.empty()) {
-      spdlog::error("chunk {}: {}", core::lossy_utf8(c.key), core::lossy_utf8(c.error));
+      spdlog::error("chunk {}: {}", terminal_safe(c.key), terminal_safe(c.error));
     }
   }
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Copyright (c) clsync developers
 #include "cli/progress.hpp"
+#include "cli/text_table.hpp"
 
 #include "core/json_names.hpp"
 
@@ -35,7 +36,7 @@ std::string human_bytes(double b)
 /// Logs warnings; shows nothing else (stderr is not a terminal and no NDJSON was asked for).
 class LogEvents : public CliEvents {
 public:
-  void warning(const std::string& m) override { spdlog::warn("{}", m); }
+  void warning(const std::string& m) override { spdlog::warn("{}", terminal_safe(m)); }
 };
 
 /// One NDJSON object per line on stderr, progress rate-limited (CLSYNC_PROGRESS_FPS, default 1).
@@ -137,7 +138,7 @@ public:
   {
     std::lock_guard lock(m_mutex);
     clear_locked();
-    std::fprintf(stderr, "clsync: warning: %s\n", m.c_str());
+    std::fprintf(stderr, "clsync: warning: %s\n", terminal_safe(m).c_str());
     draw_locked(true);
   }
   void task(const core::TaskEvent& t) override

@@ -47,6 +47,34 @@ std::size_t sequence_at(const std::string& s, std::size_t i)
 
 } // namespace
 
+std::string terminal_safe(const std::string& text)
+{
+  static constexpr char k_hex_digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size();) {
+    const std::size_t n = sequence_at(text, i);
+    const std::string_view seq = std::string_view(text).substr(i, n == 0 ? 1 : n);
+    i += seq.size();
+    if (n > 0 && !is_control(seq)) {
+      out += seq;
+    } else if (seq == "\n") {
+      out += "\\n";
+    } else if (seq == "\t") {
+      out += "\\t";
+    } else if (seq == "\r") {
+      out += "\\r";
+    } else {
+      for (unsigned char c : seq) {
+        out += "\\x";
+        out += k_hex_digits[c >> 4];
+        out += k_hex_digits[c & 15];
+      }
+    }
+  }
+  return out;
+}
+
 std::string quote_name(const std::string& name)
 {
   bool plain = true;

@@ -45,6 +45,11 @@ private:
 /// form a shell reads back to the exact bytes.
 std::string quote_name(const std::string& name);
 
+/// `text` (a message that may hold names) made safe for one line of a terminal or log:
+/// control characters (C0, DEL, C1) and bytes that are not valid UTF-8 become \n, \t, \r or
+/// \xHH, so a name cannot end the line, forge another one, or send escape sequences.
+std::string terminal_safe(const std::string& text);
+
 /// A size for people ("0 B", "512 B", "1.5 MiB"); binary units.
 std::string human_size(std::uint64_t bytes);
 

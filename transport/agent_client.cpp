@@ -4,6 +4,7 @@
 
 #include "transport/agent_connection.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace clsync::transport {
@@ -11,12 +12,57 @@ namespace clsync::transport {
 using nlohmann::json;
 using wire::MsgType;
 
+namespace {
+
+/// The stream an agent's hello reply is read from, without reading ahead, keeping the first
+/// bytes that came: when they are not a clsync frame (a login banner, another program), the
+/// error can show them.
+class HelloReplySource : public wire::ByteSource {
+public:
+  explicit HelloReplySource(AgentStream& stream) : m_stream(stream) {}
+  std::size_t read_some(char* buf, std::size_t /*n*/) override
+  {
+    // One byte at a time (the hello is short): the reader then never takes bytes past the
+    // hello reply, which belong to the connection's own reader.
+    const std::size_t got = m_stream.read_some(buf, 1);
+    m_total += got;
+    m_first.append(buf, std::min(got, k_keep - std::min(k_keep, m_first.size())));
+    return got;
+  }
+  std::uint64_t total() const { return m_total; }
+  /// The first bytes, printable ASCII as it is, anything else as \xHH.
+  std::string first_bytes() const
+  {
+    static constexpr char k_hello_hex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : m_first) {
+      if (c >= 0x20 && c < 0x7f && c != '\\') {
+        out += static_cast<char>(c);
+      } else {
+        out += "\\x";
+        out += k_hello_hex[c >> 4];
+        out += k_hello_hex[c & 15];
+      }
+    }
+    return out;
+  }
+
+private:
+  static constexpr std::size_t k_keep = 48;
+  AgentStream& m_stream;
+  std::string m_first;
+  std::uint64_t m_total = 0;
+};
+
+} // namespace
+
 std::optional<wire::HelloReply>
 try_agent_hello(AgentStream& stream, const wire::Hello& hello, const std::string& node)
 {
   auto payload = wire::to_payload(wire::to_wire(hello));
   auto header = wire::encode_header(MsgType::hello, payload.size());
-  wire::FrameReader reader(stream, 64 << 10);
+  HelloReplySource source(stream);
+  wire::FrameReader reader(source, 64 << 10);
   wire::Frame f;
   try {
     stream.write_all(header.data(), header.size());
@@ -34,13 +80,27 @@ try_agent_hello(AgentStream& stream, const wire::Hello& hello, const std::string
     if (e.kind() == FailureKind::timeout) {
       throw;
     }
+    if (source.total() > 0) {
+      // Something answered, and it is not a clsync agent (a banner from the login shell's
+      // rc files, another program): say what came; a retry would get the same.
+      throw TransportError(FailureKind::error,
+                           "agent on " + node + " did not answer the hello as a clsync agent (" +
+                               e.what() + "); it sent '" + source.first_bytes() +
+                               "' (is agent_command a clsync binary, and do the login shell's "
+                               "rc files print nothing?)");
+    }
     return std::nullopt;
   }
   if (f.type != MsgType::hello_reply) {
     throw TransportError(FailureKind::error, "agent on " + node + " answered the hello with " +
                                                  wire::to_string(f.type));
   }
-  auto reply = wire::decode<wire::HelloReply>(wire::from_payload(f.payload, "hello reply"));
+  wire::HelloReply reply;
+  try {
+    reply = wire::decode<wire::HelloReply>(wire::from_payload(f.payload, "hello reply"));
+  } catch (const TransportError& e) {
+    throw TransportError(FailureKind::error, "agent on " + node + ": " + e.what());
+  }
   wire::check_hello_reply(reply, node);
   return reply;
 }

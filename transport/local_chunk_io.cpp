@@ -53,6 +53,14 @@ public:
         throw TransportError(FailureKind::refused, m_who + ": data for " + m_display +
                                                        " outside a file in the chunk stream");
       }
+      // A source that sends more than it announced (a hostile agent, a lying object) is
+      // stopped at its first excess byte, before it can fill the destination's disk.
+      if (data.size() > m_cur.size - std::min(m_cur.size, m_cur_bytes)) {
+        throw TransportError(FailureKind::error, m_who + ": " + path_of(m_cur.path) +
+                                                     " received more than the " +
+                                                     std::to_string(m_cur.size) +
+                                                     " bytes announced");
+      }
       if (int e = write_all(m_cur_fd.get(), data); e != 0) {
         throw_errno(m_who, "write", path_of(m_cur.path), e);
       }

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <string_view>
 #include <unistd.h>
 
 #ifndef CLSYNC_VERSION
@@ -28,6 +29,30 @@ const std::string k_deployed_agent = std::string("~/.cache/clsync/agent-") + CLS
 struct AgentMissing {
   std::string diagnostics;
 };
+
+/// `command` as one word for the node's login shell (sshd runs an exec request through it):
+/// single-quoted, so `;`, `$(…)`, spaces, quotes and globs stay bytes of the program path, and a
+/// leading "~/" becomes "$HOME"/ (the deployed agent lives there). The first word of a command
+/// is never an option, so a leading '-' only names a program that does not exist.
+std::string agent_command_shell_word(const std::string& command)
+{
+  std::string out;
+  std::string_view rest = command;
+  if (rest.rfind("~/", 0) == 0) {
+    out = "\"$HOME\"/";
+    rest.remove_prefix(2);
+  }
+  out += '\'';
+  for (char c : rest) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  out += '\'';
+  return out;
+}
 
 std::string static_agent_path(const SshTarget& t)
 {
@@ -99,7 +124,8 @@ private:
   std::unique_ptr<AgentStream> open_agent(const std::string& command)
   {
     auto channel =
-        std::make_unique<SshExecChannel>(SshSession::connect(m_target), command + " agent");
+        std::make_unique<SshExecChannel>(SshSession::connect(m_target),
+                                         agent_command_shell_word(command) + " agent");
     wire::Hello hello;
     hello.version = CLSYNC_VERSION;
     hello.roots = m_target.roots;

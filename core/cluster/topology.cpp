@@ -6,6 +6,8 @@
 #include "core/cluster/topology_yaml.hpp"
 #include "core/units.hpp"
 
+#include <yaml-cpp/depthguard.h>
+
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
@@ -33,8 +35,6 @@ const std::vector<std::string> k_ssh_keys{"user",
                                           "io_timeout"};
 const std::vector<std::string> k_node_own_keys{"name", "host", "volumes", "zone", "weight"};
 const std::vector<std::string> k_database_keys{"levels", "replication"};
-
-constexpr std::size_t k_max_file_bytes = 16u << 20;
 
 bool is_name(std::string_view s, bool allow_dot = true)
 {
@@ -402,8 +402,12 @@ Topology parse_topology(std::string_view yaml_text, const std::string& file)
   const yaml::Reader r(file);
   const YAML::Mark start; // 1:1
   std::vector<YAML::Node> docs;
+  yaml::check_yaml_limits(r, yaml_text);
   try {
     docs = YAML::LoadAll(std::string(yaml_text));
+  } catch (const YAML::DeepRecursion& e) {
+    r.fail(e.mark, "malformed YAML: nested " + std::to_string(e.depth()) +
+                       " levels deep; expected a topology (3 levels)");
   } catch (const YAML::ParserException& e) {
     r.fail(e.mark, "malformed YAML: " + e.msg);
   } catch (const YAML::Exception& e) {
@@ -479,10 +483,13 @@ Topology load_topology(const std::filesystem::path& file)
     return TopologyError(name + ": cannot read: " + why,
                          "pass the cluster's topology file with -c FILE");
   };
-  const int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO nobody writes to would block the open forever; reads block again
+  // below, so a pipe (`-c <(…)`) is read to its end and a FIFO without a writer reads as empty.
+  const int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     throw cannot(std::strerror(errno));
   }
+  (void)::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   struct stat st {};
   if (::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
     const int err = S_ISDIR(st.st_mode) ? EISDIR : errno;
@@ -505,9 +512,9 @@ Topology load_topology(const std::filesystem::path& file)
       break;
     }
     text.append(buf, static_cast<std::size_t>(n));
-    if (text.size() > k_max_file_bytes) {
+    if (text.size() > yaml::k_max_topology_bytes) {
       ::close(fd);
-      throw cannot("larger than 16 MiB, which no topology file is");
+      throw cannot("larger than 1 MiB, which no topology file is (1,000 nodes take 200 KiB)");
     }
   }
   ::close(fd);

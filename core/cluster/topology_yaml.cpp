@@ -5,9 +5,12 @@
 #include "core/error.hpp"
 #include "core/suggest.hpp"
 
+#include <yaml-cpp/eventhandler.h>
+
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <sstream>
 
 namespace clsync::core::yaml {
 
@@ -163,6 +166,134 @@ std::vector<std::string> Reader::strings(const Field& f,
     }
   }
   return out;
+}
+
+namespace {
+
+/// Counts the values yaml-cpp's event parser reports, failing past the limit (no tree is
+/// built, so memory stays that of the scanner).
+class TopologyValueCounter : public YAML::EventHandler {
+public:
+  explicit TopologyValueCounter(const Reader& r) : m_reader(r) {}
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& m, YAML::anchor_t) override { count(m); }
+  void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { count(m); }
+  void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t, const std::string&) override
+  {
+    count(m);
+  }
+  void OnSequenceStart(const YAML::Mark& m,
+                       const std::string&,
+                       YAML::anchor_t,
+                       YAML::EmitterStyle::value) override
+  {
+    count(m);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& m,
+                  const std::string&,
+                  YAML::anchor_t,
+                  YAML::EmitterStyle::value) override
+  {
+    count(m);
+  }
+  void OnMapEnd() override {}
+
+private:
+  void count(const YAML::Mark& m)
+  {
+    if (++m_values > k_max_yaml_values) {
+      m_reader.fail(m, "more than " + std::to_string(k_max_yaml_values) +
+                           " YAML values; expected a topology (about 10 per node)");
+    }
+  }
+  const Reader& m_reader;
+  long m_values = 0;
+};
+
+/// True when a '[' or '{' after `prev` (the line's last non-blank character, '\n' at the
+/// start of a line) opens a flow collection rather than sitting inside a plain scalar.
+bool topology_token_start(char prev)
+{
+  return prev == '\n' || prev == ':' || prev == ',' || prev == '-' || prev == '[' ||
+         prev == '{' || prev == '?';
+}
+
+/// The flow-nesting half of check_yaml_limits: a small lexer that knows quotes and comments.
+void check_flow_depth(const Reader& r, std::string_view text)
+{
+  int depth = 0;
+  char quote = 0; // the open quote character, or 0
+  bool comment = false;
+  char prev = '\n';
+  YAML::Mark at;
+  at.line = 0;
+  at.column = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '\n') {
+      comment = false;
+      prev = '\n';
+      ++at.line;
+      at.column = 0;
+      continue;
+    }
+    if (quote == '"' && c == '\\') {
+      ++i; // the escaped character never ends the string
+      at.column += 2;
+      continue;
+    }
+    if (quote == '\'' && c == '\'' && i + 1 < text.size() && text[i + 1] == '\'') {
+      ++i; // '' is a quote inside a single-quoted string
+      at.column += 2;
+      continue;
+    }
+    if (comment || (quote && c != quote)) {
+      ++at.column;
+      continue;
+    }
+    bool plain_bracket = false; // a bracket inside a plain scalar: no value starts after it
+    if (quote) {
+      quote = 0;
+    } else if (c == '#' && (i == 0 || text[i - 1] == ' ' || text[i - 1] == '\t' ||
+                            text[i - 1] == '\n')) {
+      comment = true;
+    } else if ((c == '\'' || c == '"') && topology_token_start(prev)) {
+      quote = c;
+    } else if ((c == '[' || c == '{') && (depth > 0 || topology_token_start(prev))) {
+      // Inside a flow collection every bracket is an indicator (plain scalars there cannot
+      // hold one); outside, only one where a value starts.
+      if (++depth > k_max_flow_depth) {
+        r.fail(at, "lists or mappings nested more than " + std::to_string(k_max_flow_depth) +
+                       " deep; expected a topology (3 levels)");
+      }
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    } else if (c == '[' || c == '{') {
+      plain_bracket = true;
+    }
+    if (c != ' ' && c != '\t') {
+      prev = plain_bracket ? 'a' : c;
+    }
+    ++at.column;
+  }
+}
+
+} // namespace
+
+void check_yaml_limits(const Reader& r, std::string_view text)
+{
+  check_flow_depth(r, text);
+  std::istringstream in{std::string(text)};
+  YAML::Parser parser(in);
+  TopologyValueCounter counter(r);
+  try {
+    while (parser.HandleNextDocument(counter)) {
+    }
+  } catch (const YAML::Exception&) {
+    // Malformed YAML: the real parse reports it with its position.
+  }
 }
 
 } // namespace clsync::core::yaml

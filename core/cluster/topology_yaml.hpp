@@ -66,6 +66,21 @@ private:
   std::string m_file;
 };
 
+/// Largest topology file read (a 1,000-node cluster takes about 200 KiB).
+inline constexpr std::size_t k_max_topology_bytes = 1u << 20;
+/// Deepest nesting of flow collections (`[`, `{`) accepted; a topology needs 3.
+inline constexpr int k_max_flow_depth = 32;
+/// Most YAML values (scalars, aliases, collections) in one file; a node takes about 10.
+inline constexpr long k_max_yaml_values = 100000;
+
+/// Refuses, before yaml-cpp builds a tree, text that would cost it unbounded time or memory:
+/// flow collections nested deeper than k_max_flow_depth (yaml-cpp's scanner looks ahead over
+/// the whole nest: 1 MiB of '[' costs seconds and 250 MB) and more than k_max_yaml_values
+/// values (a tree costs about 250 bytes per value: 16 MiB of "1," cost 3.5 GB). Aliases count
+/// once and are never expanded, so an alias bomb costs what its text does. Throws
+/// TopologyError "FILE:LINE:COL: …" through `r`; malformed YAML is left to the real parse.
+void check_yaml_limits(const Reader& r, std::string_view text);
+
 /// How a node reads in a message: "'two'", "a list", "a mapping", "nothing".
 std::string describe(const YAML::Node& node);
 
