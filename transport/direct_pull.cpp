@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
-#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -72,15 +71,15 @@ std::string direct_path_problem(const std::string& p, const char* what)
   return {};
 }
 
-/// `~/x` as ssh reads it: under the home directory of the user this process runs as.
+/// `~/x` as ssh reads it: under the home of the user this process runs as ($HOME, which sshd
+/// sets from the password entry; no getpwuid: the static agent has no NSS). "" when unknown.
 std::string direct_expand_home(const std::string& p)
 {
   if (p.rfind("~/", 0) != 0) {
     return p;
   }
-  const passwd* pw = ::getpwuid(::geteuid());
-  const std::string home = pw && pw->pw_dir ? pw->pw_dir : "/";
-  return home + p.substr(1);
+  const char* home = std::getenv("HOME");
+  return home && *home ? home + p.substr(1) : std::string();
 }
 
 /// Passes the source's stream to the destination's writer, telling `on_bytes` what arrived.
@@ -243,7 +242,8 @@ PullResult DirectPuller::pull(Node& self,
   // back to other keys or fail with a bare "Permission denied".
   for (const auto* f : {&source.identity, &source.known_hosts}) {
     struct stat st {};
-    if (!f->empty() && ::stat(direct_expand_home(*f).c_str(), &st) != 0) {
+    const std::string path = f->empty() ? std::string() : direct_expand_home(*f);
+    if (!path.empty() && ::stat(path.c_str(), &st) != 0) {
       throw DirectUnavailable(label + ": direct pull unavailable: " +
                               (f == &source.identity ? "identity file " : "known_hosts file ") +
                               *f + " does not exist on " + self.describe());
