@@ -32,6 +32,7 @@ Command make_move_replicas(CLI::App& app)
   node->excludes(from_node);
   add_placement_plan_options(*sub, opts->plan);
   add_write_options(*sub, opts->write);
+  add_direct_option(*sub, opts->write);
   add_filter_options(*sub, opts->filter);
   return {sub, Needs::topology,
           [opts](core::Context& ctx, const GlobalOptions& gl, std::ostream& out) {

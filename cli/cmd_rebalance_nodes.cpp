@@ -15,6 +15,7 @@ Command make_rebalance_nodes(CLI::App& app)
   sub->footer(k_exit_status_help);
   add_plan_options(*sub, opts->plan, *threshold);
   add_write_options(*sub, opts->write);
+  add_direct_option(*sub, opts->write);
   add_filter_options(*sub, opts->filter);
   return {sub, Needs::topology,
           [opts, threshold](core::Context& ctx, const GlobalOptions& g, std::ostream& out) {

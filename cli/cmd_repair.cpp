@@ -16,6 +16,7 @@ Command make_repair(CLI::App& app)
                 "remove second copies of a chunk on one node once their hashes match");
   add_placement_plan_options(*sub, opts->plan);
   add_write_options(*sub, opts->write);
+  add_direct_option(*sub, opts->write);
   add_filter_options(*sub, opts->filter);
   return {
       sub, Needs::topology, [opts](core::Context& ctx, const GlobalOptions& g, std::ostream& out) {

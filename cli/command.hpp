@@ -71,6 +71,8 @@ Command make_not_built(CLI::App& app, const std::string& name, const std::string
 void add_filter_options(CLI::App& sub, core::FilterOptions& f, bool with_columns = false);
 /// Adds the flags shared by writing commands (SPEC §5, §8), bound to `w`.
 void add_write_options(CLI::App& sub, core::WriteOptions& w);
+/// --direct-only, for the commands that move replicas between nodes (`transfer: direct`).
+void add_direct_option(CLI::App& sub, core::WriteOptions& w);
 
 /// The EXIT STATUS paragraph appended to every --help.
 extern const char* const k_exit_status_help;

@@ -114,4 +114,12 @@ void add_write_options(CLI::App& sub, core::WriteOptions& w)
       ->group(g);
 }
 
+void add_direct_option(CLI::App& sub, core::WriteOptions& w)
+{
+  sub.add_flag("--direct-only", w.direct_only,
+               "fail a task between two `transfer: direct` nodes that cannot go direct, "
+               "instead of relaying it")
+      ->group("Execution");
+}
+
 } // namespace clsync::cli

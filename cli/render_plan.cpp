@@ -237,6 +237,12 @@ nlohmann::json rebalance_json(const core::RebalanceResult& r)
       if (!r.exec->tasks[i].error.empty()) {
         j["error"] = core::lossy_utf8(r.exec->tasks[i].error);
       }
+      if (!r.exec->tasks[i].transfer.empty()) {
+        j["transfer"] = r.exec->tasks[i].transfer;
+      }
+      if (!r.exec->tasks[i].transfer_note.empty()) {
+        j["transfer_note"] = core::lossy_utf8(r.exec->tasks[i].transfer_note);
+      }
     }
     moves.push_back(std::move(j));
   }
@@ -253,6 +259,8 @@ nlohmann::json rebalance_json(const core::RebalanceResult& r)
              {"rolled_back", r.exec->rolled_back},
              {"not_started", r.exec->not_started},
              {"bytes", r.exec->bytes},
+             {"bytes_relayed", r.exec->bytes_relayed},
+             {"bytes_direct", r.exec->bytes_direct},
              {"seconds", r.exec->seconds}};
   }
   nlohmann::json doc{

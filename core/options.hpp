@@ -40,6 +40,9 @@ struct WriteOptions {
   int retries = 3;
   bool compress = false;
   std::uint64_t max_memory = 256ull << 20;
+  /// A node-to-node task that cannot go `transfer: direct` fails instead of being relayed
+  /// (--direct-only).
+  bool direct_only = false;
 };
 
 struct StatusOptions {

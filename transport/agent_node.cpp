@@ -375,7 +375,65 @@ public:
              {{"root", root}, {"relpath", relpath}, {"manifest", wire::to_wire(expected)}}));
   }
 
+  PullResult pull_chunk(const std::string& volume,
+                        const std::string& task,
+                        const DirectSource& source,
+                        const std::function<void(std::uint64_t)>& on_bytes) override
+  {
+    auto c = m_pool.get();
+    c->send(MsgType::pull_chunk,
+            json{{"volume", volume}, {"task", task}, {"source", wire::to_wire(source)}});
+    c->flush();
+    for (;;) {
+      auto& f = c->recv();
+      switch (f.type) {
+      case MsgType::reply:
+        return wire::decode<PullResult>(wire::from_payload(f.payload, "pull_chunk"));
+      case MsgType::error:
+        throw c->remote_error(f);
+      case MsgType::direct_unavailable:
+        throw DirectUnavailable(
+            m_description + ": " +
+            wire::get_string(wire::from_payload(f.payload, "direct_unavailable"), "message"));
+      case MsgType::pull_progress: {
+        const auto n = wire::get_u64(wire::from_payload(f.payload, "pull_progress"), "bytes");
+        try {
+          if (on_bytes) {
+            on_bytes(n);
+          }
+        } catch (...) {
+          cancel_pull(*c);
+          throw;
+        }
+        break;
+      }
+      default:
+        throw c->protocol_error(std::string("unexpected ") + wire::to_string(f.type) +
+                                " in a pull");
+      }
+    }
+  }
+
 private:
+  /// Tells the agent to stop a pull and reads up to its final frame, so the connection stays
+  /// usable (the agent removes the temp).
+  static void cancel_pull(AgentConnection& c) noexcept
+  {
+    try {
+      c.send(MsgType::cancel, json::object());
+      c.flush();
+      for (;;) {
+        auto& g = c.recv();
+        if (g.type == MsgType::reply || g.type == MsgType::error ||
+            g.type == MsgType::direct_unavailable) {
+          return;
+        }
+      }
+    } catch (...) {
+      c.mark_broken();
+    }
+  }
+
   json call(MsgType type, const json& request)
   {
     auto c = m_pool.get();

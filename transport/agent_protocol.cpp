@@ -24,7 +24,8 @@ void bad_field(const char* key)
 bool is_known(std::uint8_t t) noexcept
 {
   return (t >= 1 && t <= 15) || (t >= 32 && t <= 53) || (t >= 60 && t <= 62) ||
-         (t >= 70 && t <= 72) || (t >= 75 && t <= 76) || (t >= 80 && t <= 81);
+         (t >= 70 && t <= 72) || (t >= 75 && t <= 76) || (t >= 80 && t <= 81) ||
+         (t >= 90 && t <= 92);
 }
 
 const char* to_string(MsgType t) noexcept
@@ -124,6 +125,12 @@ const char* to_string(MsgType t) noexcept
     return "create_dir";
   case MsgType::rename_file:
     return "rename_file";
+  case MsgType::pull_chunk:
+    return "pull_chunk";
+  case MsgType::direct_unavailable:
+    return "direct_unavailable";
+  case MsgType::pull_progress:
+    return "pull_progress";
   }
   return "unknown";
 }

@@ -54,7 +54,8 @@ namespace clsync::transport::wire {
 /// release_hold serve the executor's re-count.
 /// 4: backup objects and repositories (issue 8): pack/unpack/check (70–74), resumable appends
 /// and tree listings (75–79), repository operations (80–84).
-inline constexpr std::uint32_t k_protocol_version = 4;
+/// 5: direct node-to-node pulls (`transfer: direct`, 90–92).
+inline constexpr std::uint32_t k_protocol_version = 5;
 /// Throws TransportError "agent protocol: <what>" (a peer that breaks the protocol).
 [[noreturn]] void protocol_error(const std::string& what);
 /// protocol_error naming a missing or mistyped field of a decoded message.
@@ -126,6 +127,13 @@ enum class MsgType : std::uint8_t {
   // Repositories (issue 8; 80–84 reserved for them).
   create_dir = 80,       ///< [root, relpath, mode] → {}
   rename_file = 81,      ///< [root, from, to] → {}
+  // Direct transfers (`transfer: direct`; 90–99 reserved for them): the agent pulls a chunk
+  // from the source node's agent through its own ssh client and writes it like WRITE_CHUNK.
+  pull_chunk = 90,         ///< [volume, task, source: DirectSource] → PULL_PROGRESS*, then
+                           ///< REPLY PullResult, ERROR, or DIRECT_UNAVAILABLE
+  direct_unavailable = 91, ///< agent → client, final: {message}: the pull could not be set up,
+                           ///< nothing was written (the client may relay instead)
+  pull_progress = 92,      ///< agent → client: {bytes} arrived since the last one
 };
 
 /// True for a type this protocol version knows.
@@ -256,6 +264,8 @@ nlohmann::json to_wire(const DirEntry& v);
 nlohmann::json to_wire(CommitMode v);
 nlohmann::json to_wire(CommitOutcome v);
 nlohmann::json to_wire(RenameOutcome v);
+nlohmann::json to_wire(const DirectSource& v);
+nlohmann::json to_wire(const PullResult& v);
 
 void from_wire(const nlohmann::json& j, Hello& v);
 void from_wire(const nlohmann::json& j, HelloReply& v);
@@ -276,6 +286,8 @@ void from_wire(const nlohmann::json& j, DirEntry& v);
 void from_wire(const nlohmann::json& j, CommitMode& v);
 void from_wire(const nlohmann::json& j, CommitOutcome& v);
 void from_wire(const nlohmann::json& j, RenameOutcome& v);
+void from_wire(const nlohmann::json& j, DirectSource& v);
+void from_wire(const nlohmann::json& j, PullResult& v);
 
 // Backup objects (agent_wire_objects.cpp); a manifest's entries use the FileEntry and ChunkDir
 // encodings above.

@@ -196,6 +196,7 @@ private:
   void pack_chunk(const json& req);
   void unpack_chunk(const json& req);
   void append_file(const json& req);
+  void pull_chunk(const json& req);
   template <class Writer, class OnFrame, class OnFinish>
   void write_stream(Writer& writer, const char* what, OnFrame&& on_frame, OnFinish&& on_finish,
                     bool open_reply = true);
@@ -416,6 +417,9 @@ void Server::dispatch(const Frame& f)
     }
     case MsgType::append_file:
       append_file(req);
+      return;
+    case MsgType::pull_chunk:
+      pull_chunk(req);
       return;
     case MsgType::list_tree: {
       auto r = root(req, "root");
@@ -650,6 +654,44 @@ void Server::append_file(const json& req)
         return true;
       },
       [&] { return json{{"size", writer->commit()}}; }, false);
+}
+
+/// A direct pull (`transfer: direct`): this agent's node reads the chunk from the source's agent
+/// over its own ssh client. The client sees progress frames (its deadline and progress bar),
+/// then one final frame; DIRECT_UNAVAILABLE says the pull could not be set up.
+void Server::pull_chunk(const json& req)
+{
+  auto v = root(req, "volume");
+  auto t = task(req);
+  auto source = wire::decode<DirectSource>(req.value("source", json()));
+  constexpr std::uint64_t k_progress_bytes = 4u << 20;
+  std::uint64_t pending = 0;
+  // The first block is reported at once (the client's progress and fault points see the copy
+  // start), later ones every 4 MiB or 200 ms.
+  std::chrono::steady_clock::time_point last{};
+  auto on_bytes = [&](std::uint64_t n) {
+    pending += n;
+    const auto now = std::chrono::steady_clock::now();
+    if (pending >= k_progress_bytes || now - last >= std::chrono::milliseconds(200)) {
+      m_out.send(MsgType::pull_progress, json{{"bytes", pending}});
+      pending = 0;
+      last = now;
+    }
+    if (cancel_requested()) {
+      throw Cancelled{};
+    }
+  };
+  try {
+    auto result = m_node->pull_chunk(v, t, source, on_bytes);
+    if (pending > 0) {
+      m_out.send(MsgType::pull_progress, json{{"bytes", pending}});
+    }
+    m_out.send(MsgType::reply, wire::to_wire(result));
+  } catch (const DirectUnavailable& e) {
+    m_out.send(MsgType::direct_unavailable, json{{"message", e.what()}});
+  } catch (const Cancelled&) {
+    m_out.error(TransportError(FailureKind::refused, "cancelled"));
+  }
 }
 
 } // namespace

@@ -33,6 +33,16 @@ private:
   bool m_retryable;
 };
 
+/// A direct pull (Node::pull_chunk) that could not be set up: no node key, a host key refused,
+/// no ssh, no agent on the source, or a node that does not pull. Nothing was written; the
+/// caller may relay the chunk instead. The message names the nodes and the reason.
+class DirectUnavailable : public TransportError {
+public:
+  explicit DirectUnavailable(const std::string& what) : TransportError(FailureKind::refused, what)
+  {
+  }
+};
+
 /// Name of a kind, for messages and the agent protocol.
 const char* to_string(FailureKind kind) noexcept;
 

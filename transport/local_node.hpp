@@ -46,6 +46,8 @@ namespace clsync::transport {
 /// Temp files of LocalNode's file writers carry this in their names; listings skip them.
 inline constexpr const char* k_part_marker = ".clsync-part-";
 
+class DirectPuller;  // transport/direct_pull.hpp
+
 class LocalNode final : public Node {
 public:
   /// `name` is the node's name for messages; `roots` its volumes (or a repository root),
@@ -120,6 +122,12 @@ public:
   std::vector<DirEntry> list_tree(const std::string& root, const std::string& relpath) override;
   void create_dir(const std::string& root, const std::string& relpath, std::uint32_t mode) override;
   void rename_file(const std::string& root, const std::string& from, const std::string& to) override;
+  /// Through this machine's ssh client (transport/direct_pull.hpp); the source agents' pools
+  /// live as long as this node.
+  PullResult pull_chunk(const std::string& volume,
+                        const std::string& task,
+                        const DirectSource& source,
+                        const std::function<void(std::uint64_t)>& on_bytes) override;
 
   // Helpers shared by the implementation files (local_*.cpp); not part of the Node contract.
 
@@ -149,6 +157,7 @@ private:
   std::vector<std::string> m_roots;
   mutable std::mutex m_fence_mutex;
   std::string m_fence;
+  std::shared_ptr<DirectPuller> m_puller;  ///< under m_fence_mutex; made on first pull
 };
 
 /// Names clsync gives its own entries at a volume root (SPEC §5).

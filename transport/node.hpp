@@ -7,6 +7,7 @@
 #include "transport/object.hpp"
 #include "transport/types.hpp"
 
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -137,6 +138,18 @@ public:
                                        const std::string& key,
                                        const std::string& to_volume,
                                        const std::string& task) = 0;
+
+  /// `transfer: direct` (SPEC §6): this node pulls chunk `source.key` from the source node's
+  /// agent itself, through its own OpenSSH client, into `<volume>/.clsync-tmp-<task>/` exactly
+  /// as write_chunk does (per-file SHA-256 checked, fsynced; commit with commit_chunk). No byte
+  /// passes through the caller. `on_bytes` is called as data arrives (progress; throwing from
+  /// it cancels the pull). Throws DirectUnavailable when the pull cannot be set up (nothing was
+  /// written), else TransportError like read_chunk and a writer (the temp is then removed).
+  /// Default: DirectUnavailable ("does not pull").
+  virtual PullResult pull_chunk(const std::string& volume,
+                                const std::string& task,
+                                const DirectSource& source,
+                                const std::function<void(std::uint64_t)>& on_bytes);
 
   /// SPEC §5 step 4: renames the chunk to `<volume>/.clsync-trash-<task>` and returns the quick
   /// fingerprint of the trash directory taken after the rename (same encoding as fingerprint()),

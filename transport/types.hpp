@@ -157,6 +157,30 @@ struct LeaseResult {
   std::optional<LeaseInfo> holder;  ///< the live holder when !acquired
 };
 
+/// A chunk a destination node pulls from its source itself (`transfer: direct`, SPEC §6): how
+/// the destination's own OpenSSH client reaches the source's agent, and what to read there. The
+/// identity and known_hosts files are the destination node's; empty fields take ssh's defaults.
+struct DirectSource {
+  std::string node;  ///< the source node's name, for messages
+  std::string host;
+  int port = 22;
+  std::string user;         ///< empty: ssh's default (the destination agent's user)
+  std::string identity;     ///< private key file on the destination node
+  std::string known_hosts;  ///< known_hosts file on the destination node (strict checking)
+  std::string agent_command = "clsync";  ///< run by the source's login shell, plus " agent"
+  std::vector<std::string> roots;        ///< the source node's volumes (the agent's hello)
+  std::string volume;  ///< the source volume holding the chunk
+  std::string key;     ///< the chunk
+  int connect_timeout_s = 10;
+  int io_timeout_s = 60;
+};
+
+/// What a direct pull read on the source and wrote on the destination (into the task's temp).
+struct PullResult {
+  ChunkDigest read;     ///< the source's digest (content hash and the fingerprint it read under)
+  ChunkDigest written;  ///< the destination writer's digest
+};
+
 /// One entry of a directory listing (repository files).
 struct DirEntry {
   std::string name;

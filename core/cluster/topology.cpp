@@ -24,7 +24,10 @@ namespace {
 using yaml::Field;
 using Fields = std::map<std::string, Field>;
 
-const std::vector<std::string> k_top_keys{"cluster", "replication", "ssh", "nodes", "databases"};
+const std::vector<std::string> k_top_keys{"cluster",  "replication", "ssh",      "nodes",
+                                          "databases", "transfer",   "direct"};
+const std::vector<std::string> k_direct_keys{"identity", "known_hosts", "host",
+                                             "port",     "user",        "agent_command"};
 const std::vector<std::string> k_ssh_keys{"user",
                                           "port",
                                           "identity",
@@ -33,7 +36,8 @@ const std::vector<std::string> k_ssh_keys{"user",
                                           "agent_command",
                                           "connect_timeout",
                                           "io_timeout"};
-const std::vector<std::string> k_node_own_keys{"name", "host", "volumes", "zone", "weight"};
+const std::vector<std::string> k_node_own_keys{"name", "host",     "volumes", "zone",
+                                               "weight", "transfer", "direct"};
 const std::vector<std::string> k_database_keys{"levels", "replication"};
 
 bool is_name(std::string_view s, bool allow_dot = true)
@@ -155,6 +159,92 @@ void apply_ssh(const yaml::Reader& r, const Fields& fields, SshSettings& ssh)
   }
 }
 
+/// A host name or address as ssh can only read it as one (no user, no option, no shell).
+void check_host_text(const yaml::Reader& r, const Field& f, const std::string& name,
+                     const std::string& host)
+{
+  if (host.front() == '-') {
+    // ssh would read it as an option (`-oProxyCommand=…`).
+    r.fail(f.mark(), name + ": '" + host + "' starts with '-'; expected a host name or address");
+  }
+  for (char c : host) {
+    if (c == '@') {
+      r.fail(f.mark(), name + ": '" + host +
+                           "' holds a user; expected only the host, with the user in 'user:'");
+    }
+    // A host name, an IPv4 address, or an IPv6 one (with ':', '[', ']' and a '%' zone): any
+    // other character (whitespace, shell characters, '/') has no business in a host.
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (!(std::isalnum(u) || c == '.' || c == '-' || c == '_' || c == ':' || c == '[' ||
+          c == ']' || c == '%')) {
+      r.fail(f.mark(), name + ": '" + host + "' is not a host name or address");
+    }
+  }
+}
+
+TransferMode transfer_mode(const yaml::Reader& r, const Field& f)
+{
+  const std::string v = f.value.IsScalar() ? f.value.Scalar() : std::string();
+  if (v == "relay") {
+    return TransferMode::relay;
+  }
+  if (v == "direct") {
+    return TransferMode::direct;
+  }
+  r.fail(f.mark(), "transfer: expected relay or direct, got " + yaml::describe(f.value));
+}
+
+/// A file on the node (not on this machine: nothing is expanded or checked here) that the
+/// node's ssh client reads as it is: absolute or under '~/', without whitespace, quotes, '%'
+/// (ssh's tokens) or control characters.
+std::string node_side_path(const yaml::Reader& r, const Field& f, const std::string& name)
+{
+  const std::string p = r.text(f, name);
+  if (p.front() != '/' && p.rfind("~/", 0) != 0) {
+    r.fail(f.mark(), "direct: " + name + ": '" + p +
+                         "' is not an absolute path on the node (or one under ~/)");
+  }
+  for (char c : p) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f || c == ' ' || c == '%' || c == '"' || c == '\'' || c == '\\') {
+      r.fail(f.mark(), "direct: " + name + ": '" + p +
+                           "' holds whitespace, a quote, '%' or a control character");
+    }
+  }
+  return p;
+}
+
+/// Applies a `direct:` mapping over `d`; `where` names it ("in direct", "in node 'x' direct").
+void apply_direct(const yaml::Reader& r, const Field& block, const std::string& where,
+                  DirectSettings& d)
+{
+  const Fields fields = r.fields(block.value, block.key.Mark(), where,
+                                 "a mapping of direct-transfer settings (identity, known_hosts, "
+                                 "host, port, user, agent_command)",
+                                 k_direct_keys);
+  for (const auto& [key, f] : fields) {
+    if (key == "identity") {
+      d.identity = node_side_path(r, f, key);
+    } else if (key == "known_hosts") {
+      d.known_hosts = node_side_path(r, f, key);
+    } else if (key == "host") {
+      d.host = r.text(f, key);
+      check_host_text(r, f, "direct: host", d.host);
+    } else if (key == "port") {
+      d.port = static_cast<int>(r.integer(f, key, 1, 65535, "a port number from 1 to 65535"));
+    } else if (key == "user") {
+      d.user = r.text(f, key);
+      if (!safe_user(d.user)) {
+        r.fail(f.mark(), "direct: user: '" + d.user +
+                             "' is not a login name; expected letters, digits, '.', '_' and '-' "
+                             "(not first)");
+      }
+    } else if (key == "agent_command") {
+      d.agent_command = r.text(f, key);
+    }
+  }
+}
+
 /// A volume as written, made absolute-normalised: "/a//b/./c/" is "/a/b/c".
 std::string normalise_volume(const yaml::Reader& r, const YAML::Node& item, const std::string& v)
 {
@@ -219,6 +309,7 @@ NodeSpec parse_node(const yaml::Reader& r,
                     const YAML::Node& n,
                     const YAML::Mark& list_mark,
                     const SshSettings& defaults,
+                    const Topology& topo_defaults,
                     const std::vector<NodeSpec>& earlier,
                     std::vector<SeenVolume>& seen)
 {
@@ -267,26 +358,17 @@ NodeSpec parse_node(const yaml::Reader& r,
                             yaml::describe(host.value));
   }
   node.host = host.value.Scalar();
-  if (node.host.front() == '-') {
-    // ssh would read it as an option (`-oProxyCommand=…`).
-    r.fail(host.mark(), "host: '" + node.host + "' starts with '-'; expected a host name or address");
-  }
-  for (char c : node.host) {
-    if (c == '@') {
-      r.fail(host.mark(), "host: '" + node.host +
-                              "' holds a user; expected only the host, with "
-                              "the user in 'user:'");
-    }
-    // A host name, an IPv4 address, or an IPv6 one (with ':', '[', ']' and a '%' zone): any
-    // other character (whitespace, shell characters, '/') has no business in a host.
-    const unsigned char u = static_cast<unsigned char>(c);
-    if (!(std::isalnum(u) || c == '.' || c == '-' || c == '_' || c == ':' || c == '[' ||
-          c == ']' || c == '%')) {
-      r.fail(host.mark(), "host: '" + node.host + "' is not a host name or address");
-    }
-  }
+  check_host_text(r, host, "host", node.host);
   node.ssh = defaults;
   apply_ssh(r, f, node.ssh);
+  node.transfer = topo_defaults.transfer;
+  node.direct = topo_defaults.direct;
+  if (auto it = f.find("transfer"); it != f.end()) {
+    node.transfer = transfer_mode(r, it->second);
+  }
+  if (auto it = f.find("direct"); it != f.end()) {
+    apply_direct(r, it->second, where + " direct", node.direct);
+  }
 
   const Field& vols = need("volumes", "a list of absolute directories, e.g. [/ssd/ssd0/chunkData]");
   std::vector<YAML::Node> items;
@@ -447,6 +529,12 @@ Topology parse_topology(std::string_view yaml_text, const std::string& file)
                                 "a mapping of ssh settings", k_ssh_keys);
     apply_ssh(r, ssh, t.ssh);
   }
+  if (auto it = top.find("transfer"); it != top.end()) {
+    t.transfer = transfer_mode(r, it->second);
+  }
+  if (auto it = top.find("direct"); it != top.end()) {
+    apply_direct(r, it->second, "in direct", t.direct);
+  }
   const Field& nodes = need("nodes", "a list of nodes, each with name, host and volumes");
   if (!nodes.value.IsSequence() || nodes.value.size() == 0) {
     r.fail(nodes.mark(), "nodes: expected a list of at least one node with name, host and "
@@ -456,7 +544,7 @@ Topology parse_topology(std::string_view yaml_text, const std::string& file)
   }
   std::vector<SeenVolume> seen;
   for (const auto& n : nodes.value) {
-    t.nodes.push_back(parse_node(r, n, nodes.mark(), t.ssh, t.nodes, seen));
+    t.nodes.push_back(parse_node(r, n, nodes.mark(), t.ssh, t, t.nodes, seen));
   }
   if (static_cast<std::size_t>(wanted) > t.nodes.size()) {
     r.fail(replication.mark(), "replication: " + std::to_string(wanted) + " is more than the " +

@@ -25,10 +25,28 @@ struct SshSettings {
   int io_timeout_s = 60;
 };
 
+/// How chunks travel between two nodes (SPEC §6): through clsync (relay), or pulled by the
+/// destination node from the source node itself (direct, when both nodes say so).
+enum class TransferMode { relay, direct };
+
+/// A node's part in direct transfers: the `direct:` block, overridden per node. The first two
+/// are files ON the node (its ssh client's key and known_hosts, which the operator provisions);
+/// the rest say how the other nodes reach this one, by default as clsync does.
+struct DirectSettings {
+  std::string identity;       ///< node-side private key; empty: the node's ssh defaults
+  std::string known_hosts;    ///< node-side known_hosts; empty: the node's ssh defaults
+  std::string host;           ///< how peers reach this node; empty: its host
+  int port = 0;               ///< 0: its ssh port
+  std::string user;           ///< empty: its ssh user
+  std::string agent_command;  ///< empty: its ssh agent_command
+};
+
 struct NodeSpec {
   std::string name;
   std::string host;  ///< "local" means this machine, no SSH
   SshSettings ssh;
+  TransferMode transfer = TransferMode::relay;
+  DirectSettings direct;
   std::vector<std::string> volumes;  ///< absolute, normalised (no trailing '/')
   std::string zone;                  ///< empty: no zone
   std::optional<double> weight;
@@ -47,6 +65,8 @@ struct Topology {
   std::string cluster;
   int replication = 0;
   SshSettings ssh;  ///< defaults
+  TransferMode transfer = TransferMode::relay;  ///< default of the nodes
+  DirectSettings direct;                        ///< defaults of the nodes
   std::vector<NodeSpec> nodes;
   std::vector<DatabaseSpec> databases;
 

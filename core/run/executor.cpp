@@ -291,7 +291,10 @@ execute_plan(Context& ctx, const Plan& plan, const ExecSettings& settings, Journ
     last_byte = std::chrono::steady_clock::now();
     report();
   };
-  TaskEnv env{ctx, journal, settings, limits, on_bytes, &recount};
+  DirectRoutes direct_routes(ctx.nodes->topology(), w.direct_only);
+  TransferCounters transfer_counters;
+  TaskEnv env{ctx, journal, settings, limits, on_bytes, &recount, &direct_routes,
+              &transfer_counters};
   OnMoveRunner on_move(ctx, settings);
 
   // Why no further task may start; empty while tasks may start. Called under the mutex.
@@ -428,6 +431,8 @@ execute_plan(Context& ctx, const Plan& plan, const ExecSettings& settings, Journ
   result.journal_error = journal.write_error();
   result.bytes_streamed = progress.bytes_done;
   result.bytes_charged = limits.charged();
+  result.bytes_relayed = transfer_counters.relayed.load();
+  result.bytes_direct = transfer_counters.direct.load();
   result.bytes_charged_per_node = limits.charged_per_node();
   result.max_busy_per_node = max_busy;
 

@@ -47,6 +47,10 @@ struct TaskResult {
   std::string error;
   int attempts = 0;
   int targets_written = 0; ///< kind write: destinations committed (also when the task failed)
+  /// Node-to-node tasks: how the chunk travelled ("relay" or "direct"; "" when it did not), and
+  /// why a task configured direct was relayed (or failed under --direct-only).
+  std::string transfer;
+  std::string transfer_note;
 };
 
 struct ExecResult {
@@ -65,6 +69,10 @@ struct ExecResult {
   /// bytes charged to the bandwidth limiter (the run's bucket, and each node's), and the most
   /// tasks that ever ran at once touching each node (never above --per-node).
   std::uint64_t bytes_streamed = 0;
+  /// Chunk bytes of node-to-node tasks streamed through this process (relay), and pulled by
+  /// destination nodes from source nodes themselves (`transfer: direct`), retries included.
+  std::uint64_t bytes_relayed = 0;
+  std::uint64_t bytes_direct = 0;
   std::uint64_t bytes_charged = 0;
   std::map<std::string, std::uint64_t> bytes_charged_per_node;
   std::map<std::string, int> max_busy_per_node;

@@ -170,6 +170,12 @@ void Journal::record(const TaskRecord& t)
   if (!t.error.empty()) {
     j["error"] = lossy_utf8(t.error);
   }
+  if (!t.transfer.empty()) {
+    j["transfer"] = t.transfer;
+  }
+  if (!t.transfer_note.empty()) {
+    j["transfer_note"] = lossy_utf8(t.transfer_note);
+  }
   append(dump_json(j));
 }
 
@@ -240,6 +246,8 @@ RunRecord read_run_file(const fs::path& file)
         t.state = j.value("state", "");
         t.delete_source = j.value("delete_source", true);
         t.error = j.value("error", "");
+        t.transfer = j.value("transfer", "");
+        t.transfer_note = j.value("transfer_note", "");
         const std::string time = j.value("time", "");
         const auto ms = j.value("t_ms", std::int64_t{0});
         auto [it, fresh] = index.try_emplace(t.id, run.tasks.size());

@@ -38,6 +38,9 @@ struct TaskRecord {
   std::string finish; ///< RFC 3339, when it reached a final state
   bool delete_source = true;
   std::string error;
+  /// Node-to-node tasks: "relay" or "direct", and why a direct task was relayed or failed.
+  std::string transfer;
+  std::string transfer_note;
   double mb_per_s = 0; ///< bytes / (finish - start) in MB/s (10^6), when both are known
 };
 

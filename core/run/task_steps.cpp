@@ -75,6 +75,8 @@ public:
   /// rolled back (core/run/fan_out_task.hpp).
   bool committed() const { return m_fan ? m_fan->committed() : m_committed; }
   int targets_written() const { return m_fan ? m_fan->written() : 0; }
+  const std::string& transfer() const { return m_transfer; }
+  const std::string& transfer_note() const { return m_transfer_note; }
   bool placed_new() const { return m_placed_new; }
 
   /// Undoes an attempt that did not commit: temp removed, intents removed. Best effort: what
@@ -237,13 +239,28 @@ private:
       m_fp0 = source_fingerprint(*src);
       write_intents(m_move.kind == MoveKind::move);
       m_temp_started = true;
-      m_writer = dst->write_chunk(m_move.to.volume, m_id);
-      TeeSink tee(
-          *m_writer, m_env.limits, {m_move.from.node, m_move.to.node},
-          [this] { return m_env.ctx.stopping(); }, m_env.on_bytes);
-      auto read = src->read_chunk(m_move.from.volume, m_move.chunk, tee);
-      auto written = m_writer->finish();
-      m_writer.reset();
+      transport::ChunkDigest read, written;
+      if (!pull_direct(*dst, read, written)) {
+        m_transfer = "relay";
+        m_writer = dst->write_chunk(m_move.to.volume, m_id);
+        TeeSink tee(
+            *m_writer, m_env.limits, {m_move.from.node, m_move.to.node},
+            [this] { return m_env.ctx.stopping(); }, m_env.on_bytes);
+        // File data crossed this process (holes travel as their length), a failed attempt's too.
+        struct CountRelayed {
+          const TeeSink& tee;
+          TransferCounters* counters;
+          ~CountRelayed()
+          {
+            if (counters) {
+              counters->relayed += tee.bytes();
+            }
+          }
+        } count_relayed{tee, m_env.counters};
+        read = src->read_chunk(m_move.from.volume, m_move.chunk, tee);
+        written = m_writer->finish();
+        m_writer.reset();
+      }
       if (read.content_hash != written.content_hash) {
         throw TaskFailed("content hash mismatch: read " + read.content_hash + ", wrote " +
                          written.content_hash);
@@ -264,6 +281,64 @@ private:
       remove_source(*src, *dst, m_fp0);
     }
     finish_intents();
+  }
+
+  /// `transfer: direct` (SPEC §6): the destination pulls the chunk from the source itself into
+  /// this task's temp; the checks and the commit that follow are the relay's. False when the
+  /// task relays instead: the pair is not configured direct, or the pull could not be set up
+  /// (the reason is recorded, and warned once per pair). Under --direct-only that fails the
+  /// task. A pull that fails after its setup fails like a relayed copy (retried when it may).
+  bool pull_direct(transport::Node& dst, transport::ChunkDigest& read,
+                   transport::ChunkDigest& written)
+  {
+    if (!m_env.direct) {
+      return false;
+    }
+    const DirectRoute route = m_env.direct->route(m_move.from, m_move.to, m_move.chunk);
+    if (!route.direct) {
+      return false;
+    }
+    std::string why = route.problem;
+    if (why.empty()) {
+      bool first = true;
+      try {
+        auto pulled = dst.pull_chunk(m_move.to.volume, m_id, *route.source, [&](std::uint64_t n) {
+          if (first) {
+            first = false;
+            fault_point("mid_copy");
+          }
+          if (m_env.ctx.stopping()) {
+            throw TransferCancelled{};
+          }
+          if (m_env.counters) {
+            m_env.counters->direct += n;
+          }
+          if (m_env.on_bytes) {
+            m_env.on_bytes(n);
+          }
+        });
+        read = pulled.read;
+        written = pulled.written;
+        m_transfer = "direct";
+        m_transfer_note.clear();
+        return true;
+      } catch (const transport::DirectUnavailable& e) {
+        why = e.what();
+        if (m_env.direct->mark_unavailable(m_move.from.node, m_move.to.node, why)) {
+          m_env.ctx.events->warning(
+              "direct transfer from " + m_move.from.node + " to " + m_move.to.node +
+              " unavailable: " + why +
+              (m_env.direct->direct_only() ? "; its tasks fail (--direct-only)"
+                                           : "; its chunks are relayed through clsync"));
+        }
+      }
+    }
+    m_transfer_note = "direct transfer unavailable: " + why;
+    if (m_env.direct->direct_only()) {
+      throw TaskFailed("direct transfer from " + m_move.from.node + " to " + m_move.to.node +
+                       " unavailable (--direct-only): " + why);
+    }
+    return false;
   }
 
   void same_node()
@@ -388,12 +463,16 @@ private:
   bool m_placed_new = false;
   bool m_trash_tried = false;
   bool m_trash_checked = false;
+  std::string m_transfer;       ///< "relay" | "direct" once bytes moved between nodes
+  std::string m_transfer_note;  ///< why a direct task relayed (or failed)
 };
 
 TaskRecord record_of(const Move& m,
                      const std::string& id,
                      const std::string& state,
-                     const std::string& error = {})
+                     const std::string& error = {},
+                     const std::string& transfer = {},
+                     const std::string& transfer_note = {})
 {
   TaskRecord r;
   r.id = id;
@@ -405,6 +484,8 @@ TaskRecord record_of(const Move& m,
   r.state = state;
   r.delete_source = m.delete_source();
   r.error = error;
+  r.transfer = transfer;
+  r.transfer_note = transfer_note;
   return r;
 }
 
@@ -412,9 +493,11 @@ void announce(TaskEnv& env,
               const Move& m,
               const std::string& id,
               const std::string& state,
-              const std::string& error = {})
+              const std::string& error = {},
+              const std::string& transfer = {},
+              const std::string& transfer_note = {})
 {
-  env.journal.record(record_of(m, id, state, error));
+  env.journal.record(record_of(m, id, state, error, transfer, transfer_note));
   TaskEvent e;
   e.task = id;
   e.chunk = m.chunk;
@@ -556,7 +639,9 @@ TaskResult run_task(TaskEnv& env, const Move& move, const std::string& id)
     break;
   }
   result.targets_written = attempt.targets_written();
-  announce(env, move, id, result.state, result.error);
+  result.transfer = attempt.transfer();
+  result.transfer_note = attempt.transfer_note();
+  announce(env, move, id, result.state, result.error, result.transfer, result.transfer_note);
   return result;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "core/context.hpp"
+#include "core/run/direct_route.hpp"
 #include "core/run/executor.hpp"
 #include "core/run/journal.hpp"
 #include "core/run/recount.hpp"
@@ -25,6 +26,9 @@ struct TaskEnv {
   std::function<void(std::uint64_t)> on_bytes;
   /// The re-count every removal goes through (never null while a plan runs).
   Recount* recount = nullptr;
+  /// `transfer: direct` routes and the byte counts by route; null: everything relays.
+  DirectRoutes* direct = nullptr;
+  TransferCounters* counters = nullptr;
 };
 
 /// Runs one move, copy or drop_duplicate with id `id`, retrying retryable transport errors and a
