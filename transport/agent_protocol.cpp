@@ -190,7 +190,9 @@ bool FrameReader::next(Frame& frame)
   frame.payload.resize(length);
   // Copy what is buffered, then read the rest straight into the payload (big frames).
   std::size_t have = std::min<std::size_t>(length, m_end - m_begin);
-  std::memcpy(frame.payload.data(), m_buf.data() + m_begin, have);
+  if (have > 0) { // an empty payload's data() may be null: memcpy(null, …, 0) is undefined
+    std::memcpy(frame.payload.data(), m_buf.data() + m_begin, have);
+  }
   m_begin += have;
   if (m_begin == m_end) {
     m_begin = m_end = 0;
