@@ -148,14 +148,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   const bool agent = data[0] & 1;
   std::string_view stream(reinterpret_cast<const char*>(data) + 1, size - 1);
-  // The stream ends before a frame that claims more than 1 MiB: FrameReader sizes the payload
+  // The stream ends before a frame that claims more than 64 KiB: FrameReader sizes the payload
   // from the header (up to k_max_frame, 64 MiB), and zeroing that much per input would slow the
   // fuzzer a hundredfold; a truncated big frame is the same code path as a small one.
   for (std::size_t at = 0; at + wire::k_header_size <= stream.size();) {
     const auto* u = reinterpret_cast<const unsigned char*>(stream.data() + at);
     const std::size_t length = std::size_t{u[0]} << 24 | std::size_t{u[1]} << 16 |
                                std::size_t{u[2]} << 8 | std::size_t{u[3]};
-    if (length > (1u << 20)) {
+    if (length > (64u << 10)) {
       stream = stream.substr(0, at + wire::k_header_size);
       break;
     }

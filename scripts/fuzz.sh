@@ -53,7 +53,7 @@ run_target() {
   fi
   # "#N DONE cov: C ft: F corp: …" and the final stats: executions and coverage per target.
   local done_line runs
-  done_line=$(grep -E "^#[0-9]+ +DONE" "$log" | tail -1)
+  done_line=$(grep -E "^#[0-9]+[[:space:]]+DONE" "$log" | tail -1)
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
   echo "fuzz $t: ${runs:-?} executions in ${secs}s, ${done_line#*DONE   }"
 }
