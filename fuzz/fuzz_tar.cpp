@@ -179,8 +179,9 @@ void unpack(std::string_view in, bool compress_here)
   const auto len = std::min<std::size_t>(take<std::uint16_t>(in), in.size());
   ChunkManifest manifest;
   try {
-    auto j = nlohmann::json::from_cbor(in.substr(0, len));
-    wire::from_wire(j, manifest);
+    // As the agent reads an unpack request's manifest (from_payload guards the nesting).
+    const std::vector<char> payload(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(len));
+    wire::from_wire(wire::from_payload(payload, "manifest"), manifest);
   } catch (const nlohmann::json::exception&) {
     return; // the manifest comes from a checked snapshot; only the object is fuzzed here
   } catch (const TransportError&) {

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <sstream>
 #include <sys/resource.h>
@@ -46,10 +47,10 @@ std::vector<fs::path> fuzz_regressions(const std::string& target)
   return out;
 }
 
-/// Parses `yaml` in a child process (a parser that never returns must fail the test, not hang
-/// it; its memory is capped, since the loop allocates) and returns what happened: the
-/// TopologyError's message, "(loaded)", "(other exception)" or "(no answer in 10 s)".
-std::string topology_outcome_in_child(const std::string& yaml)
+/// Runs `fn` in a child process and returns what it returned: a parser that never returns or
+/// overflows its stack must fail the test, not hang or kill it (memory is capped, since an
+/// endless loop may allocate). "(no answer in 10 s)" or "(died)" otherwise.
+std::string outcome_in_child(const std::function<std::string()>& fn)
 {
   int fds[2];
   REQUIRE(::pipe(fds) == 0);
@@ -61,10 +62,7 @@ std::string topology_outcome_in_child(const std::string& yaml)
     ::setrlimit(RLIMIT_AS, &mem);
     std::string out;
     try {
-      (void)clsync::core::parse_topology(yaml, "t.yaml");
-      out = "(loaded)";
-    } catch (const clsync::TopologyError& e) {
-      out = e.what();
+      out = fn();
     } catch (...) {
       out = "(other exception)";
     }
@@ -89,7 +87,20 @@ std::string topology_outcome_in_child(const std::string& yaml)
     out.append(buf, static_cast<std::size_t>(n));
   }
   ::close(fds[0]);
-  return out;
+  return WIFEXITED(status) ? out : "(died)";
+}
+
+/// The TopologyError's message for `yaml`, or "(loaded)", in a child process.
+std::string topology_outcome_in_child(const std::string& yaml)
+{
+  return outcome_in_child([&] {
+    try {
+      (void)clsync::core::parse_topology(yaml, "t.yaml");
+      return std::string("(loaded)");
+    } catch (const clsync::TopologyError& e) {
+      return std::string(e.what());
+    }
+  });
 }
 
 } // namespace
@@ -205,5 +216,77 @@ TEST_SUITE("fuzz_regressions")
           }
         }(),
         TransportError);
+  }
+
+  TEST_CASE("agent protocol: an integer field holding a float or too big a number is refused")
+  {
+    // fuzz/regressions/agent_protocol/float_for_integer_field: a FILE_BEGIN whose size was the
+    // float 1e300 went through nlohmann's get<uint64_t>, a static_cast out of range (undefined;
+    // UBSan: "1e+300 is outside the range of representable values"). Integers that do not fit
+    // (a mode of 2^32 + 0644) were wrapped into a plausible value.
+    const nlohmann::json good = {{"path", "a"}, {"size", 1}, {"mtime_ns", -5}, {"mode", 0644},
+                                 {"uid", 0},    {"gid", 0}};
+    CHECK(wire::decode<FileEntry>(good).mtime_ns == -5);
+    const std::vector<std::pair<const char*, nlohmann::json>> bad = {
+        {"size", 1e300},
+        {"size", 1.5},
+        {"size", -1},
+        {"mode", (1ull << 32) + 0644},
+        {"uid", -1},
+        {"mtime_ns", std::numeric_limits<std::uint64_t>::max()},
+    };
+    for (const auto& [key, value] : bad) {
+      INFO(key << " = " << value.dump());
+      nlohmann::json j = good;
+      j[key] = value;
+      // Through the frame decoder, as the client reads an agent's FILE_BEGIN.
+      const auto payload = wire::to_payload(j);
+      try {
+        (void)wire::decode<FileEntry>(wire::from_payload(payload, "file_begin"));
+        FAIL("accepted");
+      } catch (const TransportError& e) {
+        CHECK(std::string(e.what()) ==
+              std::string("agent protocol: missing or mistyped field '") + key + "'");
+      }
+    }
+    nlohmann::json options = {{"level", 3.0e12}, {"threads", 0}, {"columns", nlohmann::json::array()}};
+    CHECK_THROWS_AS(wire::decode<PackOptions>(options), TransportError);
+    options["level"] = 3;
+    CHECK(wire::decode<PackOptions>(options).level == 3);
+  }
+
+  TEST_CASE("agent protocol: a payload nested deeper than 64 levels is refused, not a crash")
+  {
+    // fuzz/regressions/tar/nested_cbor_manifest_stack_overflow: nlohmann's CBOR reader recurses
+    // once per level, and a manifest of nested one-byte arrays overflowed the stack (a request
+    // or reply of up to 64 MiB could hold 64 million levels: a crash of the agent or clsync).
+    for (const std::size_t levels : {std::size_t{65}, std::size_t{1} << 20}) {
+      INFO(levels);
+      const std::string outcome = outcome_in_child([&] {
+        std::vector<char> payload(levels, static_cast<char>(0x81)); // [[[…
+        payload.push_back(0);
+        try {
+          (void)wire::from_payload(payload, "unpack_chunk");
+          return std::string("(decoded)");
+        } catch (const TransportError& e) {
+          return std::string(e.what());
+        }
+      });
+      CHECK(outcome ==
+            "agent protocol: malformed unpack_chunk payload: nested deeper than 64 levels");
+    }
+    // 64 levels, definite and indefinite, maps and tags included, still decode.
+    std::vector<char> ok(63, static_cast<char>(0x81));
+    ok.push_back(static_cast<char>(0xA1));
+    ok.push_back(0x61);
+    ok.push_back('k');
+    ok.push_back(0);
+    CHECK(wire::from_payload(ok, "x").is_array());
+    std::vector<char> indefinite(64, static_cast<char>(0x9F));
+    indefinite.insert(indefinite.end(), 64, static_cast<char>(0xFF));
+    CHECK(wire::from_payload(indefinite, "x").is_array());
+    // A real reply with lists of maps decodes as before.
+    const nlohmann::json scan = wire::to_wire(NodeScan{{VolumeScan{}}, {}, {}, {}, {"p"}});
+    CHECK(wire::from_payload(wire::to_payload(scan), "reply") == scan);
   }
 }
