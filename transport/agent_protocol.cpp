@@ -197,7 +197,9 @@ bool FrameReader::next(Frame& frame)
   frame.payload.resize(length);
   // Copy what is buffered, then read the rest straight into the payload (big frames).
   std::size_t have = std::min<std::size_t>(length, m_end - m_begin);
-  std::memcpy(frame.payload.data(), m_buf.data() + m_begin, have);
+  if (have > 0) { // an empty payload's data() may be null: memcpy(null, …, 0) is undefined
+    std::memcpy(frame.payload.data(), m_buf.data() + m_begin, have);
+  }
   m_begin += have;
   if (m_begin == m_end) {
     m_begin = m_end = 0;
@@ -219,8 +221,85 @@ std::vector<char> to_payload(const json& j)
   return out;
 }
 
+namespace {
+
+/// Deepest nesting of arrays and maps a control payload may have; ours nest five levels.
+constexpr std::size_t k_max_cbor_depth = 64;
+
+/// True when the CBOR item in `p` nests arrays, maps or indefinite strings deeper than `limit`,
+/// read without recursion. nlohmann's CBOR reader recurses once per level, so a payload of
+/// nested one-byte arrays would overflow the stack (a crash, not an error) far below
+/// k_max_frame. Malformed bytes are left to from_cbor, which reports them.
+bool cbor_nests_deeper(const std::vector<char>& p, std::size_t limit)
+{
+  constexpr std::uint64_t indefinite = ~std::uint64_t{0};
+  std::vector<std::uint64_t> open; // items still to come at each open level
+  std::size_t pos = 0;
+  const std::size_t size = p.size();
+  while (pos < size) {
+    const auto b = static_cast<unsigned char>(p[pos++]);
+    const unsigned major = b >> 5, info = b & 31;
+    bool done = true; // the byte completed an item (else it opened a level or is a tag)
+    if (b == 0xFF) {
+      if (open.empty() || open.back() != indefinite) {
+        return false;
+      }
+      open.pop_back();
+    } else {
+      std::uint64_t arg = info;
+      if (info >= 24 && info <= 27) {
+        const std::size_t n = std::size_t{1} << (info - 24);
+        if (size - pos < n) {
+          return false;
+        }
+        arg = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+          arg = arg << 8 | static_cast<unsigned char>(p[pos++]);
+        }
+      } else if (info >= 28 && info <= 30) {
+        return false;
+      }
+      const bool indef = info == 31;
+      if ((major == 2 || major == 3) && !indef) {
+        if (arg > size - pos) {
+          return false;
+        }
+        pos += static_cast<std::size_t>(arg);
+      } else if (major == 2 || major == 3 || major == 4 || major == 5) {
+        if (indef) {
+          open.push_back(indefinite);
+          done = false;
+        } else if (arg > size) {
+          return false; // more items than bytes
+        } else if (arg > 0) {
+          open.push_back(major == 5 ? 2 * arg : arg);
+          done = false;
+        }
+      } else if (major == 6) {
+        done = false; // a tag: its item follows
+      }
+      if (open.size() > limit) {
+        return true;
+      }
+    }
+    while (done && !open.empty() && open.back() != indefinite) {
+      if (--open.back() > 0) {
+        break;
+      }
+      open.pop_back();
+    }
+  }
+  return false;
+}
+
+} // namespace
+
 json from_payload(const std::vector<char>& payload, const char* what)
 {
+  if (cbor_nests_deeper(payload, k_max_cbor_depth)) {
+    protocol_error(std::string("malformed ") + what + " payload: nested deeper than " +
+                   std::to_string(k_max_cbor_depth) + " levels");
+  }
   try {
     return json::from_cbor(payload.begin(), payload.end());
   } catch (const json::exception& e) {

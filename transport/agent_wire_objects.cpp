@@ -3,6 +3,7 @@
 //
 // CBOR encodings of the backup-object types (agent_protocol.hpp, object.hpp).
 #include "transport/agent_protocol.hpp"
+#include "transport/wire_number.hpp"
 
 namespace clsync::transport::wire {
 
@@ -22,7 +23,11 @@ const json& field(const json& j, const char* key)
 template <class T> T get(const json& j, const char* key)
 {
   try {
-    return field(j, key).get<T>();
+    T v{};
+    if (!wire_value(field(j, key), v)) {
+      bad_field(key);
+    }
+    return v;
   } catch (const json::exception&) {
     bad_field(key);
   }

@@ -3,6 +3,7 @@
 //
 // CBOR encodings of the node interface's types (agent_protocol.hpp).
 #include "transport/agent_protocol.hpp"
+#include "transport/wire_number.hpp"
 
 namespace clsync::transport::wire {
 
@@ -20,7 +21,9 @@ template <class T> void req(const json& j, const char* key, T& out)
     bad_field(key);
   }
   try {
-    out = it->get<T>();
+    if (!wire_value(*it, out)) {
+      bad_field(key);
+    }
   } catch (const json::exception&) {
     bad_field(key);
   }
@@ -34,7 +37,9 @@ template <class T> void opt(const json& j, const char* key, T& out)
     return;
   }
   try {
-    out = it->get<T>();
+    if (!wire_value(*it, out)) {
+      bad_field(key);
+    }
   } catch (const json::exception&) {
     bad_field(key);
   }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 namespace clsync::transport::tar {
 namespace {
@@ -21,6 +22,8 @@ constexpr std::size_t k_prefix = 345, k_prefix_w = 155;
 
 constexpr std::uint64_t k_max_id = 07777777;
 constexpr std::uint64_t k_max_num = 077777777777ull;
+/// Whole seconds of the latest mtime in int64 nanoseconds (FileEntry::mtime_ns).
+constexpr std::uint64_t k_max_mtime_s = std::numeric_limits<std::int64_t>::max() / 1'000'000'000;
 
 /// Writes `v` as zero-padded octal in `width - 1` digits and a NUL; false when it does not fit.
 bool put_octal(char* field, std::size_t width, std::uint64_t v)
@@ -182,7 +185,7 @@ bool parse_mtime(std::string_view s, std::int64_t& ns)
   std::string_view whole = s.substr(0, s.find('.'));
   std::string_view frac = whole.size() < s.size() ? s.substr(whole.size() + 1) : "";
   std::uint64_t w = 0, f = 0;
-  if (!parse_decimal(whole, w) || w > 9'000'000'000ull) {
+  if (!parse_decimal(whole, w) || w > k_max_mtime_s + 1) {
     return false;
   }
   std::string digits(frac.substr(0, 9));
@@ -193,8 +196,14 @@ bool parse_mtime(std::string_view s, std::int64_t& ns)
   }
   digits.append(9 - digits.size(), '0');
   parse_decimal(digits, f);
-  std::int64_t v = static_cast<std::int64_t>(w) * 1'000'000'000 + static_cast<std::int64_t>(f);
-  ns = neg ? -v : v;
+  // Every mtime the writer writes reads back: the whole range of int64 nanoseconds (a file
+  // dated 2255–2262 once packed, then could not be restored), nothing beyond it.
+  const std::uint64_t v = w * 1'000'000'000ull + f;
+  const std::uint64_t max = std::numeric_limits<std::int64_t>::max();
+  if (v > (neg ? max + 1 : max)) {
+    return false;
+  }
+  ns = !neg ? static_cast<std::int64_t>(v) : v == 0 ? 0 : -static_cast<std::int64_t>(v - 1) - 1;
   return true;
 }
 
@@ -319,7 +328,7 @@ std::string parse_header(const char* b, RawHeader& out)
   if (!get_number(b + k_mode, k_id_w, mode) || !get_number(b + k_uid, k_id_w, uid) ||
       !get_number(b + k_gid, k_id_w, gid) || !get_number(b + k_size, k_num_w, size) ||
       !get_number(b + k_mtime, k_num_w, mtime) || uid > 0xFFFFFFFFu || gid > 0xFFFFFFFFu ||
-      mtime > (1ull << 62)) {
+      mtime > k_max_mtime_s) {
     return "malformed numeric field";
   }
   out.typeflag = b[k_type];

@@ -483,25 +483,15 @@ Topology parse_topology(std::string_view yaml_text, const std::string& file)
 {
   const yaml::Reader r(file);
   const YAML::Mark start; // 1:1
-  std::vector<YAML::Node> docs;
   yaml::check_yaml_limits(r, yaml_text);
-  try {
-    docs = YAML::LoadAll(std::string(yaml_text));
-  } catch (const YAML::DeepRecursion& e) {
-    r.fail(e.mark, "malformed YAML: nested " + std::to_string(e.depth()) +
-                       " levels deep; expected a topology (3 levels)");
-  } catch (const YAML::ParserException& e) {
-    r.fail(e.mark, "malformed YAML: " + e.msg);
-  } catch (const YAML::Exception& e) {
-    r.fail(e.mark, "malformed YAML: " + e.msg);
-  }
-  if (docs.empty() || docs[0].IsNull()) {
+  const yaml::Documents docs = yaml::load_documents(r, std::string(yaml_text));
+  if (!docs.first.IsDefined() || docs.first.IsNull()) {
     r.fail(start, "the file is empty; expected a topology with cluster, replication and nodes");
   }
-  if (docs.size() > 1) {
-    r.fail(docs[1].Mark(), "a second YAML document; expected one topology per file");
+  if (docs.second) {
+    r.fail(*docs.second, "a second YAML document; expected one topology per file");
   }
-  const YAML::Node& root = docs[0];
+  const YAML::Node& root = docs.first;
   const Fields top = r.fields(root, start, "at the top level",
                               "a mapping with cluster, replication and nodes", k_top_keys);
   auto need = [&](const char* key, const char* expected) -> const Field& {

@@ -14,6 +14,88 @@
 
 namespace clsync::core::yaml {
 
+namespace {
+
+/// Records where each document starts and where its root node is; the nodes themselves are
+/// built by YAML::Load.
+class DocumentStartMarks : public YAML::EventHandler {
+public:
+  std::vector<YAML::Mark> starts, roots;
+  void OnDocumentStart(const YAML::Mark& mark) override
+  {
+    starts.push_back(mark);
+    m_root_pending = true;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+  void OnScalar(const YAML::Mark& mark,
+                const std::string&,
+                YAML::anchor_t,
+                const std::string&) override
+  {
+    node(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark,
+                       const std::string&,
+                       YAML::anchor_t,
+                       YAML::EmitterStyle::value) override
+  {
+    node(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark,
+                  const std::string&,
+                  YAML::anchor_t,
+                  YAML::EmitterStyle::value) override
+  {
+    node(mark);
+  }
+  void OnMapEnd() override {}
+
+private:
+  void node(const YAML::Mark& mark)
+  {
+    if (m_root_pending) {
+      roots.push_back(mark);
+      m_root_pending = false;
+    }
+  }
+  bool m_root_pending = false;
+};
+
+} // namespace
+
+Documents load_documents(const Reader& r, const std::string& text)
+{
+  Documents docs;
+  try {
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    DocumentStartMarks marks;
+    while (marks.starts.size() < 2 && parser.HandleNextDocument(marks)) {
+    }
+    if (marks.starts.size() == 2) {
+      const YAML::Mark& a = marks.starts[0];
+      const YAML::Mark& b = marks.starts[1];
+      if (a.pos == b.pos) {
+        const char c =
+            a.pos >= 0 && static_cast<std::size_t>(a.pos) < text.size() ? text[a.pos] : '?';
+        r.fail(a, std::string("malformed YAML: unexpected '") + c + "'");
+      }
+      docs.second = marks.roots.size() == 2 ? marks.roots[1] : b;
+    }
+    // One document only: YAML::Load stops after it.
+    docs.first = YAML::Load(text);
+  } catch (const YAML::DeepRecursion& e) {
+    r.fail(e.mark, "malformed YAML: nested " + std::to_string(e.depth()) +
+                       " levels deep; expected a topology (3 levels)");
+  } catch (const YAML::Exception& e) {
+    r.fail(e.mark, "malformed YAML: " + e.msg);
+  }
+  return docs;
+}
+
 YAML::Mark Field::mark() const
 {
   if (!value.IsDefined() || value.IsNull() || value.Mark().is_null()) {

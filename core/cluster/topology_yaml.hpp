@@ -5,6 +5,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -80,6 +81,18 @@ inline constexpr long k_max_yaml_values = 100000;
 /// once and are never expanded, so an alias bomb costs what its text does. Throws
 /// TopologyError "FILE:LINE:COL: …" through `r`; malformed YAML is left to the real parse.
 void check_yaml_limits(const Reader& r, std::string_view text);
+/// The first YAML document of a file, and where a second one starts (if there is one).
+struct Documents {
+  YAML::Node first;
+  std::optional<YAML::Mark> second;
+};
+
+/// Parses `text` as `r`'s file. yaml-cpp 0.7's LoadAll never returns on some malformed input: a
+/// stray ',' outside a flow collection yields an empty document that consumes nothing, forever,
+/// allocating (jbeder/yaml-cpp#1040, fixed after 0.8). So documents are counted by a parser that
+/// stops after the second, and a document that consumes no input is malformed YAML. Throws
+/// TopologyError for malformed YAML.
+Documents load_documents(const Reader& r, const std::string& text);
 
 /// How a node reads in a message: "'two'", "a list", "a mapping", "nothing".
 std::string describe(const YAML::Node& node);
