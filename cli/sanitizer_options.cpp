@@ -9,30 +9,32 @@
 // CLSYNC_SANITIZER_LOG_DIR, which tests/sanitizers/check_reports.sh scans after the suites.
 // Variables set in the environment still win (the runtimes parse them after these).
 
-#define CLSYNC_SANITIZER_LOG(tool) "log_path=" CLSYNC_SANITIZER_LOG_DIR "/" tool
+// One name for every tool: ASan, LSan and UBSan share the setting in one runtime (the last one
+// parsed wins). Files are report.<pid>.
+#define CLSYNC_SANITIZER_LOG "log_path=" CLSYNC_SANITIZER_LOG_DIR "/report"
 
 extern "C" {
 
 const char* __asan_default_options()
 {
   return "halt_on_error=1:abort_on_error=0:exitcode=99:detect_leaks=1:"
-         "check_initialization_order=1:strict_init_order=1:" CLSYNC_SANITIZER_LOG("asan");
+         "check_initialization_order=1:strict_init_order=1:" CLSYNC_SANITIZER_LOG;
 }
 
 const char* __lsan_default_options()
 {
   return "exitcode=99:suppressions=" CLSYNC_SANITIZER_SUPP_DIR "/lsan.supp:"
-         "print_suppressions=0:" CLSYNC_SANITIZER_LOG("lsan");
+         "print_suppressions=0:" CLSYNC_SANITIZER_LOG;
 }
 
 const char* __ubsan_default_options()
 {
-  return "halt_on_error=1:print_stacktrace=1:exitcode=99:" CLSYNC_SANITIZER_LOG("ubsan");
+  return "halt_on_error=1:print_stacktrace=1:exitcode=99:" CLSYNC_SANITIZER_LOG;
 }
 
 const char* __tsan_default_options()
 {
   return "halt_on_error=1:exitcode=99:second_deadlock_stack=1:"
-         "suppressions=" CLSYNC_SANITIZER_SUPP_DIR "/tsan.supp:" CLSYNC_SANITIZER_LOG("tsan");
+         "suppressions=" CLSYNC_SANITIZER_SUPP_DIR "/tsan.supp:" CLSYNC_SANITIZER_LOG;
 }
 }
