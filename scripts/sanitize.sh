@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Sanitizer runs (README "Sanitizers"). `asan`: AddressSanitizer + UndefinedBehaviorSanitizer
+# (LeakSanitizer included) on every suite, in build-asan. `tsan`: ThreadSanitizer on the unit
+# tests and the suites with threads (executor, agent client, scans, status, leases), in
+# build-tsan. Reports of every process (agents started through sshd too) go to
+# <build>/sanitizer-logs; any report fails the run. More arguments go to ctest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+kind=${1:-asan}
+shift || true
+case $kind in
+  asan) build=${CLSYNC_BUILD_DIR:-build-asan}; sanitize=address,undefined
+        targets=(all); tests=() ;;
+  tsan) build=${CLSYNC_BUILD_DIR:-build-tsan}; sanitize=thread
+        targets=(clsync clsync_unit clsync_integration)
+        tests=(-R '^(unit|integration\.(executor|transport_ssh|transport_agent_pipe|transport_local|status|status_ssh|leases))$') ;;
+  *) echo "usage: scripts/sanitize.sh [asan|tsan] [ctest arguments]" >&2; exit 2 ;;
+esac
+if [ "$(id -u)" -ne 0 ]; then
+  echo "scripts/sanitize.sh: the integration tests start sshd and mount tmpfs: run as root" >&2
+  exit 1
+fi
+./scripts/install-deps.sh
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCLSYNC_SANITIZE=$sanitize >/dev/null
+cmake --build "$build" -j"$(nproc)" --target "${targets[@]}"
+# The fixture tests sanitizer_reports_clear / sanitizer_reports run first and last.
+ctest --test-dir "$build" --output-on-failure --timeout 1800 -j"$(nproc)" "${tests[@]}" "$@"
