@@ -265,6 +265,12 @@ std::vector<KillSite> choose_sites(const std::map<std::string, int>& arrivals, s
   std::mt19937_64 rng(sweep_seed());
   std::shuffle(ends.begin(), ends.end(), rng);
   std::shuffle(middles.begin(), middles.end(), rng);
+  // One first arrival leads: it is reached whatever the threads do (a syscall's n-th call is
+  // counted per thread, so a later site may not be reached in the killed run).
+  auto first = std::find_if(ends.begin(), ends.end(), [](const KillSite& k) { return k.nth == 1; });
+  if (first != ends.end()) {
+    std::iter_swap(ends.begin(), first);
+  }
   std::vector<KillSite> chosen = ends;
   chosen.insert(chosen.end(), middles.begin(), middles.end());
   if (chosen.size() > budget) {

@@ -181,7 +181,7 @@ struct RebalanceDisksCrash : ClusterACrash {
 };
 
 /// Sites per command in CI (a site: a fresh copy, the killed run, the rerun, three walks).
-constexpr std::size_t k_move_ci_budget = 6;
+constexpr std::size_t k_move_ci_budget = 4;
 const std::vector<std::string> k_move_syscalls = {"renameat2", "renameat", "rename",
                                                   "fsync",     "unlinkat", "rmdir"};
 
@@ -202,7 +202,7 @@ TEST_SUITE("crash_move")
     test::sweep_fault_points("rebalance-nodes/local", move_maker<RebalanceNodesCrash>(),
                              k_move_ci_budget);
     test::sweep_syscalls("rebalance-nodes/local/syscalls", move_maker<RebalanceNodesCrash>(),
-                         k_move_syscalls, 3);
+                         k_move_syscalls, 2);
   }
 
   TEST_CASE("rebalance-disks on one filesystem killed at every step (renames)")
@@ -210,7 +210,7 @@ TEST_SUITE("crash_move")
     test::sweep_fault_points("rebalance-disks/same-fs", move_maker<RebalanceDisksCrash>(false),
                              k_move_ci_budget);
     test::sweep_syscalls("rebalance-disks/same-fs/syscalls",
-                         move_maker<RebalanceDisksCrash>(false), k_move_syscalls, 3);
+                         move_maker<RebalanceDisksCrash>(false), k_move_syscalls, 2);
   }
 
   TEST_CASE("rebalance-disks onto another filesystem killed at every step (copies)")

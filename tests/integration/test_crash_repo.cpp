@@ -147,7 +147,7 @@ struct RestoreCrash : CrashCase {
   }
 };
 
-constexpr std::size_t k_repo_ci_budget = 6;
+constexpr std::size_t k_repo_ci_budget = 4;
 const std::vector<std::string> k_repo_syscalls = {"renameat2", "renameat", "rename", "fsync",
                                                   "unlinkat"};
 

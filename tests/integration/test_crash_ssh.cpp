@@ -198,7 +198,7 @@ TEST_SUITE("crash_ssh")
         [&](const std::string& name) -> std::unique_ptr<CrashCase> {
           return std::make_unique<RebalanceSshCrash>(name, sshd);
         },
-        5);
+        4);
   }
 
   TEST_CASE("the remote agent or the session's sshd SIGKILLed mid-stream: no replica lost")
@@ -219,7 +219,7 @@ TEST_SUITE("crash_ssh")
           [&](const std::string& name) -> std::unique_ptr<CrashCase> {
             return std::make_unique<RepoSshCrash>(name, sshd, push);
           },
-          4);
+          3);
     }
   }
 }

@@ -123,8 +123,8 @@ TEST_SUITE("crash_sync")
     auto make = [](const std::string& name) -> std::unique_ptr<CrashCase> {
       return std::make_unique<SyncCrash>(name);
     };
-    test::sweep_fault_points("sync-online/local", make, 8);
+    test::sweep_fault_points("sync-online/local", make, 6);
     test::sweep_syscalls("sync-online/local/syscalls", make,
-                         {"renameat2", "renameat", "rename", "fsync", "unlinkat"}, 3);
+                         {"renameat2", "renameat", "rename", "fsync", "unlinkat"}, 2);
   }
 }
