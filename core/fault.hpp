@@ -15,6 +15,10 @@
 /// is not removed yet); of a commit set (core/run/fan_out_task.hpp): fanout_after_prepare,
 /// fanout_after_mark_<n>, fanout_after_exchange_<n> (n: the participant, from 1),
 /// fanout_before_cleanup; of recovery: recovery_mid; of an inventory: scan_node.
+/// Of backup: backup_mid_object, backup_object_placed, backup_chunk_done, backup_before_snapshot,
+/// backup_after_snapshot; of push: push_mid_object, push_object_placed, push_before_snapshot,
+/// push_snapshot_sent; of sync-online: sync_before_state_save, sync_after_state_save.
+/// `CLSYNC_TEST_FAULT_LOG=<file>` appends every point reached to the file, one per line.
 ///
 /// `CLSYNC_TEST_PAUSE_AT=<point>:<dir>` pauses instead, the first time the point is reached:
 /// the process creates `<dir>/<point>.reached` and waits until `<dir>/<point>.go` exists, so a

@@ -375,7 +375,9 @@ BackupResult backup(Context& ctx, const BackupOptions& opts)
                                           ": no snapshot was written; run the backup again");
       }
     }
+    fault_point("backup_before_snapshot");
     repo->write_snapshot(snap);
+    fault_point("backup_after_snapshot");
     res.snapshot = snap.id;
     res.chunks = snap.chunks.size();
     if (!res.failed.empty() || !res.skipped.empty()) {

@@ -236,6 +236,7 @@ private:
       }
       sent = stream.sent();
       w->commit();
+      fault_point("push_object_placed");
       std::lock_guard lock(m_mutex);
       m_arrived.insert(job.hash);
       ++m_result.objects_sent;
@@ -457,9 +458,11 @@ PushResult push(Context& ctx, const PushOptions& o)
       continue;
     }
     try {
+      fault_point("push_before_snapshot");
       auto w = dest_repo->node().create_file(dest_repo->root(), snapshot_path(snap.id));
       w->write(std::span<const char>(snap.text.data(), snap.text.size()));
       w->commit();
+      fault_point("push_snapshot_sent");
       ++result.snapshots_sent;
       result.bytes += snap.text.size();
     } catch (const std::exception& e) {

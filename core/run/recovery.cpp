@@ -102,6 +102,13 @@ private:
   void gather()
   {
     for (const auto& [node, l] : m_inv.leftovers) {
+      // A re-count holds the other replicas wherever they are, on nodes the run does not lease
+      // too: a dead holder's hold is gathered from every node, or it would keep a replica
+      // uncounted for an hour and the interrupted move it guards could not be finished.
+      if (l.kind == "hold") {
+        m_holds.push_back({node, l.volume, l.content});
+        continue;
+      }
       if (!m_nodes.count(node)) {
         continue;
       }
@@ -122,8 +129,6 @@ private:
             in.dst_volume = get_name_or(*d, "volume", "");
           }
         }
-      } else if (l.kind == "hold") {
-        m_holds.push_back({node, l.volume, l.content});
       } else if (l.kind == "trash") {
         m_trash.push_back({node, l.volume, l.task});
       } else if (l.kind == "tmp") {

@@ -42,7 +42,8 @@ struct RecoveryReport {
 /// - a surplus replica that no intent explains is reported, never deleted;
 /// - intents whose leftovers are resolved are removed;
 /// - a removal hold (core/run/recount.hpp) is removed when its holder is gone: it ran on this
-///   machine and its pid is dead or the machine rebooted since, or it is older than an hour.
+///   machine and its pid is dead or the machine rebooted since, or it is older than an hour;
+///   on any node of the inventory, not only `nodes` (a re-count holds replicas everywhere).
 /// - a commit set (a fan-out write replacing replicas, core/run/fan_out_task.hpp) is decided as a
 ///   whole from its participants' intents: committed (the last participant's intent says so) →
 ///   every remaining exchange is done and the old versions and intents removed (all new); not

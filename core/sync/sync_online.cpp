@@ -3,6 +3,7 @@
 #include "core/sync/sync_online.hpp"
 
 #include "core/cluster/filter.hpp"
+#include "core/fault.hpp"
 #include "core/cluster/inventory.hpp"
 #include "core/plan/plan_check.hpp"
 #include "core/repo/placement.hpp"
@@ -299,7 +300,9 @@ RoundResult sync_round(Context& a, Context& b, const SyncOptions& opts)
                            "tasks left; the next complete round deletes");
     }
     update_state(state, cmp, res, source, finished);
+    fault_point("sync_before_state_save");
     save_sync_state(state_file, state);
+    fault_point("sync_after_state_save");
     res.lag_after = lag_after(cmp, finished, deleted);
   }
   res.code = combine(res.run->code, res);
