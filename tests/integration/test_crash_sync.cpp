@@ -32,18 +32,29 @@ std::string sync_sweep_join(const std::vector<std::string>& v)
   return v.size() > 8 ? s + "; …" : s;
 }
 
-/// Appends a few bytes to the first regular file of `chunk` (a changed chunk in A).
-void sync_sweep_change(const fs::path& chunk)
+/// Appends a few bytes to the first regular file of a changed chunk, on every one of A's replicas
+/// `chunks`, then gives that file the first replica's mtime everywhere: A's replicas stay exact
+/// copies of each other. (Appended one after the other, their mtimes differed whenever a clock
+/// tick fell between the appends; sync then rightly copied the replica it read, which was not
+/// always the one the check took as "A's content".)
+void sync_sweep_change(const std::vector<fs::path>& chunks)
 {
+  REQUIRE(!chunks.empty());
   std::vector<fs::path> files;
-  for (const auto& e : fs::recursive_directory_iterator(chunk)) {
+  for (const auto& e : fs::recursive_directory_iterator(chunks[0])) {
     if (e.is_regular_file()) {
-      files.push_back(e.path());
+      files.push_back(fs::relative(e.path(), chunks[0]));
     }
   }
   REQUIRE(!files.empty());
   std::sort(files.begin(), files.end());
-  std::ofstream(files[0], std::ios::app) << "changed by crash_sync";
+  for (const auto& chunk : chunks) {
+    std::ofstream(chunk / files[0], std::ios::app) << "changed by crash_sync";
+  }
+  const auto mtime = fs::last_write_time(chunks[0] / files[0]);
+  for (const auto& chunk : chunks) {
+    fs::last_write_time(chunk / files[0], mtime);
+  }
 }
 
 struct SyncCrash : CrashCase {
@@ -59,17 +70,25 @@ struct SyncCrash : CrashCase {
     for (const auto& [key, reps] : test::walk_replicas(b_vols)) {
       if (changed < 5 && key.rfind("Level1/", 0) == 0) {
         ++changed;
+        std::vector<fs::path> replicas;
         for (const auto& n : a_vols) {
           if (fs::exists(n.volumes[0] / key)) {
-            sync_sweep_change(n.volumes[0] / key);
+            replicas.push_back(n.volumes[0] / key);
           }
         }
+        sync_sweep_change(replicas);
       }
     }
     REQUIRE(changed == 5);
     b_before = test::walk_replicas(b_vols);
     REQUIRE(b_before.size() == 20);
     for (const auto& [key, reps] : test::walk_replicas(a_vols)) {
+      // The premise of every check below: A's replicas of a chunk are one content, whichever
+      // of them sync reads.
+      for (const auto& r : reps) {
+        REQUIRE_MESSAGE(r.digest == reps.at(0).digest, key, " on ", r.node, " differs from ",
+                        reps.at(0).node, " in A itself");
+      }
       a_now[key] = reps.at(0).digest;
     }
     REQUIRE(a_now.size() == 30);
