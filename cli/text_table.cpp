@@ -45,11 +45,30 @@ std::size_t sequence_at(const std::string& s, std::size_t i)
   return core::is_utf8(std::string_view(s).substr(i, len)) ? len : 0;
 }
 
+/// Appends a control character or an invalid byte sequence as C escapes: \n, \t, \r, else \xHH
+/// per byte (what both terminal_safe and quote_name print for what a terminal would obey).
+void append_escaped(std::string& out, std::string_view seq)
+{
+  static constexpr char k_hex_digits[] = "0123456789abcdef";
+  if (seq == "\n") {
+    out += "\\n";
+  } else if (seq == "\t") {
+    out += "\\t";
+  } else if (seq == "\r") {
+    out += "\\r";
+  } else {
+    for (unsigned char c : seq) {
+      out += "\\x";
+      out += k_hex_digits[c >> 4];
+      out += k_hex_digits[c & 15];
+    }
+  }
+}
+
 } // namespace
 
 std::string terminal_safe(const std::string& text)
 {
-  static constexpr char k_hex_digits[] = "0123456789abcdef";
   std::string out;
   out.reserve(text.size());
   for (std::size_t i = 0; i < text.size();) {
@@ -58,18 +77,8 @@ std::string terminal_safe(const std::string& text)
     i += seq.size();
     if (n > 0 && !is_control(seq)) {
       out += seq;
-    } else if (seq == "\n") {
-      out += "\\n";
-    } else if (seq == "\t") {
-      out += "\\t";
-    } else if (seq == "\r") {
-      out += "\\r";
     } else {
-      for (unsigned char c : seq) {
-        out += "\\x";
-        out += k_hex_digits[c >> 4];
-        out += k_hex_digits[c & 15];
-      }
+      append_escaped(out, seq);
     }
   }
   return out;
@@ -86,7 +95,6 @@ std::string quote_name(const std::string& name)
   if (plain) {
     return name;
   }
-  static constexpr char k_hex[] = "0123456789abcdef";
   std::string out = "$'";
   for (std::size_t i = 0; i < name.size();) {
     const std::size_t n = sequence_at(name, i);
@@ -99,19 +107,7 @@ std::string quote_name(const std::string& name)
       out += seq;
       continue;
     }
-    if (seq == "\n") {
-      out += "\\n";
-    } else if (seq == "\t") {
-      out += "\\t";
-    } else if (seq == "\r") {
-      out += "\\r";
-    } else {
-      for (unsigned char c : seq) {
-        out += "\\x";
-        out += k_hex[c >> 4];
-        out += k_hex[c & 15];
-      }
-    }
+    append_escaped(out, seq);
   }
   out += '\'';
   return out;
