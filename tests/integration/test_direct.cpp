@@ -102,15 +102,8 @@ void to_direct_nodes(DemoCopy& d, const test::SshdHarness& sshd, const std::stri
                   "transfer: direct\n"
                   "direct:\n"
                   "  identity: " + node_key + "\n"
-                  "  known_hosts: " + node_known_hosts + "\n"
-                  "ssh:\n"
-                  "  user: root\n"
-                  "  identity: " + sshd.client_key().string() + "\n"
-                  "  known_hosts: " + sshd.known_hosts().string() + "\n"
-                  "  agent_command: " CLSYNC_BINARY "\n"
-                  "  connect_timeout: 5\n"
-                  "  io_timeout: 30\n"
-                  "nodes:\n";
+                  "  known_hosts: " + node_known_hosts + "\n" +
+                  sshd.topology_ssh_block();
   for (std::size_t i = 0; i < d.topo->nodes.size(); ++i) {
     const auto& n = d.topo->nodes[i];
     y += "  - name: " + n.name + "\n";

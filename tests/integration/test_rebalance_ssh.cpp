@@ -24,19 +24,8 @@ namespace {
 void to_ssh_nodes(DemoCopy& d, const test::SshdHarness& sshd)
 {
   std::string y = "cluster: demo-a\n"
-                  "replication: 2\n"
-                  "ssh:\n"
-                  "  user: root\n"
-                  "  identity: " +
-                  sshd.client_key().string() +
-                  "\n"
-                  "  known_hosts: " +
-                  sshd.known_hosts().string() +
-                  "\n"
-                  "  agent_command: " CLSYNC_BINARY "\n"
-                  "  connect_timeout: 5\n"
-                  "  io_timeout: 30\n"
-                  "nodes:\n";
+                  "replication: 2\n" +
+                  sshd.topology_ssh_block();
   for (std::size_t i = 0; i < d.topo->nodes.size(); ++i) {
     const auto& n = d.topo->nodes[i];
     y += "  - name: " + n.name + "\n";

@@ -44,15 +44,8 @@ fs::path write_topology(const fs::path& file,
                         const std::vector<bool>& ssh)
 {
   std::string y = "cluster: mixed\n"
-                  "replication: 2\n"
-                  "ssh:\n"
-                  "  user: root\n"
-                  "  identity: " + sshd.client_key().string() + "\n"
-                  "  known_hosts: " + sshd.known_hosts().string() + "\n"
-                  "  agent_command: " CLSYNC_BINARY "\n"
-                  "  connect_timeout: 5\n"
-                  "  io_timeout: 30\n"
-                  "nodes:\n";
+                  "replication: 2\n" +
+                  sshd.topology_ssh_block();
   for (std::size_t i = 0; i < volumes.size(); ++i) {
     y += "  - name: n" + std::to_string(i + 1) + "\n";
     if (ssh[i]) {

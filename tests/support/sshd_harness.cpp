@@ -185,6 +185,18 @@ SshdHarness::~SshdHarness()
   }
 }
 
+std::string SshdHarness::topology_ssh_block() const
+{
+  return "ssh:\n"
+         "  user: root\n"
+         "  identity: " + client_key().string() + "\n"
+         "  known_hosts: " + known_hosts().string() + "\n"
+         "  agent_command: " CLSYNC_BINARY "\n"
+         "  connect_timeout: 5\n"
+         "  io_timeout: 30\n"
+         "nodes:\n";
+}
+
 std::string SshdHarness::known_hosts_line(int i) const
 {
   const auto& h = host(i);

@@ -45,6 +45,10 @@ public:
   std::filesystem::path home() const { return m_dir / "home"; }
   /// The known_hosts line of host `i`: "[127.0.0.N]:PORT ssh-ed25519 AAAA…".
   std::string known_hosts_line(int i) const;
+  /// A topology file's `ssh:` block (ending in "nodes:\n") for the harness's hosts: user root,
+  /// the client key, the harness's known_hosts, agent_command = the built clsync, timeouts of
+  /// 5 s to connect and 30 s of I/O.
+  std::string topology_ssh_block() const;
 
   /// A target for host `i` that works out of the box: user root, the client key, the
   /// harness's known_hosts (strict), agent_command = the built clsync, timeouts of a few
