@@ -124,9 +124,10 @@ constexpr std::size_t k_out_buffer = 512u << 10;
 
 AgentConnection::AgentConnection(std::unique_ptr<AgentStream> stream,
                                  std::string node,
-                                 bool compress)
+                                 bool compress,
+                                 std::chrono::milliseconds stall_limit)
     : m_stream(std::move(stream)), m_node(std::move(node)), m_reader(*m_stream),
-      m_compress(compress)
+      m_compress(compress), m_stall_limit(stall_limit)
 {
   m_out.reserve(k_out_buffer);
 }
@@ -154,6 +155,7 @@ template <class F> auto AgentConnection::guarded(F&& f) -> decltype(f())
 void AgentConnection::send_raw(MsgType type, const char* data, std::size_t n)
 {
   auto header = wire::encode_header(type, n);
+  progressed();
   guarded([&] {
     if (m_out.size() + header.size() + n > k_out_buffer && !m_out.empty()) {
       m_stream->write_all(m_out.data(), m_out.size());
@@ -215,6 +217,29 @@ void AgentConnection::flush()
   });
 }
 
+void AgentConnection::check_stalled()
+{
+  if (m_stall_limit.count() <= 0 ||
+      std::chrono::steady_clock::now() - m_progress_at <= m_stall_limit) {
+    return;
+  }
+  m_broken = true;
+  const auto s = std::chrono::duration_cast<std::chrono::seconds>(m_stall_limit).count();
+  throw TransportError(FailureKind::timeout,
+                       m_node + ": the agent kept the request alive for " + std::to_string(s) +
+                           " s without progress (only keepalives came back); given up",
+                       true);
+}
+
+void AgentConnection::note_frame()
+{
+  if (m_frame.type == MsgType::keepalive || m_frame.type == MsgType::pull_progress) {
+    check_stalled();  // a PULL_PROGRESS counts once its caller saw new bytes (progressed())
+  } else {
+    progressed();
+  }
+}
+
 wire::Frame& AgentConnection::recv()
 {
   return guarded([&]() -> wire::Frame& {
@@ -224,6 +249,7 @@ wire::Frame& AgentConnection::recv()
         throw TransportError(FailureKind::error, m_node + ": the agent closed the connection" +
                                                      (diag.empty() ? "" : " (" + diag + ")"));
       }
+      note_frame();
     } while (m_frame.type == MsgType::keepalive);
     return m_frame;
   });
@@ -236,6 +262,7 @@ wire::Frame* AgentConnection::poll()
       if (!m_reader.next(m_frame)) {
         throw TransportError(FailureKind::error, m_node + ": the agent closed the connection");
       }
+      note_frame();
       if (m_frame.type != MsgType::keepalive) {
         return &m_frame;
       }
@@ -307,7 +334,8 @@ PooledConnection ConnectionPool::get()
     }
   }
   return PooledConnection(
-      *this, std::make_unique<AgentConnection>(m_connect(), node(), m_options.compress));
+      *this, std::make_unique<AgentConnection>(m_connect(), node(), m_options.compress,
+                                               std::chrono::seconds(m_options.stall_limit_s)));
 }
 
 void ConnectionPool::give_back(std::unique_ptr<AgentConnection> c)

@@ -59,7 +59,19 @@ struct AgentNodeOptions {
   /// Send file bytes as DATA_ZSTD (--compress). The connector asks the agent for the same
   /// in its hello (wire::Hello::compress); either side accepts both kinds of data frame.
   bool compress = false;
+  /// A request that goes on this long with nothing but KEEPALIVEs coming back (or pulls
+  /// reporting no new bytes) fails with a timeout naming the node; 0: never. The stream's
+  /// I/O timeout only bounds each read, which a KEEPALIVE satisfies.
+  int stall_limit_s = 0;
 };
+
+/// The stall limit of a node reached with `io_timeout_s` (the topology's io_timeout): 60
+/// times it (an hour by default), long enough for an agent hashing or copying a large chunk
+/// on one node, which answers only KEEPALIVEs meanwhile.
+constexpr int stall_limit_s(int io_timeout_s)
+{
+  return 60 * (io_timeout_s > 0 ? io_timeout_s : 60);
+}
 
 /// A Node served by agents opened through `connect`. Connections are opened lazily, used by one
 /// thread at a time, kept (up to pool_size idle) and reused; a connection whose stream broke is

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <string_view>
 
 /// Internals of the agent client (agent_client.cpp, agent_node.cpp): one connection and the
 /// pool of them. Not for use outside transport/.
@@ -17,7 +18,12 @@ namespace clsync::transport::detail {
 /// failure marks it broken; a broken connection is never returned to the pool.
 class AgentConnection {
 public:
-  AgentConnection(std::unique_ptr<AgentStream> stream, std::string node, bool compress);
+  /// `stall_limit` (zero: none) bounds how long a request may go on with nothing but
+  /// KEEPALIVEs (or PULL_PROGRESS without new bytes) coming back: see check_stalled().
+  AgentConnection(std::unique_ptr<AgentStream> stream,
+                  std::string node,
+                  bool compress,
+                  std::chrono::milliseconds stall_limit = std::chrono::milliseconds(0));
 
   /// Queues a control frame (sent on flush, or earlier when the buffer fills).
   void send(wire::MsgType type, const nlohmann::json& payload);
@@ -28,7 +34,8 @@ public:
   /// The file bytes of a DATA or DATA_ZSTD frame (valid until the next call).
   std::span<const char> data_of(const wire::Frame& f);
   void flush();
-  /// The next frame other than KEEPALIVE; throws TransportError when the stream ends.
+  /// The next frame other than KEEPALIVE; throws TransportError when the stream ends, and
+  /// TransportError(timeout) when only KEEPALIVEs came for longer than the stall limit.
   wire::Frame& recv();
   /// A frame other than KEEPALIVE that arrived already, without waiting for one: KEEPALIVEs
   /// that are there are consumed; nullptr when nothing else is waiting. (A frame whose first
@@ -42,6 +49,15 @@ public:
   /// A protocol error: marks the connection broken and returns the error to throw.
   TransportError protocol_error(const std::string& what);
 
+  /// The request made progress (a PULL_PROGRESS with new bytes; any other frame but a
+  /// KEEPALIVE or PULL_PROGRESS, and every frame sent, count by themselves).
+  void progressed() { m_progress_at = std::chrono::steady_clock::now(); }
+  /// Throws TransportError(timeout) naming the node, and marks the connection broken, when
+  /// the request has gone on without progress for longer than the stall limit. The I/O
+  /// timeout bounds each read; this bounds an agent that answers every read with a KEEPALIVE
+  /// but never finishes (a hung disk under it, or a hostile agent).
+  void check_stalled();
+
   bool broken() const { return m_broken; }
   void mark_broken() { m_broken = true; }
   const std::string& node() const { return m_node; }
@@ -49,6 +65,8 @@ public:
   void touch() { m_last_used = std::chrono::steady_clock::now(); }
 
 private:
+  /// Progress bookkeeping for a frame just read (see check_stalled).
+  void note_frame();
   /// Runs an I/O step; a TransportError from the stream marks the connection broken.
   template <class F> auto guarded(F&& f) -> decltype(f());
 
@@ -61,8 +79,31 @@ private:
   bool m_compress;
   wire::DataCompressor m_compressor;
   bool m_broken = false;
+  std::chrono::milliseconds m_stall_limit;
+  std::chrono::steady_clock::time_point m_progress_at = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point m_last_used = std::chrono::steady_clock::now();
 };
+
+/// Runs `decode` over a reply or frame already read from `c`. A reply of the wrong shape (a
+/// missing field, a wrong type, malformed CBOR) becomes a protocol error naming the node and
+/// `about` (what was asked: the request, and the chunk or file when known); the connection
+/// is marked broken. Only decoding belongs in `decode`: errors of a sink must pass as they are.
+template <class F>
+auto decode_reply(AgentConnection& c, const std::string& about, F&& decode) -> decltype(decode())
+{
+  static constexpr std::string_view k_prefix = "agent protocol: ";
+  try {
+    return decode();
+  } catch (const TransportError& e) {
+    std::string_view what = e.what();
+    if (what.starts_with(k_prefix)) {
+      what.remove_prefix(k_prefix.size());
+    }
+    throw c.protocol_error(about + ": " + std::string(what));
+  } catch (const nlohmann::json::exception& e) {
+    throw c.protocol_error(about + ": " + e.what());
+  }
+}
 
 class ConnectionPool;
 

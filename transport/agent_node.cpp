@@ -4,6 +4,7 @@
 #include "transport/agent_connection.hpp"
 
 #include <mutex>
+#include <type_traits>
 
 namespace clsync::transport {
 
@@ -15,15 +16,30 @@ using wire::MsgType;
 
 namespace {
 
+using detail::decode_reply;
+
 /// A field of a reply; a missing one is a protocol error.
 const json& at(const json& j, const char* key)
 {
-  auto it = j.find(key);
+  auto it = j.is_object() ? j.find(key) : j.end();
   if (!j.is_object() || it == j.end()) {
     throw TransportError(FailureKind::error,
                          std::string("agent protocol: reply without '") + key + "'");
   }
   return *it;
+}
+
+/// What a reply answers, for messages: "fingerprint of chunk K on /vol".
+std::string answering(MsgType type, const std::string& volume = {}, const std::string& key = {})
+{
+  std::string s = std::string("reply to ") + wire::to_string(type);
+  if (!key.empty()) {
+    s += " of " + key;
+  }
+  if (!volume.empty()) {
+    s += " on " + volume;
+  }
+  return s;
 }
 
 /// Reads a stream's frames into a sink. When the sink throws, the agent is told to CANCEL and
@@ -34,7 +50,8 @@ json consume_stream(AgentConnection& c, MsgType request, OnFrame&& on_frame)
   for (;;) {
     auto& f = c.recv();
     if (f.type == MsgType::reply) {
-      return wire::from_payload(f.payload, wire::to_string(request));
+      return decode_reply(c, answering(request),
+                          [&] { return wire::from_payload(f.payload, wire::to_string(request)); });
     }
     if (f.type == MsgType::error) {
       throw c.remote_error(f);
@@ -83,12 +100,14 @@ public:
         throw c->protocol_error(std::string("unexpected ") + wire::to_string(f.type) +
                                 " in a scan");
       }
-      json part = wire::from_payload(f.payload, "scan_part");
-      for (const auto& r : at(part, "replicas")) {
-        replicas.push_back(wire::decode<ReplicaScan>(r));
-      }
+      decode_reply(*c, "scan part", [&] {
+        json part = wire::from_payload(f.payload, "scan_part");
+        for (const auto& r : at(part, "replicas")) {
+          replicas.push_back(wire::decode<ReplicaScan>(r));
+        }
+      });
     });
-    auto result = wire::decode<NodeScan>(rest);
+    auto result = decode_reply(*c, answering(MsgType::scan), [&] { return wire::decode<NodeScan>(rest); });
     result.replicas = std::move(replicas);
     return result;
   }
@@ -99,30 +118,49 @@ public:
     auto c = m_pool.get();
     c->send(MsgType::read_chunk, json{{"volume", volume}, {"key", key}});
     c->flush();
+    // Frames are decoded under the node's name first; the sink's own errors pass as they are.
+    const std::string about = "read_chunk of " + key + " on " + volume;
+    std::string file;  // the file being read, for messages
+    auto frame_of = [&](const wire::Frame& f, const char* what) {
+      return decode_reply(*c, about + (file.empty() ? "" : ", file " + file) + ": " + what,
+                          [&] { return wire::from_payload(f.payload, what); });
+    };
     json digest = consume_stream(*c, MsgType::read_chunk, [&](const wire::Frame& f) {
       switch (f.type) {
-      case MsgType::file_begin:
-        sink.begin_file(wire::decode<FileEntry>(wire::from_payload(f.payload, "file_begin")));
+      case MsgType::file_begin: {
+        const json j = frame_of(f, "file_begin");
+        auto entry = decode_reply(*c, about, [&] { return wire::decode<FileEntry>(j); });
+        file = entry.path;
+        sink.begin_file(entry);
         break;
+      }
       case MsgType::data:
       case MsgType::data_zstd:
         sink.file_data(c->data_of(f));
         break;
-      case MsgType::hole:
-        sink.file_hole(wire::get_u64(wire::from_payload(f.payload, "hole"), "length"));
+      case MsgType::hole: {
+        const json j = frame_of(f, "hole");
+        sink.file_hole(decode_reply(*c, about + ", file " + file,
+                                    [&] { return wire::get_u64(j, "length"); }));
         break;
-      case MsgType::file_end:
-        sink.end_file(wire::get_string(wire::from_payload(f.payload, "file_end"), "sha256"));
+      }
+      case MsgType::file_end: {
+        const json j = frame_of(f, "file_end");
+        sink.end_file(decode_reply(*c, about + ", file " + file,
+                                   [&] { return wire::get_string(j, "sha256"); }));
         break;
-      case MsgType::dir:
-        sink.directory(wire::decode<ChunkDir>(wire::from_payload(f.payload, "dir")));
+      }
+      case MsgType::dir: {
+        const json j = frame_of(f, "dir");
+        sink.directory(decode_reply(*c, about, [&] { return wire::decode<ChunkDir>(j); }));
         break;
+      }
       default:
         throw c->protocol_error(std::string("unexpected ") + wire::to_string(f.type) +
                                 " in a chunk read");
       }
     });
-    return wire::decode<ChunkDigest>(digest);
+    return decode_reply(*c, about, [&] { return wire::decode<ChunkDigest>(digest); });
   }
 
   std::unique_ptr<ChunkWriter> write_chunk(const std::string& volume,
@@ -135,13 +173,16 @@ public:
 
   std::string fingerprint(const std::string& volume, const std::string& key) override
   {
-    return wire::get_string(call(MsgType::fingerprint, {{"volume", volume}, {"key", key}}),
-                            "fingerprint");
+    return call_as(MsgType::fingerprint, {{"volume", volume}, {"key", key}},
+                   answering(MsgType::fingerprint, volume, key),
+                   [](const json& r) { return wire::get_string(r, "fingerprint"); });
   }
 
   ChunkDigest hash_chunk(const std::string& volume, const std::string& key) override
   {
-    return wire::decode<ChunkDigest>(call(MsgType::hash_chunk, {{"volume", volume}, {"key", key}}));
+    return call_as(MsgType::hash_chunk, {{"volume", volume}, {"key", key}},
+                   answering(MsgType::hash_chunk, volume, key),
+                   [](const json& r) { return wire::decode<ChunkDigest>(r); });
   }
 
   CommitOutcome commit_chunk(const std::string& volume,
@@ -149,23 +190,27 @@ public:
                              const std::string& key,
                              CommitMode mode) override
   {
-    auto r = call(MsgType::commit_chunk, {{"volume", volume},
-                                          {"task", task},
-                                          {"key", key},
-                                          {"mode", wire::to_wire(mode)},
-                                          {"fence", fence()}});
-    return wire::decode<CommitOutcome>(at(r, "outcome"));
+    return call_as(MsgType::commit_chunk,
+                   {{"volume", volume},
+                    {"task", task},
+                    {"key", key},
+                    {"mode", wire::to_wire(mode)},
+                    {"fence", fence()}},
+                   answering(MsgType::commit_chunk, volume, key),
+                   [](const json& r) { return wire::decode<CommitOutcome>(at(r, "outcome")); });
   }
 
   RenameOutcome rename_chunk(const std::string& from_volume,
                              const std::string& key,
                              const std::string& to_volume) override
   {
-    auto r = call(MsgType::rename_chunk, {{"from_volume", from_volume},
-                                          {"key", key},
-                                          {"to_volume", to_volume},
-                                          {"fence", fence()}});
-    return wire::decode<RenameOutcome>(at(r, "outcome"));
+    return call_as(MsgType::rename_chunk,
+                   {{"from_volume", from_volume},
+                    {"key", key},
+                    {"to_volume", to_volume},
+                    {"fence", fence()}},
+                   answering(MsgType::rename_chunk, from_volume, key),
+                   [](const json& r) { return wire::decode<RenameOutcome>(at(r, "outcome")); });
   }
 
   ChunkDigest copy_chunk_local(const std::string& from_volume,
@@ -173,18 +218,20 @@ public:
                                const std::string& to_volume,
                                const std::string& task) override
   {
-    return wire::decode<ChunkDigest>(call(
+    return call_as(
         MsgType::copy_chunk_local,
-        {{"from_volume", from_volume}, {"key", key}, {"to_volume", to_volume}, {"task", task}}));
+        {{"from_volume", from_volume}, {"key", key}, {"to_volume", to_volume}, {"task", task}},
+        answering(MsgType::copy_chunk_local, from_volume, key),
+        [](const json& r) { return wire::decode<ChunkDigest>(r); });
   }
 
   std::string
   trash_chunk(const std::string& volume, const std::string& key, const std::string& task) override
   {
-    return wire::get_string(
-        call(MsgType::trash_chunk,
-             {{"volume", volume}, {"key", key}, {"task", task}, {"fence", fence()}}),
-        "fingerprint");
+    return call_as(MsgType::trash_chunk,
+                   {{"volume", volume}, {"key", key}, {"task", task}, {"fence", fence()}},
+                   answering(MsgType::trash_chunk, volume, key),
+                   [](const json& r) { return wire::get_string(r, "fingerprint"); });
   }
   void
   untrash_chunk(const std::string& volume, const std::string& task, const std::string& key) override
@@ -211,10 +258,12 @@ public:
                             const LeaseInfo& mine,
                             const std::string& replace_run_id) override
   {
-    return wire::decode<LeaseResult>(call(MsgType::acquire_lease,
-                                          {{"volume", volume},
-                                           {"lease", wire::to_wire(mine)},
-                                           {"replace_run_id", replace_run_id}}));
+    return call_as(MsgType::acquire_lease,
+                   {{"volume", volume},
+                    {"lease", wire::to_wire(mine)},
+                    {"replace_run_id", replace_run_id}},
+                   answering(MsgType::acquire_lease, volume),
+                   [](const json& r) { return wire::decode<LeaseResult>(r); });
   }
   void refresh_lease(const std::string& volume, const LeaseInfo& mine) override
   {
@@ -226,12 +275,14 @@ public:
   }
   std::optional<LeaseInfo> read_lease(const std::string& volume) override
   {
-    auto r = call(MsgType::read_lease, {{"volume", volume}});
-    auto it = r.find("lease");
-    if (it == r.end() || it->is_null()) {
-      return std::nullopt;
-    }
-    return wire::decode<LeaseInfo>(*it);
+    return call_as(MsgType::read_lease, {{"volume", volume}}, answering(MsgType::read_lease, volume),
+                   [](const json& r) -> std::optional<LeaseInfo> {
+                     auto it = r.is_object() ? r.find("lease") : r.end();
+                     if (it == r.end() || it->is_null()) {
+                       return std::nullopt;
+                     }
+                     return wire::decode<LeaseInfo>(*it);
+                   });
   }
   /// The fence travels in every fenced request, so each pooled connection (its own agent
   /// process on the node) applies it, including connections opened later.
@@ -268,12 +319,8 @@ public:
 
   std::vector<DirEntry> list_dir(const std::string& root, const std::string& relpath) override
   {
-    auto r = call(MsgType::list_dir, {{"root", root}, {"relpath", relpath}});
-    std::vector<DirEntry> out;
-    for (const auto& e : at(r, "entries")) {
-      out.push_back(wire::decode<DirEntry>(e));
-    }
-    return out;
+    return call_as(MsgType::list_dir, {{"root", root}, {"relpath", relpath}},
+                   answering(MsgType::list_dir, root, relpath), entries_of);
   }
 
   void remove_file(const std::string& root, const std::string& relpath) override
@@ -293,18 +340,15 @@ public:
     auto c = m_pool.get();
     auto r = c->call(MsgType::append_file,
                      json{{"root", root}, {"relpath", relpath}, {"sha256", expected_sha256}});
-    const auto offset = wire::get_u64(r, "offset");
+    const auto offset = decode_reply(*c, answering(MsgType::append_file, root, relpath),
+                                     [&] { return wire::get_u64(r, "offset"); });
     return detail::make_remote_append_writer(std::move(c), offset);
   }
 
   std::vector<DirEntry> list_tree(const std::string& root, const std::string& relpath) override
   {
-    auto r = call(MsgType::list_tree, {{"root", root}, {"relpath", relpath}});
-    std::vector<DirEntry> out;
-    for (const auto& e : at(r, "entries")) {
-      out.push_back(wire::decode<DirEntry>(e));
-    }
-    return out;
+    return call_as(MsgType::list_tree, {{"root", root}, {"relpath", relpath}},
+                   answering(MsgType::list_tree, root, relpath), entries_of);
   }
 
   void create_dir(const std::string& root, const std::string& relpath, std::uint32_t mode) override
@@ -314,19 +358,22 @@ public:
 
   std::vector<ChunkLocation> locate_chunk(const std::string& key) override
   {
-    auto r = call(MsgType::locate_chunk, {{"key", key}});
-    std::vector<ChunkLocation> out;
-    for (const auto& l : at(r, "locations")) {
-      out.push_back({wire::get_string(l, "volume"), wire::get_string(l, "fingerprint")});
-    }
-    return out;
+    return call_as(MsgType::locate_chunk, {{"key", key}}, answering(MsgType::locate_chunk, {}, key),
+                   [](const json& r) {
+                     std::vector<ChunkLocation> out;
+                     for (const auto& l : at(r, "locations")) {
+                       out.push_back(
+                           {wire::get_string(l, "volume"), wire::get_string(l, "fingerprint")});
+                     }
+                     return out;
+                   });
   }
   std::string
   place_hold(const std::string& volume, const std::string& key, const std::string& record) override
   {
-    return wire::get_string(
-        call(MsgType::place_hold, {{"volume", volume}, {"key", key}, {"record", record}}),
-        "holder");
+    return call_as(MsgType::place_hold, {{"volume", volume}, {"key", key}, {"record", record}},
+                   answering(MsgType::place_hold, volume, key),
+                   [](const json& r) { return wire::get_string(r, "holder"); });
   }
   void release_hold(const std::string& volume,
                     const std::string& key,
@@ -353,7 +400,8 @@ public:
       }
       out.write(c->data_of(f));
     });
-    return wire::decode<PackResult>(result);
+    return decode_reply(*c, answering(MsgType::pack_chunk, volume, key),
+                        [&] { return wire::decode<PackResult>(result); });
   }
 
   std::unique_ptr<ObjectWriter> unpack_chunk(const std::string& volume,
@@ -370,9 +418,10 @@ public:
                            const std::string& relpath,
                            const ChunkManifest& expected) override
   {
-    return wire::decode<ObjectCheck>(
-        call(MsgType::check_object,
-             {{"root", root}, {"relpath", relpath}, {"manifest", wire::to_wire(expected)}}));
+    return call_as(MsgType::check_object,
+                   {{"root", root}, {"relpath", relpath}, {"manifest", wire::to_wire(expected)}},
+                   answering(MsgType::check_object, root, relpath),
+                   [](const json& r) { return wire::decode<ObjectCheck>(r); });
   }
 
   PullResult pull_chunk(const std::string& volume,
@@ -384,19 +433,30 @@ public:
     c->send(MsgType::pull_chunk,
             json{{"volume", volume}, {"task", task}, {"source", wire::to_wire(source)}});
     c->flush();
+    const std::string about = answering(MsgType::pull_chunk, volume, task);
     for (;;) {
       auto& f = c->recv();
       switch (f.type) {
       case MsgType::reply:
-        return wire::decode<PullResult>(wire::from_payload(f.payload, "pull_chunk"));
+        return decode_reply(*c, about, [&] {
+          return wire::decode<PullResult>(wire::from_payload(f.payload, "pull_chunk"));
+        });
       case MsgType::error:
         throw c->remote_error(f);
       case MsgType::direct_unavailable:
-        throw DirectUnavailable(
-            m_description + ": " +
-            wire::get_string(wire::from_payload(f.payload, "direct_unavailable"), "message"));
+        throw DirectUnavailable(m_description + ": " + decode_reply(*c, about, [&] {
+                                  return wire::get_string(
+                                      wire::from_payload(f.payload, "direct_unavailable"),
+                                      "message");
+                                }));
       case MsgType::pull_progress: {
-        const auto n = wire::get_u64(wire::from_payload(f.payload, "pull_progress"), "bytes");
+        const auto n = decode_reply(*c, about, [&] {
+          return wire::get_u64(wire::from_payload(f.payload, "pull_progress"), "bytes");
+        });
+        // Only a report of bytes is progress: one of none counts as a keepalive.
+        if (n > 0) {
+          c->progressed();
+        }
         try {
           if (on_bytes) {
             on_bytes(n);
@@ -438,6 +498,25 @@ private:
   {
     auto c = m_pool.get();
     return c->call(type, request);
+  }
+
+  /// A call whose reply `decode` reads under the node's name (detail::decode_reply).
+  template <class F>
+  auto call_as(MsgType type, const json& request, const std::string& about, F&& decode)
+      -> std::invoke_result_t<F&, const json&>
+  {
+    auto c = m_pool.get();
+    const json r = c->call(type, request);
+    return decode_reply(*c, about, [&] { return decode(r); });
+  }
+
+  static std::vector<DirEntry> entries_of(const json& r)
+  {
+    std::vector<DirEntry> out;
+    for (const auto& e : at(r, "entries")) {
+      out.push_back(wire::decode<DirEntry>(e));
+    }
+    return out;
   }
 
   std::string fence() const

@@ -120,7 +120,8 @@ public:
     m_final = true;
     const json reply = m_c->call(MsgType::finish, json::object());
     m_finished = true;
-    return wire::decode<ChunkDigest>(reply);
+    return decode_reply(*m_c, "reply to finish of task " + m_task + " on " + m_volume,
+                        [&] { return wire::decode<ChunkDigest>(reply); });
   }
   void abort() noexcept override
   {
@@ -237,7 +238,9 @@ public:
     }
     m_done = true;
     m_final = true;  // as in RemoteChunkWriter::finish
-    return wire::get_string(m_c->call(MsgType::finish, json::object()), "sha256");
+    const json reply = m_c->call(MsgType::finish, json::object());
+    return decode_reply(*m_c, "reply to finish of a file",
+                        [&] { return wire::get_string(reply, "sha256"); });
   }
   void abort() noexcept override
   {
@@ -312,7 +315,9 @@ public:
     }
     m_done = true;
     m_final = true;
-    return wire::get_u64(m_c->call(MsgType::finish, json::object()), "size");
+    const json reply = m_c->call(MsgType::finish, json::object());
+    return decode_reply(*m_c, "reply to finish of an append",
+                        [&] { return wire::get_u64(reply, "size"); });
   }
   void close() noexcept override
   {
@@ -414,7 +419,8 @@ public:
     m_done = m_final = true;  // the FINISH answer ends the stream whatever it says
     const json reply = m_c->call(MsgType::finish, json{{"object_sha256", object_sha256}});
     m_finished = true;
-    return wire::decode<ChunkDigest>(reply);
+    return decode_reply(*m_c, "reply to finish of task " + m_task + " on " + m_volume,
+                        [&] { return wire::decode<ChunkDigest>(reply); });
   }
 
   void abort() noexcept override

@@ -195,6 +195,7 @@ std::shared_ptr<Node> DirectPuller::source_node(const std::string& self, const D
   AgentNodeOptions options;
   options.description = direct_label(self, s);
   options.pool_size = 4;
+  options.stall_limit_s = stall_limit_s(s.io_timeout_s);
   const std::string label = options.description;
   auto connect = [s, label]() -> std::unique_ptr<AgentStream> {
     const std::string prefix = label + ": direct pull unavailable: ";

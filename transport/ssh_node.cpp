@@ -193,6 +193,7 @@ std::shared_ptr<Node> make_ssh_node(const SshTarget& target)
   options.description = describe_ssh_target(target);
   options.pool_size = std::max(1, target.pool_size);
   options.compress = target.compress;
+  options.stall_limit_s = stall_limit_s(target.io_timeout_s);
   auto connector = std::make_shared<SshConnector>(target);
   return make_agent_node(options, [connector] { return (*connector)(); });
 }
