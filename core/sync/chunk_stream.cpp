@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <stdexcept>
 
 namespace clsync::core::sync {
 namespace {
@@ -28,8 +27,15 @@ void put(std::string& s, T v)
 
 void put_str(std::string& s, const std::string& v)
 {
-  put<std::uint32_t>(s, static_cast<std::uint32_t>(v.size()));
+  put<std::uint32_t>(s, static_cast<std::uint32_t>(v.size()));  // bounded: see frame()
   s += v;
+}
+
+/// A chunk stream that cannot go on (its frames were not written by our encoder).
+[[noreturn]] void stream_broken(const std::string& what)
+{
+  throw transport::TransportError(transport::FailureKind::error,
+                                  "sync stream: " + what + " (internal error)", false);
 }
 
 /// Reads the fields of one frame body in order; throws on a short body.
@@ -58,7 +64,7 @@ private:
   void need(std::size_t n) const
   {
     if (m_at + n > m_b.size()) {
-      throw std::runtime_error("sync stream: a truncated frame (internal error)");
+      stream_broken("a truncated frame");
     }
   }
   std::string_view m_b;
@@ -68,13 +74,39 @@ private:
 } // namespace
 
 ChunkStreamEncoder::ChunkStreamEncoder(transport::ByteSink& out,
-                                       std::function<bool(const std::string&)> keep)
-    : m_out(out), m_keep(std::move(keep))
+                                       std::function<bool(const std::string&)> keep,
+                                       std::string source)
+    : m_out(out), m_keep(std::move(keep)), m_source(std::move(source))
 {
+}
+
+void ChunkStreamEncoder::refuse(const std::string& what) const
+{
+  // What the source sent cannot be a chunk; retrying the same replica gets the same.
+  throw transport::TransportError(transport::FailureKind::error,
+                                  (m_source.empty() ? "the source" : m_source) + ": " + what,
+                                  false);
+}
+
+void ChunkStreamEncoder::count_file_bytes(std::uint64_t n)
+{
+  // Checked here, against the size the source announced, so the error names the source (every
+  // destination would refuse them too, each blaming itself).
+  if (n > m_cur.size - m_file_bytes) {
+    refuse("file " + m_cur.path + " sends more than the " + std::to_string(m_cur.size) +
+           " bytes it announced");
+  }
+  m_file_bytes += n;
+  m_bytes += n;
 }
 
 void ChunkStreamEncoder::frame(char type, const std::string& body)
 {
+  if (body.size() > k_max_body) {
+    // Only names make a body long; a name this long comes from a broken or hostile source.
+    refuse("a name of " + std::to_string(body.size()) + " bytes in the chunk (the limit is " +
+           std::to_string(k_max_body) + ")");
+  }
   std::string f;
   f.reserve(k_frame_header + body.size());
   f += type;
@@ -94,6 +126,7 @@ void ChunkStreamEncoder::begin_file(const transport::FileEntry& file)
     return;
   }
   m_cur = file;
+  m_file_bytes = 0;
   std::string b;
   put_str(b, file.path);
   put<std::uint64_t>(b, file.size);
@@ -110,12 +143,12 @@ void ChunkStreamEncoder::file_data(std::span<const char> data)
   if (m_skipping || data.empty()) {
     return;
   }
+  count_file_bytes(data.size());
   std::string h;
   h += k_data;
   put<std::uint64_t>(h, data.size());
   m_out.write(h);
   m_out.write(data);
-  m_bytes += data.size();
 }
 
 void ChunkStreamEncoder::file_hole(std::uint64_t length)
@@ -123,10 +156,10 @@ void ChunkStreamEncoder::file_hole(std::uint64_t length)
   if (m_skipping) {
     return;
   }
+  count_file_bytes(length);
   std::string b;
   put<std::uint64_t>(b, length);
   frame(k_hole, b);
-  m_bytes += length;
 }
 
 void ChunkStreamEncoder::end_file(const std::string& sha256)
@@ -177,7 +210,7 @@ void ChunkStreamWriter::write(std::span<const char> data)
       continue;
     }
     if (m_ended) {
-      throw std::runtime_error("sync stream: bytes after its end (internal error)");
+      stream_broken("bytes after its end");
     }
     // Assemble the header (and the body of a non-data frame) in m_hdr.
     const std::size_t want = needed();
@@ -204,8 +237,7 @@ std::size_t ChunkStreamWriter::needed() const
   std::uint32_t len;
   std::memcpy(&len, m_hdr.data() + 1, sizeof len);
   if (len > k_max_body) {
-    throw std::runtime_error("sync stream: a frame of " + std::to_string(len) +
-                             " bytes (internal error)");
+    stream_broken("a frame of " + std::to_string(len) + " bytes");
   }
   return k_frame_header + len;
 }
@@ -252,7 +284,7 @@ void ChunkStreamWriter::dispatch()
     m_ended = true;
     break;
   default:
-    throw std::runtime_error("sync stream: unknown frame type (internal error)");
+    stream_broken("an unknown frame type");
   }
   m_hdr.clear();
 }

@@ -22,10 +22,15 @@ namespace clsync::core::sync {
 
 /// Frames ChunkSink events into `out`, streaming file bytes (never a whole file in memory).
 /// `keep` (when set) says which files go (--columns); a hard link whose target is left out is
-/// left out too. Computes the content hash of what it passed on.
+/// left out too. Computes the content hash of what it passed on. What the source sends is
+/// checked before it is framed: a file sending more bytes (data or holes) than it announced,
+/// or a name longer than a frame may carry, throws TransportError naming `source` ("node A1
+/// volume /v", the replica read) and the file.
 class ChunkStreamEncoder : public transport::ChunkSink {
 public:
-  ChunkStreamEncoder(transport::ByteSink& out, std::function<bool(const std::string&)> keep);
+  ChunkStreamEncoder(transport::ByteSink& out,
+                     std::function<bool(const std::string&)> keep,
+                     std::string source = {});
   void begin_file(const transport::FileEntry& file) override;
   void file_data(std::span<const char> data) override;
   void file_hole(std::uint64_t length) override;
@@ -37,9 +42,13 @@ public:
 
 private:
   void frame(char type, const std::string& body);
+  void count_file_bytes(std::uint64_t n);
+  [[noreturn]] void refuse(const std::string& what) const;
 
   transport::ByteSink& m_out;
   std::function<bool(const std::string&)> m_keep;
+  std::string m_source;
+  std::uint64_t m_file_bytes = 0;  ///< data and holes of the current file so far
   bool m_skipping = false;
   transport::FileEntry m_cur;
   std::vector<transport::HashedFile> m_files;

@@ -83,7 +83,7 @@ void SyncSource::read(const Move& m, transport::ByteSink& out)
   copy.a = p;
   try {
     auto node = m_nodes.get(p.node);
-    ChunkStreamEncoder enc(out, m_keep);
+    ChunkStreamEncoder enc(out, m_keep, "chunk " + m.chunk + " on source " + where(p));
     const transport::ChunkDigest d = node->read_chunk(p.volume, m.chunk, enc);
     copy.content_hash = enc.finish();
     copy.bytes = enc.file_bytes();
