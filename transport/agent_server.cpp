@@ -4,6 +4,7 @@
 
 #include "transport/agent_protocol.hpp"
 #include "transport/agent_server_io.hpp"
+#include "transport/wire_number.hpp"
 #include "transport/open.hpp"
 #include "transport/safe_path.hpp"
 
@@ -114,8 +115,9 @@ private:
     reply.euid = static_cast<std::uint32_t>(geteuid());
     json hj = wire::from_payload(f.payload, "hello");
     std::uint32_t protocol = 0;
-    if (hj.is_object() && hj.contains("protocol") && hj["protocol"].is_number_unsigned()) {
-      protocol = hj["protocol"].get<std::uint32_t>();
+    // Checked: get<std::uint32_t> would wrap 2^32 + k to protocol k.
+    if (hj.is_object() && hj.contains("protocol") && !wire::wire_value(hj["protocol"], protocol)) {
+      protocol = 0;
     }
     if (protocol != wire::k_protocol_version) {
       // Our own version goes back so the client can say who speaks what; then we leave.

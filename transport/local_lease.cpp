@@ -2,10 +2,12 @@
 // Copyright (c) clsync developers
 // The volume leases (SPEC §5): `.clsync-lease` at each volume root, and fencing.
 #include "transport/local_node.hpp"
+#include "transport/wire_number.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <stdexcept>
 #include <string_view>
 #include <vector>
 #include <cerrno>
@@ -40,6 +42,22 @@ std::string encode(const LeaseInfo& l)
   return j.dump() + "\n";
 }
 
+/// A number field of a lease file, 0 when absent. A lease is data on a volume that anything
+/// may have written: a float or a number out of T's range (1e300 as a heartbeat, 2^64-1 as a
+/// pid) throws rather than being converted (undefined) or wrapped.
+template <class T> T lease_number(const nlohmann::json& j, const char* key)
+{
+  auto it = j.find(key);
+  if (it == j.end()) {
+    return T{};
+  }
+  T v{};
+  if (!wire::wire_value(*it, v)) {
+    throw std::range_error(std::string("lease field ") + key + " is not a number in range");
+  }
+  return v;
+}
+
 std::optional<LeaseInfo> read_lease_at(int rootfd)
 {
   UniqueFd fd(::openat(rootfd, k_lease_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
@@ -60,16 +78,16 @@ std::optional<LeaseInfo> read_lease_at(int rootfd)
     // A field of another type makes the lease unreadable (aged by its mtime), not an error.
     try {
       l.host = j.value("host", "");
-      l.pid = j.value("pid", std::int64_t{0});
+      l.pid = lease_number<std::int64_t>(j, "pid");
       l.run_id = j.value("run_id", "");
       l.command = j.value("command", "");
-      l.started_unix = j.value("started", std::int64_t{0});
-      l.heartbeat_unix = j.value("heartbeat", std::int64_t{0});
-      l.ttl_s = j.value("ttl", std::int64_t{0});
+      l.started_unix = lease_number<std::int64_t>(j, "started");
+      l.heartbeat_unix = lease_number<std::int64_t>(j, "heartbeat");
+      l.ttl_s = lease_number<std::int64_t>(j, "ttl");
       l.machine_id = j.value("machine_id", "");
       l.boot_id = j.value("boot_id", "");
-      l.pid_start = j.value("pid_start", std::uint64_t{0});
-    } catch (const nlohmann::json::exception&) {
+      l.pid_start = lease_number<std::uint64_t>(j, "pid_start");
+    } catch (const std::exception&) {
       l = LeaseInfo{};
     }
   }

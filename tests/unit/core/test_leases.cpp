@@ -158,6 +158,31 @@ TEST_SUITE("core::leases")
     CHECK_THROWS_AS(LeaseSet(*c.nodes, {"a"}, {"run-4", "repair", 600, false}, ev), LockHeld);
   }
 
+  TEST_CASE("a lease whose numbers are floats or out of range counts as unreadable, never wraps")
+  {
+    // Read by the file's age, as a lease of another type is: 1e300 converted to an integer is
+    // undefined, 2^64-1 would wrap to pid -1.
+    auto dir = test::scratch_dir("leases-numbers");
+    Cluster c(dir);
+    const std::int64_t now = std::time(nullptr);
+    for (const nlohmann::json& bad : {nlohmann::json{{"heartbeat", 1e300}},
+                                      nlohmann::json{{"pid", UINT64_MAX}},
+                                      nlohmann::json{{"ttl", -1e300}}}) {
+      CAPTURE(bad.dump());
+      nlohmann::json j{{"host", "elsewhere"}, {"pid", 1}, {"run_id", "old-run"}, {"heartbeat", now}};
+      j.update(bad);
+      test::write_file(dir / "a" / ".clsync-lease", j.dump());
+      const auto l = c.nodes->get("a")->read_lease((dir / "a").string());
+      REQUIRE(l);
+      CHECK(l->pid != -1);
+      CHECK(l->heartbeat_unix >= now - 60);
+      CHECK(l->heartbeat_unix <= now + 60);
+      CHECK(l->ttl_s >= 0);
+      CHECK(l->age_seconds >= -60);
+      CHECK(l->age_seconds <= 3600);
+    }
+  }
+
   TEST_CASE("a lease of this host whose pid is gone is taken over")
   {
     auto dir = test::scratch_dir("leases-dead-pid");

@@ -153,6 +153,15 @@ TEST_SUITE("transport::agent_server_hostile")
         {"a hello of the wrong shape", agent_hostile_frame(wire::MsgType::hello, agent_hostile_cbor(json::array({4}))), 2},
         {"a hello of another version",
          agent_hostile_frame(wire::MsgType::hello, agent_hostile_cbor(json{{"protocol", 99}})), 2},
+        // 2^32 + our version: a wrapping read would take it for ours and serve.
+        {"a hello whose protocol wraps to ours",
+         agent_hostile_frame(
+             wire::MsgType::hello,
+             agent_hostile_cbor(json{{"protocol", (std::uint64_t{1} << 32) + wire::k_protocol_version},
+                                     {"version", "x"},
+                                     {"roots", json::array({root.string()})}})) +
+             agent_hostile_frame(wire::MsgType::ping, agent_hostile_cbor(json::object())),
+         2},
         {"a hello whose roots are not strings",
          agent_hostile_frame(wire::MsgType::hello,
                              agent_hostile_cbor(json{{"protocol", wire::k_protocol_version},
