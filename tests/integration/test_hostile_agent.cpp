@@ -8,6 +8,7 @@
 // shell scripts that `cat` pre-computed frames: as local processes (spawn_agent_process), and
 // as an `agent_command` behind a real sshd, where the command also goes through the login
 // shell (which must see it as one program path).
+#include "core/sync/chunk_stream.hpp"
 #include "tests/support/scratch.hpp"
 #include "tests/support/sshd_harness.hpp"
 #include "transport/agent_client.hpp"
@@ -77,13 +78,15 @@ fs::path hostile_agent_script(const fs::path& dir,
   return script;
 }
 
-/// A node served by `script` as a local child process, with an I/O deadline of `io_ms`.
+/// A node served by `script` as a local child process, with an I/O deadline of `io_ms` and a
+/// stall limit of `stall_s` (0: none).
 std::shared_ptr<Node>
-hostile_piped_node(const fs::path& script, const std::string& root, int io_ms = 5000)
+hostile_piped_node(const fs::path& script, const std::string& root, int io_ms = 5000, int stall_s = 0)
 {
   AgentNodeOptions o;
   o.description = "node H1 (hostile)";
   o.pool_size = 1;
+  o.stall_limit_s = stall_s;
   return make_agent_node(o, [script, root, io_ms] {
     auto stream = spawn_agent_process({script.string()}, "node H1 (hostile)", io_ms);
     wire::Hello hello;
@@ -142,6 +145,19 @@ std::string hostile_dir(const std::string& path, std::uint32_t mode)
   d.mode = mode;
   d.mtime_ns = 1;
   return hostile_frame(wire::MsgType::dir, hostile_cbor(wire::to_wire(d)));
+}
+
+/// Reads a chunk from `n` into a sink that keeps nothing (for decoding failures).
+void hostile_read_discard(Node& n, const std::string& root, const std::string& key)
+{
+  struct Discard : ChunkSink {
+    void begin_file(const FileEntry&) override {}
+    void file_data(std::span<const char>) override {}
+    void file_hole(std::uint64_t) override {}
+    void end_file(const std::string&) override {}
+    void directory(const ChunkDir&) override {}
+  } sink;
+  n.read_chunk(root, key, sink);
 }
 
 } // namespace
@@ -213,11 +229,8 @@ TEST_SUITE("hostile")
       const auto node =
           hostile_piped_node(hostile_agent_script(dir, hello + bytes, "exit 3"), root);
       const std::string m = hostile_failure([&] { node->fingerprint(root, "Level1/d/t"); });
-      // Framing errors name the node; a well-framed reply of the wrong shape is refused
-      // without it (left to do: decode replies under the node's name).
-      CHECK_MESSAGE((contains(m, "node H1") || contains(m, "agent protocol: expected") ||
-                     contains(m, "without a string")),
-                    m);
+      // Framing errors and replies of the wrong shape alike name the node.
+      CHECK_MESSAGE(contains(m, "node H1"), m);
       CHECK_MESSAGE((!contains(m, "(other:") && !contains(m, "(no error)")), m);
     }
     // Scans and digests of the wrong shape, too.
@@ -233,6 +246,7 @@ TEST_SUITE("hostile")
       ScanSpec spec;
       const std::string m = hostile_failure([&] { node->scan(spec); });
       CHECK_MESSAGE(contains(m, "agent protocol"), m);
+      CHECK_MESSAGE(contains(m, "node H1"), m);
       CHECK_MESSAGE((!contains(m, "(other:") && !contains(m, "(no error)")), m);
     }
   }
@@ -325,6 +339,152 @@ TEST_SUITE("hostile")
       CHECK(after == expected);
       CHECK((fs::status(dir).permissions() & fs::perms::others_write) == fs::perms::none);
       CHECK(fs::exists("/etc/passwd"));
+    }
+  }
+
+  TEST_CASE("a reply of the right framing but the wrong shape names the node and what was asked")
+  {
+    const fs::path dir = clsync::test::scratch_dir("hostile-shape");
+    const std::string root = dir.string();
+    const std::string hello = hostile_good_hello();
+    const std::string key = "Level1/d/t";
+    auto reply = [](const json& j) { return hostile_frame(wire::MsgType::reply, hostile_cbor(j)); };
+    const std::string abc = "abc";
+    struct Case {
+      const char* name;
+      std::string bytes;
+      std::function<void(Node&)> call;
+      std::vector<std::string> says;
+    };
+    const std::vector<Case> cases = {
+        {"fingerprint: a number", reply(json{{"fingerprint", 5}}),
+         [&](Node& n) { n.fingerprint(root, key); }, {"fingerprint", key}},
+        {"hash_chunk: an empty map", reply(json::object()),
+         [&](Node& n) { n.hash_chunk(root, key); }, {"hash_chunk", key}},
+        {"commit_chunk: an unknown outcome", reply(json{{"outcome", "sideways"}}),
+         [&](Node& n) { n.commit_chunk(root, "t1", key, CommitMode::no_replace); },
+         {"commit_chunk", key}},
+        {"rename_chunk: no outcome", reply(json{{"x", 1}}),
+         [&](Node& n) { n.rename_chunk(root, key, root); }, {"rename_chunk", key}},
+        {"list_dir: entries of numbers", reply(json{{"entries", json::array({1, 2})}}),
+         [&](Node& n) { n.list_dir(root, "snapshots"); }, {"list_dir", "snapshots"}},
+        {"read_lease: a string", reply(json{{"lease", "mine"}}),
+         [&](Node& n) { n.read_lease(root); }, {"read_lease"}},
+        {"read_chunk: a file_begin of numbers",
+         hostile_frame(wire::MsgType::file_begin, hostile_cbor(json{{"path", 5}, {"size", "x"}})),
+         [&](Node& n) { hostile_read_discard(n, root, key); }, {"read_chunk", key}},
+        {"read_chunk: a negative hole",
+         hostile_file_begin("a.col", 3) +
+             hostile_frame(wire::MsgType::hole, hostile_cbor(json{{"length", -1}})),
+         [&](Node& n) { hostile_read_discard(n, root, key); }, {"read_chunk", key, "a.col"}},
+        {"read_chunk: a digest of the wrong shape",
+         hostile_file_begin("a.col", 3) + hostile_frame(wire::MsgType::data, abc) +
+             hostile_file_end(abc) + reply(json{{"files", "many"}}),
+         [&](Node& n) { hostile_read_discard(n, root, key); }, {"read_chunk", key}},
+        {"pull_chunk: progress in words", hostile_frame(wire::MsgType::pull_progress,
+                                                        hostile_cbor(json{{"bytes", "lots"}})),
+         [&](Node& n) { n.pull_chunk(root, "t1", DirectSource{}, {}); }, {"pull_chunk"}},
+        {"a writer's finish: no digest", reply(json::object()) + reply(json{{"x", 1}}),
+         [&](Node& n) { n.write_chunk(root, "t1")->finish(); }, {"finish", "t1"}},
+    };
+    for (const auto& c : cases) {
+      INFO("case: " << std::string(c.name));
+      const auto node = hostile_piped_node(hostile_agent_script(dir, hello + c.bytes, "exit 3"), root);
+      const std::string m = hostile_failure([&] { c.call(*node); });
+      CHECK_MESSAGE(contains(m, "node H1"), m);
+      CHECK_MESSAGE(contains(m, "agent protocol"), m);
+      for (const auto& w : c.says) {
+        CHECK_MESSAGE(contains(m, w), m);
+      }
+      CHECK_MESSAGE((!contains(m, "(other:") && !contains(m, "(no error)")), m);
+    }
+  }
+
+  TEST_CASE("sync-online's chunk stream refuses what a hostile source sends, naming the source")
+  {
+    const fs::path dir = clsync::test::scratch_dir("hostile-sync-stream");
+    const fs::path agents = dir / "agents";
+    const fs::path dst = dir / "dst";
+    fs::create_directories(agents);
+    fs::create_directories(dst);
+    const auto local = make_local_node("D1", {dst.string()});
+    const std::string hello = hostile_good_hello();
+    const std::string abc = "abc";
+    const std::string long_name(2u << 20, 'n');
+    struct Case {
+      const char* name;
+      std::string stream;
+      const char* says;
+    };
+    const std::vector<Case> cases = {
+        {"a name of 2 MiB", hostile_file_begin(long_name, 3), "a name of"},
+        {"a hole beyond the size",
+         hostile_file_begin("h.col", 3) +
+             hostile_frame(wire::MsgType::hole, hostile_cbor(json{{"length", UINT64_MAX}})),
+         "more than the 3 bytes"},
+        {"more bytes than announced",
+         hostile_file_begin("big.col", 3) + hostile_frame(wire::MsgType::data, std::string(9, 'x')),
+         "more than the 3 bytes"},
+    };
+    wire::ErrorInfo over;
+    over.message = "hostile-stream-over";
+    const std::string stream_end = hostile_frame(wire::MsgType::error, hostile_cbor(wire::to_wire(over)));
+    for (const auto& c : cases) {
+      INFO("case: " << std::string(c.name));
+      const auto src = hostile_piped_node(
+          hostile_agent_script(agents, hello + c.stream + stream_end), "/srv/vol");
+      const std::string m = hostile_failure([&] {
+        // As SyncSource::read and a destination of the fan-out do.
+        clsync::core::sync::ChunkStreamWriter out(local->write_chunk(dst.string(), "hostile2"));
+        clsync::core::sync::ChunkStreamEncoder enc(out, {}, "chunk Level1/d/t on source node H1");
+        try {
+          src->read_chunk("/srv/vol", "Level1/d/t", enc);
+          enc.finish();
+          out.finish("");
+        } catch (...) {
+          out.abort();
+          throw;
+        }
+      });
+      CHECK_MESSAGE(contains(m, "source node H1"), m);
+      CHECK_MESSAGE(contains(m, c.says), m);
+      CHECK_MESSAGE(!contains(m, "internal error"), m);
+      CHECK_MESSAGE((!contains(m, "(other:") && !contains(m, "hostile-stream-over")), m);
+      CHECK(hostile_listing(dst).empty());
+    }
+  }
+
+  TEST_CASE("an agent that only keeps a request alive is given up after the stall limit")
+  {
+    const fs::path dir = clsync::test::scratch_dir("hostile-stall");
+    const std::string root = dir.string();
+    const std::string hello = hostile_good_hello();
+    // Far longer than the 1 s stall limit, then it leaves: a client without the limit ends
+    // with "closed the connection" instead (after 60 s), never with the stall error.
+    auto forever = [&](const std::string& frame) {
+      clsync::test::write_file(dir / "frame.bin", frame);
+      return "i=0; while [ $i -lt 600 ]; do cat '" + (dir / "frame.bin").string() +
+             "'; sleep 0.1; i=$((i+1)); done; exit 0";
+    };
+    struct Case {
+      const char* name;
+      std::string frame;
+      std::function<void(Node&)> call;
+    };
+    const std::vector<Case> cases = {
+        {"keepalives", hostile_frame(wire::MsgType::keepalive, ""),
+         [&](Node& n) { n.hash_chunk(root, "Level1/d/t"); }},
+        {"pull progress of no bytes",
+         hostile_frame(wire::MsgType::pull_progress, hostile_cbor(json{{"bytes", 0}})),
+         [&](Node& n) { n.pull_chunk(root, "t1", DirectSource{}, {}); }},
+    };
+    for (const auto& c : cases) {
+      INFO("case: " << std::string(c.name));
+      const auto node = hostile_piped_node(hostile_agent_script(dir, hello, forever(c.frame)),
+                                           root, 5000, 1);
+      const std::string m = hostile_failure([&] { c.call(*node); });
+      CHECK_MESSAGE(contains(m, "node H1"), m);
+      CHECK_MESSAGE(contains(m, "without progress"), m);
     }
   }
 }
