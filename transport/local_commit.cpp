@@ -213,12 +213,32 @@ RenameOutcome LocalNode::rename_chunk(const std::string& from_volume,
     }
     throw_errno(describe(), "rename " + src_path + " to", dst_path, e);
   }
-  if (int e = sync_fd(dst_parent.get()); e != 0) {
-    throw_errno(describe(), "sync the parent of", dst_path, e);
-  }
-  if (int e = sync_fd(src_parent.get()); e != 0) {
-    throw_errno(describe(), "sync the parent of", src_path, e);
-  }
+  // The move is durable only once both parents are synced. A failed fsync is never retried
+  // as success: the chunk is renamed back, so that the failed task leaves it where it was
+  // (a rerun moves it again) instead of moved without the move being durable or counted.
+  auto sync_or_undo = [&](int fd, const std::string& path) {
+    const int e = sync_fd(fd);
+    if (e == 0) {
+      return;
+    }
+    std::string undone;
+    if (::renameat2(dst_parent.get(), dst_leaf.c_str(), src_parent.get(), leaf.c_str(),
+                    RENAME_NOREPLACE) == 0) {
+      ::fsync(src_parent.get());
+      ::fsync(dst_parent.get());
+      dst_parent.reset();
+      remove_empty_parents(dst_root.get(), key);
+      undone = "; the chunk was renamed back to " + src_path;
+    } else {
+      undone = std::string("; it could not be renamed back (") + std::strerror(errno) +
+               ") and stays at " + dst_path;
+    }
+    throw TransportError(kind_for_errno(e), describe() + ": cannot sync the parent of " + path +
+                                                " after renaming " + src_path + " to " +
+                                                dst_path + ": " + std::strerror(e) + undone);
+  };
+  sync_or_undo(dst_parent.get(), dst_path);
+  sync_or_undo(src_parent.get(), src_path);
   src_parent.reset();
   remove_empty_parents(src_root.get(), key);
   return RenameOutcome::renamed;
