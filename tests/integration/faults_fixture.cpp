@@ -12,6 +12,8 @@
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
+#include <sys/statvfs.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -321,6 +323,62 @@ void FaultTmpfs::remount(const std::string& options)
                        &out);
   INFO("remount ", m_path.string(), ": ", out);
   REQUIRE(rc == 0);
+}
+
+/// What a failed run must say: exit 1 or 3 and every part of `names`.
+void check_failed(const Outcome& o, const std::vector<std::string>& names)
+{
+  INFO("clsync said:\n", o.out);
+  CHECK((o.code == 1 || o.code == 3));
+  for (const auto& n : names) {
+    CHECK_MESSAGE(contains(o.out, n), "the message does not name " << n);
+  }
+}
+
+/// Fills `dir`'s filesystem until `keep` bytes are left (a file named `filler`).
+void fill_leaving(const fs::path& dir, std::uint64_t keep)
+{
+  struct statvfs sv {};
+  REQUIRE(::statvfs(dir.c_str(), &sv) == 0);
+  const std::uint64_t avail = static_cast<std::uint64_t>(sv.f_bavail) * sv.f_frsize;
+  REQUIRE(avail > keep);
+  std::ofstream f(dir / "filler", std::ios::binary);
+  std::string block(1 << 16, 'x');
+  for (std::uint64_t left = avail - keep; left > 0;) {
+    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(left, block.size()));
+    f.write(block.data(), static_cast<std::streamsize>(n));
+    left -= n;
+  }
+}
+
+/// The line of the call strace failed, from its log.
+std::string injected_call(const fs::path& log)
+{
+  std::istringstream in(read_file(log));
+  for (std::string line; std::getline(in, line);) {
+    if (contains(line, "(INJECTED)")) {
+      return line;
+    }
+  }
+  return "";
+}
+
+/// Attaches strace to every thread of `pid` with `syscall` failing with EIO at its `n`-th call
+/// from now on; returns once the tracer holds the process.
+void attach_eio(pid_t pid, const fs::path& log, const std::string& syscall, int n)
+{
+  REQUIRE(run_command("strace -f -qq -y -o " + fault_quote(log.string()) + " -p " +
+                      std::to_string(pid) + " -e trace=" + syscall + " -e inject=" + syscall +
+                      ":error=EIO:when=" + std::to_string(n) + " >/dev/null 2>&1 &") == 0);
+  for (int i = 0; i < 200; ++i) {
+    std::string status = read_file("/proc/" + std::to_string(pid) + "/status");
+    auto at = status.find("TracerPid:");
+    if (at != std::string::npos && std::atoi(status.c_str() + at + 10) != 0) {
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  FAIL("strace did not attach to " << pid);
 }
 
 } // namespace clsync::test::faults

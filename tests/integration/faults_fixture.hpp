@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <map>
+#include <cstdint>
 #include <set>
 #include <string>
 #include <sys/types.h>
@@ -124,5 +125,18 @@ private:
 
 /// Shell-quotes `s` in single quotes.
 std::string fault_quote(const std::string& s);
+
+/// What a failed run must say: exit 1 or 3 and every part of `names` (CHECKed).
+void check_failed(const Outcome& o, const std::vector<std::string>& names);
+
+/// Fills `dir`'s filesystem until `keep` bytes are left (a file named `filler` in `dir`).
+void fill_leaving(const std::filesystem::path& dir, std::uint64_t keep);
+
+/// The line of the call strace failed ("(INJECTED)"), from its log; "" when none.
+std::string injected_call(const std::filesystem::path& log);
+
+/// Attaches strace to every thread of `pid` with `syscall` failing with EIO at its `n`-th call
+/// from now on; returns once the tracer holds the process.
+void attach_eio(pid_t pid, const std::filesystem::path& log, const std::string& syscall, int n);
 
 } // namespace clsync::test::faults
