@@ -58,9 +58,34 @@ template <class T> void fuzz_field(const json& j, const char* key)
   fuzz_decode([&] { (void)wire::decode<T>(j.is_object() ? j.value(key, json()) : json()); });
 }
 
+/// A chunk stream's frames, which either side decodes the same way (a read from the agent, a
+/// write to it); false for any other frame type.
+bool stream_side(const wire::Frame& f, const json& j)
+{
+  switch (f.type) {
+  case MsgType::file_begin:
+    fuzz_as<FileEntry>(j);
+    return true;
+  case MsgType::dir:
+    fuzz_as<ChunkDir>(j);
+    return true;
+  case MsgType::hole:
+    fuzz_decode([&] { (void)wire::get_u64(j, "length"); });
+    return true;
+  case MsgType::file_end:
+    fuzz_decode([&] { (void)wire::get_string(j, "sha256"); });
+    return true;
+  default:
+    return false;
+  }
+}
+
 /// What the client decodes of a frame from the agent (agent_client.cpp, agent_node.cpp).
 void client_side(const wire::Frame& f, const json& j)
 {
+  if (stream_side(f, j)) {
+    return;
+  }
   switch (f.type) {
   case MsgType::hello_reply:
     fuzz_decode([&] { wire::check_hello_reply(wire::decode<wire::HelloReply>(j), "fuzz node"); });
@@ -80,18 +105,6 @@ void client_side(const wire::Frame& f, const json& j)
         (void)wire::decode<ReplicaScan>(r);
       }
     });
-    break;
-  case MsgType::file_begin:
-    fuzz_as<FileEntry>(j);
-    break;
-  case MsgType::dir:
-    fuzz_as<ChunkDir>(j);
-    break;
-  case MsgType::hole:
-    fuzz_decode([&] { (void)wire::get_u64(j, "length"); });
-    break;
-  case MsgType::file_end:
-    fuzz_decode([&] { (void)wire::get_string(j, "sha256"); });
     break;
   default: // REPLY: every reply type the client reads
     fuzz_as<NodeScan>(j);
@@ -113,18 +126,12 @@ void client_side(const wire::Frame& f, const json& j)
 /// What the agent decodes of a frame from the client (agent_server.cpp).
 void agent_side(const wire::Frame& f, const json& j)
 {
+  if (stream_side(f, j)) {
+    return;
+  }
   switch (f.type) {
   case MsgType::hello:
     fuzz_as<wire::Hello>(j);
-    break;
-  case MsgType::file_begin:
-    fuzz_as<FileEntry>(j);
-    break;
-  case MsgType::dir:
-    fuzz_as<ChunkDir>(j);
-    break;
-  case MsgType::hole:
-    fuzz_decode([&] { (void)wire::get_u64(j, "length"); });
     break;
   default: // a request: every field reader the agent uses
     fuzz_as<ScanSpec>(j);

@@ -4,6 +4,7 @@
 #include "core/suggest.hpp"
 #include "core/cluster/topology.hpp"
 #include "tests/support/scratch.hpp"
+#include "tests/support/topology_errors.hpp"
 
 #include <doctest/doctest.h>
 
@@ -17,19 +18,7 @@ using clsync::core::Topology;
 
 namespace {
 
-/// The message parse_topology throws for `yaml` (as file "t.yaml"), or "(loaded)".
-std::string topology_error_of(const std::string& yaml)
-{
-  try {
-    parse_topology(yaml, "t.yaml");
-  } catch (const clsync::TopologyError& e) {
-    CHECK(static_cast<int>(e.code()) == 2);
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("(wrong exception type) ") + e.what();
-  }
-  return "(loaded)";
-}
+using clsync::test::topology_error_of;
 
 /// Checks that `yaml` fails at `where` ("t.yaml:L:C: ") with a message containing `fragment`.
 void expect_error(const std::string& yaml, const std::string& where, const std::string& fragment)

@@ -10,6 +10,7 @@
 #include "core/cluster/topology_yaml.hpp"
 #include "core/error.hpp"
 #include "tests/support/scratch.hpp"
+#include "tests/support/topology_errors.hpp"
 
 #include <doctest/doctest.h>
 
@@ -22,6 +23,7 @@
 #include <unistd.h>
 
 using clsync::core::parse_topology;
+using clsync::test::topology_error_of;
 
 namespace {
 
@@ -54,15 +56,7 @@ std::string hostile_bounded_parse(const std::string& yaml, long mib = 512)
     }
     const rlimit cpu{20, 20};
     ::setrlimit(RLIMIT_CPU, &cpu);
-    std::string msg;
-    try {
-      parse_topology(yaml, "t.yaml");
-      msg = "(loaded)";
-    } catch (const clsync::TopologyError& e) {
-      msg = e.what();
-    } catch (const std::exception& e) {
-      msg = std::string("(wrong exception) ") + e.what();
-    }
+    const std::string msg = topology_error_of(yaml);
     const char* p = msg.data();
     std::size_t left = msg.size();
     while (left > 0) {
@@ -94,19 +88,6 @@ std::string hostile_bounded_parse(const std::string& yaml, long mib = 512)
   return out;
 }
 
-/// The message of parse_topology for `yaml` in this process ("(loaded)" when it loads).
-std::string hostile_topology_error(const std::string& yaml)
-{
-  try {
-    parse_topology(yaml, "t.yaml");
-  } catch (const clsync::TopologyError& e) {
-    CHECK(static_cast<int>(e.code()) == 2);
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("(wrong exception) ") + e.what();
-  }
-  return "(loaded)";
-}
 
 /// True when `msg` starts "t.yaml:LINE:COL: " and contains `fragment`.
 bool hostile_names_place(const std::string& msg, const std::string& fragment)
@@ -168,11 +149,11 @@ TEST_SUITE("core::topology_hostile")
     CHECK_MESSAGE(hostile_names_place(msg, "nested more than 32 deep"), msg);
     // Brackets inside quotes, comments and plain scalars are text, not nesting.
     const std::string text(100, '[');
-    CHECK(hostile_topology_error("cluster: c\nreplication: 1\n# " + text + "\nnodes:\n"
+    CHECK(topology_error_of("cluster: c\nreplication: 1\n# " + text + "\nnodes:\n"
                                  "  - name: P1\n    host: h\n    zone: 'z" + text + "'\n"
                                  "    user: \"a\\\"" + text + "\"\n    volumes: [/a]\n")
               .find("is not a login name") != std::string::npos); // the user, not the nesting
-    const std::string ok = hostile_topology_error(
+    const std::string ok = topology_error_of(
         "cluster: c\nreplication: 1\n# " + text + "\nnodes:\n  - name: P1\n    host: h\n"
         "    zone: 'it''s " + text + "'\n    identity: \"/k" + text + "\"\n"
         "    known_hosts: /h" + text + "\n    volumes: [/a]\n");
@@ -229,14 +210,14 @@ TEST_SUITE("core::topology_hostile")
          {"-oProxyCommand=touch /tmp/pwned", "-p", "a;b", "$(id)", "a`id`", "a|b", "a&b",
           "a>b", "'a'", "a\\\\b", "a/b", "a*"}) {
       CAPTURE(host);
-      const std::string msg = hostile_topology_error(node + "    host: \"" + host +
+      const std::string msg = topology_error_of(node + "    host: \"" + host +
                                                      "\"\n    volumes: [/a]\n");
       CHECK_MESSAGE(hostile_names_place(msg, "host: '"), msg);
     }
     for (const std::string& user :
          {"-oProxyCommand=x", "-l", "a;b", "$(id)", "a b", "a`b`", "root@h", "a\\tb"}) {
       CAPTURE(user);
-      const std::string msg = hostile_topology_error(k_hostile_head + "    user: \"" + user +
+      const std::string msg = topology_error_of(k_hostile_head + "    user: \"" + user +
                                                      "\"\n");
       CHECK_MESSAGE(hostile_names_place(msg, "is not a login name"), msg);
     }
@@ -292,7 +273,7 @@ TEST_SUITE("core::topology_hostile")
     };
     for (const auto& c : cases) {
       CAPTURE(c.yaml);
-      const std::string msg = hostile_topology_error(c.yaml);
+      const std::string msg = topology_error_of(c.yaml);
       CHECK_MESSAGE(hostile_names_place(msg, c.says), msg);
     }
   }
