@@ -147,6 +147,29 @@ std::string hostile_dir(const std::string& path, std::uint32_t mode)
   return hostile_frame(wire::MsgType::dir, hostile_cbor(wire::to_wire(d)));
 }
 
+/// A scratch directory with `agents/` for fake agent scripts and `dst/`, the volume of a local
+/// node D1 that a hostile stream is written to.
+struct HostileStreamDirs {
+  fs::path dir, agents, dst;
+  std::shared_ptr<Node> local;
+  explicit HostileStreamDirs(const std::string& name)
+      : dir(clsync::test::scratch_dir(name)), agents(dir / "agents"), dst(dir / "dst")
+  {
+    fs::create_directories(agents);
+    fs::create_directories(dst);
+    local = make_local_node("D1", {dst.string()});
+  }
+};
+
+/// An ERROR frame ending a stream: were the stream accepted, this ends it, so a refusal must
+/// come from the writer before it.
+std::string hostile_stream_end()
+{
+  wire::ErrorInfo over;
+  over.message = "hostile-stream-over";
+  return hostile_frame(wire::MsgType::error, hostile_cbor(wire::to_wire(over)));
+}
+
 /// Reads a chunk from `n` into a sink that keeps nothing (for decoding failures).
 void hostile_read_discard(Node& n, const std::string& root, const std::string& key)
 {
@@ -253,12 +276,11 @@ TEST_SUITE("hostile")
 
   TEST_CASE("a hostile chunk stream writes nothing outside the destination's temp directory")
   {
-    const fs::path dir = clsync::test::scratch_dir("hostile-stream");
-    const fs::path agents = dir / "agents";
-    const fs::path dst = dir / "dst";
-    fs::create_directories(agents);
-    fs::create_directories(dst);
-    const auto local = make_local_node("D1", {dst.string()});
+    const HostileStreamDirs dirs("hostile-stream");
+    const fs::path& dir = dirs.dir;
+    const fs::path& agents = dirs.agents;
+    const fs::path& dst = dirs.dst;
+    const auto& local = dirs.local;
     const std::string hello = hostile_good_hello();
     const std::string abc = "abc";
     const auto good_file = hostile_file_begin("a.col", 3) +
@@ -306,10 +328,7 @@ TEST_SUITE("hostile")
         {"a name with NUL", hostile_file_begin(std::string("a\0b", 3), 3) +
                                 hostile_frame(wire::MsgType::data, abc) + hostile_file_end(abc)},
     };
-    // Were the stream accepted, this ends it: the refusal must come from the writer before.
-    wire::ErrorInfo over;
-    over.message = "hostile-stream-over";
-    const std::string stream_end = hostile_frame(wire::MsgType::error, hostile_cbor(wire::to_wire(over)));
+    const std::string stream_end = hostile_stream_end();
     const auto before = hostile_listing(dir);
     for (const auto& c : cases) {
       INFO("case: " << std::string(c.name));
@@ -402,12 +421,10 @@ TEST_SUITE("hostile")
 
   TEST_CASE("sync-online's chunk stream refuses what a hostile source sends, naming the source")
   {
-    const fs::path dir = clsync::test::scratch_dir("hostile-sync-stream");
-    const fs::path agents = dir / "agents";
-    const fs::path dst = dir / "dst";
-    fs::create_directories(agents);
-    fs::create_directories(dst);
-    const auto local = make_local_node("D1", {dst.string()});
+    const HostileStreamDirs dirs("hostile-sync-stream");
+    const fs::path& agents = dirs.agents;
+    const fs::path& dst = dirs.dst;
+    const auto& local = dirs.local;
     const std::string hello = hostile_good_hello();
     const std::string abc = "abc";
     const std::string long_name(2u << 20, 'n');
@@ -426,9 +443,7 @@ TEST_SUITE("hostile")
          hostile_file_begin("big.col", 3) + hostile_frame(wire::MsgType::data, std::string(9, 'x')),
          "more than the 3 bytes"},
     };
-    wire::ErrorInfo over;
-    over.message = "hostile-stream-over";
-    const std::string stream_end = hostile_frame(wire::MsgType::error, hostile_cbor(wire::to_wire(over)));
+    const std::string stream_end = hostile_stream_end();
     for (const auto& c : cases) {
       INFO("case: " << std::string(c.name));
       const auto src = hostile_piped_node(
