@@ -5,6 +5,7 @@
 // transaction that holds every rename of the batch, so the others cost a system call each, where
 // one rename_chunk per chunk pays for a journal commit (or two) per chunk.
 #include "transport/local_node.hpp"
+#include "transport/parallel_sync.hpp"
 #include "transport/safe_path.hpp"
 
 #include <cerrno>
@@ -35,28 +36,32 @@ void batch_remove_empty_parents(int rootfd, const std::string& key, std::set<std
   touched.insert(path);
 }
 
-/// fsyncs each directory of `dirs` (relative to `rootfd`; "" is the root). A directory that is
-/// gone (removed as an empty parent since) needs none. Returns "" or the first failure.
+/// fsyncs each directory of `dirs` (relative to `rootfd`; "" is the root), several at once
+/// (sync_fds_parallel). A directory that is gone (removed as an empty parent since) needs
+/// none. Returns "" or the first failure.
 std::string batch_sync_dirs(int rootfd, const std::string& root, const std::set<std::string>& dirs)
 {
+  std::vector<UniqueFd> open;
+  std::vector<int> fds;
+  std::vector<std::string> names;
   for (const auto& d : dirs) {
-    int e = 0;
     if (d.empty()) {
-      e = sync_fd(rootfd);
+      fds.push_back(rootfd);
     } else {
       UniqueFd fd(open_beneath(rootfd, d, O_RDONLY | O_DIRECTORY));
       if (!fd) {
         if (errno == ENOENT) {
           continue;
         }
-        e = errno;
-      } else {
-        e = sync_fd(fd.get());
+        return "cannot open " + join_path(root, d) + ": " + std::strerror(errno);
       }
+      fds.push_back(fd.get());
+      open.push_back(std::move(fd));
     }
-    if (e != 0) {
-      return "cannot sync " + join_path(root, d) + ": " + std::strerror(e);
-    }
+    names.push_back(d);
+  }
+  if (auto [i, e] = sync_fds_parallel(fds); e != 0) {
+    return "cannot sync " + join_path(root, names[i]) + ": " + std::strerror(e);
   }
   return "";
 }
