@@ -213,6 +213,34 @@ public:
                    [](const json& r) { return wire::decode<RenameOutcome>(at(r, "outcome")); });
   }
 
+  std::vector<RenameItemResult> rename_chunks(const std::string& from_volume,
+                                              const std::string& to_volume,
+                                              const std::vector<RenameItem>& items) override
+  {
+    json list = json::array();
+    for (const auto& it : items) {
+      list.push_back({{"key", it.key}, {"fingerprint", it.fingerprint}});
+    }
+    auto r = call(MsgType::rename_chunks, {{"from_volume", from_volume},
+                                           {"to_volume", to_volume},
+                                           {"items", std::move(list)},
+                                           {"fence", fence()}});
+    const json& results = at(r, "results");
+    if (!results.is_array() || results.size() != items.size()) {
+      wire::protocol_error("rename_chunks replied " + std::to_string(results.size()) +
+                           " results for " + std::to_string(items.size()) + " chunks");
+    }
+    std::vector<RenameItemResult> out;
+    out.reserve(items.size());
+    for (const auto& one : results) {
+      RenameItemResult x;
+      x.outcome = wire::decode<BatchRenameOutcome>(at(one, "outcome"));
+      x.error = wire::get_string(one, "error");
+      out.push_back(std::move(x));
+    }
+    return out;
+  }
+
   ChunkDigest copy_chunk_local(const std::string& from_volume,
                                const std::string& key,
                                const std::string& to_volume,

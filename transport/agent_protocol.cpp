@@ -25,7 +25,7 @@ bool is_known(std::uint8_t t) noexcept
 {
   return (t >= 1 && t <= 15) || (t >= 32 && t <= 53) || (t >= 60 && t <= 62) ||
          (t >= 70 && t <= 72) || (t >= 75 && t <= 76) || (t >= 80 && t <= 81) ||
-         (t >= 90 && t <= 92);
+         (t >= 90 && t <= 92) || t == 110;
 }
 
 const char* to_string(MsgType t) noexcept
@@ -131,6 +131,8 @@ const char* to_string(MsgType t) noexcept
     return "direct_unavailable";
   case MsgType::pull_progress:
     return "pull_progress";
+  case MsgType::rename_chunks:
+    return "rename_chunks";
   }
   return "unknown";
 }

@@ -55,7 +55,8 @@ namespace clsync::transport::wire {
 /// 4: backup objects and repositories (issue 8): pack/unpack/check (70–74), resumable appends
 /// and tree listings (75–79), repository operations (80–84).
 /// 5: direct node-to-node pulls (`transfer: direct`, 90–92).
-inline constexpr std::uint32_t k_protocol_version = 5;
+/// 6: batched renames between two volumes of a node (rename_chunks, 110).
+inline constexpr std::uint32_t k_protocol_version = 6;
 /// Throws TransportError "agent protocol: <what>" (a peer that breaks the protocol).
 [[noreturn]] void protocol_error(const std::string& what);
 /// protocol_error naming a missing or mistyped field of a decoded message.
@@ -134,6 +135,9 @@ enum class MsgType : std::uint8_t {
   direct_unavailable = 91, ///< agent → client, final: {message}: the pull could not be set up,
                            ///< nothing was written (the client may relay instead)
   pull_progress = 92,      ///< agent → client: {bytes} arrived since the last one
+  // The move path (issue 10; 110–119 reserved for it).
+  rename_chunks = 110, ///< [from_volume, to_volume, fence, items: [{key, fingerprint}…]] →
+                       ///< {results: [{outcome, error}…]} (one per item, in order)
 };
 
 /// True for a type this protocol version knows.
@@ -286,6 +290,8 @@ void from_wire(const nlohmann::json& j, DirEntry& v);
 void from_wire(const nlohmann::json& j, CommitMode& v);
 void from_wire(const nlohmann::json& j, CommitOutcome& v);
 void from_wire(const nlohmann::json& j, RenameOutcome& v);
+nlohmann::json to_wire(BatchRenameOutcome v);
+void from_wire(const nlohmann::json& j, BatchRenameOutcome& v);
 void from_wire(const nlohmann::json& j, DirectSource& v);
 void from_wire(const nlohmann::json& j, PullResult& v);
 

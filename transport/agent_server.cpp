@@ -297,6 +297,26 @@ void Server::dispatch(const Frame& f)
       m_out.send(MsgType::reply, json{{"outcome", wire::to_wire(out)}});
       return;
     }
+    case MsgType::rename_chunks: {
+      auto from = root(req, "from_volume");
+      auto to = root(req, "to_volume");
+      auto list = req.find("items");
+      if (list == req.end() || !list->is_array()) {
+        wire::bad_field("items");
+      }
+      std::vector<RenameItem> items;
+      items.reserve(list->size());
+      for (const auto& one : *list) {
+        items.push_back({rel(one, "key"), wire::get_string(one, "fingerprint")});
+      }
+      fence(req);
+      json results = json::array();
+      for (const auto& r : m_node->rename_chunks(from, to, items)) {
+        results.push_back({{"outcome", wire::to_wire(r.outcome)}, {"error", r.error}});
+      }
+      m_out.send(MsgType::reply, json{{"results", std::move(results)}});
+      return;
+    }
     case MsgType::copy_chunk_local: {
       auto from = root(req, "from_volume");
       auto key = rel(req, "key");

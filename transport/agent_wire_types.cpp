@@ -423,6 +423,14 @@ constexpr std::array<std::pair<RenameOutcome, const char*>, 3> k_rename_outcomes
     {RenameOutcome::cross_device, "cross_device"},
     {RenameOutcome::destination_exists, "destination_exists"},
 }};
+constexpr std::array<std::pair<BatchRenameOutcome, const char*>, 6> k_batch_rename_outcomes{{
+    {BatchRenameOutcome::renamed, "renamed"},
+    {BatchRenameOutcome::cross_device, "cross_device"},
+    {BatchRenameOutcome::destination_exists, "destination_exists"},
+    {BatchRenameOutcome::missing, "missing"},
+    {BatchRenameOutcome::changed, "changed"},
+    {BatchRenameOutcome::failed, "failed"},
+}};
 
 } // namespace
 
@@ -449,6 +457,14 @@ void from_wire(const json& j, CommitOutcome& v)
 void from_wire(const json& j, RenameOutcome& v)
 {
   v = enum_from(j, k_rename_outcomes, "rename outcome");
+}
+json to_wire(BatchRenameOutcome v)
+{
+  return enum_to(v, k_batch_rename_outcomes);
+}
+void from_wire(const json& j, BatchRenameOutcome& v)
+{
+  v = enum_from(j, k_batch_rename_outcomes, "rename outcome");
 }
 
 } // namespace clsync::transport::wire

@@ -3,6 +3,7 @@
 // Streaming a chunk out of a volume (read_chunk) and into a task's temp directory (write_chunk).
 #include "transport/chunk_files.hpp"
 #include "transport/local_node.hpp"
+#include "transport/parallel_sync.hpp"
 #include "transport/object_codec.hpp"
 #include "transport/safe_path.hpp"
 #include "transport/sha256.hpp"
@@ -316,26 +317,30 @@ private:
       throw TransportError(FailureKind::error,
                            m_who + ": " + path_of(m_cur.path) + " was not ended before finish");
     }
-    while (!m_open.empty()) {
-      sync_oldest();
+    // Every file and directory of the chunk, then the temp directory itself: one batch per
+    // chunk, its fsyncs overlapping (sync_fds_parallel).
+    std::vector<UniqueFd> dir_fds;
+    std::vector<int> fds;
+    std::vector<std::string> names;
+    for (const auto& [fd, rel] : m_open) {
+      fds.push_back(fd.get());
+      names.push_back(path_of(rel));
     }
-    // Directories deepest first, then the temp directory itself: one batch per chunk.
-    std::vector<std::string> dirs(m_dirs.begin(), m_dirs.end());
-    std::sort(dirs.begin(), dirs.end(), [](const std::string& a, const std::string& b) {
-      return std::count(a.begin(), a.end(), '/') > std::count(b.begin(), b.end(), '/');
-    });
-    for (const std::string& d : dirs) {
+    for (const std::string& d : m_dirs) {
       UniqueFd fd(open_beneath(m_tmp.get(), d, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
       if (!fd) {
         throw_errno(m_who, "open", path_of(d), errno);
       }
-      if (int e = sync_fd(fd.get()); e != 0) {
-        throw_errno(m_who, "sync", path_of(d), e);
-      }
+      fds.push_back(fd.get());
+      names.push_back(path_of(d));
+      dir_fds.push_back(std::move(fd));
     }
-    if (int e = sync_fd(m_tmp.get()); e != 0) {
-      throw_errno(m_who, "sync", m_display, e);
+    fds.push_back(m_tmp.get());
+    names.push_back(m_display);
+    if (auto [i, e] = sync_fds_parallel(fds); e != 0) {
+      throw_errno(m_who, "sync", names[i], e);
     }
+    m_open.clear();
     ChunkFiles written = walk_chunk(m_tmp.get(), m_display);
     if (!written.problems.empty()) {
       throw TransportError(FailureKind::error, m_who + ": " + written.problems.front());

@@ -78,6 +78,10 @@ public:
   RenameOutcome rename_chunk(const std::string& from_volume,
                              const std::string& key,
                              const std::string& to_volume) override;
+  /// Every rename of the batch, then one fsync per touched directory (local_rename_batch.cpp).
+  std::vector<RenameItemResult> rename_chunks(const std::string& from_volume,
+                                              const std::string& to_volume,
+                                              const std::vector<RenameItem>& items) override;
   ChunkDigest copy_chunk_local(const std::string& from_volume,
                                const std::string& key,
                                const std::string& to_volume,

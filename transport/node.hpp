@@ -132,6 +132,17 @@ public:
                                      const std::string& key,
                                      const std::string& to_volume) = 0;
 
+  /// A batch of rename_chunk between the same two volumes, made durable together: every
+  /// `renameat2(RENAME_NOREPLACE)` first, then each touched parent directory (old and new) is
+  /// fsynced once, and source parents left empty are removed (SPEC §5: one intent, written by
+  /// the caller before, covers the batch). One result per item, in order. Throws (nothing
+  /// renamed) only when the volumes cannot be opened or the fence refuses; a per-item problem is
+  /// its result. Default: one rename_chunk per item (each synced on its own), with the
+  /// fingerprint checked through fingerprint().
+  virtual std::vector<RenameItemResult> rename_chunks(const std::string& from_volume,
+                                                      const std::string& to_volume,
+                                                      const std::vector<RenameItem>& items);
+
   /// Copies a chunk between two volumes of this node into `<to_volume>/.clsync-tmp-<task>`,
   /// hashing both sides, without any byte crossing the network.
   virtual ChunkDigest copy_chunk_local(const std::string& from_volume,

@@ -1,13 +1,19 @@
 // SPDX-License-Identifier: MIT
 // Copyright (c) clsync developers
 #include "transport/posix_io.hpp"
+#include "transport/parallel_sync.hpp"
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <mutex>
+#include <system_error>
+#include <thread>
 #include <vector>
 
 namespace clsync::transport {
@@ -177,6 +183,37 @@ int sync_fd(int fd) noexcept
     return errno;
   }
   return 0;
+}
+
+std::pair<std::size_t, int> sync_fds_parallel(const std::vector<int>& fds)
+{
+  constexpr std::size_t k_threads = 8;
+  std::atomic<std::size_t> next{0};
+  std::mutex mutex;
+  std::pair<std::size_t, int> failed{std::string::npos, 0};
+  auto work = [&] {
+    for (std::size_t i; (i = next.fetch_add(1)) < fds.size();) {
+      if (int e = sync_fd(fds[i]); e != 0) {
+        std::lock_guard lock(mutex);
+        if (failed.second == 0) {
+          failed = {i, e};
+        }
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  try {
+    for (std::size_t t = 1; t < std::min(k_threads, fds.size()); ++t) {
+      threads.emplace_back(work);
+    }
+  } catch (const std::system_error&) {
+    // No thread to spare: the ones started and this one do all of it.
+  }
+  work();
+  for (auto& t : threads) {
+    t.join();
+  }
+  return failed;
 }
 
 std::string join_path(std::string_view root, std::string_view rel)

@@ -164,7 +164,14 @@ int open_beneath_raw(int dirfd, std::string_view rel, int flags, mode_t mode) no
 
 } // namespace
 
-int open_parent(int dirfd, std::string_view rel, std::string& leaf, bool create) noexcept
+namespace {
+
+/// open_parent's body; `unsynced` null: each new directory is fsynced with its parent.
+int open_parent_impl(int dirfd,
+                     std::string_view rel,
+                     std::string& leaf,
+                     bool create,
+                     std::vector<std::string>* unsynced) noexcept
 {
   std::size_t last = rel.rfind('/');
   if (last == std::string_view::npos) {
@@ -200,7 +207,16 @@ int open_parent(int dirfd, std::string_view rel, std::string& leaf, bool create)
     if (next < 0) {
       return -1;
     }
-    if (made && (::fsync(next) != 0 || ::fsync(cur.get()) != 0)) {
+    if (made && unsynced) {
+      try {
+        unsynced->emplace_back(dir.substr(0, start == 0 ? 0 : start - 1));
+        unsynced->emplace_back(dir.substr(0, slash == std::string_view::npos ? dir.size() : slash));
+      } catch (...) {
+        ::close(next);
+        errno = ENOMEM;
+        return -1;
+      }
+    } else if (made && (::fsync(next) != 0 || ::fsync(cur.get()) != 0)) {
       int e = errno;
       ::close(next);
       errno = e;
@@ -213,6 +229,21 @@ int open_parent(int dirfd, std::string_view rel, std::string& leaf, bool create)
     start = slash + 1;
   }
   return cur.release();
+}
+
+} // namespace
+
+int open_parent(int dirfd, std::string_view rel, std::string& leaf, bool create) noexcept
+{
+  return open_parent_impl(dirfd, rel, leaf, create, nullptr);
+}
+
+int open_parent_deferred(int dirfd,
+                         std::string_view rel,
+                         std::string& leaf,
+                         std::vector<std::string>& unsynced) noexcept
+{
+  return open_parent_impl(dirfd, rel, leaf, true, &unsynced);
 }
 
 void use_openat2(bool enabled) noexcept { g_have_openat2.store(enabled); }

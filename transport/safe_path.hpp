@@ -6,6 +6,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 #include <sys/types.h>
 
 /// Path rules of the node interface (node.hpp): relative, '/'-separated paths that stay beneath
@@ -38,6 +39,14 @@ int open_beneath(int dirfd, std::string_view rel, int flags, mode_t mode = 0) no
 /// (mode 0755 before umask) and each new one is fsynced together with its parent, so that a
 /// rename into it is durable. Returns the descriptor or -1 with errno set.
 int open_parent(int dirfd, std::string_view rel, std::string& leaf, bool create) noexcept;
+
+/// As open_parent with `create`, but a directory it makes is not fsynced here: its path and its
+/// parent's (relative to `dirfd`, "" for `dirfd` itself) are added to `unsynced`, for a caller
+/// that syncs every touched directory once after a batch of renames into them.
+int open_parent_deferred(int dirfd,
+                         std::string_view rel,
+                         std::string& leaf,
+                         std::vector<std::string>& unsynced) noexcept;
 
 /// Tests only: false forces the component-wise fallback of open_beneath (as on kernels before
 /// 5.6), true allows openat2 again. Affects the whole process.

@@ -137,6 +137,31 @@ enum class CommitOutcome {
 /// Result of a rename of a chunk between two volumes of one node.
 enum class RenameOutcome { renamed, cross_device, destination_exists };
 
+/// One chunk of a batched rename between two volumes of one node (Node::rename_chunks).
+struct RenameItem {
+  std::string key;
+  /// The quick fingerprint the caller planned with; the node renames only a chunk that still
+  /// has it. Empty: not checked.
+  std::string fingerprint;
+};
+
+/// What became of one RenameItem. Every chunk is, whatever the outcome, in exactly one place:
+/// renamed → at the destination, durably (its old and new parents are synced); any other
+/// outcome → where it was, except `failed` after the rename (the error says so).
+enum class BatchRenameOutcome {
+  renamed,
+  cross_device,       ///< another filesystem (or a bind mount): nothing done, copy instead
+  destination_exists, ///< a chunk of that key is at the destination already; nothing done
+  missing,            ///< the source chunk is gone; nothing done
+  changed,            ///< the fingerprint differs from RenameItem::fingerprint; nothing done
+  failed,             ///< an error (`error`), before the rename or in the syncs after it
+};
+
+struct RenameItemResult {
+  BatchRenameOutcome outcome = BatchRenameOutcome::failed;
+  std::string error; ///< why, for `failed` (names the node and both paths)
+};
+
 /// A node lease (SPEC §5): who holds it and when it last beat.
 struct LeaseInfo {
   std::string host;  ///< the holder's host name, for messages only: cloned machines share one

@@ -6,6 +6,7 @@
 #include "core/exceptions.hpp"
 #include "core/run/recount.hpp"
 #include "core/plan/replica_planner.hpp"
+#include "core/run/rename_batch.hpp"
 #include "core/run/task_steps.hpp"
 #include "core/run/transfer.hpp"
 
@@ -271,6 +272,8 @@ execute_plan(Context& ctx, const Plan& plan, const ExecSettings& settings, Journ
     before = &*own_inventory;
   }
   Recount recount(ctx, *before, settings.run.run_id);
+  // Units of work: one move each, or a batch of same-filesystem renames (rename_batch.hpp).
+  const std::vector<std::vector<std::size_t>> units = rename_batch_units(plan, *before);
 
   RateLimits limits(w.bwlimit, w.bwlimit_per_node);
   std::mutex mutex;
@@ -320,7 +323,7 @@ execute_plan(Context& ctx, const Plan& plan, const ExecSettings& settings, Journ
   auto worker = [&] {
     std::unique_lock lock(mutex);
     for (;;) {
-      std::optional<std::size_t> pick;
+      std::optional<std::size_t> pick;  // a unit
       bool any_left = false;
       if (std::string why = held_by(); !why.empty()) {
         if (result.stopped_by.empty()) {
@@ -328,18 +331,19 @@ execute_plan(Context& ctx, const Plan& plan, const ExecSettings& settings, Journ
         }
         return;
       }
-      for (std::size_t i = 0; i < n; ++i) {
+      for (std::size_t u = 0; u < units.size(); ++u) {
+        const std::size_t i = units[u].front();
         if (taken[i]) {
           continue;
         }
         any_left = true;
-        if (busy_chunks.count(plan.moves[i].chunk)) {
+        if (units[u].size() == 1 && busy_chunks.count(plan.moves[i].chunk)) {
           continue;  // one task per chunk at a time: the later move waits for the earlier
         }
-        auto nodes = task_nodes(plan.moves[i]);
+        auto nodes = task_nodes(plan.moves[i]);  // a batch's moves share their node
         if (std::all_of(nodes.begin(), nodes.end(),
                         [&](const std::string& nd) { return busy[nd] < per_node; })) {
-          pick = i;
+          pick = u;
           break;
         }
       }
@@ -352,46 +356,76 @@ execute_plan(Context& ctx, const Plan& plan, const ExecSettings& settings, Journ
         changed.wait_for(lock, std::chrono::milliseconds(200));
         continue;
       }
-      const std::size_t i = *pick;
-      taken[i] = true;
-      const Move& m = plan.moves[i];
+      const std::vector<std::size_t>& unit = units[*pick];
+      const Move& m = plan.moves[unit.front()];
       for (const auto& nd : task_nodes(m)) {
         max_busy[nd] = std::max(max_busy[nd], ++busy[nd]);
       }
-      busy_chunks.insert(m.chunk);
-      bytes_scheduled += m.bytes;
+      for (std::size_t i : unit) {
+        taken[i] = true;
+        bytes_scheduled += plan.moves[i].bytes;
+      }
+      if (unit.size() == 1) {
+        busy_chunks.insert(m.chunk);  // a batch's chunks see no other task (rename_batch.hpp)
+      }
       if (running++ == 0) {
         last_byte = std::chrono::steady_clock::now();
       }
       lock.unlock();
 
-      TaskResult r;
-      try {
-        r = run_task(env, m, ids[i]);
-      } catch (...) {
-        r = escaped_failure(env, m, ids[i], current_exception_text());
+      std::vector<TaskResult> rs;
+      if (unit.size() == 1) {
+        try {
+          rs.push_back(run_task(env, m, ids[unit.front()]));
+        } catch (...) {
+          rs.push_back(escaped_failure(env, m, ids[unit.front()], current_exception_text()));
+        }
+      } else {
+        std::vector<const Move*> moves;
+        std::vector<std::string> unit_ids;
+        for (std::size_t i : unit) {
+          moves.push_back(&plan.moves[i]);
+          unit_ids.push_back(ids[i]);
+        }
+        try {
+          rs = run_rename_batch(env, moves, unit_ids);
+        } catch (...) {
+          const std::string why = current_exception_text();
+          rs.clear();
+          for (std::size_t i : unit) {
+            rs.push_back(escaped_failure(env, plan.moves[i], ids[i], why));
+          }
+        }
       }
-      if (r.state == "finished") {
-        on_move.push(m, ids[i]);
+      for (std::size_t k = 0; k < unit.size(); ++k) {
+        if (rs[k].state == "finished") {
+          on_move.push(plan.moves[unit[k]], ids[unit[k]]);
+        }
       }
 
       lock.lock();
       for (const auto& nd : task_nodes(m)) {
         --busy[nd];
       }
-      busy_chunks.erase(m.chunk);
       --running;
-      if (r.state == "finished") {
-        ++result.finished;
-        result.bytes += m.bytes;
-        ++progress.tasks_done;
-      } else if (r.state == "failed") {
-        ++result.failed;
-        ++progress.tasks_failed;
-      } else if (r.state == "rolled_back") {
-        ++result.rolled_back;
+      if (unit.size() == 1) {
+        busy_chunks.erase(m.chunk);
       }
-      result.tasks[i] = std::move(r);
+      for (std::size_t k = 0; k < unit.size(); ++k) {
+        const std::size_t i = unit[k];
+        const TaskResult& r = rs[k];
+        if (r.state == "finished") {
+          ++result.finished;
+          result.bytes += plan.moves[i].bytes;
+          ++progress.tasks_done;
+        } else if (r.state == "failed") {
+          ++result.failed;
+          ++progress.tasks_failed;
+        } else if (r.state == "rolled_back") {
+          ++result.rolled_back;
+        }
+        result.tasks[i] = std::move(rs[k]);
+      }
       report();
       changed.notify_all();
     }

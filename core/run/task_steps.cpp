@@ -523,6 +523,15 @@ void backoff(const Context& ctx, int n)
 
 } // namespace
 
+void announce_task(TaskEnv& env,
+                   const Move& move,
+                   const std::string& id,
+                   const std::string& state,
+                   const std::string& error)
+{
+  announce(env, move, id, state, error);
+}
+
 std::string intent_record(const std::string& run_id, const std::string& id, const Move& move)
 {
   nlohmann::json source{{"node", move.from.node}};

@@ -37,6 +37,13 @@ struct TaskEnv {
 /// failed or rolled_back (a stop request before commit). Never throws.
 TaskResult run_task(TaskEnv& env, const Move& move, const std::string& id);
 
+/// Records a task's state change in the journal and sends it to ctx.events as a task event.
+void announce_task(TaskEnv& env,
+                   const Move& move,
+                   const std::string& id,
+                   const std::string& state,
+                   const std::string& error = {});
+
 /// The intent record a task writes at its volume roots (JSON: run, task, chunk, kind, source,
 /// destination, created).
 std::string intent_record(const std::string& run_id, const std::string& id, const Move& move);

@@ -11,7 +11,9 @@
 
 #include <doctest/doctest.h>
 
+#include <fstream>
 #include <set>
+#include <sstream>
 
 #include <cerrno>
 #include <cstring>
@@ -148,8 +150,9 @@ struct RepairCrash : ClusterACrash {
 struct RebalanceDisksCrash : ClusterACrash {
   fs::path second;
   bool mounted = false;
+  bool renames = false; ///< one filesystem: every move is a rename
   RebalanceDisksCrash(const std::string& n, bool own_filesystem)
-      : ClusterACrash(n, "rebalance-disks --node P1-dn1 --concurrency 2")
+      : ClusterACrash(n, "rebalance-disks --node P1-dn1 --concurrency 2"), renames(!own_filesystem)
   {
     second = c.dir / "a" / "P1-dn1" / "ssd1";
     fs::create_directories(second);
@@ -169,6 +172,23 @@ struct RebalanceDisksCrash : ClusterACrash {
     if (mounted) {
       ::umount2(second.parent_path().c_str(), MNT_DETACH);
     }
+  }
+  /// A rename (batched or not) never leaves a chunk in two places: no chunk has more replicas
+  /// than before, and none fewer.
+  void check_after_kill(const std::string& label) override
+  {
+    ClusterACrash::check_after_kill(label);
+    if (!renames) {
+      return;
+    }
+    std::vector<std::string> doubled;
+    for (const auto& [key, reps] : test::walk_replicas(vols)) {
+      auto it = before.find(key);
+      if (it == before.end() || reps.size() > it->second.size()) {
+        doubled.push_back(key + " has " + std::to_string(reps.size()) + " replicas");
+      }
+    }
+    CHECK_MESSAGE(doubled.empty(), label, ": ", move_sweep_join(doubled));
   }
   void check_converged(const std::string& label) override
   {
@@ -193,6 +213,28 @@ std::function<std::unique_ptr<CrashCase>(const std::string&)> move_maker(Extra..
   };
 }
 
+/// Calls of each syscall in an `strace -f -o` file, and the intent publications among the
+/// renameat calls (a `.clsync-part-intent-*` renamed to its final name).
+std::map<std::string, int> move_sweep_count_calls(const fs::path& trace)
+{
+  std::map<std::string, int> n;
+  std::ifstream in(trace);
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream ls(line);
+    std::string pid, call;
+    ls >> pid >> call;
+    if (call.find('(') == std::string::npos) {
+      continue;  // "<... resumed>"
+    }
+    call = call.substr(0, call.find('('));
+    ++n[call];
+    if (call == "renameat" && line.find(".clsync-part-intent-") != std::string::npos) {
+      ++n["intent"];
+    }
+  }
+  return n;
+}
+
 } // namespace
 
 TEST_SUITE("crash_move")
@@ -211,6 +253,12 @@ TEST_SUITE("crash_move")
                              k_move_ci_budget);
     test::sweep_syscalls("rebalance-disks/same-fs/syscalls",
                          move_maker<RebalanceDisksCrash>(false), k_move_syscalls, 2);
+    // The 15 renames are one batch (core/run/rename_batch.hpp): killed between two of them
+    // (first, last and a middle one of the batch), each chunk is at its source or its target.
+    test::sweep_syscalls("rebalance-disks/same-fs/batch", move_maker<RebalanceDisksCrash>(false),
+                         {"renameat2"}, 3);
+    CHECK(test::kill_at_site("rebalance-disks/same-fs", move_maker<RebalanceDisksCrash>(false),
+                             {"rename_batch_after_renames", 1}));
   }
 
   TEST_CASE("rebalance-disks onto another filesystem killed at every step (copies)")
@@ -243,5 +291,27 @@ TEST_SUITE("crash_move")
   TEST_CASE("repair killed at every step: the lost replicas come back on rerun")
   {
     test::sweep_fault_points("repair/local", move_maker<RepairCrash>(), k_move_ci_budget);
+  }
+
+  TEST_CASE("rebalance-disks on one filesystem: one intent per batch, each directory synced once")
+  {
+    // Before batching, each rename wrote and removed two intents of its own and synced its
+    // parents: 8 or more fsyncs and 2 intent publications per chunk.
+    RebalanceDisksCrash c("rename-batch-syscalls", false);
+    const fs::path trace = c.c.dir / "calls.txt";
+    const int rc = test::run_shell("strace -f -qq -o '" + trace.string() +
+                                   "' -e trace=fsync,fdatasync,renameat,renameat2 " +
+                                   CLSYNC_BINARY + " " + c.command() + " >/dev/null 2>&1");
+    REQUIRE(rc == 0);
+    c.check_converged("rename batch");
+    const auto n = move_sweep_count_calls(trace);
+    INFO("fsync ", n.count("fsync") ? n.at("fsync") : 0, ", renameat2 ",
+         n.count("renameat2") ? n.at("renameat2") : 0, ", intents ",
+         n.count("intent") ? n.at("intent") : 0);
+    CHECK(n.count("renameat2") == 1);
+    CHECK(n.at("renameat2") >= 15);    // the chunks' renames
+    CHECK(n.count("intent") == 1);
+    CHECK(n.at("intent") == 2);        // one record at each volume's root for the batch
+    CHECK(n.at("fsync") < 4 * 15);     // each touched directory once, intents per batch
   }
 }

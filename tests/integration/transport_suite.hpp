@@ -40,6 +40,7 @@ using NodeMaker =
   X(writer_checks)               \
   X(commit_modes)                \
   X(rename_chunk)                \
+  X(rename_chunks)               \
   X(copy_chunk_local)            \
   X(trash_untrash)               \
   X(intents)                     \
@@ -74,6 +75,8 @@ CLSYNC_CONTRACT_CASES(CLSYNC_DECLARE_CONTRACT_CASE)
 /// commit_modes: placed, already_equal, exists_different (temp kept), exchange → replaced.
 /// rename_chunk: same filesystem renamed; tmpfs and bind mount → cross_device leaving nothing;
 ///   destination_exists; not_found; empty source parents removed.
+/// rename_chunks: a batch: renamed, destination_exists, missing, changed (fingerprint), a bad
+///   key failed, each chunk in one place; another filesystem → cross_device for every item.
 /// copy_chunk_local: an EXDEV move done by the node, committed, hashes equal.
 /// trash_untrash: trash, untrash, remove_task_dirs.
 /// intents: write, read back by scan, remove.

@@ -97,6 +97,19 @@ RenameOutcome RecordingNode::rename_chunk(const std::string& from_volume, const 
   return m_inner->rename_chunk(from_volume, key, to_volume);
 }
 
+std::vector<transport::RenameItemResult>
+RecordingNode::rename_chunks(const std::string& from_volume,
+                             const std::string& to_volume,
+                             const std::vector<transport::RenameItem>& items)
+{
+  std::string keys;
+  for (const auto& it : items) {
+    keys += " " + it.key;
+  }
+  record("rename_chunks", from_volume + " " + to_volume + keys, true);
+  return m_inner->rename_chunks(from_volume, to_volume, items);
+}
+
 ChunkDigest RecordingNode::copy_chunk_local(const std::string& from_volume,
                                             const std::string& key,
                                             const std::string& to_volume,

@@ -53,6 +53,10 @@ public:
   transport::RenameOutcome rename_chunk(const std::string& from_volume,
                                         const std::string& key,
                                         const std::string& to_volume) override;
+  std::vector<transport::RenameItemResult>
+  rename_chunks(const std::string& from_volume,
+                const std::string& to_volume,
+                const std::vector<transport::RenameItem>& items) override;
   transport::ChunkDigest copy_chunk_local(const std::string& from_volume,
                                           const std::string& key,
                                           const std::string& to_volume,
