@@ -37,7 +37,7 @@ only=""
 usage() { sed -n '/^# Every/,/^# table line/p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick) RUNS=1 CHUNK=64K DATES=2 SCAN_DATES=1 ;;
+    --quick) RUNS=1 CHUNK=64K DATES=1 SCAN_DATES=1 ;;
     --only) only=${2:?--only needs a list}; shift ;;
     --runs) RUNS=${2:?}; shift ;;
     --chunk-size) CHUNK=${2:?}; shift ;;
