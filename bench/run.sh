@@ -2,11 +2,12 @@
 # SPDX-License-Identifier: MIT
 # Copyright (c) clsync developers
 #
-# Every clsync-vs-baseline benchmark in one run (issue 10): builds the data with `clsync demo`,
-# starts loopback sshd hosts (127.0.0.2-4, the real agent, one cipher), runs each pair RUNS times
-# alternating (clsync, baseline, clsync, baseline, ...), drops the page caches before every timed
-# step, and prints one markdown table: min / median / max of each side and the ratio of the
-# medians, with the issue's goal where it sets one. The methods are in bench/README.md.
+# Every clsync-vs-baseline benchmark in one run (issue 10): builds clsync into BUILD when it is
+# not there, builds the data with `clsync demo`, starts loopback sshd hosts (127.0.0.2-4, the
+# real agent, one cipher), runs each pair RUNS times alternating (clsync, baseline, clsync,
+# baseline, ...), drops the page caches before every timed step, and prints one markdown table:
+# min / median / max of each side and the ratio of the medians, with the issue's goal where it
+# sets one. The methods are in bench/README.md.
 #
 #   bench/run.sh                          # the defaults below
 #   bench/run.sh --quick                  # tiny data, one run: proves every row works (CI)
@@ -62,6 +63,12 @@ done
 [ "$(id -u)" = 0 ] || { echo "run.sh: needs root (page-cache drop, sshd, mounts)" >&2; exit 2; }
 
 . "$here/common.sh"
+if [ ! -x "$BUILD/clsync" ]; then  # a clean clone: build what the bench runs (Release)
+  echo "run.sh: building clsync and its static agent in $BUILD" >&2
+  "$here/../scripts/install-deps.sh"
+  cmake -S "$here/.." -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$BUILD" -j"$(nproc)" --target clsync clsync-agent-static >&2
+fi
 . "$here/loopback_sshd.sh"
 . "$here/rows_move.sh"
 . "$here/rows_scan.sh"
