@@ -3,7 +3,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libcli11-dev libyaml-cpp-dev libssh-dev libzstd-dev
       libspdlog-dev doctest-dev nlohmann-json3-dev libssl-dev libarchive-dev
-      openssh-server openssh-client rsync jq zstd ccache zsh fish strace)
+      openssh-server openssh-client rsync jq zstd ccache zsh fish strace time e2fsprogs)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,176 @@
+# SPDX-License-Identifier: MIT
+# Copyright (c) clsync developers
+# shellcheck shell=bash disable=SC2154
+#
+# bench/run.sh's repository and sync rows (sourced): backup against `tar | zstd -T0 -3`, push
+# against `rsync -a -e ssh` (a full push and one with nothing to send), restore against
+# `zstd -d | tar -x` into two directories, sync-online against `rsync -a -e ssh` (cold and with
+# nothing to send). Uses run.sh's globals (A, B, RUNS, PORT_BASE, work).
+
+ONE_REPLICA=(Level1 Level1_TSDB)  # every chunk of cluster A, on P1-dn1
+
+
+# repo_line ROW CLSYNC_TEXT BASELINE_TEXT DATA BYTES GOAL: the line of a throughput row
+# from the arrays c and b.
+repo_line() {
+  row "$1" "$2" "$3" "$4" "$(spread %.2f "${c[@]}") s" "$(spread %.2f "${b[@]}") s" \
+    "$(rate "$(calc "$5 / 1e6")" "$(median "${c[@]}")" MB)" "$(speed_ratio "$(median "${c[@]}")" "$(median "${b[@]}")" "$6")"
+}
+
+tar_zstd() { tar -cf - -C "$(avol P1-dn1)" "${ONE_REPLICA[@]}" | zstd -q -T0 -3 > "$work/tar.zst"; }
+
+row_backup() {
+  local r c=() b=() bytes chunks
+  bytes=$(cd "$(avol P1-dn1)" && du -sb --apparent-size "${ONE_REPLICA[@]}" | awk '{s += $1} END {print s}')
+  for r in $(seq "$RUNS"); do
+    rm -rf "$work/repo-backup"
+    c+=("$(timed "$work/out.json" "$CLSYNC" -c "$A" --json backup --to "$work/repo-backup")")
+    jq -e '.failed == 0 and .skipped == 0' "$work/out.json" >/dev/null
+    b+=("$(timed /dev/null tar_zstd)")
+  done
+  chunks=$(jq '.chunks' "$work/out.json")
+  repo_line backup "backup, 3 local nodes" "\`tar -cf - | zstd -T0 -3\` + sync" \
+    "$chunks chunks, $(mb "$bytes"); objects $(printf %.3f "$(calc "$(du -sb --apparent-size \
+      "$work/repo-backup/objects" | cut -f1) / $(stat -c %s "$work/tar.zst")")")× tar.zst's size" \
+    "$bytes" 1.0
+}
+
+# repo: a backup of all of cluster A in $work/repo, made once (untimed).
+repo() {
+  [ -d "$work/repo" ] || "$CLSYNC" -c "$A" backup --to "$work/repo.tmp" >/dev/null
+  [ -d "$work/repo" ] || mv "$work/repo.tmp" "$work/repo"
+  repo_bytes=$(cd "$work/repo" && du -sbc objects snapshots clsync-repo.json | tail -n 1 | cut -f1)
+  repo_data="$(find "$work/repo/objects" -type f | wc -l) objects, $(mb "$repo_bytes")"
+}
+push_port=$((PORT_BASE + 2))
+clsync_push() {
+  "$CLSYNC" push "$work/repo" "ssh://root@127.0.0.2:$push_port$1" --identity "$work/client" \
+    --known-hosts "$work/known_hosts" --agent-command "$AGENT"
+}
+# What push sends: the objects, the snapshots and the marker (a repository's cache/ and tmp/ are
+# its own); rsync sends the same.
+rsync_push() {
+  rsync -a -e "$(ssh_cmd "$push_port")" --exclude /cache --exclude /tmp "$work/repo/" \
+    "root@127.0.0.2:$1/"
+}
+pushed_exactly() {
+  diff -r -x cache -x tmp "$work/repo" "$work/push-c" >/dev/null ||
+    { echo "the pushed repository differs" >&2; diff -r -x cache -x tmp "$work/repo" "$work/push-c" >&2; return 1; }
+}
+
+row_push() {
+  local r c=() b=()
+  repo
+  for r in $(seq "$RUNS"); do
+    rm -rf "$work/push-c" "$work/push-r"
+    c+=("$(timed /dev/null clsync_push "$work/push-c")")
+    b+=("$(timed /dev/null rsync_push "$work/push-r")")
+  done
+  pushed_exactly
+  repo_line push "push to 1 sshd host" "\`rsync -a -e ssh\` + sync" "$repo_data" "$repo_bytes" 1.0
+}
+
+row_push_nochange() {
+  local r c=() b=()
+  repo
+  rm -rf "$work/push-c" "$work/push-r"
+  clsync_push "$work/push-c" >/dev/null
+  rsync_push "$work/push-r"
+  for r in $(seq "$RUNS"); do
+    c+=("$(timed /dev/null clsync_push "$work/push-c")")
+    b+=("$(timed /dev/null rsync_push "$work/push-r")")
+  done
+  pushed_exactly
+  row push-nochange "push, nothing to send" "\`rsync -a -e ssh\`, nothing to send" "$repo_data" \
+    "$(spread %.2f "${c[@]}") s" "$(spread %.2f "${b[@]}") s" "" \
+    "$(speed_ratio "$(median "${c[@]}")" "$(median "${b[@]}")" 2.0)"
+}
+
+# The restore baseline: each object of the snapshot unpacked into two directories (2 replicas).
+unpack_twice() {
+  local object key d
+  while read -r object key; do
+    for d in tar1 tar2; do
+      mkdir -p "$work/$d/$key"
+      zstd -q -d -c < "$work/repo-restore/objects/${object:0:2}/$object.tar.zst" | tar -x -C "$work/$d/$key"
+    done
+  done < "$work/objects.txt"
+}
+empty_b() {
+  local v
+  for v in $(awk '/volumes:/ {v=$2; gsub(/[\[\]",]/, "", v); print v}' "$B"); do
+    find "$v" -mindepth 1 -delete
+  done
+  rm -rf "$work/tar1" "$work/tar2"
+}
+
+row_restore() {
+  local r c=() b=() snap chunks bytes
+  rm -rf "$work/repo-restore"
+  "$CLSYNC" -c "$A" --json backup --to "$work/repo-restore" --db Level1 --where 'date<=2020.06.05' \
+    > "$work/out.json"
+  snap="$work/repo-restore/snapshots/$(jq -r '.snapshot' "$work/out.json").json"
+  chunks=$(jq '.chunks | length' "$snap")
+  bytes=$(jq '[.chunks[].files[]? | select((.link_to // "") == "") | .size] | add' "$snap")
+  jq -r '.chunks[] | "\(.object) \(.key)"' "$snap" > "$work/objects.txt"
+  for r in $(seq "$RUNS"); do
+    empty_b
+    c+=("$(timed "$work/out.json" "$CLSYNC" -c "$B" --json restore --from "$work/repo-restore")")
+    jq -e --argjson n $((2 * chunks)) '.replicas_written == $n' "$work/out.json" >/dev/null
+    empty_b
+    b+=("$(timed /dev/null unpack_twice)")
+  done
+  empty_b
+  repo_line restore "restore, 2 replicas, 3 local nodes" \
+    "\`zstd -d | tar -x\` into 2 directories + sync" \
+    "$chunks chunks, $(mb "$bytes") a replica" "$bytes" 1.0
+}
+
+# sync-online into one SSH node (replication 1) behind 127.0.0.2; its own state directory, so a
+# cold round starts from nothing.
+sync_setup() {
+  ssh_topology "$B" "$PORT_BASE" 2 | awk '
+    /^replication:/ {print "replication: 1"; next}
+    /- name: B2/ {skip = 1} /^databases:/ {skip = 0} !skip' > "$work/b1.yaml"
+  sed -i "s|volumes: \\[.*\\]|volumes: [\"$work/b1/chunkData\"]|" "$work/b1.yaml"
+  sync_src="$(avol P1-dn1)/Level1"
+  sync_bytes=$(du -sb "$sync_src" | cut -f1)
+  sync_data="$(find "$sync_src" -mindepth 3 -maxdepth 3 -type d | wc -l) chunks of Level1, $(mb "$sync_bytes")"
+}
+sync_cold() { rm -rf "$work/b1" "$work/sync-state" "$work/sync-r"; mkdir -p "$work/b1/chunkData" "$work/sync-r"; }
+clsync_sync() {
+  "$CLSYNC" --state-dir "$work/sync-state" sync-online --from "$A" --to "$work/b1.yaml" --db Level1
+}
+rsync_sync() { rsync -a -e "$(ssh_cmd "$push_port")" "$sync_src" "root@127.0.0.2:$work/sync-r/"; }
+synced_exactly() {
+  diff -r "$sync_src" "$work/b1/chunkData/Level1" >/dev/null || { echo "B1 differs from A" >&2; return 1; }
+}
+
+row_sync_online() {
+  local r c=() b=()
+  sync_setup
+  for r in $(seq "$RUNS"); do
+    sync_cold
+    c+=("$(timed /dev/null clsync_sync)")
+    b+=("$(timed /dev/null rsync_sync)")
+  done
+  synced_exactly
+  repo_line sync-online "sync-online into 1 sshd node, cold" "\`rsync -a -e ssh\` + sync" \
+    "$sync_data" "$sync_bytes" 1.0
+}
+
+row_sync_nochange() {
+  local r c=() b=()
+  sync_setup
+  sync_cold
+  clsync_sync >/dev/null
+  rsync_sync
+  for r in $(seq "$RUNS"); do
+    c+=("$(timed /dev/null clsync_sync)")
+    b+=("$(timed /dev/null rsync_sync)")
+  done
+  synced_exactly
+  row sync-nochange "sync-online, nothing changed" "\`rsync -a -e ssh\`, nothing changed" \
+    "$sync_data" "$(spread %.2f "${c[@]}") s" "$(spread %.2f "${b[@]}") s" "" \
+    "$(speed_ratio "$(median "${c[@]}")" "$(median "${b[@]}")" 2.0)"
+}
