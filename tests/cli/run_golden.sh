@@ -15,6 +15,7 @@
 #   <case>.stderr.exact / <case>.stderr.glob   the same for stderr
 # A missing expectation file is not checked. On a mismatch the diff is printed.
 # --set-exact-output rewrites the existing .exact files (and .exit) from what the cases print.
+# Each case gets $CLSYNC_GOLDEN_CASE_TIMEOUT seconds (300 unless set; sanitizer builds set more).
 # Exit status: 0 when every case passed, 1 otherwise, 2 for bad usage.
 
 set -u
@@ -117,7 +118,7 @@ for script in "${cases[@]}"; do
     export NO_COLOR=1 LC_ALL=C TZ=UTC
     unset CLSYNC_CONFIG CLSYNC_STATE_DIR
     export CLSYNC_STATE_DIR="$work/state"
-    exec timeout 300 bash "$script"
+    exec timeout "${CLSYNC_GOLDEN_CASE_TIMEOUT:-300}" bash "$script"
   ) >"$out" 2>"$err" </dev/null
   status=$?
 

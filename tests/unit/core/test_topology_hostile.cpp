@@ -9,6 +9,7 @@
 #include "core/cluster/topology.hpp"
 #include "core/cluster/topology_yaml.hpp"
 #include "core/error.hpp"
+#include "tests/support/sanitizer_build.hpp"
 #include "tests/support/scratch.hpp"
 #include "tests/support/topology_errors.hpp"
 
@@ -27,18 +28,6 @@ using clsync::test::topology_error_of;
 
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool k_hostile_asan = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool k_hostile_asan = true;
-#else
-constexpr bool k_hostile_asan = false;
-#endif
-#else
-constexpr bool k_hostile_asan = false;
-#endif
-
 /// The message parse_topology gives for `yaml` ("(loaded)" when it loads), computed in a child
 /// process limited to `mib` MiB of address space (not under ASan, which reserves terabytes) and
 /// 20 s of CPU. A child that dies (out of memory, CPU limit, a crash) yields "(died: …)".
@@ -50,7 +39,7 @@ std::string hostile_bounded_parse(const std::string& yaml, long mib = 512)
   REQUIRE(pid >= 0);
   if (pid == 0) {
     ::close(fds[0]);
-    if (!k_hostile_asan) {
+    if (!clsync::test::k_address_sanitizer) {
       const rlimit as{static_cast<rlim_t>(mib) << 20, static_cast<rlim_t>(mib) << 20};
       ::setrlimit(RLIMIT_AS, &as);
     }
