@@ -188,8 +188,8 @@ TEST_SUITE("inventory_many")
              "  identity: " + h.client_key().string(),
              "  known_hosts: " + known_hosts_via(h, 1, proxy, d / "known_hosts").string(),
              "  agent_command: " CLSYNC_BINARY,
-             "  connect_timeout: 2",
-             "  io_timeout: 2"};
+             "  connect_timeout: 3",
+             "  io_timeout: 3"};
     c.write();
     // Six chunks on n1 only, replication 3: repair copies each to n2 and n3 (12 tasks).
     std::vector<std::string> keys;
