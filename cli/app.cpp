@@ -15,12 +15,14 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
 #include <sstream>
+#include <string_view>
 #include <unistd.h>
 
 #ifndef CLSYNC_VERSION
@@ -45,6 +47,21 @@ constexpr std::array<CommandMaker, 14> k_commands{
     &make_repair,          &make_snapshots,       &make_verify,        &make_prune,
     &make_demo,            &make_agent,
 };
+
+/// The commands that take an inventory of a cluster: they accept --connections.
+constexpr std::array<std::string_view, 9> k_inventory_commands{
+    "status",          "backup",       "restore", "sync-online", "rebalance-nodes",
+    "rebalance-disks", "move-replicas", "repair",  "verify",
+};
+
+/// Adds --connections to `sub`, bound to `connections` (NodeSet refuses less than 1).
+void add_connections_option(CLI::App& sub, int& connections)
+{
+  sub.add_option("--connections", connections,
+                 "nodes connected to and scanned at once by the inventory (SSH sessions)")
+      ->capture_default_str()
+      ->group("Nodes");
+}
 
 std::atomic<bool> g_stop{false};
 
@@ -204,6 +221,11 @@ void build_app(CLI::App& app, GlobalOptions& global, std::vector<Command>& comma
   commands.reserve(k_commands.size());
   for (auto make : k_commands) {
     commands.push_back(make(app));
+    const std::string name = commands.back().sub->get_name();
+    if (std::find(k_inventory_commands.begin(), k_inventory_commands.end(), name) !=
+        k_inventory_commands.end()) {
+      add_connections_option(*commands.back().sub, global.connections);
+    }
     if (!commands.back().sub->get_prefix_command()) {
       commands.back().sub->fallthrough();
     }
@@ -270,6 +292,7 @@ int run(int argc, char** argv)
   // ends up with exactly one document (SPEC §9).
   std::ostringstream held;
   std::ostream& out = global.json ? static_cast<std::ostream&>(held) : std::cout;
+  ctx.connect.connections = global.connections;
   try {
     if (chosen->needs == Needs::topology || !global.config.empty()) {
       if (global.config.empty()) {
@@ -278,7 +301,7 @@ int run(int argc, char** argv)
       }
       ctx.topology = std::make_shared<core::Topology>(core::load_topology(global.config));
       ctx.connect.deploy_agent = global.deploy_agent;
-      ctx.nodes = std::make_shared<core::NodeSet>(*ctx.topology, core::make_node_factory(ctx.connect));
+      ctx.nodes = std::make_shared<core::NodeSet>(*ctx.topology, ctx.connect);
     }
     code = static_cast<int>(chosen->run(ctx, global, out));
   } catch (const Error& e) {

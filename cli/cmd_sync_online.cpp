@@ -117,7 +117,7 @@ core::Context cluster_context(const core::Context& base, const std::string& file
   c.connect = base.connect;
   c.connect.deploy_agent = deploy;
   c.topology = std::make_shared<core::Topology>(core::load_topology(file));
-  c.nodes = std::make_shared<core::NodeSet>(*c.topology, core::make_node_factory(c.connect));
+  c.nodes = std::make_shared<core::NodeSet>(*c.topology, c.connect);
   return c;
 }
 

@@ -334,8 +334,18 @@ PooledConnection ConnectionPool::get()
     }
   }
   return PooledConnection(
-      *this, std::make_unique<AgentConnection>(m_connect(), node(), m_options.compress,
+      *this, std::make_unique<AgentConnection>(m_gate.open(m_connect), node(), m_options.compress,
                                                std::chrono::seconds(m_options.stall_limit_s)));
+}
+
+void ConnectionPool::close_idle()
+{
+  std::deque<std::unique_ptr<AgentConnection>> idle;
+  {
+    std::lock_guard lock(m_mutex);
+    idle.swap(m_idle);
+  }
+  // Destroyed outside the lock: closing a session waits for its channel to close.
 }
 
 void ConnectionPool::give_back(std::unique_ptr<AgentConnection> c)

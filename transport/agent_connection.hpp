@@ -3,6 +3,7 @@
 #pragma once
 
 #include "transport/agent_client.hpp"
+#include "transport/connect_gate.hpp"
 
 #include <chrono>
 #include <condition_variable>
@@ -132,14 +133,20 @@ public:
       : m_options(std::move(options)), m_connect(std::move(connect))
   {
   }
-  /// An idle connection (pinged first when it sat idle long), or a new one.
+  /// An idle connection (pinged first when it sat idle long), or a new one opened through the
+  /// node's ConnectGate (a failed connect answers for the node afterwards; see there).
   PooledConnection get();
   void give_back(std::unique_ptr<AgentConnection> c);
+  /// Closes the idle connections; connections in use are kept and returned as usual.
+  void close_idle();
+  /// Forgets a failed connect remembered by the gate (a new run begins).
+  void forget_connect_failure() { m_gate.forget(); }
   const std::string& node() const { return m_options.description; }
 
 private:
   AgentNodeOptions m_options;
   AgentConnector m_connect;
+  ConnectGate m_gate;
   std::mutex m_mutex;
   std::deque<std::unique_ptr<AgentConnection>> m_idle;
 };

@@ -89,6 +89,9 @@ public:
 
   std::string describe() const override { return m_description; }
 
+  void close_idle() noexcept override { m_pool.close_idle(); }
+  void forget_connect_failure() noexcept override { m_pool.forget_connect_failure(); }
+
   NodeScan scan(const ScanSpec& spec) override
   {
     auto c = m_pool.get();

@@ -33,6 +33,14 @@ private:
   bool m_retryable;
 };
 
+/// A node could not be connected to: the TCP connection, the SSH handshake, the host key check
+/// or authentication failed (SshSession::connect). What the node's agent did after that is
+/// reported as a plain TransportError. The connect gate (connect_gate.hpp) remembers these.
+class ConnectError : public TransportError {
+public:
+  using TransportError::TransportError;
+};
+
 /// A direct pull (Node::pull_chunk) that could not be set up: no node key, a host key refused,
 /// no ssh, no agent on the source, or a node that does not pull. Nothing was written; the
 /// caller may relay the chunk instead. The message names the nodes and the reason.

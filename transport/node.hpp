@@ -99,6 +99,14 @@ public:
   /// The node's name, for messages ("node P1-dn1 (10.0.0.1)").
   virtual std::string describe() const = 0;
 
+  /// Closes the connections kept open for reuse (SSH sessions to the node's agent); the next
+  /// operation opens one again. Nodes that hold none (local ones) do nothing. Never throws.
+  virtual void close_idle() noexcept {}
+  /// A node reached over a network remembers a failed connect and fails later operations at
+  /// once with that error (see transport/connect_gate.hpp); this forgets it, so the next
+  /// operation connects again. For a new run in the same process (a `sync-online --every` round).
+  virtual void forget_connect_failure() noexcept {}
+
   /// Inventory of every configured volume. A volume that cannot be read is reported in
   /// VolumeScan::ok/error, not thrown; an unreachable node throws.
   virtual NodeScan scan(const ScanSpec& spec) = 0;

@@ -77,9 +77,10 @@ struct SshSession::Impl {
     }
   }
 
+  /// Every failure of the session's setup: connect, host key, authentication.
   [[noreturn]] void fail(FailureKind kind, const std::string& what, bool retryable = false)
   {
-    throw TransportError(kind, label + ": " + what, retryable);
+    throw ConnectError(kind, label + ": " + what, retryable);
   }
   std::string error() const { return lower_first(ssh_get_error(s)); }
 

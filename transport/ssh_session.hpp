@@ -27,7 +27,8 @@ public:
   /// only a known, matching key; accept_new: an unknown key is accepted and recorded; a
   /// changed key or a key of another type is always refused), then authenticates: the
   /// `identity` file, then ssh-agent (when SSH_AUTH_SOCK is set), then the default keys. Never
-  /// asks for a password or passphrase. Throws TransportError naming the node and host:
+  /// asks for a password or passphrase. Throws ConnectError (a TransportError) naming the node
+  /// and host:
   /// kind timeout ("connect timed out"), host_key ("host key mismatch … (known_hosts F line
   /// N)", "unknown host key …"), auth ("authentication failed (tried …)"), or error
   /// (retryable; "connection refused").

@@ -9,10 +9,45 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 namespace clsync::core {
+
+namespace {
+
+/// Runs `scan(i)` for every i of `order` (in that order) on at most `workers` threads, this one
+/// included: a scan is mostly waiting on disks or the network, and `workers` (--connections)
+/// bounds the nodes being connected and scanned at once, however many the cluster has. A
+/// thread that cannot be started only means fewer workers. `scan` never throws.
+void run_scan_workers(const std::vector<std::size_t>& order,
+                      std::size_t workers,
+                      const std::function<void(std::size_t)>& scan)
+{
+  std::atomic<std::size_t> next{0};
+  auto work = [&] {
+    for (std::size_t k = next++; k < order.size(); k = next++) {
+      scan(order[k]);
+    }
+  };
+  std::vector<std::thread> threads;
+  const std::size_t extra = std::min(workers, order.size());
+  try {
+    for (std::size_t t = 1; t < extra; ++t) {
+      threads.emplace_back(work);
+    }
+  } catch (const std::system_error&) {
+    // Out of threads: the ones started and this one share the nodes.
+  }
+  work();
+  for (auto& t : threads) {
+    t.join();
+  }
+}
+
+} // namespace
 
 Inventory take_inventory(const Topology& topo,
                          NodeSet& nodes,
@@ -52,16 +87,18 @@ Inventory take_inventory(const Topology& topo,
   Progress progress;
   progress.tasks_total = to_scan;
 
-  // One thread per node: a scan is mostly waiting on disks or on the network, and a cluster
-  // has tens of nodes, not thousands.
-  std::vector<std::thread> threads;
-  auto join_all = [&threads] {
-    for (auto& t : threads) {
-      if (t.joinable()) {
-        t.join();
-      }
+  std::vector<std::size_t> order;
+  std::size_t remote = 0;
+  for (std::size_t i = 0; i < topo.nodes.size(); ++i) {
+    if (!results[i].excluded) {
+      order.push_back(i);
+      remote += topo.nodes[i].is_local() ? 0 : 1;
     }
-  };
+  }
+  // More SSH nodes than sessions allowed at once: a scanned node's session is closed, so the
+  // inventory never holds more than --connections open (a run reopens what it needs). Fewer:
+  // they stay open for the run's next steps.
+  const bool close_after_scan = remote > static_cast<std::size_t>(nodes.connections());
   auto scan_node = [&](std::size_t i) {
     NodeScanResult& r = results[i];
     const std::string& name = topo.nodes[i].name;
@@ -77,6 +114,9 @@ Inventory take_inventory(const Topology& topo,
       r.reachable = false;
       r.error = "node " + name + ": " + current_exception_text();
     }
+    if (close_after_scan) {
+      nodes.close_idle(name);
+    }
     std::lock_guard lock(progress_mutex);
     ++progress.tasks_done;
     if (!r.reachable) {
@@ -85,18 +125,7 @@ Inventory take_inventory(const Topology& topo,
     }
     events.progress(progress);
   };
-  try {
-    for (std::size_t i = 0; i < topo.nodes.size(); ++i) {
-      if (!results[i].excluded) {
-        threads.emplace_back(scan_node, i);
-      }
-    }
-  } catch (...) {
-    // A thread could not be started: the ones running still use `results`, so wait for them.
-    join_all();
-    throw;
-  }
-  join_all();
+  run_scan_workers(order, static_cast<std::size_t>(nodes.connections()), scan_node);
   return build_inventory(topo, results, opts);
 }
 

@@ -2,6 +2,7 @@
 // Copyright (c) clsync developers
 #include "core/cluster/node_set.hpp"
 
+#include "core/error.hpp"
 #include "transport/open.hpp"
 
 namespace clsync::core {
@@ -42,9 +43,41 @@ NodeFactory make_node_factory(ConnectOptions options)
   return [options](const NodeSpec& spec) { return open_node_with(spec, options); };
 }
 
-NodeSet::NodeSet(const Topology& topo, NodeFactory factory)
-    : m_topo(topo), m_factory(std::move(factory))
+NodeSet::NodeSet(const Topology& topo, NodeFactory factory, int connections)
+    : m_topo(topo), m_factory(std::move(factory)), m_connections(connections)
 {
+  if (m_connections < 1) {
+    throw UsageError("--connections must be 1 or more",
+                     "it is how many nodes an inventory connects to at once (default " +
+                         std::to_string(k_default_connections) + ")");
+  }
+}
+
+NodeSet::NodeSet(const Topology& topo, const ConnectOptions& options)
+    : NodeSet(topo, make_node_factory(options), options.connections)
+{
+}
+
+void NodeSet::close_idle(const std::string& name)
+{
+  std::shared_ptr<transport::Node> node;
+  {
+    std::lock_guard lock(m_mutex);
+    if (auto it = m_nodes.find(name); it != m_nodes.end()) {
+      node = it->second;
+    }
+  }
+  if (node) {
+    node->close_idle();
+  }
+}
+
+void NodeSet::forget_connect_failures()
+{
+  std::lock_guard lock(m_mutex);
+  for (auto& [name, node] : m_nodes) {
+    node->forget_connect_failure();
+  }
 }
 
 std::shared_ptr<transport::Node> NodeSet::get(const std::string& name)

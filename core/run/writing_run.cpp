@@ -84,7 +84,8 @@ RunResult run_writing_job(Context& ctx, const WritingJob& job)
     // Nodes connect lazily, so nothing was opened yet: reopen them with zstd on the wire.
     ConnectOptions c = ctx.connect;
     c.compress = true;
-    ctx.nodes = std::make_shared<NodeSet>(topo, make_node_factory(c));
+    c.connections = ctx.nodes->connections();
+    ctx.nodes = std::make_shared<NodeSet>(topo, c);
   }
   RunResult res;
   res.command = job.command;

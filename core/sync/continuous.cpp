@@ -3,6 +3,7 @@
 // sync_continuous apart from the loop (round_loop.cpp), which is tested without sync_round.
 #include "core/sync/round_loop.hpp"
 
+#include "core/cluster/node_set.hpp"
 #include "core/exceptions.hpp"
 #include "core/run/executor.hpp"
 #include "core/run/journal.hpp"
@@ -46,6 +47,10 @@ ExitCode sync_continuous(Context& a,
     round_opts.write.until = utc_timestamp(*loop.until);
   }
   loop.round = [&a, &b, round_opts] {
+    // Each round is a run of its own: a node that could not be reached last round is tried
+    // again (within a round, its first failed connect answers for it).
+    a.nodes->forget_connect_failures();
+    b.nodes->forget_connect_failures();
     try {
       return sync_round(a, b, round_opts);
     } catch (const UsageError&) {

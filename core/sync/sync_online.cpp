@@ -46,7 +46,8 @@ void reopen_compressed(Context& ctx)
 {
   ConnectOptions c = ctx.connect;
   c.compress = true;
-  ctx.nodes = std::make_shared<NodeSet>(ctx.topo(), make_node_factory(c));
+  c.connections = ctx.nodes->connections();
+  ctx.nodes = std::make_shared<NodeSet>(ctx.topo(), c);
 }
 
 /// What a round knows of A (taken once, before B is looked at).

@@ -38,6 +38,9 @@ public:
   void set_hook(std::function<void(const RecordedCall&)> hook);
 
   std::string describe() const override;
+  /// Passed on, not recorded: they change no disk and are not operations on the node's data.
+  void close_idle() noexcept override { m_inner->close_idle(); }
+  void forget_connect_failure() noexcept override { m_inner->forget_connect_failure(); }
   transport::NodeScan scan(const transport::ScanSpec& spec) override;
   transport::ChunkDigest read_chunk(const std::string& volume,
                                     const std::string& key,

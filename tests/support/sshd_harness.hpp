@@ -27,7 +27,7 @@ struct SshdHost {
 
 class SshdHarness {
 public:
-  /// Starts `count` servers (1 ≤ count ≤ 8) under a fresh scratch directory named `name`.
+  /// Starts `count` servers (1 ≤ count ≤ 32) under a fresh scratch directory named `name`.
   explicit SshdHarness(int count, const std::string& name = "sshd");
   /// Stops every server and its session processes.
   ~SshdHarness();
