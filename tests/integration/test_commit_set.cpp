@@ -96,7 +96,7 @@ struct Scene {
     REQUIRE(!rel.empty());
     victim_files.clear();
     for (const auto& r : victim->replicas) {
-      victim_files.push_back(fs::path(r.volume) / key / rel);
+      victim_files.push_back(fs::path(std::string(r.volume)) / key / rel);
     }
     change();
   }

@@ -264,7 +264,7 @@ TEST_SUITE("restore")
     std::set<std::string> rewritten;
     for (const auto& r : target->replicas) {
       fs::path f;
-      for (const auto& e : fs::recursive_directory_iterator(fs::path(r.volume) / target->key)) {
+      for (const auto& e : fs::recursive_directory_iterator(fs::path(std::string(r.volume)) / target->key)) {
         if (e.is_regular_file()) {
           f = e.path();
           break;

@@ -40,7 +40,7 @@ void add_holes_and_empty_dir(DemoCopy& a, const std::string& key)
   const Chunk* c = inv.chunk(key);
   REQUIRE(c != nullptr);
   for (const auto& r : c->replicas) {
-    const fs::path root = fs::path(r.volume) / key;
+    const fs::path root = fs::path(std::string(r.volume)) / key;
     const fs::path sparse = root / "sparse.bin";
     const int fd = ::open(sparse.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     REQUIRE(fd >= 0);
