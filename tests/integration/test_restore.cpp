@@ -100,7 +100,7 @@ TEST_SUITE("restore")
     const Chunk& victim = inv.chunks.front();
     const Replica& changed = victim.replicas.front();
     fs::path some_file;
-    for (const auto& e : fs::recursive_directory_iterator(fs::path(changed.volume) / victim.key)) {
+    for (const auto& e : fs::recursive_directory_iterator(fs::path(std::string(changed.volume)) / victim.key)) {
       if (e.is_regular_file()) {
         some_file = e.path();
         break;
