@@ -4,6 +4,7 @@
 #include "cli/text_table.hpp"
 
 #include "cli/command.hpp"
+#include "cli/output_spool.hpp"
 #include "cli/progress.hpp"
 #include "core/exceptions.hpp"
 #include "core/json_names.hpp"
@@ -181,17 +182,17 @@ void print_error_document(std::ostream& out,
 
 /// Under --json, stdout carries exactly one document: the command's when it printed a whole one
 /// (a refused run prints its own, with `error`), else the error document.
-void flush_json(const std::string& printed,
+void flush_json(OutputSpool& printed,
                 const std::string& command,
                 int code,
                 const std::string& error)
 {
-  if (!printed.empty() && !nlohmann::json::parse(printed, nullptr, false).is_discarded()) {
-    std::cout << printed;
+  if (printed.holds_one_document()) {
+    printed.copy_to(std::cout);
   } else if (!error.empty()) {
     print_error_document(std::cout, command, code, error);
   } else {
-    std::cout << printed;
+    printed.copy_to(std::cout);
   }
 }
 
@@ -289,9 +290,9 @@ int run(int argc, char** argv)
   int code = 0;
   std::string error;
   // Under --json the command's output is held until the end, so that whatever happens stdout
-  // ends up with exactly one document (SPEC §9).
-  std::ostringstream held;
-  std::ostream& out = global.json ? static_cast<std::ostream&>(held) : std::cout;
+  // ends up with exactly one document (SPEC §9); past a MiB it is held on disk, not in memory.
+  OutputSpool held;
+  std::ostream& out = global.json ? held.stream() : std::cout;
   ctx.connect.connections = global.connections;
   try {
     if (chosen->needs == Needs::topology || !global.config.empty()) {
@@ -318,7 +319,7 @@ int run(int argc, char** argv)
     code = static_cast<int>(ExitCode::failed);
   }
   if (global.json) {
-    flush_json(held.str(), chosen->sub->get_name(), code, error);
+    flush_json(held, chosen->sub->get_name(), code, error);
   }
   std::cout.flush();
   if (!std::cout) {

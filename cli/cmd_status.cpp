@@ -53,7 +53,8 @@ Command make_status(CLI::App& app)
             }
             core::StatusResult result = core::status(ctx, *opts);
             if (global.json) {
-              out << core::dump_json(status_json(result, *opts), 2) << '\n';
+              write_status_json(out, result, *opts);
+              out << '\n';
             } else {
               out << render_status_text(result, *opts);
             }

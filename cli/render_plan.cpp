@@ -2,6 +2,7 @@
 // Copyright (c) clsync developers
 #include "cli/render_plan.hpp"
 
+#include "cli/json_stream.hpp"
 #include "cli/text_table.hpp"
 #include "core/json_names.hpp"
 #include "core/plan/replica_planner.hpp"
@@ -221,31 +222,46 @@ render_rebalance_text(const core::RebalanceResult& r, const core::Topology* topo
   return out.str();
 }
 
-nlohmann::json rebalance_json(const core::RebalanceResult& r)
+namespace {
+
+/// One entry of the document's "moves": move `i` of the plan, with its task when the plan ran.
+nlohmann::json move_json(const core::RebalanceResult& r, std::size_t i)
 {
-  nlohmann::json moves = nlohmann::json::array();
-  for (std::size_t i = 0; i < r.plan.moves.size(); ++i) {
-    const auto& m = r.plan.moves[i];
-    nlohmann::json j{{"kind", core::to_string(m.kind)},
-                     {"from", place_json(m.from)},
-                     {"to", place_json(m.to)},
-                     {"bytes", m.bytes}};
-    core::put_name(j, "chunk", m.chunk);
-    if (r.exec && i < r.exec->tasks.size()) {
-      j["state"] = r.exec->tasks[i].state;
-      j["task"] = r.exec->tasks[i].id;
-      if (!r.exec->tasks[i].error.empty()) {
-        j["error"] = core::lossy_utf8(r.exec->tasks[i].error);
-      }
-      if (!r.exec->tasks[i].transfer.empty()) {
-        j["transfer"] = r.exec->tasks[i].transfer;
-      }
-      if (!r.exec->tasks[i].transfer_note.empty()) {
-        j["transfer_note"] = core::lossy_utf8(r.exec->tasks[i].transfer_note);
-      }
+  const auto& m = r.plan.moves[i];
+  nlohmann::json j{{"kind", core::to_string(m.kind)},
+                   {"from", place_json(m.from)},
+                   {"to", place_json(m.to)},
+                   {"bytes", m.bytes}};
+  core::put_name(j, "chunk", m.chunk);
+  if (r.exec && i < r.exec->tasks.size()) {
+    j["state"] = r.exec->tasks[i].state;
+    j["task"] = r.exec->tasks[i].id;
+    if (!r.exec->tasks[i].error.empty()) {
+      j["error"] = core::lossy_utf8(r.exec->tasks[i].error);
     }
-    moves.push_back(std::move(j));
+    if (!r.exec->tasks[i].transfer.empty()) {
+      j["transfer"] = r.exec->tasks[i].transfer;
+    }
+    if (!r.exec->tasks[i].transfer_note.empty()) {
+      j["transfer_note"] = core::lossy_utf8(r.exec->tasks[i].transfer_note);
+    }
   }
+  return j;
+}
+
+/// The moves, one at a time (a plan can hold a million of them).
+JsonArraySource moves_source(const core::RebalanceResult& r)
+{
+  return [&r](const JsonEmit& emit) {
+    for (std::size_t i = 0; i < r.plan.moves.size(); ++i) {
+      emit(move_json(r, i));
+    }
+  };
+}
+
+/// Every member of the document but "moves".
+nlohmann::json rebalance_json_head(const core::RebalanceResult& r)
+{
   nlohmann::json notes = nlohmann::json::array();
   for (const auto& n : r.notes) {
     nlohmann::json j{{"reason", core::lossy_utf8(n.reason)}};
@@ -266,7 +282,6 @@ nlohmann::json rebalance_json(const core::RebalanceResult& r)
   nlohmann::json doc{
       {"dry_run", r.dry_run},
       {"command", r.command},
-      {"moves", std::move(moves)},
       {"summary", {{"moves", r.plan.moves.size()}, {"bytes", r.plan.bytes()}}},
       {"before", loads_json(r.plan.before)},
       {"after", loads_json(after_loads(r))},
@@ -294,13 +309,30 @@ nlohmann::json rebalance_json(const core::RebalanceResult& r)
   return doc;
 }
 
+} // namespace
+
+nlohmann::json rebalance_json(const core::RebalanceResult& r)
+{
+  nlohmann::json doc = rebalance_json_head(r);
+  nlohmann::json moves = nlohmann::json::array();
+  moves_source(r)([&moves](const nlohmann::json& m) { moves.push_back(m); });
+  doc["moves"] = std::move(moves);
+  return doc;
+}
+
+void write_rebalance_json(std::ostream& out, const core::RebalanceResult& r)
+{
+  write_json_streamed(out, rebalance_json_head(r), {{"moves", moves_source(r)}});
+}
+
 ExitCode emit_rebalance(const core::RebalanceResult& r,
                         const core::Context& ctx,
                         const GlobalOptions& global,
                         std::ostream& out)
 {
   if (global.json) {
-    out << core::dump_json(rebalance_json(r), 2) << '\n';
+    write_rebalance_json(out, r);
+    out << '\n';
   } else {
     out << render_rebalance_text(r, ctx.topology.get(), global.verbose > 0);
   }

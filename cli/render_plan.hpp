@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <functional>
+#include <ostream>
 #include <string>
 
 /// Output of the writing commands (rebalance-nodes, rebalance-disks, move-replicas, repair).
@@ -25,6 +26,10 @@ render_rebalance_text(const core::RebalanceResult& r, const core::Topology* topo
 /// tasks: {finished, failed, rolled_back, not_started}, notes: [{chunk, reason}], recovery,
 /// result, journal}. Field names are stable; changes are additive.
 nlohmann::json rebalance_json(const core::RebalanceResult& r);
+
+/// Writes the --json document (the bytes of core::dump_json(rebalance_json(r), 2), no final
+/// newline) move by move, without building the moves array.
+void write_rebalance_json(std::ostream& out, const core::RebalanceResult& r);
 
 /// Writes the result to `out` (the JSON document under --json, else the text, all moves with
 /// -v) and returns the run's exit code.

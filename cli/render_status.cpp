@@ -2,6 +2,7 @@
 // Copyright (c) clsync developers
 #include "cli/render_status.hpp"
 
+#include "cli/json_stream.hpp"
 #include "core/json_names.hpp"
 
 #include <ctime>
@@ -273,7 +274,11 @@ std::string status_error(const core::StatusResult& r)
   return {};
 }
 
-json status_json(const core::StatusResult& r, const core::StatusOptions& opts)
+namespace {
+
+/// Every member of the document but the chunk arrays ("unhealthy", "chunks"), which can hold
+/// the whole inventory and are added by the caller (status_json) or streamed (write_status_json).
+json status_json_head(const core::StatusResult& r, const core::StatusOptions& opts)
 {
   const core::Inventory& inv = r.inventory;
   json nodes = json::array();
@@ -281,10 +286,6 @@ json status_json(const core::StatusResult& r, const core::StatusOptions& opts)
     nodes.push_back(node_json(n));
   }
   const auto& h = inv.health;
-  json unhealthy = json::array();
-  for (auto i : r.unhealthy) {
-    unhealthy.push_back(chunk_json(inv.chunks[i]));
-  }
   json unmanaged = json::array();
   for (const auto& [node, u] : inv.unmanaged) {
     json j{{"node", node}, {"files", u.files}, {"bytes", u.bytes}};
@@ -325,19 +326,11 @@ json status_json(const core::StatusResult& r, const core::StatusOptions& opts)
              {"divergent", h.divergent},
              {"zone_unsafe", h.zone_unsafe}}},
            {"balance", balance_json(r.balance)},
-           {"unhealthy", unhealthy},
            {"unmanaged", unmanaged},
            {"leftovers", leftovers},
            {"problems", problems}};
   if (std::string e = status_error(r); !e.empty()) {
     doc["error"] = e;
-  }
-  if (opts.chunks) {
-    json chunks = json::array();
-    for (const auto& c : inv.chunks) {
-      chunks.push_back(chunk_json(c));
-    }
-    doc["chunks"] = chunks;
   }
   if (!opts.by.empty()) {
     json groups = json::array();
@@ -347,6 +340,46 @@ json status_json(const core::StatusResult& r, const core::StatusOptions& opts)
     doc["groups"] = groups;
   }
   return doc;
+}
+
+/// The chunk arrays of the document, each as a source of one chunk at a time.
+std::map<std::string, JsonArraySource> status_chunk_arrays(const core::StatusResult& r,
+                                                           const core::StatusOptions& opts)
+{
+  std::map<std::string, JsonArraySource> arrays;
+  arrays["unhealthy"] = [&r](const JsonEmit& emit) {
+    for (auto i : r.unhealthy) {
+      emit(chunk_json(r.inventory.chunks[i]));
+    }
+  };
+  if (opts.chunks) {
+    arrays["chunks"] = [&r](const JsonEmit& emit) {
+      for (const auto& c : r.inventory.chunks) {
+        emit(chunk_json(c));
+      }
+    };
+  }
+  return arrays;
+}
+
+} // namespace
+
+json status_json(const core::StatusResult& r, const core::StatusOptions& opts)
+{
+  json doc = status_json_head(r, opts);
+  for (const auto& [name, source] : status_chunk_arrays(r, opts)) {
+    json array = json::array();
+    source([&array](const json& element) { array.push_back(element); });
+    doc[name] = std::move(array);
+  }
+  return doc;
+}
+
+void write_status_json(std::ostream& out,
+                       const core::StatusResult& r,
+                       const core::StatusOptions& opts)
+{
+  write_json_streamed(out, status_json_head(r, opts), status_chunk_arrays(r, opts));
 }
 
 } // namespace clsync::cli

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <ostream>
 #include <string>
 
 /// Output of `clsync status`: the human tables and the `--json` document (schema in
@@ -20,6 +21,13 @@ std::string render_status_text(const core::StatusResult& result, const core::Sta
 
 /// The `--json` document. Never throws for any result.
 nlohmann::json status_json(const core::StatusResult& result, const core::StatusOptions& opts);
+
+/// Writes the `--json` document (the bytes of core::dump_json(status_json(…), 2), no final
+/// newline) chunk by chunk, without building its chunk arrays: memory stays that of the
+/// inventory whatever `--chunks` adds. Throws only what `out` throws.
+void write_status_json(std::ostream& out,
+                       const core::StatusResult& result,
+                       const core::StatusOptions& opts);
 
 /// One replica as JSON: {node, volume, bytes, files, fingerprint, newest_mtime, duplicate?,
 /// content_hash?, special?}. Shared with other commands that list replicas.

@@ -174,7 +174,7 @@ std::string replicas_cell(const core::Chunk& c, const core::Inventory& inv)
   for (const auto& r : c.replicas) {
     const core::NodeState* n = inv.node(r.node);
     std::string place = n && n->volumes.size() == 1 && n->volumes[0].path == r.volume
-                            ? r.node
+                            ? r.node.str()
                             : r.node + ":" + r.volume;
     if (r.duplicate) {
       place += "(duplicate)";

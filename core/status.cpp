@@ -101,7 +101,7 @@ std::vector<StatusGroup> group_chunks(const Inventory& inv, const std::string& b
       if (r.duplicate) {
         continue;
       }
-      std::string name = by == "db"      ? c.db
+      std::string name = by == "db"      ? c.db.str()
                          : by == "table" ? c.db + "/" + c.table
                                          : r.node + ":" + r.volume;
       StatusGroup& g = groups[name];

@@ -416,10 +416,20 @@ NodeScan LocalNode::scan(const ScanSpec& spec)
     t.join();
   }
 
+  // Each replica list is moved into an exactly reserved one and freed at once: a scan of many
+  // chunks holds one copy of its replicas, not three (issue 10: memory).
+  std::vector<std::size_t> per_volume(results.size(), 0);
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    per_volume[items[i].volume] += outputs[i].replicas.size();
+  }
+  for (std::size_t v = 0; v < results.size(); ++v) {
+    results[v].replicas.reserve(per_volume[v]);
+  }
   for (std::size_t i = 0; i < items.size(); ++i) {
     VolumeResult& r = results[items[i].volume];
     Output& o = outputs[i];
     std::move(o.replicas.begin(), o.replicas.end(), std::back_inserter(r.replicas));
+    std::vector<ReplicaScan>().swap(o.replicas);
     std::move(o.unmanaged.begin(), o.unmanaged.end(), std::back_inserter(r.unmanaged));
     std::move(o.problems.begin(), o.problems.end(), std::back_inserter(r.problems));
     if (!failures[i].empty()) {
@@ -428,6 +438,11 @@ NodeScan LocalNode::scan(const ScanSpec& spec)
     }
   }
   NodeScan scan;
+  std::size_t total = 0;
+  for (const VolumeResult& r : results) {
+    total += r.replicas.size();
+  }
+  scan.replicas.reserve(total);
   for (VolumeResult& r : results) {
     std::sort(r.replicas.begin(), r.replicas.end(),
               [](const ReplicaScan& a, const ReplicaScan& b) { return a.key < b.key; });
@@ -435,6 +450,7 @@ NodeScan LocalNode::scan(const ScanSpec& spec)
               [](const UnmanagedScan& a, const UnmanagedScan& b) { return a.path < b.path; });
     scan.volumes.push_back(std::move(r.volume));
     std::move(r.replicas.begin(), r.replicas.end(), std::back_inserter(scan.replicas));
+    std::vector<ReplicaScan>().swap(r.replicas);
     std::move(r.unmanaged.begin(), r.unmanaged.end(), std::back_inserter(scan.unmanaged));
     std::move(r.leftovers.begin(), r.leftovers.end(), std::back_inserter(scan.leftovers));
     std::move(r.problems.begin(), r.problems.end(), std::back_inserter(scan.problems));

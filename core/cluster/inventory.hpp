@@ -2,6 +2,7 @@
 // Copyright (c) clsync developers
 #pragma once
 
+#include "core/cluster/compact.hpp"
 #include "core/cluster/topology.hpp"
 #include "transport/types.hpp"
 
@@ -9,6 +10,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -19,21 +22,23 @@ namespace clsync::core {
 class NodeSet;
 class Events;
 
+/// One replica. Repeated strings are interned and digests kept as bytes (core/cluster/compact.hpp):
+/// the inventory of a million replicas is what planning and status need, not a scan's detail.
 struct Replica {
-  std::string node;
-  std::string volume;
+  Name node;
+  Name volume;
   std::uint64_t bytes = 0;
   std::uint64_t files = 0;
   /// Bytes on disk (sparse files count their data only), when the scan reported them.
   std::optional<std::uint64_t> allocated_bytes;
   std::int64_t newest_mtime_ns = 0;
-  std::string fingerprint;
-  std::string layout_hash;
-  std::string content_hash;  ///< with --verify only
+  HashText fingerprint;
+  HashText layout_hash;
+  HashText content_hash;  ///< with --verify only
   bool has_special = false;  ///< holds symlinks/devices/FIFOs/sockets: never moved
   bool duplicate = false;    ///< a second copy on the same node (not counted as a replica)
-  std::vector<std::string> special;            ///< the special files' relative paths
-  std::vector<transport::FileEntry> file_list; ///< with InventoryOptions::with_files only
+  Rare<std::string> special;            ///< the special files' relative paths
+  Rare<transport::FileEntry> file_list; ///< with InventoryOptions::with_files only
 };
 
 enum class ChunkHealth {
@@ -52,9 +57,9 @@ const char* to_string(ChunkHealth h) noexcept;
 
 struct Chunk {
   std::string key;  ///< "<db>/<level values…>/<table>"
-  std::string db;
-  std::string table;
-  std::vector<std::pair<std::string, std::string>> partition;  ///< (level name, value) in order
+  Name db;
+  Name table;
+  std::vector<std::pair<Name, Name>> partition;  ///< (level name, value) in order
   std::uint64_t bytes = 0;  ///< size of one replica (the largest, if they differ)
   int replication = 0;      ///< wanted replica count
   std::vector<Replica> replicas;  ///< sorted by node order, then volume
@@ -171,6 +176,49 @@ struct NodeScanResult {
 Inventory build_inventory(const Topology& topo,
                           const std::vector<NodeScanResult>& scans,
                           const InventoryOptions& opts);
+
+/// Builds the inventory one node's scan at a time, in any order of nodes, so that a caller can
+/// fold each scan in as it arrives and free it: the replica list of a scan is consumed by add().
+/// The result is exactly build_inventory's. Not thread-safe: callers serialise add().
+class ScanFolder {
+public:
+  ScanFolder(const Topology& topo, const InventoryOptions& opts);
+  ScanFolder(const ScanFolder&) = delete;
+  ScanFolder& operator=(const ScanFolder&) = delete;
+
+  /// Folds in the result of node `i` (topology order). Throws std::invalid_argument when `i` is
+  /// out of range or was added before.
+  void add(std::size_t i, NodeScanResult&& result);
+  /// The inventory, once every node was added (else std::invalid_argument). Throws
+  /// TopologyError as build_inventory does. Call once.
+  Inventory finish();
+
+private:
+  static constexpr std::uint32_t k_probe = 0xffffffffu;
+  /// Hash and equality of chunk indices by key; k_probe stands for the key being looked up.
+  struct KeyHash {
+    const ScanFolder* b;
+    std::size_t operator()(std::uint32_t i) const;
+  };
+  struct KeyEq {
+    const ScanFolder* b;
+    bool operator()(std::uint32_t x, std::uint32_t y) const;
+  };
+  std::string_view key_at(std::uint32_t i) const;
+  /// The index of `rs`'s chunk, added when new; k_probe (and a problem) when the key is not a
+  /// chunk of a declared database.
+  std::size_t find_or_add(const transport::ReplicaScan& rs, std::size_t node);
+
+  const Topology& m_topo;
+  InventoryOptions m_opts;
+  Inventory m_inv;  ///< chunks in arrival order until finish() sorts them
+  std::vector<bool> m_added;
+  std::vector<std::vector<std::pair<std::string, std::string>>> m_problems;  ///< per node
+  std::vector<std::vector<std::pair<std::string, transport::UnmanagedScan>>> m_unmanaged;
+  std::vector<std::vector<std::pair<std::string, transport::LeftoverScan>>> m_leftovers;
+  std::string_view m_probe;
+  std::unordered_set<std::uint32_t, KeyHash, KeyEq> m_index;  ///< chunks by key
+};
 
 /// Scans every node of `nodes` in parallel (one thread per node) and builds the inventory.
 /// A node whose scan throws is reported unreachable with the message; excluded nodes are

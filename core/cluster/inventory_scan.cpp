@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <system_error>
@@ -68,6 +69,10 @@ Inventory take_inventory(const Topology& topo,
   spec.with_hashes = opts.verify;
 
   std::vector<NodeScanResult> results(topo.nodes.size());
+  // Each node's scan is folded into the inventory as it arrives and freed: the peak is the
+  // inventory plus the scans in flight, not every node's whole scan at once.
+  ScanFolder builder(topo, opts);
+  std::exception_ptr fold_error;
   std::size_t to_scan = 0;
   for (std::size_t i = 0; i < topo.nodes.size(); ++i) {
     const auto& name = topo.nodes[i].name;
@@ -124,9 +129,22 @@ Inventory take_inventory(const Topology& topo,
       events.warning("node " + name + " is unreachable: " + r.error);
     }
     events.progress(progress);
+    try {
+      builder.add(i, std::move(r));
+    } catch (...) {
+      fold_error = std::current_exception();  // rethrown on the calling thread
+    }
   };
   run_scan_workers(order, static_cast<std::size_t>(nodes.connections()), scan_node);
-  return build_inventory(topo, results, opts);
+  if (fold_error) {
+    std::rethrow_exception(fold_error);
+  }
+  for (std::size_t i = 0; i < topo.nodes.size(); ++i) {
+    if (results[i].excluded) {
+      builder.add(i, std::move(results[i]));
+    }
+  }
+  return builder.finish();
 }
 
 } // namespace clsync::core

@@ -5,6 +5,7 @@
 #include "core/error.hpp"
 #include "core/suggest.hpp"
 
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/eventhandler.h>
 
 #include <cerrno>

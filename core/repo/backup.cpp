@@ -264,7 +264,7 @@ BackupResult backup(Context& ctx, const BackupOptions& opts)
         save_object_record(*repo, rec);
         const std::string fp = opts.filter.columns.empty() && !po.fingerprint.empty()
                                    ? po.fingerprint
-                                   : r->fingerprint;
+                                   : r->fingerprint.str();
         bcache.object_added(rec.object);
         bcache.insert(node, r->volume, cache_key(c.key, opts.filter.columns), fp, rec.object);
         save_cache_now_and_then();

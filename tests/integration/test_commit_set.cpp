@@ -86,7 +86,7 @@ struct Scene {
     key = victim->key;
     new_hash = victim->replicas.front().content_hash;
     fs::path rel;
-    const fs::path first = fs::path(victim->replicas.front().volume) / key;
+    const fs::path first = fs::path(std::string(victim->replicas.front().volume)) / key;
     for (const auto& e : fs::recursive_directory_iterator(first)) {
       if (e.is_regular_file()) {
         rel = fs::relative(e.path(), first);
@@ -96,7 +96,7 @@ struct Scene {
     REQUIRE(!rel.empty());
     victim_files.clear();
     for (const auto& r : victim->replicas) {
-      victim_files.push_back(fs::path(r.volume) / key / rel);
+      victim_files.push_back(fs::path(std::string(r.volume)) / key / rel);
     }
     change();
   }

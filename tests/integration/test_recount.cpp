@@ -425,7 +425,7 @@ TEST_SUITE("recount")
     const std::string key = inv0.chunks[7].key;
     const Place a{"P1-dn1", d.volume("P1-dn1")}, b{"P1-dn1", v2};
     REQUIRE(test::run_command("mkdir -p '" + (fs::path(v2) / key).parent_path().string() +
-                              "' && cp -a '" + (fs::path(a.volume) / key).string() + "' '" +
+                              "' && cp -a '" + (fs::path(std::string(a.volume)) / key).string() + "' '" +
                               (fs::path(v2) / key).string() + "'") == 0);
     auto inv = d.inventory(true);
     REQUIRE(inv.chunk(key)->replicas.size() == 3);

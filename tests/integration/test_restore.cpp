@@ -100,7 +100,7 @@ TEST_SUITE("restore")
     const Chunk& victim = inv.chunks.front();
     const Replica& changed = victim.replicas.front();
     fs::path some_file;
-    for (const auto& e : fs::recursive_directory_iterator(fs::path(changed.volume) / victim.key)) {
+    for (const auto& e : fs::recursive_directory_iterator(fs::path(std::string(changed.volume)) / victim.key)) {
       if (e.is_regular_file()) {
         some_file = e.path();
         break;
@@ -264,7 +264,7 @@ TEST_SUITE("restore")
     std::set<std::string> rewritten;
     for (const auto& r : target->replicas) {
       fs::path f;
-      for (const auto& e : fs::recursive_directory_iterator(fs::path(r.volume) / target->key)) {
+      for (const auto& e : fs::recursive_directory_iterator(fs::path(std::string(r.volume)) / target->key)) {
         if (e.is_regular_file()) {
           f = e.path();
           break;

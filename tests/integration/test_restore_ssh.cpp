@@ -40,7 +40,7 @@ void add_holes_and_empty_dir(DemoCopy& a, const std::string& key)
   const Chunk* c = inv.chunk(key);
   REQUIRE(c != nullptr);
   for (const auto& r : c->replicas) {
-    const fs::path root = fs::path(r.volume) / key;
+    const fs::path root = fs::path(std::string(r.volume)) / key;
     const fs::path sparse = root / "sparse.bin";
     const int fd = ::open(sparse.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     REQUIRE(fd >= 0);
@@ -83,7 +83,7 @@ void check_faithful(DemoCopy& a, const ClusterB& b, const repo::Snapshot& snap)
   for (const auto& sc : snap.chunks) {
     const Chunk* c = inv_a.chunk(sc.key);
     REQUIRE(c != nullptr);
-    const fs::path original = fs::path(c->replicas.front().volume) / sc.key;
+    const fs::path original = fs::path(std::string(c->replicas.front().volume)) / sc.key;
     int copies = 0;
     for (std::size_t i = 0; i < b.topo->nodes.size(); ++i) {
       const fs::path copy = fs::path(b.volume(i)) / sc.key;
@@ -148,7 +148,7 @@ TEST_SUITE("restore_ssh")
     auto inv = b.inventory(false);
     const Chunk* victim = inv.chunk(sparse_key);
     REQUIRE(victim != nullptr);
-    const fs::path changed = fs::path(victim->replicas.front().volume) / sparse_key / "sparse.bin";
+    const fs::path changed = fs::path(std::string(victim->replicas.front().volume)) / sparse_key / "sparse.bin";
     test::write_file(changed, "not sparse any more");
     auto refused = run_json(base, 3);
     CHECK(refused["failed"] == 1);

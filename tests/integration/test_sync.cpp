@@ -136,14 +136,14 @@ void check_synced(Pair& p, const FilterOptions& f, int want = 2)
     a_keys.insert(c.key);
     std::set<std::string> a_trees;
     for (const auto& r : c.replicas) {
-      a_trees.insert(tree(fs::path(r.volume) / c.key));
+      a_trees.insert(tree(fs::path(std::string(r.volume)) / c.key));
     }
     const Chunk* bc = b_inv.chunk(c.key);
     REQUIRE_MESSAGE(bc, c.key);
     std::set<std::string> nodes;
     for (const auto& r : bc->replicas) {
       nodes.insert(r.node);
-      CHECK_MESSAGE(a_trees.count(tree(fs::path(r.volume) / c.key)) == 1,
+      CHECK_MESSAGE(a_trees.count(tree(fs::path(std::string(r.volume)) / c.key)) == 1,
                     (c.key + " on " + r.node));
     }
     CHECK_MESSAGE(static_cast<int>(nodes.size()) == want, c.key);

@@ -40,7 +40,7 @@ Chunk filter_chunk(const std::string& db,
   Chunk c;
   c.db = db;
   c.table = table;
-  c.partition = std::move(partition);
+  c.partition.assign(partition.begin(), partition.end());
   c.key = db;
   for (const auto& p : c.partition) {
     c.key += "/" + p.second;

@@ -89,8 +89,10 @@ TEST_SUITE("core::inventory")
     CHECK(c.db == "db");
     CHECK(c.table == "Snapshot");
     REQUIRE(c.partition.size() == 2);
-    CHECK(c.partition[0] == std::make_pair(std::string("date"), std::string("20200601")));
-    CHECK(c.partition[1] == std::make_pair(std::string("hash"), std::string("3")));
+    CHECK(std::make_pair(c.partition[0].first.str(), c.partition[0].second.str()) ==
+          std::make_pair(std::string("date"), std::string("20200601")));
+    CHECK(std::make_pair(c.partition[1].first.str(), c.partition[1].second.str()) ==
+          std::make_pair(std::string("hash"), std::string("3")));
     CHECK(c.replication == 2);
     REQUIRE(parse_chunk_key(t, "three/20200601/T", c));
     CHECK(c.replication == 3);

@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) clsync developers
+#pragma once
+
+#include <array>
+#include <compare>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+/// Compact values for the inventory (issue 10: memory that does not grow with detail). A
+/// million replicas repeat a few node names, volume paths, databases, tables and partition
+/// values, and carry SHA-256 digests as 64 hex digits: these types store each repeated string
+/// once and each digest as its 32 bytes, while reading like the std::string they replace.
+namespace clsync::core {
+
+/// An immutable string stored once per process (interned): copies are a pointer. For names that
+/// repeat across replicas (nodes, volumes, databases, tables, levels, partition values); the
+/// table only grows, so never use it for values unique per chunk. Thread-safe.
+class Name {
+public:
+  Name() : m_s(empty_string()) {}
+  Name(std::string_view s) : m_s(intern(s)) {}  // NOLINT: reads like the string it replaces
+  Name(const std::string& s) : Name(std::string_view(s)) {}  // NOLINT
+  Name(const char* s) : Name(std::string_view(s)) {}         // NOLINT
+
+  const std::string& str() const { return *m_s; }
+  operator const std::string&() const { return *m_s; }  // NOLINT
+  operator std::string_view() const { return *m_s; }    // NOLINT
+  const char* c_str() const { return m_s->c_str(); }
+  const char* data() const { return m_s->data(); }
+  std::size_t size() const { return m_s->size(); }
+  bool empty() const { return m_s->empty(); }
+  auto begin() const { return m_s->begin(); }
+  auto end() const { return m_s->end(); }
+  char front() const { return m_s->front(); }
+  char back() const { return m_s->back(); }
+  char operator[](std::size_t i) const { return (*m_s)[i]; }
+  std::size_t find(std::string_view s, std::size_t pos = 0) const { return m_s->find(s, pos); }
+  std::size_t find(char c, std::size_t pos = 0) const { return m_s->find(c, pos); }
+  std::string substr(std::size_t pos, std::size_t n = std::string::npos) const
+  {
+    return m_s->substr(pos, n);
+  }
+  int compare(std::string_view s) const { return std::string_view(*m_s).compare(s); }
+
+  friend bool operator==(const Name& a, const Name& b) { return a.m_s == b.m_s; }
+  friend bool operator==(const Name& a, std::string_view b) { return *a.m_s == b; }
+  friend bool operator==(const Name& a, const std::string& b) { return *a.m_s == b; }
+  friend bool operator==(const Name& a, const char* b) { return *a.m_s == b; }
+  friend std::strong_ordering operator<=>(const Name& a, const Name& b)
+  {
+    return a.m_s == b.m_s ? std::strong_ordering::equal : *a.m_s <=> *b.m_s;
+  }
+  friend std::strong_ordering operator<=>(const Name& a, std::string_view b)
+  {
+    return std::string_view(*a.m_s) <=> b;
+  }
+  friend std::strong_ordering operator<=>(const Name& a, const std::string& b)
+  {
+    return std::string_view(*a.m_s) <=> std::string_view(b);
+  }
+  friend std::strong_ordering operator<=>(const Name& a, const char* b)
+  {
+    return std::string_view(*a.m_s) <=> std::string_view(b);
+  }
+  friend std::string operator+(const Name& a, std::string_view b) { return *a.m_s + std::string(b); }
+  friend std::string operator+(const Name& a, const std::string& b) { return *a.m_s + b; }
+  friend std::string operator+(const Name& a, const char* b) { return *a.m_s + b; }
+  friend std::string operator+(const Name& a, char b) { return *a.m_s + b; }
+  friend std::string operator+(const std::string& a, const Name& b) { return a + *b.m_s; }
+  friend std::string operator+(std::string&& a, const Name& b) { return std::move(a) + *b.m_s; }
+  friend std::string operator+(const char* a, const Name& b) { return a + *b.m_s; }
+  friend std::string operator+(char a, const Name& b) { return a + *b.m_s; }
+  friend std::string operator+(const Name& a, const Name& b) { return *a.m_s + *b.m_s; }
+  friend std::ostream& operator<<(std::ostream& os, const Name& n) { return os << *n.m_s; }
+
+  /// The interned copy of `s`: one address per distinct value, valid for the process's life.
+  static const std::string* intern(std::string_view s);
+  /// The interned empty string (no lock taken).
+  static const std::string* empty_string();
+
+private:
+  const std::string* m_s;
+};
+
+/// A hex digest (SHA-256 as 64 lowercase hex digits) kept as its 32 bytes; any other text (an
+/// empty value, a test's label) is kept as an interned Name. Reads as the text it was given.
+class HashText {
+public:
+  HashText() = default;
+  HashText(std::string_view s);                                       // NOLINT
+  HashText(const std::string& s) : HashText(std::string_view(s)) {}   // NOLINT
+  HashText(const char* s) : HashText(std::string_view(s)) {}          // NOLINT
+
+  /// The text, as given.
+  std::string str() const;
+  operator std::string() const { return str(); }  // NOLINT
+  bool empty() const { return m_text && m_text->empty(); }
+  std::size_t size() const { return m_text ? m_text->size() : 64; }
+
+  friend bool operator==(const HashText& a, const HashText& b)
+  {
+    // Interned texts compare by address; digests by their bytes.
+    return a.m_text == b.m_text && (a.m_text || a.m_bytes == b.m_bytes);
+  }
+  friend bool operator==(const HashText& a, std::string_view b) { return a == HashText(b); }
+  friend bool operator==(const HashText& a, const std::string& b) { return a == HashText(b); }
+  friend bool operator==(const HashText& a, const char* b) { return a == HashText(b); }
+  friend std::string operator+(const HashText& a, const std::string& b) { return a.str() + b; }
+  friend std::string operator+(const std::string& a, const HashText& b) { return a + b.str(); }
+  friend std::string operator+(const char* a, const HashText& b) { return a + b.str(); }
+  friend std::string operator+(const HashText& a, const char* b) { return a.str() + b; }
+  friend std::ostream& operator<<(std::ostream& os, const HashText& h) { return os << h.str(); }
+
+private:
+  std::array<unsigned char, 32> m_bytes{};
+  const std::string* m_text = Name::empty_string();  ///< interned; nullptr for a digest
+};
+
+/// A value most replicas lack (special files, file lists): 8 bytes when empty, the vector
+/// itself when not. Reads like the std::vector it holds; copies are deep.
+template <typename T>
+class Rare {
+public:
+  using value_type = T;
+  Rare() = default;
+  Rare(std::vector<T> v) { assign(std::move(v)); }  // NOLINT
+  Rare(std::initializer_list<T> v) { assign(std::vector<T>(v)); }
+  Rare(const Rare& o) { if (o.m_v) { m_v = std::make_unique<std::vector<T>>(*o.m_v); } }
+  Rare(Rare&&) noexcept = default;
+  Rare& operator=(const Rare& o) { if (this != &o) { Rare(o).swap(*this); } return *this; }
+  Rare& operator=(Rare&&) noexcept = default;
+  Rare& operator=(std::vector<T> v) { assign(std::move(v)); return *this; }
+  Rare& operator=(std::initializer_list<T> v) { assign(std::vector<T>(v)); return *this; }
+
+  bool empty() const { return !m_v || m_v->empty(); }
+  std::size_t size() const { return m_v ? m_v->size() : 0; }
+  const T& front() const { return m_v->front(); }
+  const T& operator[](std::size_t i) const { return (*m_v)[i]; }
+  T& operator[](std::size_t i) { return (*m_v)[i]; }
+  const T* begin() const { return m_v ? m_v->data() : nullptr; }
+  const T* end() const { return m_v ? m_v->data() + m_v->size() : nullptr; }
+  void push_back(T v) { vec().push_back(std::move(v)); }
+  void clear() { m_v.reset(); }
+  /// The vector (empty when there is none).
+  std::vector<T> to_vector() const { return m_v ? *m_v : std::vector<T>{}; }
+  operator std::vector<T>() const { return to_vector(); }  // NOLINT
+  friend bool operator==(const Rare& a, const Rare& b)
+  {
+    return a.empty() ? b.empty() : !b.empty() && *a.m_v == *b.m_v;
+  }
+  void swap(Rare& o) noexcept { m_v.swap(o.m_v); }
+
+private:
+  std::vector<T>& vec()
+  {
+    if (!m_v) {
+      m_v = std::make_unique<std::vector<T>>();
+    }
+    return *m_v;
+  }
+  void assign(std::vector<T> v)
+  {
+    if (v.empty()) {
+      m_v.reset();
+    } else {
+      v.shrink_to_fit();
+      m_v = std::make_unique<std::vector<T>>(std::move(v));
+    }
+  }
+  std::unique_ptr<std::vector<T>> m_v;
+};
+
+/// JSON (nlohmann, found by ADL): a Name or a HashText is written as its text.
+template <typename Json>
+void to_json(Json& j, const Name& n)
+{
+  j = n.str();
+}
+template <typename Json>
+void to_json(Json& j, const HashText& h)
+{
+  j = h.str();
+}
+
+} // namespace clsync::core
+
+template <>
+struct std::hash<clsync::core::Name> {
+  std::size_t operator()(const clsync::core::Name& n) const noexcept
+  {
+    return std::hash<std::string_view>{}(n.str());
+  }
+};
