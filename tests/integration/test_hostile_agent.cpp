@@ -408,7 +408,9 @@ TEST_SUITE("hostile")
     };
     for (const auto& c : cases) {
       INFO("case: " << std::string(c.name));
-      const auto node = hostile_piped_node(hostile_agent_script(dir, hello + c.bytes, "exit 3"), root);
+      // The agent keeps reading after its reply: an agent that left at once could make the
+      // request's own write fail first (a broken pipe), which is not what this case tries.
+      const auto node = hostile_piped_node(hostile_agent_script(dir, hello + c.bytes), root);
       const std::string m = hostile_failure([&] { c.call(*node); });
       CHECK_MESSAGE(contains(m, "node H1"), m);
       CHECK_MESSAGE(contains(m, "agent protocol"), m);

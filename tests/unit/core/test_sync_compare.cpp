@@ -239,7 +239,8 @@ TEST_SUITE("sync_stream")
       ChunkStreamWriter dst(std::move(owned));
       Chopper chop(dst, step);
       ChunkStreamEncoder enc(chop, [](const std::string& p) { return p != "b.col"; });
-      transport::FileEntry a{"a.col", 5, 42, 0640, 0, 0, ""};
+      // 5 bytes of data and a hole of 7: a file of 12 bytes (the encoder counts them).
+      transport::FileEntry a{"a.col", 12, 42, 0640, 0, 0, ""};
       enc.begin_file(a);
       enc.file_data(std::string_view("hello"));
       enc.file_hole(7);
@@ -247,7 +248,7 @@ TEST_SUITE("sync_stream")
       enc.begin_file({"b.col", 3, 1, 0600, 0, 0, ""});
       enc.file_data(std::string_view("xyz"));
       enc.end_file("sha-b");
-      enc.begin_file({"c.col", 5, 42, 0640, 0, 0, "a.col"});
+      enc.begin_file({"c.col", 12, 42, 0640, 0, 0, "a.col"});
       enc.end_file("sha-a");
       enc.begin_file({"d.col", 3, 1, 0600, 0, 0, "b.col"});
       enc.end_file("sha-b");
@@ -255,7 +256,7 @@ TEST_SUITE("sync_stream")
       const std::string hash = enc.finish();
       CHECK(hash.size() == 64);
       CHECK(enc.file_bytes() == 12);
-      CHECK(w->log == "F a.col 5 42 416 \nD hello\nH 7\nE sha-a\nF c.col 5 42 416 a.col\n"
+      CHECK(w->log == "F a.col 12 42 416 \nD hello\nH 7\nE sha-a\nF c.col 12 42 416 a.col\n"
                       "E sha-a\nR  493\n");
       dst.finish("");
       CHECK(w->finished);
