@@ -6,9 +6,11 @@
 // one rename_chunk per chunk pays for a journal commit (or two) per chunk.
 #include "transport/local_node.hpp"
 #include "transport/parallel_sync.hpp"
+#include "transport/posix_io.hpp"
 #include "transport/safe_path.hpp"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fcntl.h>
 #include <set>
@@ -64,6 +66,28 @@ std::string batch_sync_dirs(int rootfd, const std::string& root, const std::set<
     return "cannot sync " + join_path(root, names[i]) + ": " + std::strerror(e);
   }
   return "";
+}
+
+/// Undoes one rename of a batch whose directories could not be synced: the chunk goes back
+/// to its source (its parents made again), both parents synced as well as they can be, the
+/// destination's empty parents removed. Returns what happened, for the task's error.
+std::string rename_back(int src_root, int dst_root, const std::string& from_root,
+                        const std::string& to_root, const std::string& key)
+{
+  std::string leaf, dst_leaf;
+  UniqueFd dst_parent(open_parent(dst_root, key, dst_leaf, false));
+  UniqueFd src_parent(dst_parent ? open_parent(src_root, key, leaf, true) : -1);
+  if (!dst_parent || !src_parent ||
+      ::renameat2(dst_parent.get(), dst_leaf.c_str(), src_parent.get(), leaf.c_str(),
+                  RENAME_NOREPLACE) != 0) {
+    return std::string("; it could not be renamed back (") + std::strerror(errno) +
+           ") and stays at " + join_path(to_root, key);
+  }
+  ::fsync(src_parent.get());
+  ::fsync(dst_parent.get());
+  dst_parent.reset();
+  remove_empty_parents(dst_root, key);
+  return "; the chunk was renamed back to " + join_path(from_root, key);
 }
 
 } // namespace
@@ -189,8 +213,9 @@ std::vector<RenameItemResult> LocalNode::rename_chunks(const std::string& from_v
     batch_remove_empty_parents(src_root.get(), items[i].key, src_dirs);
   }
   // SPEC §5: a rename is durable once both parents are synced; a failed fsync is not retried
-  // (a second one may report success with the entry lost). The chunks stay where the renames
-  // put them, each in exactly one place; their tasks fail naming the sync.
+  // (a second one may report success with the entry lost). As rename_chunk does, the batch's
+  // chunks are renamed back, so their failed tasks leave each where it was (a rerun moves it
+  // again) instead of moved without the move being durable or counted.
   std::string problem = batch_sync_dirs(dst_root.get(), to_root, dst_dirs);
   if (problem.empty()) {
     problem = batch_sync_dirs(src_root.get(), from_root, src_dirs);
@@ -198,8 +223,11 @@ std::vector<RenameItemResult> LocalNode::rename_chunks(const std::string& from_v
   if (!problem.empty()) {
     for (std::size_t i : renamed) {
       out[i].outcome = BatchRenameOutcome::failed;
-      out[i].error = describe() + ": renamed " + join_path(from_root, items[i].key) + " to " +
-                     join_path(to_root, items[i].key) + " but " + problem;
+      out[i].error = describe() + ": cannot sync the parent of " +
+                     join_path(to_root, items[i].key) + " after renaming " +
+                     join_path(from_root, items[i].key) + " to it (" + problem + ")" +
+                     rename_back(src_root.get(), dst_root.get(), from_root, to_root,
+                                 items[i].key);
     }
   }
   return out;

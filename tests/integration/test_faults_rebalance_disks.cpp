@@ -117,9 +117,10 @@ TEST_SUITE("faults_rebalance_disks")
 
   TEST_CASE("rebalance-disks on one filesystem: EIO from the fsync after the rename: renamed back")
   {
-    // Both volumes on one tmpfs: each move is rename_chunk. strace -P keeps only the calls on
-    // the destination's parent directories; the first fsync there after a rename fails. The
-    // rename is not durable, so it is undone and the task fails: never counted as moved.
+    // Both volumes on one tmpfs: the moves are one rename batch (rename_chunks). strace -P keeps
+    // only the calls on the destination's parent directories; the first fsync there after the
+    // renames fails. The renames are not durable, so they are undone and their tasks fail: never
+    // counted as moved.
     const fs::path d = scratch_dir("frd-rename-fsync");
     FaultTmpfs t(d / "fs", "size=32m");
     DisksCase m(d, t.path() / "a", t.path() / "b");
