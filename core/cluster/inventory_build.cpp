@@ -28,15 +28,16 @@ std::size_t volume_index(const NodeSpec& spec, const std::string& volume)
 template <typename Field>
 bool values_differ(const std::vector<Replica>& replicas, Field field)
 {
-  const std::string* first = nullptr;
+  // Compared as the fields' own type: a HashText read as std::string is a temporary, and a
+  // pointer kept to it dangled (two different digests then compared equal).
+  const Replica* first = nullptr;
   for (const auto& r : replicas) {
-    const std::string& v = r.*field;
-    if (v.empty()) {
+    if ((r.*field).empty()) {
       continue;
     }
     if (!first) {
-      first = &v;
-    } else if (*first != v) {
+      first = &r;
+    } else if (!(first->*field == r.*field)) {
       return true;
     }
   }
