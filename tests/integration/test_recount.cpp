@@ -171,7 +171,8 @@ TEST_SUITE("recount")
     const std::string other = first["from"]["node"] == "P1-dn1" ? "P2-dn1" : "P1-dn1";
     auto second = first;
     second["from"] = {{"node", other}, {"volume", d.volume(other)}};
-    for (const auto& r : d.inventory().chunk(key)->replicas) {
+    const auto listed = d.inventory();  // held: a range-for over a temporary's member dangles
+    for (const auto& r : listed.chunk(key)->replicas) {
       if (r.node == other) {
         second["fingerprint"] = r.fingerprint;
       }
