@@ -128,10 +128,14 @@ TEST_SUITE("crash")
 
   TEST_CASE("rebalance-disks killed after a rename: rerun converges to 100/100")
   {
-    for (const char* point : {"after_intent", "after_rename"}) {
+    // The 9th chunk's task of the per-task path (CLSYNC_RENAME_BATCH=1), and the rename batch
+    // (the default: one batch holds every move here) after its intent and after its renames.
+    for (const char* point : {"after_intent:9", "after_rename:9", "rename_batch_after_intent:1",
+                              "rename_batch_after_renames:1"}) {
       const std::string point_name = point;
       CAPTURE(point_name);
-      DemoCopy d(std::string("crash-rd-") + point);
+      const bool per_task = point_name.rfind("after_", 0) == 0;
+      DemoCopy d(std::string("crash-rd-") + point_name.substr(0, point_name.find(':')));
       const std::string v = d.volume("P1-dn1");
       d.edit_yaml([&](std::string& y) {
         auto at = y.find("\"" + v + "\"");
@@ -140,8 +144,9 @@ TEST_SUITE("crash")
       fs::create_directories(v + "-ssd1");
       const auto hashes = test::content_by_chunk(d.inventory(true));
       const std::string cmd = base_args(d) + "rebalance-disks --node P1-dn1";
-      REQUIRE(test::run_clsync(cmd, nullptr, std::string("CLSYNC_TEST_CRASH_AT=") + point + ":9") ==
-              k_killed);
+      REQUIRE(test::run_clsync(cmd, nullptr,
+                               std::string(per_task ? "CLSYNC_RENAME_BATCH=1 " : "") +
+                                   "CLSYNC_TEST_CRASH_AT=" + point) == k_killed);
       check_never_below_two(d, std::string("after a kill at ") + point);
 
       REQUIRE(test::run_clsync(cmd) == 0);
