@@ -2,8 +2,16 @@
 // Copyright (c) clsync developers
 // Batched renames between two volumes of one node (Node::rename_chunks): every rename first,
 // then one fsync per touched directory. On a journalling filesystem the first fsync commits the
-// transaction that holds every rename of the batch, so the others cost a system call each, where
-// one rename_chunk per chunk pays for a journal commit (or two) per chunk.
+// transaction that holds every rename of the batch; each later one still costs the disk a cache
+// flush, so what a batch pays is the number of distinct directories it touches.
+//
+// A chunk whose parent directory holds nothing else, where the destination has no such
+// directory yet (the common case: `<db>/<date>/<hash>/<table>`), moves with its parent: one
+// rename of the parent, atomic like the chunk's own, whose two parents (the date directories,
+// shared by the batch) are the only directories it touches. Renaming the chunk alone would make
+// a new directory per chunk on the destination (synced, with its parent) and leave an empty one
+// on the source (removed, its parent synced): about one fsync per chunk.
+#include "transport/chunk_files.hpp"
 #include "transport/local_node.hpp"
 #include "transport/parallel_sync.hpp"
 #include "transport/posix_io.hpp"
@@ -12,6 +20,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
 #include <set>
 #include <sys/stat.h>
@@ -68,15 +77,17 @@ std::string batch_sync_dirs(int rootfd, const std::string& root, const std::set<
   return "";
 }
 
-/// Undoes one rename of a batch whose directories could not be synced: the chunk goes back
-/// to its source (its parents made again), both parents synced as well as they can be, the
-/// destination's empty parents removed. Returns what happened, for the task's error.
+/// Undoes one rename of a batch whose directories could not be synced: `moved` (the chunk
+/// `key` or its parent) goes back to its source (its parents made again), both parents synced
+/// as well as they can be, the destination's empty parents removed. Returns what happened, for
+/// the task's error.
 std::string rename_back(int src_root, int dst_root, const std::string& from_root,
-                        const std::string& to_root, const std::string& key)
+                        const std::string& to_root, const std::string& moved,
+                        const std::string& key)
 {
   std::string leaf, dst_leaf;
-  UniqueFd dst_parent(open_parent(dst_root, key, dst_leaf, false));
-  UniqueFd src_parent(dst_parent ? open_parent(src_root, key, leaf, true) : -1);
+  UniqueFd dst_parent(open_parent(dst_root, moved, dst_leaf, false));
+  UniqueFd src_parent(dst_parent ? open_parent(src_root, moved, leaf, true) : -1);
   if (!dst_parent || !src_parent ||
       ::renameat2(dst_parent.get(), dst_leaf.c_str(), src_parent.get(), leaf.c_str(),
                   RENAME_NOREPLACE) != 0) {
@@ -86,8 +97,164 @@ std::string rename_back(int src_root, int dst_root, const std::string& from_root
   ::fsync(src_parent.get());
   ::fsync(dst_parent.get());
   dst_parent.reset();
-  remove_empty_parents(dst_root, key);
+  remove_empty_parents(dst_root, moved);
   return "; the chunk was renamed back to " + join_path(from_root, key);
+}
+
+/// A batch's two volume roots (descriptors and paths) and the directories its renames touched,
+/// each synced once at the end.
+struct RenameBatchDirs {
+  int src_root;
+  int dst_root;
+  const std::string& from_root;
+  const std::string& to_root;
+  std::set<std::string> src_dirs;
+  std::set<std::string> dst_dirs;
+};
+
+/// The quick fingerprint of chunk `key` beneath `rootfd` (the batch's open source root, so no
+/// volume is opened again per chunk): "" when it does not exist.
+std::string batch_fingerprint(const std::string& who, int rootfd, const std::string& root,
+                              const std::string& key)
+{
+  UniqueFd fd(open_beneath(rootfd, key, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
+  if (!fd) {
+    if (errno == ENOENT || errno == ENOTDIR) {
+      return "";
+    }
+    throw TransportError(FailureKind::error, who + ": cannot open chunk " + join_path(root, key) +
+                                                 ": " + std::strerror(errno));
+  }
+  ChunkFiles walk = walk_chunk(fd.get(), join_path(root, key));
+  if (!walk.problems.empty()) {
+    throw TransportError(FailureKind::error, who + ": " + walk.problems.front());
+  }
+  return walk.fingerprint();
+}
+
+/// True when directory `name` beneath `parentfd` holds exactly one entry, `only`.
+bool batch_dir_holds_only(int parentfd, const std::string& name, const std::string& only)
+{
+  const int fd = ::openat(parentfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    return false;
+  }
+  DIR* dir = ::fdopendir(fd);
+  if (!dir) {
+    ::close(fd);
+    return false;
+  }
+  int others = 0;
+  bool seen = false;
+  errno = 0;
+  while (const dirent* d = ::readdir(dir)) {
+    const std::string_view n(d->d_name);
+    if (n == "." || n == "..") {
+      continue;
+    }
+    if (n == only) {
+      seen = true;
+    } else {
+      ++others;
+    }
+  }
+  const bool ok = errno == 0 && seen && others == 0;
+  ::closedir(dir);
+  return ok;
+}
+
+/// Moves chunk `key` with its parent directory when that holds nothing else and the
+/// destination has no such directory: one rename whose parents are shared by the batch. Returns
+/// the parent's path when it did, "" when the chunk is to be renamed alone (the parent holds
+/// more, the destination has it, or anything failed: the chunk's own rename meets the same
+/// error and reports it).
+std::string move_with_parent(RenameBatchDirs& b, const std::string& key)
+{
+  const std::string dir = batch_parent_of(key);
+  if (dir.empty()) {
+    return "";
+  }
+  const std::string leaf = key.substr(dir.size() + 1);
+  std::string name, dst_name;
+  UniqueFd src_up(open_parent(b.src_root, dir, name, false));
+  if (!src_up || !batch_dir_holds_only(src_up.get(), name, leaf)) {
+    return "";
+  }
+  std::vector<std::string> made;
+  UniqueFd dst_up(open_parent_deferred(b.dst_root, dir, dst_name, made));
+  b.dst_dirs.insert(made.begin(), made.end());
+  if (!dst_up || ::renameat2(src_up.get(), name.c_str(), dst_up.get(), dst_name.c_str(),
+                             RENAME_NOREPLACE) != 0) {
+    return "";
+  }
+  // Something made beside the chunk between the check and the rename went along: put the
+  // parent back (the chunk is then renamed alone). Were that refused, the chunk is moved, and
+  // the newcomer with it, still on this filesystem and still whole.
+  if (!batch_dir_holds_only(dst_up.get(), dst_name, leaf) &&
+      ::renameat2(dst_up.get(), dst_name.c_str(), src_up.get(), name.c_str(),
+                  RENAME_NOREPLACE) == 0) {
+    return "";
+  }
+  b.dst_dirs.insert(batch_parent_of(dir));
+  return dir;
+}
+
+/// Renames one item of a batch (its fingerprint checked first), into `r`. Returns what was
+/// renamed (the chunk's path, or its parent's), "" when nothing was.
+std::string rename_batch_item(RenameBatchDirs& b, const std::string& who, const RenameItem& it,
+                              RenameItemResult& r)
+{
+  const std::string& key = it.key;
+  const std::string src_path = join_path(b.from_root, key);
+  const std::string dst_path = join_path(b.to_root, key);
+  if (std::string why = relative_path_problem(key, PathUse::key); !why.empty()) {
+    r.error = who + ": refused chunk key " + key + ": " + why;
+    return "";
+  }
+  if (!it.fingerprint.empty()) {
+    const std::string fp = batch_fingerprint(who, b.src_root, b.from_root, key);
+    if (fp.empty() || fp != it.fingerprint) {
+      r.outcome = fp.empty() ? BatchRenameOutcome::missing : BatchRenameOutcome::changed;
+      return "";
+    }
+  }
+  if (std::string dir = move_with_parent(b, key); !dir.empty()) {
+    r.outcome = BatchRenameOutcome::renamed;
+    return dir;
+  }
+  std::string leaf, dst_leaf;
+  UniqueFd src_parent(open_parent(b.src_root, key, leaf, false));
+  if (!src_parent) {
+    const int e = errno;
+    r.outcome = e == ENOENT || e == ENOTDIR ? BatchRenameOutcome::missing
+                                            : BatchRenameOutcome::failed;
+    r.error = who + ": cannot open chunk " + src_path + ": " + std::strerror(e);
+    return "";
+  }
+  std::vector<std::string> made;
+  UniqueFd dst_parent(open_parent_deferred(b.dst_root, key, dst_leaf, made));
+  b.dst_dirs.insert(made.begin(), made.end());
+  if (!dst_parent) {
+    r.error = who + ": cannot create the parents of " + dst_path + ": " + std::strerror(errno);
+    return "";
+  }
+  if (::renameat2(src_parent.get(), leaf.c_str(), dst_parent.get(), dst_leaf.c_str(),
+                  RENAME_NOREPLACE) != 0) {
+    const int e = errno;
+    if (e == EXDEV) {
+      r.outcome = BatchRenameOutcome::cross_device;
+    } else if (e == EEXIST || e == ENOTEMPTY) {
+      r.outcome = BatchRenameOutcome::destination_exists;
+    } else if (e == ENOENT) {
+      r.outcome = BatchRenameOutcome::missing;
+    } else {
+      r.error = who + ": cannot rename " + src_path + " to " + dst_path + ": " + std::strerror(e);
+    }
+    return "";
+  }
+  r.outcome = BatchRenameOutcome::renamed;
+  b.dst_dirs.insert(batch_parent_of(key));
+  return key;
 }
 
 } // namespace
@@ -155,70 +322,30 @@ std::vector<RenameItemResult> LocalNode::rename_chunks(const std::string& from_v
     }
     return out;
   }
-  std::set<std::string> src_dirs, dst_dirs;
+  RenameBatchDirs dirs{src_root.get(), dst_root.get(), from_root, to_root, {}, {}};
+  std::vector<std::string> moved(items.size());  // what each rename moved: chunk or parent
   std::vector<std::size_t> renamed;
   for (std::size_t i = 0; i < items.size(); ++i) {
-    const std::string& key = items[i].key;
-    RenameItemResult& r = out[i];
-    const std::string src_path = join_path(from_root, key);
-    const std::string dst_path = join_path(to_root, key);
-    if (std::string why = relative_path_problem(key, PathUse::key); !why.empty()) {
-      r.error = describe() + ": refused chunk key " + key + ": " + why;
-      continue;
+    try {
+      moved[i] = rename_batch_item(dirs, describe(), items[i], out[i]);
+    } catch (const TransportError& e) {
+      out[i].outcome = BatchRenameOutcome::failed;  // nothing renamed: the check threw
+      out[i].error = e.what();
     }
-    if (!items[i].fingerprint.empty()) {
-      const std::string fp = fingerprint(from_volume, key);
-      if (fp.empty() || fp != items[i].fingerprint) {
-        r.outcome = fp.empty() ? BatchRenameOutcome::missing : BatchRenameOutcome::changed;
-        continue;
-      }
+    if (!moved[i].empty()) {
+      renamed.push_back(i);
     }
-    std::string leaf, dst_leaf;
-    UniqueFd src_parent(open_parent(src_root.get(), key, leaf, false));
-    if (!src_parent) {
-      const int e = errno;
-      r.outcome = e == ENOENT || e == ENOTDIR ? BatchRenameOutcome::missing
-                                              : BatchRenameOutcome::failed;
-      r.error = describe() + ": cannot open chunk " + src_path + ": " + std::strerror(e);
-      continue;
-    }
-    std::vector<std::string> made;
-    UniqueFd dst_parent(open_parent_deferred(dst_root.get(), key, dst_leaf, made));
-    dst_dirs.insert(made.begin(), made.end());
-    if (!dst_parent) {
-      r.error = describe() + ": cannot create the parents of " + dst_path + ": " +
-                std::strerror(errno);
-      continue;
-    }
-    if (::renameat2(src_parent.get(), leaf.c_str(), dst_parent.get(), dst_leaf.c_str(),
-                    RENAME_NOREPLACE) != 0) {
-      const int e = errno;
-      if (e == EXDEV) {
-        r.outcome = BatchRenameOutcome::cross_device;
-      } else if (e == EEXIST || e == ENOTEMPTY) {
-        r.outcome = BatchRenameOutcome::destination_exists;
-      } else if (e == ENOENT) {
-        r.outcome = BatchRenameOutcome::missing;
-      } else {
-        r.error = describe() + ": cannot rename " + src_path + " to " + dst_path + ": " +
-                  std::strerror(e);
-      }
-      continue;
-    }
-    r.outcome = BatchRenameOutcome::renamed;
-    renamed.push_back(i);
-    dst_dirs.insert(batch_parent_of(key));
   }
   for (std::size_t i : renamed) {
-    batch_remove_empty_parents(src_root.get(), items[i].key, src_dirs);
+    batch_remove_empty_parents(src_root.get(), moved[i], dirs.src_dirs);
   }
   // SPEC §5: a rename is durable once both parents are synced; a failed fsync is not retried
   // (a second one may report success with the entry lost). As rename_chunk does, the batch's
   // chunks are renamed back, so their failed tasks leave each where it was (a rerun moves it
   // again) instead of moved without the move being durable or counted.
-  std::string problem = batch_sync_dirs(dst_root.get(), to_root, dst_dirs);
+  std::string problem = batch_sync_dirs(dst_root.get(), to_root, dirs.dst_dirs);
   if (problem.empty()) {
-    problem = batch_sync_dirs(src_root.get(), from_root, src_dirs);
+    problem = batch_sync_dirs(src_root.get(), from_root, dirs.src_dirs);
   }
   if (!problem.empty()) {
     for (std::size_t i : renamed) {
@@ -226,7 +353,7 @@ std::vector<RenameItemResult> LocalNode::rename_chunks(const std::string& from_v
       out[i].error = describe() + ": cannot sync the parent of " +
                      join_path(to_root, items[i].key) + " after renaming " +
                      join_path(from_root, items[i].key) + " to it (" + problem + ")" +
-                     rename_back(src_root.get(), dst_root.get(), from_root, to_root,
+                     rename_back(src_root.get(), dst_root.get(), from_root, to_root, moved[i],
                                  items[i].key);
     }
   }

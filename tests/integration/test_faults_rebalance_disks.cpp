@@ -149,4 +149,36 @@ TEST_SUITE("faults_rebalance_disks")
     m.check_intact("after the rename's fsync failed");
     m.check_rerun_converges("after the rename's fsync failed");
   }
+
+  TEST_CASE("rebalance-disks on one filesystem: EIO from the fsync after a chunk moved with its "
+            "parent: renamed back")
+  {
+    // Each chunk's parent (Level1/<date>/0) holds only the chunk and b has no such directory,
+    // so the chunk moves with its parent, and what makes that durable is the fsync of the date
+    // directory above it on b (made here, so strace -P can name it). The first of those fsyncs
+    // fails: the batch's renames are undone, parents and all.
+    const fs::path d = scratch_dir("frd-parent-fsync");
+    FaultTmpfs t(d / "fs", "size=32m");
+    DisksCase m(d, t.path() / "a", t.path() / "b");
+    std::string filter;
+    for (const auto& [key, digest] : m.before) {
+      const fs::path up = t.path() / "b" / fs::path(key).parent_path().parent_path();
+      fs::create_directories(up);
+      filter += " -P " + fault_quote(up.string());
+    }
+    Outcome o = run_clsync_all(m.rebalance(), "",
+                               "strace -f -qq -y -o " + fault_quote((d / "strace.log").string()) +
+                                   filter + " -e trace=fsync -e inject=fsync:error=EIO:when=1");
+    const std::string call = injected_call(d / "strace.log");
+    INFO("injected: ", call);
+    REQUIRE(!call.empty());
+    check_failed(o, {"Input/output error", "cannot sync the parent of", "renamed back"});
+    // Every rename of the batch is undone: nothing arrived on b.
+    for (const auto& [key, digest] : m.before) {
+      CHECK_FALSE(fs::exists(t.path() / "b" / key));
+      CHECK_FALSE(fs::exists(t.path() / "b" / fs::path(key).parent_path()));
+    }
+    m.check_intact("after the parent's fsync failed");
+    m.check_rerun_converges("after the parent's fsync failed");
+  }
 }
