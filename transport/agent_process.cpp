@@ -157,6 +157,13 @@ std::unique_ptr<AgentStream> spawn_agent_process(const std::vector<std::string>&
   if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
     throw TransportError(FailureKind::error, label + ": pipe: " + std::strerror(errno));
   }
+  // A chunk arrives through `out` (a direct pull: from the node's OpenSSH client). At the
+  // default 64 KiB, ssh drains its channel buffer 64 KiB per write and compacts the rest of it
+  // (up to its 2 MiB window) after each: a perf profile of a pull showed ssh spending most of its
+  // CPU in that memmove (bench/README.md "Move path profile"). 1 MiB is the unprivileged limit
+  // (/proc/sys/fs/pipe-max-size); best effort, as serve_agent does for sshd's pipes. Set before
+  // the fork, so the child's first write already sees it.
+  (void)::fcntl(out[0], F_SETPIPE_SZ, 1 << 20);
   std::vector<char*> args;
   for (const auto& a : argv) {
     args.push_back(const_cast<char*>(a.c_str()));

@@ -296,6 +296,27 @@ TEST_SUITE("transport_agent_pipe")
 
 TEST_SUITE("transport_agent_pipe")
 {
+  TEST_CASE("a spawned agent's output pipe holds 1 MiB before anything is read")
+  {
+    // A direct pull reads the chunk from the node's ssh client through this pipe; at 64 KiB
+    // ssh spent most of its CPU compacting its channel buffer after each 64 KiB write
+    // (bench/README.md "Move path profile"). dd with a non-blocking stdout stops at the first
+    // write the pipe cannot take whole: it gets 1 MiB through only if the pipe holds it.
+    auto stream = spawn_agent_process(
+        {"dd", "if=/dev/zero", "bs=1M", "count=1", "oflag=nonblock", "status=none"}, "dd", 30000);
+    std::vector<char> buf(256 << 10);
+    std::size_t total = 0;
+    while (std::size_t got = stream->read_some(buf.data(), buf.size())) {
+      total += got;
+    }
+    const std::string diagnostics = stream->diagnostics();  // dd's complaint, if any
+    INFO(diagnostics);
+    CHECK(total == (1u << 20));
+  }
+}
+
+TEST_SUITE("transport_agent_pipe")
+{
   TEST_CASE("--compress: zstd data frames both ways, fewer bytes on the wire")
   {
     fs::path v = clsync::test::scratch_dir("compress");
