@@ -365,7 +365,11 @@ TEST_SUITE("push")
       small.push_back(src.add_object(20000, 60 + i));
     }
     src.add_snapshot(small, "");
+    // DEST exists (empty), as for every push after the first: creating a new DEST's root takes
+    // a session of its own, on its parent.
     const fs::path dest = src.dir.parent_path() / "dest";
+    fs::create_directory(dest);
+    fs::permissions(dest, fs::perms::owner_all);
     const std::string args = "'" + src.dir.string() + "' '" + ssh_url(sshd, dest) + "'" +
                              ssh_flags(sshd) + " --parallel 4";
     // Each session of a push is one login; a worker beyond the first opens a session of its
