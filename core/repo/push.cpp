@@ -263,9 +263,12 @@ PushResult push(Context& ctx, const PushOptions& o)
   // Prune must not sweep the objects this push writes before its snapshots name them. A push
   // with nothing to send takes no lock and so writes nothing at DEST; one with work lists DEST
   // again under the lock, since a prune that ended after the first listing may have removed
-  // objects it showed (a snapshot must never name a missing object).
+  // objects it showed (a snapshot must never name a missing object). A lease found at DEST is
+  // met as before even with nothing to send: a killed run's is taken over and removed, a live
+  // one's refused (exit 4).
   std::optional<RepoLock> lock;
-  if (!o.dry_run && (!plan.objects.empty() || !plan.new_snapshots.empty())) {
+  const bool work = !plan.objects.empty() || !plan.new_snapshots.empty();
+  if (!o.dry_run && (work || dest_repo->lease_seen())) {
     lock.emplace(*dest_repo, "push", *ctx.events);
     d = list_repository(*dest_repo);
     result.snapshots_skipped = result.objects_skipped = 0;
