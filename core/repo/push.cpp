@@ -3,6 +3,7 @@
 #include "core/repo/push.hpp"
 
 #include "core/fault.hpp"
+#include "core/repo/push_send.hpp"
 #include "core/repo/repo_lock.hpp"
 #include "core/run/transfer.hpp"
 
@@ -20,6 +21,7 @@ namespace clsync::core::repo {
 namespace {
 
 using transport::DirEntry;
+using detail::ObjectJob;
 
 constexpr const char* k_tar_zst = ".tar.zst";
 constexpr const char* k_partial = ".partial";
@@ -127,169 +129,31 @@ SourceSnapshot read_source_snapshot(const Repository& src, const std::string& id
   return s;
 }
 
-/// Forwards an object's bytes to DEST's writer: rate limit, counts, progress, stop requests.
-class ObjectStream final : public transport::ByteSink {
-public:
-  ObjectStream(transport::AppendWriter& w, TokenBucket& bucket, Context& ctx,
-               std::function<void(std::uint64_t)> on_bytes)
-      : m_w(w), m_bucket(bucket), m_ctx(ctx), m_on_bytes(std::move(on_bytes))
-  {
-  }
-  void write(std::span<const char> data) override
-  {
-    if (m_ctx.stopping()) {
-      throw TransferCancelled();
-    }
-    m_bucket.consume(data.size());
-    m_in_dest = true;
-    m_w.write(data);
-    m_in_dest = false;
-    m_sent += data.size();
-    m_on_bytes(data.size());
-    fault_point("push_mid_object");
-  }
-  bool in_dest() const { return m_in_dest; }
-  std::uint64_t sent() const { return m_sent; }
 
-private:
-  transport::AppendWriter& m_w;
-  TokenBucket& m_bucket;
-  Context& m_ctx;
-  std::function<void(std::uint64_t)> m_on_bytes;
-  bool m_in_dest = false;
-  std::uint64_t m_sent = 0;
-};
-
-struct ObjectJob {
-  std::string hash;
-  std::string sha256;
-  std::uint64_t size = 0;
-};
-
-/// Sends the objects of `jobs` with `parallel` workers; returns the hashes that arrived.
-class ObjectSender {
-public:
-  ObjectSender(Context& ctx, const Repository& src, const Repository& dest,
-               const PushOptions& o, PushResult& result)
-      : m_ctx(ctx), m_src(src), m_dest(dest), m_options(o), m_result(result),
-        m_bucket(o.bwlimit)
-  {
-  }
-
-  std::set<std::string> run(const std::vector<ObjectJob>& jobs, std::uint64_t total_bytes)
-  {
-    m_progress.tasks_total = jobs.size();
-    m_progress.bytes_total = total_bytes;
-    std::atomic<std::size_t> next{0};
-    auto worker = [&] {
-      for (std::size_t i = next++; i < jobs.size() && !m_ctx.stopping(); i = next++) {
-        send(jobs[i]);
-      }
-    };
-    const auto n = std::clamp<std::size_t>(static_cast<std::size_t>(std::max(1, m_options.parallel)),
-                                           1, std::max<std::size_t>(1, jobs.size()));
-    std::vector<std::thread> threads;
-    for (std::size_t i = 1; i < n; ++i) {
-      threads.emplace_back(worker);
-    }
-    worker();
-    for (auto& t : threads) {
-      t.join();
-    }
-    return m_arrived;
-  }
-
-private:
-  void send(const ObjectJob& job)
-  {
-    const std::string path = Repository::object_path(job.hash);
-    TaskEvent ev;
-    ev.task = job.hash.substr(0, 12);
-    ev.chunk = path;
-    ev.source = m_src.location().text;
-    ev.destination = m_dest.location().text;
-    ev.state = "running";
-    m_ctx.events->task(ev);
-    bool at_dest = true;
-    std::uint64_t sent = 0;
+/// Lists SRC and DEST (when it exists) at once: each is one round trip per directory kind.
+void list_both(const Repository& src, const Repository* dest, Listing& s, Listing& d)
+{
+  std::exception_ptr dest_failure;
+  std::thread list_dest([&] {
     try {
-      auto w = m_dest.node().append_file(m_dest.root(), path, job.sha256);
-      std::uint64_t offset = w->offset();
-      if (offset > job.size) {
-        // Longer than the object: not a prefix of it. Start over.
-        w->close();
-        w.reset();
-        m_dest.node().remove_file(m_dest.root(), path + k_partial);
-        w = m_dest.node().append_file(m_dest.root(), path, job.sha256);
-        offset = w->offset();
+      if (dest != nullptr) {
+        d = list_repository(*dest);
       }
-      ObjectStream stream(*w, m_bucket, m_ctx, [this](std::uint64_t n) { add_bytes(n); });
-      if (offset < job.size) {
-        at_dest = false;
-        try {
-          m_src.node().read_file(m_src.root(), path, offset, stream);
-        } catch (...) {
-          at_dest = stream.in_dest();
-          throw;
-        }
-        at_dest = true;
-      }
-      sent = stream.sent();
-      w->commit();
-      fault_point("push_object_placed");
-      std::lock_guard lock(m_mutex);
-      m_arrived.insert(job.hash);
-      ++m_result.objects_sent;
-      if (offset > 0) {
-        ++m_result.resumed;
-        m_result.resumed_bytes += offset;
-      }
-      ++m_progress.tasks_done;
-      m_ctx.events->progress(m_progress);
-    } catch (const TransferCancelled&) {
-      return;
-    } catch (const std::exception& e) {
-      fail(ev, job, at_dest, e.what());
-      return;
+    } catch (...) {
+      dest_failure = std::current_exception();
     }
-    ev.state = "finished";
-    ev.bytes = sent;
-    m_ctx.events->task(ev);
+  });
+  try {
+    s = list_repository(src);
+  } catch (...) {
+    list_dest.join();
+    throw;
   }
-
-  void fail(TaskEvent ev, const ObjectJob& job, bool at_dest, const std::string& why)
-  {
-    const auto& end = at_dest ? m_dest : m_src;
-    ev.state = "failed";
-    ev.error = "object " + job.hash + ": at " + (at_dest ? "DEST " : "SRC ") +
-               end.location().text + ": " + why;
-    {
-      std::lock_guard lock(m_mutex);
-      m_result.errors.push_back(ev.error);
-      ++m_progress.tasks_failed;
-      m_ctx.events->progress(m_progress);
-    }
-    m_ctx.events->task(ev);
+  list_dest.join();
+  if (dest_failure) {
+    std::rethrow_exception(dest_failure);
   }
-
-  void add_bytes(std::uint64_t n)
-  {
-    std::lock_guard lock(m_mutex);
-    m_result.bytes += n;
-    m_progress.bytes_done += n;
-    m_ctx.events->progress(m_progress);
-  }
-
-  Context& m_ctx;
-  const Repository& m_src;
-  const Repository& m_dest;
-  const PushOptions& m_options;
-  PushResult& m_result;
-  TokenBucket m_bucket;
-  std::mutex m_mutex;
-  Progress m_progress;
-  std::set<std::string> m_arrived;
-};
+}
 
 /// The plan of a push, from the two listings and the snapshots of SRC it had to read.
 struct PushPlan {
@@ -298,7 +162,21 @@ struct PushPlan {
   std::uint64_t bytes = 0;                    ///< of the objects (whole sizes)
 };
 
-PushPlan make_push_plan(const Repository& src, const Listing& s, const Listing& d, PushResult& result)
+/// SRC's snapshots read so far (a plan made again under the lock reads none twice).
+using SnapshotCache = std::map<std::string, SourceSnapshot>;
+
+const SourceSnapshot& cached_snapshot(SnapshotCache& cache, const Repository& src,
+                                      const std::string& id, std::uint64_t size)
+{
+  auto it = cache.find(id);
+  if (it == cache.end()) {
+    it = cache.emplace(id, read_source_snapshot(src, id, size)).first;
+  }
+  return it->second;
+}
+
+PushPlan make_push_plan(const Repository& src, const Listing& s, const Listing& d,
+                        SnapshotCache& cache, PushResult& result)
 {
   PushPlan plan;
   std::map<std::string, std::pair<std::string, std::uint64_t>> named;  // hash → sha, size
@@ -307,7 +185,7 @@ PushPlan make_push_plan(const Repository& src, const Listing& s, const Listing& 
       ++result.snapshots_skipped;
       continue;
     }
-    plan.new_snapshots.push_back(read_source_snapshot(src, id, size));
+    plan.new_snapshots.push_back(cached_snapshot(cache, src, id, size));
     for (const auto& [hash, v] : plan.new_snapshots.back().objects) {
       named.emplace(hash, v);
     }
@@ -324,7 +202,7 @@ PushPlan make_push_plan(const Repository& src, const Listing& s, const Listing& 
   if (std::any_of(missing.begin(), missing.end(), [&](const auto& h) { return !named.contains(h); })) {
     for (const auto& [id, size] : s.snapshots) {
       if (d.snapshots.contains(id)) {
-        for (const auto& [hash, v] : read_source_snapshot(src, id, size).objects) {
+        for (const auto& [hash, v] : cached_snapshot(cache, src, id, size).objects) {
           named.emplace(hash, v);
         }
       }
@@ -375,38 +253,28 @@ PushResult push(Context& ctx, const PushOptions& o)
     ctx.events->warning(std::string(e.what()) + " (a push would create it)");
   }
 
-  // Prune must not sweep the objects this push writes before its snapshots name them.
-  std::optional<RepoLock> lock;
-  if (!o.dry_run) {
-    lock.emplace(*dest_repo, "push", *ctx.events);
-  }
-
   ctx.events->phase("listing " + o.source + " and " + o.destination);
   Listing s;
   Listing d;
-  // Both listings at once: each is one round trip per directory kind on its side.
-  std::exception_ptr dest_failure;
-  std::thread list_dest([&] {
-    try {
-      if (dest_repo) {
-        d = list_repository(*dest_repo);
-      }
-    } catch (...) {
-      dest_failure = std::current_exception();
-    }
-  });
-  try {
-    s = list_repository(src);
-  } catch (...) {
-    list_dest.join();
-    throw;
-  }
-  list_dest.join();
-  if (dest_failure) {
-    std::rethrow_exception(dest_failure);
-  }
+  list_both(src, dest_repo ? &*dest_repo : nullptr, s, d);
+  SnapshotCache cache;
+  PushPlan plan = make_push_plan(src, s, d, cache, result);
 
-  PushPlan plan = make_push_plan(src, s, d, result);
+  // Prune must not sweep the objects this push writes before its snapshots name them. A push
+  // with nothing to send takes no lock and so writes nothing at DEST; one with work lists DEST
+  // again under the lock, since a prune that ended after the first listing may have removed
+  // objects it showed (a snapshot must never name a missing object). A lease found at DEST is
+  // met as before even with nothing to send: a killed run's is taken over and removed, a live
+  // one's refused (exit 4).
+  std::optional<RepoLock> lock;
+  const bool work = !plan.objects.empty() || !plan.new_snapshots.empty();
+  if (!o.dry_run && (work || dest_repo->lease_seen())) {
+    lock.emplace(*dest_repo, "push", *ctx.events);
+    d = list_repository(*dest_repo);
+    result.snapshots_skipped = result.objects_skipped = 0;
+    result.unreferenced.clear();
+    plan = make_push_plan(src, s, d, cache, result);
+  }
   for (const auto& hash : result.unreferenced) {
     ctx.events->warning("object " + hash + " of " + o.source +
                         " is named by no snapshot: not sent (prune removes such objects)");
@@ -423,8 +291,8 @@ PushResult push(Context& ctx, const PushOptions& o)
     }
   } else if (!plan.objects.empty()) {
     ctx.events->phase("sending " + std::to_string(plan.objects.size()) + " objects");
-    ObjectSender sender(ctx, src, *dest_repo, o, result);
-    for (const auto& h : sender.run(plan.objects, plan.bytes)) {
+    for (const auto& h :
+         detail::send_objects(ctx, src, *dest_repo, o, result, plan.objects, plan.bytes)) {
       at_dest.insert(h);
     }
     if (ctx.stopping()) {

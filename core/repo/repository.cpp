@@ -242,6 +242,9 @@ Repository Repository::open(const RepoLocation& where, const RepoConnect& how, b
                 "create it with 'clsync backup --to " + where.text + "' or check the path");
   }
   Repository repo(where, node);
+  repo.m_lease_seen = std::any_of(entries->begin(), entries->end(), [](const auto& e) {
+    return !e.is_dir && e.name == ".clsync-lease";
+  });
   const bool has_marker = std::any_of(entries->begin(), entries->end(), [](const auto& e) {
     return !e.is_dir && e.name == k_marker;
   });

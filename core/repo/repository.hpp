@@ -77,11 +77,16 @@ public:
   void remove_snapshot(const std::string& id) const;
   void remove_object(const std::string& content_hash) const;
 
+  /// Whether the root held a lease (`.clsync-lease`: a run holds the repository's lock, or a
+  /// killed one left it) when open() listed it.
+  bool lease_seen() const { return m_lease_seen; }
+
 private:
   Repository(RepoLocation where, std::shared_ptr<transport::Node> node);
   void check_marker() const;
   RepoLocation m_where;
   std::shared_ptr<transport::Node> m_node;
+  bool m_lease_seen = false;
 };
 
 } // namespace clsync::core::repo

@@ -13,9 +13,11 @@
 #include "core/sync/sync_state.hpp"
 #include "core/units.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <set>
+#include <thread>
 
 namespace clsync::core::sync {
 namespace {
@@ -49,6 +51,54 @@ void reopen_compressed(Context& ctx)
   c.connections = ctx.nodes->connections();
   ctx.nodes = std::make_shared<NodeSet>(ctx.topo(), c);
 }
+
+/// Opens a session to each SSH node of B while A's inventory runs, so that the two clusters'
+/// connects (handshake, login shell, agent start: most of a round with nothing to copy)
+/// overlap instead of adding up; B's inventory then finds them open. It only reads (a lease
+/// query), and its errors are left to B's inventory: a node's failed connect is remembered by
+/// its gate for the run, so an unreachable node still costs one connect timeout. Skipped when
+/// B's sessions would not stay open: more SSH nodes than --connections (the inventory closes
+/// them), or --compress (the run reopens B's nodes with zstd).
+class ConnectAhead {
+public:
+  ConnectAhead(Context& b, const SyncOptions& opts)
+  {
+    std::vector<const NodeSpec*> remote;
+    for (const auto& n : b.topo().nodes) {
+      const auto& ex = opts.write.exclude_nodes;
+      if (!n.is_local() && !n.volumes.empty() &&
+          std::find(ex.begin(), ex.end(), n.name) == ex.end()) {
+        remote.push_back(&n);
+      }
+    }
+    if (opts.write.compress || remote.empty() ||
+        remote.size() > static_cast<std::size_t>(b.nodes->connections())) {
+      return;
+    }
+    for (const NodeSpec* n : remote) {
+      m_threads.emplace_back([nodes = b.nodes, name = n->name, volume = n->volumes.front()] {
+        try {
+          (void)nodes->get(name)->read_lease(volume);
+        } catch (...) {
+          // B's inventory reports it (see above).
+        }
+      });
+    }
+  }
+  ConnectAhead(const ConnectAhead&) = delete;
+  ConnectAhead& operator=(const ConnectAhead&) = delete;
+  ~ConnectAhead() { join(); }
+  void join()
+  {
+    for (auto& t : m_threads) {
+      t.join();
+    }
+    m_threads.clear();
+  }
+
+private:
+  std::vector<std::thread> m_threads;
+};
 
 /// What a round knows of A (taken once, before B is looked at).
 struct SourceView {
@@ -226,7 +276,9 @@ RoundResult sync_round(Context& a, Context& b, const SyncOptions& opts)
     reopen_compressed(a);
   }
   RoundResult res;
+  ConnectAhead connect_b(b, opts);
   const SourceView src = inventory_source(a, opts);
+  connect_b.join();
   const auto state_file = sync_state_path(b.state_dir, a.topo().cluster, b.topo().cluster);
   SyncState state = load_sync_state(state_file);
   if (opts.del) {

@@ -15,7 +15,9 @@
 
 #include <chrono>
 #include <csignal>
+#include <map>
 #include <thread>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 namespace fs = std::filesystem;
@@ -134,6 +136,35 @@ void check_same(const SourceRepo& src, const fs::path& dest)
     REQUIRE_MESSAGE(fs::exists(dest / rel), rel);
     CHECK(test::read_file(dest / rel) == test::read_file(src.dir / rel));
   }
+}
+
+/// Every directory below `root` (and `root`) with its mtime in nanoseconds; symlinks not followed.
+std::map<std::string, std::int64_t> dir_mtimes(const fs::path& root)
+{
+  std::map<std::string, std::int64_t> out;
+  auto add = [&](const fs::path& p) {
+    struct stat st {};
+    REQUIRE(::lstat(p.c_str(), &st) == 0);
+    out[p.string()] = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+  };
+  add(root);
+  for (const auto& e : fs::recursive_directory_iterator(root)) {
+    if (e.is_directory() && !e.is_symlink()) {
+      add(e.path());
+    }
+  }
+  return out;
+}
+
+/// How many times `what` appears in host 0's sshd log.
+int count_in_log(const test::SshdHarness& sshd, const std::string& what)
+{
+  const std::string log = test::read_file(sshd.host(0).log);
+  int n = 0;
+  for (auto p = log.find(what); p != std::string::npos; p = log.find(what, p + 1)) {
+    ++n;
+  }
+  return n;
 }
 
 } // namespace
@@ -293,5 +324,61 @@ TEST_SUITE("push")
     const std::string errors = doc["errors"].dump();
     CHECK(errors.find("snapshot " + held) != std::string::npos);
     CHECK(errors.find("missing at SRC") != std::string::npos);
+  }
+
+  TEST_CASE("a push with nothing to send takes no lock and changes nothing at DEST")
+  {
+    test::SshdHarness sshd(1, "push-nochange");
+    SourceRepo src("push-nochange");
+    auto a = src.add_object(30000, 51);
+    auto b = src.add_object(40000, 52);
+    src.add_snapshot({a, b}, "");
+    const fs::path dest = src.dir.parent_path() / "dest";
+    const std::string args = "'" + src.dir.string() + "' '" + ssh_url(sshd, dest) + "'" +
+                             ssh_flags(sshd);
+    nlohmann::json doc;
+    REQUIRE(push_json(args, doc) == 0);
+    REQUIRE(doc["objects_sent"] == 2);
+
+    // Every directory of DEST dated 2001: a file created or removed anywhere (a lock, a
+    // partial, a snapshot) would move its directory's mtime to now.
+    const struct timespec old_times[2] = {{1000000000, 0}, {1000000000, 0}};
+    for (const auto& [dir, mtime] : dir_mtimes(dest)) {
+      REQUIRE(::utimensat(AT_FDCWD, dir.c_str(), old_times, AT_SYMLINK_NOFOLLOW) == 0);
+    }
+    const auto before = dir_mtimes(dest);
+    REQUIRE(push_json(args, doc) == 0);
+    CHECK(doc["objects_sent"] == 0);
+    CHECK(doc["snapshots_sent"] == 0);
+    CHECK(doc["objects_skipped"] == 2);
+    CHECK(dir_mtimes(dest) == before);
+    CHECK_FALSE(fs::exists(dest / ".clsync-lease"));
+    check_same(src, dest);
+  }
+
+  TEST_CASE("a push of small objects to ssh:// rides one session")
+  {
+    test::SshdHarness sshd(1, "push-sessions");
+    SourceRepo src("push-sessions");
+    std::vector<std::string> small;
+    for (int i = 0; i < 4; ++i) {
+      small.push_back(src.add_object(20000, 60 + i));
+    }
+    src.add_snapshot(small, "");
+    // DEST exists (empty), as for every push after the first: creating a new DEST's root takes
+    // a session of its own, on its parent.
+    const fs::path dest = src.dir.parent_path() / "dest";
+    fs::create_directory(dest);
+    fs::permissions(dest, fs::perms::owner_all);
+    const std::string args = "'" + src.dir.string() + "' '" + ssh_url(sshd, dest) + "'" +
+                             ssh_flags(sshd) + " --parallel 4";
+    // Each session of a push is one login; a worker beyond the first opens a session of its
+    // own, one at a time, which 80 kB of objects never repays.
+    const int logins = count_in_log(sshd, "Accepted publickey");
+    nlohmann::json doc;
+    REQUIRE(push_json(args, doc) == 0);
+    CHECK(doc["objects_sent"] == 4);
+    CHECK(count_in_log(sshd, "Accepted publickey") == logins + 1);
+    check_same(src, dest);
   }
 }
