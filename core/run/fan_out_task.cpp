@@ -261,6 +261,11 @@ void FanOutAttempt::remove_intents() noexcept
       m_env.ctx.nodes->get(p.node)->remove_intent(p.volume, m_id);
       m_intent[i] = 0;
     } catch (...) {
+      if (m_set) {
+        // A commit set's intents leave in order: the ones after a failed removal stay (the
+        // last one's "prepared" keeps the set decidable for recovery, see the header).
+        return;
+      }
     }
   }
 }

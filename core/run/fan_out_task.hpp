@@ -37,7 +37,10 @@
 /// 4. cleanup: after every exchange, each trash (the replaced old version: the replica count is
 ///    unchanged, the new version stands in its place) is removed, then the intents in order.
 /// A roll back removes every temp first, then the intents in order 0..k-1 (the last one,
-/// "prepared", goes last), so that no moment looks committed.
+/// "prepared", goes last), so that no moment looks committed; it stops at the first intent it
+/// cannot remove (a node down), so the last participant's intent outlives every other one:
+/// recovery reads a "committed" intent next to a missing last one as "the last one is out of
+/// sight" (left alone), never as "rolled back".
 namespace clsync::core {
 
 /// A destination failed (and was cleaned up) while others may have committed: a final failure.

@@ -4,6 +4,7 @@
 
 #include "core/error.hpp"
 #include "core/json_names.hpp"
+#include "core/json_number.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -229,7 +230,7 @@ RunRecord read_run_file(const fs::path& file)
         head.command = j.value("command", "");
         head.cluster = j.value("cluster", "");
         head.start = j.value("start", "");
-        run_start_ms = j.value("t_ms", std::int64_t{0});
+        run_start_ms = json_number(j, "t_ms", std::int64_t{0});
         run.id = head.id;
         run.command = head.command;
         run.cluster = head.cluster;
@@ -242,14 +243,14 @@ RunRecord read_run_file(const fs::path& file)
         t.kind = j.value("kind", "move");
         t.source = place_from(j.value("source", json::object()));
         t.destination = place_from(j.value("destination", json::object()));
-        t.bytes = j.value("bytes", std::uint64_t{0});
+        t.bytes = json_number(j, "bytes", std::uint64_t{0});
         t.state = j.value("state", "");
         t.delete_source = j.value("delete_source", true);
         t.error = j.value("error", "");
         t.transfer = j.value("transfer", "");
         t.transfer_note = j.value("transfer_note", "");
         const std::string time = j.value("time", "");
-        const auto ms = j.value("t_ms", std::int64_t{0});
+        const auto ms = json_number(j, "t_ms", std::int64_t{0});
         auto [it, fresh] = index.try_emplace(t.id, run.tasks.size());
         if (fresh) {
           run.tasks.emplace_back();
@@ -270,10 +271,10 @@ RunRecord read_run_file(const fs::path& file)
         RunRecord end;
         end.finish = j.value("finish", "");
         end.result = j.value("result", "");
-        const auto ms = j.value("t_ms", std::int64_t{0});
-        end.bytes = j.value("bytes", std::uint64_t{0});
-        end.tasks_finished = j.value("tasks_finished", std::uint64_t{0});
-        end.tasks_failed = j.value("tasks_failed", std::uint64_t{0});
+        const auto ms = json_number(j, "t_ms", std::int64_t{0});
+        end.bytes = json_number(j, "bytes", std::uint64_t{0});
+        end.tasks_finished = json_number(j, "tasks_finished", std::uint64_t{0});
+        end.tasks_failed = json_number(j, "tasks_failed", std::uint64_t{0});
         footer = true;
         run_finish_ms = ms;
         run.finish = end.finish;
@@ -285,6 +286,9 @@ RunRecord read_run_file(const fs::path& file)
       }
     } catch (const json::exception& e) {
       // A field of the wrong type loses this line, not the journal nor the command.
+      run.warnings.push_back(where + e.what() + "; skipped");
+    } catch (const BadNumber& e) {
+      // So does a number out of its field's range (-1 bytes would read as 16 EiB).
       run.warnings.push_back(where + e.what() + "; skipped");
     }
   }

@@ -5,6 +5,7 @@
 #include "core/fault.hpp"
 #include "core/run/journal.hpp"
 #include "core/json_names.hpp"
+#include "core/json_number.hpp"
 #include "transport/host_identity.hpp"
 
 #include <nlohmann/json.hpp>
@@ -100,8 +101,12 @@ std::string holder_str(const std::string& record)
   if (!j.is_object()) {
     return "another removal";
   }
-  return "task " + j.value("task", std::string("?")) + " (pid " +
-         std::to_string(j.value("pid", 0)) + ")";
+  try {
+    return "task " + j.value("task", std::string("?")) + " (pid " +
+           std::to_string(json_number(j, "pid", std::int64_t{0})) + ")";
+  } catch (const std::exception&) {
+    return "another removal (its hold record cannot be read)";
+  }
 }
 
 } // namespace

@@ -4,6 +4,7 @@
 
 #include "core/fault.hpp"
 #include "core/json_names.hpp"
+#include "core/json_number.hpp"
 #include "core/cluster/node_set.hpp"
 #include "core/run/recount.hpp"
 #include "core/run/recovery_sets.hpp"
@@ -31,6 +32,7 @@ struct Intent {
 
 struct Found {
   std::string node, volume, task;
+  std::string name; ///< the leftover's file name (holds)
 };
 
 bool has_replica_at(const Chunk& c, const std::string& node, const std::string& volume)
@@ -106,7 +108,7 @@ private:
       // too: a dead holder's hold is gathered from every node, or it would keep a replica
       // uncounted for an hour and the interrupted move it guards could not be finished.
       if (l.kind == "hold") {
-        m_holds.push_back({node, l.volume, l.content});
+        m_holds.push_back({node, l.volume, l.content, l.name});
         continue;
       }
       if (!m_nodes.count(node)) {
@@ -118,15 +120,13 @@ private:
         in.task = l.task;
         in.found_at.emplace_back(node, l.volume);
         if (j.is_object()) {
-          in.chunk = get_name_or(j, "chunk", in.chunk);
-          in.kind = j.value("kind", in.kind);
-          if (auto s = j.find("source"); s != j.end() && s->is_object()) {
-            in.src_node = s->value("node", "");
-            in.src_volume = get_name_or(*s, "volume", "");
-          }
-          if (auto d = j.find("destination"); d != j.end() && d->is_object()) {
-            in.dst_node = d->value("node", "");
-            in.dst_volume = get_name_or(*d, "volume", "");
+          try {
+            read_intent(j, in);
+          } catch (const std::exception& e) {
+            // A damaged intent explains nothing: what it would explain is left alone.
+            m_unresolved.insert(l.task);
+            note("the intent " + node + ":" + l.volume + "/" + l.name + " cannot be read (" +
+                 e.what() + "); left alone");
           }
         }
       } else if (l.kind == "trash") {
@@ -140,6 +140,23 @@ private:
         note(node + ":" + l.volume + "/" + l.name + " is not something clsync knows; left alone");
       }
     }
+  }
+
+  /// An intent's fields into `in`, all read before any is kept (throws for a wrong type).
+  static void read_intent(const nlohmann::json& j, Intent& in)
+  {
+    Intent r = in;
+    r.chunk = get_name_or(j, "chunk", in.chunk);
+    r.kind = j.value("kind", in.kind);
+    if (auto s = j.find("source"); s != j.end() && s->is_object()) {
+      r.src_node = s->value("node", "");
+      r.src_volume = get_name_or(*s, "volume", "");
+    }
+    if (auto d = j.find("destination"); d != j.end() && d->is_object()) {
+      r.dst_node = d->value("node", "");
+      r.dst_volume = get_name_or(*d, "volume", "");
+    }
+    in = std::move(r);
   }
 
   void note(const std::string& what)
@@ -303,34 +320,68 @@ private:
   /// A hold whose holder is gone only keeps a replica from being removed: remove it.
   void handle_hold(const Found& h)
   {
-    auto j = nlohmann::json::parse(h.task, nullptr, false);
     const std::string where = h.node + ":" + h.volume;
-    if (!j.is_object() || !j.contains("chunk") || !j["chunk"].is_string()) {
-      note("a removal hold on " + where + " cannot be read; left alone");
-      return;
-    }
-    const auto& me = transport::this_host_identity();
-    const std::string chunk = get_name_or(j, "chunk", j["chunk"].get<std::string>());
-    const auto pid = j.value("pid", static_cast<std::int64_t>(0));
-    const auto created = j.value("created_unix", static_cast<std::int64_t>(0));
+    std::string chunk, why;
     bool gone = false;
-    if (j.value("machine", std::string()) == me.machine_id) {
-      gone = j.value("boot", std::string()) != me.boot_id ||
-             (pid > 0 && pid != ::getpid() && ::kill(static_cast<pid_t>(pid), 0) != 0 &&
-              errno == ESRCH);
+    try {
+      gone = hold_is_gone(h.task, chunk);
+    } catch (const std::exception& e) {
+      why = e.what(); // a field of the wrong type or a number out of range
     }
-    if (!gone && created > 0 && std::time(nullptr) - created > 3600) {
-      gone = true;  // holds last seconds; an hour-old one belongs to a run that is gone
+    if (chunk.empty()) {
+      note("a removal hold on " + where + " (" + h.name + ") cannot be read" +
+           (why.empty() ? "" : " (" + why + ")") + "; left alone");
+      return;
     }
     if (!gone) {
       note("chunk " + chunk + " on " + where + " is held by a removal of run " +
-           j.value("run", std::string("?")) + " that may be alive; left alone");
+           hold_run(h.task) + " that may be alive; left alone");
       return;
     }
     act(
         h.node, [&](transport::Node& n) { n.release_hold(h.volume, chunk, h.task); },
         "removed the hold of chunk " + chunk + " on " + where + " left by a run that is gone",
         m_report.holds_removed, "hold");
+  }
+
+  /// Whether the holder of hold `record` is gone; `chunk` gets the held chunk, or stays empty
+  /// when the record names none. Throws for a field of the wrong type or out of range (a
+  /// hand-edited hold: 1e300 as its creation time must not be read as a time).
+  static bool hold_is_gone(const std::string& record, std::string& chunk)
+  {
+    auto j = nlohmann::json::parse(record, nullptr, false);
+    if (!j.is_object() || !j.contains("chunk") || !j["chunk"].is_string()) {
+      return false;
+    }
+    const auto& me = transport::this_host_identity();
+    const std::string key = get_name_or(j, "chunk", j["chunk"].get<std::string>());
+    const auto pid = json_number(j, "pid", pid_t{0});
+    const auto created = json_number(j, "created_unix", std::int64_t{0});
+    auto text = [&j](const char* field) {
+      const auto it = j.find(field);
+      if (it != j.end() && !it->is_string()) {
+        throw std::runtime_error(std::string("field '") + field + "' is not a string");
+      }
+      return it == j.end() ? std::string() : it->get<std::string>();
+    };
+    bool gone = false;
+    if (text("machine") == me.machine_id) {
+      gone = text("boot") != me.boot_id ||
+             (pid > 0 && pid != ::getpid() && ::kill(pid, 0) != 0 && errno == ESRCH);
+    }
+    const std::int64_t now = std::time(nullptr);
+    if (!gone && created > 0 && created < now && now - created > 3600) {
+      gone = true; // holds last seconds; an hour-old one belongs to a run that is gone
+    }
+    chunk = key;
+    return gone;
+  }
+
+  static std::string hold_run(const std::string& record)
+  {
+    auto j = nlohmann::json::parse(record, nullptr, false);
+    const auto run = j.is_object() ? j.find("run") : j.end();
+    return run != j.end() && run->is_string() ? run->get<std::string>() : "?";
   }
 
   void report_unexplained_surplus()

@@ -22,13 +22,19 @@ struct RecoveryReport {
   std::uint64_t holds_removed = 0;   ///< `.clsync-hold-*` of a run that is gone
   std::uint64_t sets_finished = 0;    ///< commit sets marked committed, finished (all new)
   std::uint64_t sets_rolled_back = 0; ///< commit sets not marked, rolled back (all old)
+  /// Commit sets left wholly or partly for a later run (a participant out of sight, or the
+  /// decision known only to one): the run that found them does not end "ok" (exit 3).
+  std::uint64_t sets_pending = 0;
+  /// Participants of a committed set exchanged and cleaned by recovery (its visible part when
+  /// the set stays pending).
+  std::uint64_t set_parts_finished = 0;
   /// What was found and left alone, as sentences naming node, volume and chunk.
   std::vector<std::string> notes;
   /// True when anything was changed (the caller then takes the inventory again).
   bool acted() const
   {
     return temps_removed + trash_removed + trash_restored + surplus_trashed + intents_removed +
-               holds_removed + sets_finished + sets_rolled_back >
+               holds_removed + sets_finished + sets_rolled_back + set_parts_finished >
            0;
   }
 };
@@ -47,9 +53,11 @@ struct RecoveryReport {
 /// - a commit set (a fan-out write replacing replicas, core/run/fan_out_task.hpp) is decided as a
 ///   whole from its participants' intents: committed (the last participant's intent says so) →
 ///   every remaining exchange is done and the old versions and intents removed (all new); not
-///   committed → every temp and intent removed (all old). A participant that cannot be reached
-///   keeps its part (reported); when the last one cannot be reached and no visible intent says
-///   "prepared", the set is left alone: never guessed.
+///   committed → every temp and intent removed (all old). A participant out of sight (its node
+///   unreachable or not leased, or its volume missing or unreadable) keeps its part and every
+///   intent stays (reported, counted in sets_pending) until it is back; when the last one's
+///   intent is not in sight and no visible intent says "prepared", the set is left alone:
+///   never guessed.
 /// Removing a trash or a surplus replica goes through the re-count (core/run/recount.hpp): fresh,
 /// verified, held; when it refuses, the trash is renamed back and the surplus is kept.
 /// Node errors are reported in `notes` and leave the leftover for a later run; never throws for

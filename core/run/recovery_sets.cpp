@@ -25,6 +25,7 @@ struct CommitSet {
   std::vector<Participant> parts;           ///< plan order: the order of marks and removals
   std::map<std::string, std::string> state; ///< "node\nvolume" → "prepared" | "committed"
   std::set<std::string> temps, trash;       ///< "node\nvolume" holding `.clsync-tmp/trash-<task>`
+  std::string unreadable;                   ///< why an intent of it cannot be read, or ""
 };
 
 std::string where_key(const std::string& node, const std::string& volume)
@@ -48,8 +49,12 @@ public:
     std::set<std::string> tasks;
     for (auto& [task, s] : m_sets) {
       tasks.insert(task);
+      if (!s.unreadable.empty()) {
+        pending(s.unreadable + "; every part of the set is left alone");
+        continue;
+      }
       if (s.parts.empty() || s.chunk.empty()) {
-        note("the intents of task " + task + " name no participants; left alone");
+        pending("the intents of task " + task + " name no participants; left alone");
         continue;
       }
       decide(s);
@@ -65,23 +70,18 @@ private:
         continue;
       }
       auto j = nlohmann::json::parse(l.content, nullptr, false);
-      if (!j.is_object() || !j.value("set", false)) {
+      const auto set = j.is_object() ? j.find("set") : j.end();
+      if (set == j.end() || !set->is_boolean() || !set->get<bool>()) {
         continue;
       }
       CommitSet& s = m_sets[l.task];
       s.task = l.task;
-      s.chunk = get_name_or(j, "chunk", s.chunk);
-      s.state[where_key(node, l.volume)] = j.value("state", std::string("prepared"));
-      if (j.contains("content_hash") && j["content_hash"].is_string()) {
-        s.content = j["content_hash"].get<std::string>();
-      }
-      if (s.parts.empty() && j.contains("targets") && j["targets"].is_array()) {
-        for (const auto& t : j["targets"]) {
-          if (t.is_object()) {
-            s.parts.push_back(
-                {t.value("node", ""), get_name_or(t, "volume", ""), t.value("replace", false)});
-          }
-        }
+      try {
+        read_intent(j, where_key(node, l.volume), s);
+      } catch (const std::exception& e) {
+        // A damaged intent (a field of the wrong type) decides nothing: the set waits.
+        s.unreadable = "the intent of task " + l.task + " on " + node + ":" + l.volume + " (" +
+                       l.name + ") cannot be read (" + e.what() + ")";
       }
     }
     for (const auto& [node, l] : m_inv.leftovers) {
@@ -97,10 +97,53 @@ private:
     }
   }
 
-  bool visible(const std::string& node) const
+  /// One participant's intent into `s` (read whole before anything of it is kept).
+  static void read_intent(const nlohmann::json& j, const std::string& at, CommitSet& s)
   {
-    const NodeState* n = m_inv.node(node);
-    return m_nodes.count(node) && n && n->reachable;
+    const std::string chunk = get_name_or(j, "chunk", s.chunk);
+    const std::string state = j.value("state", std::string("prepared"));
+    std::string content = s.content;
+    if (j.contains("content_hash") && j["content_hash"].is_string()) {
+      content = j["content_hash"].get<std::string>();
+    }
+    std::vector<Participant> parts;
+    if (j.contains("targets") && j["targets"].is_array()) {
+      for (const auto& t : j["targets"]) {
+        if (t.is_object()) {
+          parts.push_back(
+              {t.value("node", ""), get_name_or(t, "volume", ""), t.value("replace", false)});
+        }
+      }
+    }
+    s.chunk = chunk;
+    s.state[at] = state;
+    s.content = content;
+    if (s.parts.empty()) {
+      s.parts = std::move(parts);
+    }
+  }
+
+  /// A participant is in sight when its node was leased and reached and its volume scanned
+  /// fine: a missing volume (a disk not mounted) hides its intent as surely as a node that is
+  /// down, and reading its absence as "no intent" would decide the set wrongly.
+  bool visible(const Participant& p) const
+  {
+    const NodeState* n = m_inv.node(p.node);
+    const VolumeState* v = m_inv.volume(p.node, p.volume);
+    return m_nodes.count(p.node) && n && n->reachable && v && v->ok;
+  }
+
+  static std::string place(const Participant& p) { return p.node + ":" + p.volume; }
+
+  /// Why a participant is out of sight, for the notes.
+  std::string hidden(const Participant& p) const
+  {
+    const NodeState* n = m_inv.node(p.node);
+    if (!m_nodes.count(p.node) || !n || !n->reachable) {
+      return "cannot be reached";
+    }
+    const VolumeState* v = m_inv.volume(p.node, p.volume);
+    return "cannot be read (" + (v ? v->error : std::string("not a volume of the node")) + ")";
   }
 
   std::string state_of(const CommitSet& s, const Participant& p) const
@@ -116,22 +159,29 @@ private:
   }
 
   /// The rule of core/run/fan_out_task.hpp: committed when the last participant's intent says
-  /// so; with the last one out of sight, a visible "prepared" intent still decides "not".
+  /// so. Its intent out of sight (node down, volume missing, or gone): a visible "prepared"
+  /// intent still decides "not" (marks run in order); otherwise every intent in sight says
+  /// "committed", which only the last one's can confirm, and intents leave from the front, so
+  /// the last one's still exists somewhere unseen: the set is left alone, never guessed.
   void decide(CommitSet& s)
   {
     const Participant& last = s.parts.back();
+    const std::string last_state = visible(last) ? state_of(s, last) : "";
     bool committed = false;
-    if (visible(last.node)) {
-      committed = state_of(s, last) == "committed";
+    if (!last_state.empty()) {
+      committed = last_state == "committed";
     } else {
       bool prepared = false;
       for (const auto& p : s.parts) {
-        prepared = prepared || (visible(p.node) && state_of(s, p) == "prepared");
+        prepared = prepared || (visible(p) && state_of(s, p) == "prepared");
       }
       if (!prepared) {
-        note("chunk " + s.chunk + ": whether the replacement of task " + s.task +
-             " was committed is known only to node " + last.node +
-             ", which cannot be reached; every part of it is left for a later run");
+        pending("chunk " + s.chunk + ": whether the replacement of task " + s.task +
+                " was committed is known only to the intent on " + place(last) + ", which " +
+                (visible(last) ? "is missing although the volume is there (another disk "
+                                 "mounted there?)"
+                               : hidden(last)) +
+                "; every part of it is left until that participant is back");
         return;
       }
     }
@@ -140,6 +190,13 @@ private:
     } else {
       roll_back(s);
     }
+  }
+
+  /// A set left (wholly or partly) for a later run: noted, and the run does not end "ok".
+  void pending(const std::string& what)
+  {
+    ++m_report.sets_pending;
+    note(what);
   }
 
   /// Runs one node action; false (noted) when it fails.
@@ -156,13 +213,18 @@ private:
     }
   }
 
-  /// Every visible participant's intent, in plan order (the last one's goes last).
+  /// The participants' intents in plan order (the last one's goes last), stopping at the first
+  /// one out of sight or failing: an intent is only ever removed after every one before it, so
+  /// the last one's outlives all others and keeps the set decidable (decide()).
   bool remove_intents(const CommitSet& s)
   {
     for (const auto& p : s.parts) {
-      if (visible(p.node) && !state_of(s, p).empty()) {
+      if (!visible(p)) {
+        return false;
+      }
+      if (!state_of(s, p).empty()) {
         if (!act(p.node, s.task, [&](transport::Node& n) { n.remove_intent(p.volume, s.task); })) {
-          return false; // stop: the ones after it keep the set decidable
+          return false;
         }
         ++m_report.intents_removed;
       }
@@ -173,27 +235,35 @@ private:
   void finish(const CommitSet& s)
   {
     if (s.content.empty()) {
-      note("chunk " + s.chunk + ": the committed intents of task " + s.task +
-           " name no content hash; left alone");
+      pending("chunk " + s.chunk + ": the committed intents of task " + s.task +
+              " name no content hash; left alone");
       return;
     }
     bool complete = true;
     for (const auto& p : s.parts) {
-      if (!visible(p.node)) {
-        note("chunk " + s.chunk + ": node " + p.node +
-             " cannot be reached; its part of the "
-             "committed replacement (task " +
-             s.task + ") is left for a later run");
+      if (!visible(p)) {
+        note("chunk " + s.chunk + ": " + place(p) + " " + hidden(p) +
+             "; its part of the committed replacement (task " + s.task +
+             ") is left until it is back (the other replicas are the new version)");
         complete = false;
         continue;
       }
       const std::string at = where_key(p.node, p.volume);
       if (!s.temps.count(at) && !s.trash.count(at)) {
-        continue; // exchanged and cleaned already
+        // Exchanged and cleaned already, so the chunk is in place; if it is not, this volume
+        // is not the one the set wrote (an empty mount point): its part stays pending.
+        complete = in_place(s, p) && complete;
+        continue;
       }
-      complete = act(p.node, s.task, [&](transport::Node& n) { finish_one(n, s, p); }) && complete;
+      if (act(p.node, s.task, [&](transport::Node& n) { finish_one(n, s, p); })) {
+        ++m_report.set_parts_finished;
+      } else {
+        complete = false;
+      }
     }
-    if (complete && remove_intents(s)) {
+    if (!complete || !remove_intents(s)) {
+      ++m_report.sets_pending;
+    } else {
       ++m_report.sets_finished;
       m_ctx.events->warning("recovery: finished the committed replacement of chunk " + s.chunk +
                             " (task " + s.task + "): every replica is the new version");
@@ -220,25 +290,45 @@ private:
     n.remove_task_dirs(p.volume, s.task);
   }
 
+  /// A participant with nothing of the set left has its chunk in place (any version: a target
+  /// left alone for a different chunk counts too); false (noted) when it has none.
+  bool in_place(const CommitSet& s, const Participant& p)
+  {
+    try {
+      if (!m_ctx.nodes->get(p.node)->fingerprint(p.volume, s.chunk).empty()) {
+        return true;
+      }
+      note("chunk " + s.chunk + ": neither the chunk nor anything of task " + s.task +
+           " is on " + place(p) + " (another disk mounted there?); its part of the committed "
+           "replacement is left until it is back");
+    } catch (const std::exception& e) {
+      note("chunk " + s.chunk + ": cannot look at " + place(p) + " (" + e.what() +
+           "); its part of the committed replacement (task " + s.task + ") is left for a later "
+           "run");
+    }
+    return false;
+  }
+
   void roll_back(const CommitSet& s)
   {
     for (const auto& p : s.parts) {
-      if (visible(p.node) && s.trash.count(where_key(p.node, p.volume))) {
+      if (visible(p) && s.trash.count(where_key(p.node, p.volume))) {
         // Cannot happen (exchanges follow the last mark); if it did, guessing could lose data.
         note("chunk " + s.chunk + " on " + p.node + ":" + p.volume +
              " was exchanged although "
              "its replacement (task " +
              s.task + ") was never committed; left alone");
+        ++m_report.sets_pending;
         return;
       }
     }
     bool ok = true;
     for (const auto& p : s.parts) {
-      if (!visible(p.node)) {
-        note("chunk " + s.chunk + ": node " + p.node +
-             " cannot be reached; its part of the "
-             "uncommitted replacement (task " +
-             s.task + ") is left for a later run");
+      if (!visible(p)) {
+        note("chunk " + s.chunk + ": " + place(p) + " " + hidden(p) +
+             "; its part of the uncommitted replacement (task " + s.task +
+             ") is left until it is back (every replica keeps its old version)");
+        ok = false;
         continue;
       }
       if (s.temps.count(where_key(p.node, p.volume))) {
@@ -248,7 +338,9 @@ private:
         ok = ok && done;
       }
     }
-    if (ok && remove_intents(s)) {
+    if (!ok || !remove_intents(s)) {
+      ++m_report.sets_pending;
+    } else {
       ++m_report.sets_rolled_back;
       m_ctx.events->warning("recovery: rolled back the uncommitted replacement of chunk " +
                             s.chunk + " (task " + s.task +

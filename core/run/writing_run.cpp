@@ -36,6 +36,10 @@ void conclude(Context& ctx, const ExecResult& exec, RunResult& res)
   } else if (exec.failed > 0) {
     res.code = exec.finished > 0 ? ExitCode::partial : ExitCode::failed;
   }
+  if (res.recovery.sets_pending > 0 && res.code == ExitCode::ok) {
+    // A commit set waits for a participant that is out of sight: its chunk is not done yet.
+    res.code = ExitCode::partial;
+  }
   if (!exec.journal_error.empty()) {
     // What ran is not all on record: the run is not done, whatever its tasks did.
     res.notes.push_back({"", exec.journal_error + "; no task was started after it"});

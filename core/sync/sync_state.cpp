@@ -4,6 +4,7 @@
 
 #include "core/error.hpp"
 #include "core/json_names.hpp"
+#include "core/json_number.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -63,7 +64,8 @@ std::string need_name(const json& j, const char* field)
 
 SyncState from_json(const json& doc)
 {
-  if (doc.value("version", 0) != k_version) {
+  // Checked: value<int> would read a version of 2^32 + 1 as 1.
+  if (json_number(doc, "version", 0) != k_version) {
     throw std::runtime_error("unknown version " + doc.value("version", json()).dump());
   }
   SyncState s;

@@ -6,7 +6,7 @@
 // failing after the commit point — B's replicas end all old or all new, never mixed, with the
 // replica count intact and no temp, trash or intent left once a later run recovered.
 #include "core/run/journal.hpp"
-#include "tests/integration/restore_fixture.hpp"
+#include "tests/integration/commit_set_fixture.hpp"
 #include "tests/support/chunk_tree.hpp"
 #include "tests/support/scratch.hpp"
 
@@ -32,134 +32,13 @@ using clsync::test::k_killed;
 namespace {
 
 
-/// Level1 on 2020.06.01: 10 chunks.
-FilterOptions one_day()
-{
-  FilterOptions f;
-  f.dbs = {"Level1"};
-  f.where = {"date<=2020.06.01"};
-  return f;
-}
+using Scene = test::CommitSetScene;
 
 /// Runs clsync with `args --json`; its output is shown when the exit code is not `expect`.
 int run_rc(const std::string& args, int expect, const std::string& env = "")
 {
-  std::string out;
-  const int rc = test::run_clsync(args + " --json", &out, env);
-  CHECK_MESSAGE(rc == expect, out);
-  return rc;
+  return test::run_expect(args, expect, env);
 }
-
-/// A snapshot restored into B, then one chunk changed the same way on both of its replicas:
-/// B is healthy, and `restore --force` replaces that chunk on both nodes (one commit set).
-struct Scene {
-  DemoCopy a;
-  ClusterB b;
-  fs::path repo_dir;
-  std::string base; ///< restore command without --force
-  std::string key;  ///< the changed chunk
-  std::string old_hash, new_hash;
-  std::vector<fs::path> victim_files; ///< one file of `key`, on each replica
-
-  explicit Scene(const std::string& name)
-      : a(name), b(a), repo_dir(a.dir / "repo"),
-        base(test::args_b(a, b) + "restore --from '" + repo_dir.string() + "'")
-  {
-    REQUIRE(test::make_repository(a, repo_dir, one_day()).chunks.size() == 10);
-  }
-
-  /// Restores, then changes the first chunk holding a replica on `on_node` ("": any).
-  void restore_and_change(const std::string& on_node = "")
-  {
-    REQUIRE(run_rc(base, 0) == 0);
-    auto inv = b.inventory(true);
-    const Chunk* victim = nullptr;
-    for (const auto& c : inv.chunks) {
-      for (const auto& r : c.replicas) {
-        if (!victim && (on_node.empty() || r.node == on_node)) {
-          victim = &c;
-        }
-      }
-    }
-    REQUIRE(victim);
-    REQUIRE(victim->replicas.size() == 2);
-    key = victim->key;
-    new_hash = victim->replicas.front().content_hash;
-    fs::path rel;
-    const fs::path first = fs::path(std::string(victim->replicas.front().volume)) / key;
-    for (const auto& e : fs::recursive_directory_iterator(first)) {
-      if (e.is_regular_file()) {
-        rel = fs::relative(e.path(), first);
-        break;
-      }
-    }
-    REQUIRE(!rel.empty());
-    victim_files.clear();
-    for (const auto& r : victim->replicas) {
-      victim_files.push_back(fs::path(std::string(r.volume)) / key / rel);
-    }
-    change();
-  }
-
-  /// Makes both replicas of `key` (the new version) an older version again.
-  void change()
-  {
-    for (const auto& file : victim_files) {
-      test::write_file(file, test::read_file(file) + "an older version");
-    }
-    const auto hashes = replica_hashes();
-    REQUIRE(hashes.size() == 2);
-    REQUIRE(hashes[0] == hashes[1]);
-    old_hash = hashes[0];
-    REQUIRE(old_hash != new_hash);
-  }
-
-  /// The content hash of each replica of `key` on B, from a verifying inventory.
-  std::vector<std::string> replica_hashes()
-  {
-    std::vector<std::string> out;
-    for (const auto& c : b.inventory(true).chunks) {
-      if (c.key == key) {
-        for (const auto& r : c.replicas) {
-          out.push_back(r.content_hash);
-        }
-      }
-    }
-    return out;
-  }
-
-  /// Both replicas there, both `want`, nothing of clsync's left on B.
-  void check_all(const std::string& want, const std::string& when)
-  {
-    const auto hashes = replica_hashes();
-    CHECK_MESSAGE(hashes.size() == 2, when);
-    for (const auto& h : hashes) {
-      CHECK_MESSAGE(h == want, when << ": "
-                                    << (h == old_hash   ? "old"
-                                        : h == new_hash ? "new"
-                                                        : "other"));
-    }
-    const auto left = test::leftovers(a.dir / "b");
-    CHECK_MESSAGE(left.empty(), when << ": " << (left.empty() ? "" : left.front()));
-  }
-
-  /// The participants of the set in plan order, read from an intent on B.
-  std::vector<std::string> participant_volumes()
-  {
-    for (const auto& e : fs::recursive_directory_iterator(a.dir / "b")) {
-      if (e.path().filename().string().rfind(".clsync-intent-", 0) == 0) {
-        auto j = nlohmann::json::parse(test::read_file(e.path()));
-        std::vector<std::string> out;
-        for (const auto& t : j["targets"]) {
-          out.push_back(t["volume"]);
-        }
-        return out;
-      }
-    }
-    FAIL("no intent on B");
-    return {};
-  }
-};
 
 /// Runs `args` in a thread paused at `point`, calls `in_gap` there, and returns the exit code
 /// (its stdout in `output`).

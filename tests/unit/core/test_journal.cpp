@@ -192,6 +192,40 @@ TEST_SUITE("core::journal")
     CHECK(run.tasks[0].bytes == 1000000);
   }
 
+  TEST_CASE("a number out of its field's range is a skipped line naming file and line, never "
+            "a wrapped or converted number")
+  {
+    // Hand-edited or damaged numbers: -1 bytes (get<uint64_t> wrapped it to 2^64-1), 1e300 as
+    // a time (a float converted to int64_t: undefined), 2^64 as a count (a float too).
+    auto dir = test::scratch_dir("journal-numbers");
+    const std::string id = "20240601T120000Z-0000b1";
+    {
+      Journal j(dir, "demo", id, "repair");
+      j.record(task("t1", "queued"));
+    }
+    const auto file = dir / "demo" / "runs" / (id + ".ndjson");
+    {
+      std::ofstream f(file, std::ios::app);
+      f << R"({"type":"task","id":"t1","state":"finished","bytes":-1})" << '\n';
+      f << R"({"type":"task","id":"t1","state":"running","bytes":10,"t_ms":1e300})" << '\n';
+      f << R"({"type":"end","result":"ok","bytes":5,"tasks_finished":18446744073709551616})"
+        << '\n';
+    }
+    auto run = read_run_file(file);
+    REQUIRE(run.warnings.size() == 3);
+    CHECK(run.warnings[0].rfind(file.string() + ":3: field 'bytes' holds -1", 0) == 0);
+    CHECK(run.warnings[1].rfind(file.string() + ":4: field 't_ms' holds 1e+300", 0) == 0);
+    CHECK(run.warnings[2].rfind(file.string() + ":5: field 'tasks_finished'", 0) == 0);
+    for (const auto& w : run.warnings) {
+      CHECK(w.find("; skipped") != std::string::npos);
+    }
+    REQUIRE(run.tasks.size() == 1);
+    CHECK(run.tasks[0].state == "queued");
+    CHECK(run.tasks[0].bytes == 1000000);
+    CHECK(run.result == "interrupted"); // the footer was not read
+    CHECK(run.bytes == 0);
+  }
+
   TEST_CASE("a journal whose first line cannot be written refuses the run, naming the errno")
   {
     auto dir = test::scratch_dir("journal-full");

@@ -168,6 +168,26 @@ TEST_SUITE("sync_state")
     test::write_file(file, "{\"version\": 1, \"chunks\": [");
     CHECK_THROWS_AS(load_sync_state(file), Error);
   }
+
+  TEST_CASE("a state file whose version is not an integer in range is an error naming the file")
+  {
+    // value<int>("version") read 2^32 + 1 as version 1 (wrapped) and 1e300 by a float-to-int
+    // conversion (undefined): a damaged file was taken as a good one.
+    const fs::path dir = test::scratch_dir("sync-state-number");
+    const auto file = sync_state_path(dir, "a", "b");
+    fs::create_directories(file.parent_path());
+    for (const char* version : {"4294967297", "1e300", "-4294967295", "\"1\""}) {
+      CAPTURE(version);
+      test::write_file(file, std::string("{\"version\": ") + version +
+                                 ", \"from\": \"a\", \"to\": \"b\", \"chunks\": []}");
+      try {
+        (void)load_sync_state(file);
+        FAIL("a state file with version ", version, " was read");
+      } catch (const Error& e) {
+        CHECK(std::string(e.what()).find(file.string()) != std::string::npos);
+      }
+    }
+  }
 }
 
 namespace {
