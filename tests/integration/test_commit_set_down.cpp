@@ -115,6 +115,36 @@ std::string over_sshd(CommitSetScene& s, const SshdHarness& sshd)
          "' restore --from '" + s.repo_dir.string() + "'";
 }
 
+/// The two SSH cases' common steps: `--force` killed at `crash_at`, then participant `down_part`
+/// (0 first, 1 last) stopped, and a recovery run without it that must wait (exit 3) naming the
+/// node and the chunk and keep the hidden part. Returns the node indices (down, up) and the base
+/// command.
+struct DownRun {
+  std::string ssh_base;
+  std::size_t down = 0;
+  std::size_t up = 0;
+};
+
+DownRun crash_then_recover_without(SshdHarness& sshd, CommitSetScene& s, const char* crash_at,
+                                   std::size_t down_part)
+{
+  s.restore_and_change();
+  DownRun r;
+  r.ssh_base = over_sshd(s, sshd);
+  run_expect(r.ssh_base + " --force", k_killed, std::string("CLSYNC_TEST_CRASH_AT=") + crash_at);
+  const auto parts = s.participant_volumes();
+  REQUIRE(parts.size() == 2);
+  r.down = s.node_of(parts[down_part]);
+  r.up = s.node_of(parts[1 - down_part]);
+  const std::string down_name = s.b.topo->nodes[r.down].name;
+  sshd.stop(static_cast<int>(r.down));
+  std::string out;
+  run_expect(r.ssh_base + k_nothing + " --exclude-node " + down_name, 3, "", &out);
+  check_named(out, down_name, s.key);
+  check_hidden_part_kept(s, r.down);
+  return r;
+}
+
 } // namespace clsync::test::commit_set_down
 
 TEST_SUITE("commit_set_down")
@@ -127,24 +157,12 @@ TEST_SUITE("commit_set_down")
   {
     SshdHarness sshd(3, "cs-down-committed");
     CommitSetScene s("cs-down-committed");
-    s.restore_and_change();
-    const std::string ssh_base = over_sshd(s, sshd);
-    run_expect(ssh_base + " --force", k_killed, "CLSYNC_TEST_CRASH_AT=fanout_after_mark_2");
-    const auto parts = s.participant_volumes();
-    REQUIRE(parts.size() == 2);
-    const std::size_t down = s.node_of(parts[0]);
-    const std::size_t up = s.node_of(parts[1]);
-    const std::string down_name = s.b.topo->nodes[down].name;
-    sshd.stop(static_cast<int>(down));
-    std::string out;
-    run_expect(ssh_base + k_nothing + " --exclude-node " + down_name, 3, "", &out);
-    check_named(out, down_name, s.key);
-    check_hidden_part_kept(s, down);
+    const DownRun r = crash_then_recover_without(sshd, s, "fanout_after_mark_2", 0);
     // Committed (the last intent says so): finished where it can be seen.
-    CHECK(hashes_by_node(s)[s.b.topo->nodes[up].name] == s.new_hash);
+    CHECK(hashes_by_node(s)[s.b.topo->nodes[r.up].name] == s.new_hash);
     CHECK(s.replica_hashes().size() == 2);
-    sshd.start(static_cast<int>(down));
-    run_expect(ssh_base, 0);
+    sshd.start(static_cast<int>(r.down));
+    run_expect(r.ssh_base, 0);
     s.check_all(s.new_hash, "once every participant is back");
   }
 
@@ -153,24 +171,12 @@ TEST_SUITE("commit_set_down")
   {
     SshdHarness sshd(3, "cs-down-prepared");
     CommitSetScene s("cs-down-prepared");
-    s.restore_and_change();
-    const std::string ssh_base = over_sshd(s, sshd);
     // The first participant's intent says "committed", the last one's "prepared": only the
     // hidden one can tell, so nothing is decided.
-    run_expect(ssh_base + " --force", k_killed, "CLSYNC_TEST_CRASH_AT=fanout_after_mark_1");
-    const auto parts = s.participant_volumes();
-    REQUIRE(parts.size() == 2);
-    const std::size_t down = s.node_of(parts[1]);
-    const std::size_t up = s.node_of(parts[0]);
-    const std::string down_name = s.b.topo->nodes[down].name;
-    sshd.stop(static_cast<int>(down));
-    std::string out;
-    run_expect(ssh_base + k_nothing + " --exclude-node " + down_name, 3, "", &out);
-    check_named(out, down_name, s.key);
-    check_hidden_part_kept(s, down);
-    check_hidden_part_kept(s, up); // left alone: its temp and intent too
-    sshd.start(static_cast<int>(down));
-    run_expect(ssh_base + k_nothing, 0);
+    const DownRun r = crash_then_recover_without(sshd, s, "fanout_after_mark_1", 1);
+    check_hidden_part_kept(s, r.up); // left alone: its temp and intent too
+    sshd.start(static_cast<int>(r.down));
+    run_expect(r.ssh_base + k_nothing, 0);
     s.check_all(s.old_hash, "once every participant is back");
   }
 
