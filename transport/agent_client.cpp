@@ -271,9 +271,14 @@ wire::Frame* AgentConnection::poll()
   });
 }
 
-TransportError AgentConnection::remote_error(const wire::Frame& f) const
+TransportError AgentConnection::remote_error(const wire::Frame& f)
 {
-  auto info = wire::decode<wire::ErrorInfo>(wire::from_payload(f.payload, "error"));
+  wire::ErrorInfo info;
+  try {
+    info = wire::decode<wire::ErrorInfo>(wire::from_payload(f.payload, "error"));
+  } catch (const TransportError& e) {
+    return protocol_error(e.what()); // an error frame of the wrong shape still names the node
+  }
   return TransportError(info.kind, m_node + ": " + info.message, info.retryable);
 }
 

@@ -45,8 +45,9 @@ public:
   /// Sends a request and returns the REPLY's payload; an ERROR frame is thrown as
   /// remote_error(); frames of other types are protocol errors.
   nlohmann::json call(wire::MsgType type, const nlohmann::json& request);
-  /// The TransportError for an ERROR frame's payload (the connection stays usable).
-  TransportError remote_error(const wire::Frame& f) const;
+  /// The TransportError for an ERROR frame's payload (the connection stays usable); a payload
+  /// of the wrong shape is a protocol_error() naming the node.
+  TransportError remote_error(const wire::Frame& f);
   /// A protocol error: marks the connection broken and returns the error to throw.
   TransportError protocol_error(const std::string& what);
 
