@@ -7,11 +7,11 @@
 #include "transport/types.hpp"
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -179,13 +179,19 @@ Inventory build_inventory(const Topology& topo,
 
 /// Builds the inventory one node's scan at a time, in any order of nodes, so that a caller can
 /// fold each scan in as it arrives and free it: the replica list of a scan is consumed by add().
-/// The result is exactly build_inventory's. Not thread-safe: callers serialise add().
+/// A node's replicas may also come in batches before its add() (add_replicas), so that its
+/// whole scan never exists at once. The result is exactly build_inventory's. Not thread-safe:
+/// callers serialise add_replicas() and add().
 class ScanFolder {
 public:
   ScanFolder(const Topology& topo, const InventoryOptions& opts);
   ScanFolder(const ScanFolder&) = delete;
   ScanFolder& operator=(const ScanFolder&) = delete;
 
+  /// Folds in a batch of node `i`'s replicas, consuming them; the node's add() follows. When
+  /// that add() says the node is unreachable, the node's batches are dropped again. Throws
+  /// std::invalid_argument when `i` is out of range or was added before.
+  void add_replicas(std::size_t i, std::vector<transport::ReplicaScan>& batch);
   /// Folds in the result of node `i` (topology order). Throws std::invalid_argument when `i` is
   /// out of range or was added before.
   void add(std::size_t i, NodeScanResult&& result);
@@ -194,30 +200,37 @@ public:
   Inventory finish();
 
 private:
-  static constexpr std::uint32_t k_probe = 0xffffffffu;
-  /// Hash and equality of chunk indices by key; k_probe stands for the key being looked up.
-  struct KeyHash {
-    const ScanFolder* b;
-    std::size_t operator()(std::uint32_t i) const;
+  /// A replica whose key is not a chunk of a declared database, from a batch: its problem is
+  /// told in the scan's order (volume, then key) once the node's volumes are known.
+  struct Stray {
+    std::string volume;
+    std::string key;
   };
-  struct KeyEq {
-    const ScanFolder* b;
-    bool operator()(std::uint32_t x, std::uint32_t y) const;
-  };
-  std::string_view key_at(std::uint32_t i) const;
-  /// The index of `rs`'s chunk, added when new; k_probe (and a problem) when the key is not a
-  /// chunk of a declared database.
-  std::size_t find_or_add(const transport::ReplicaScan& rs, std::size_t node);
+  void check_node(std::size_t i, const char* what) const;
+  /// Folds `rs` into its chunk (added when new). False when its key is not a chunk of a
+  /// declared database.
+  bool fold(std::size_t node, transport::ReplicaScan& rs);
+  /// Node `i`'s replicas folded from batches, taken out again (the node turned unreachable).
+  void drop_replicas(std::size_t i);
+  /// The index of the chunk keyed `key`, or k_none.
+  std::uint32_t find(std::string_view key) const;
+  void index_insert(std::uint32_t c);
 
+  static constexpr std::uint32_t k_none = 0xffffffffu;
   const Topology& m_topo;
   InventoryOptions m_opts;
-  Inventory m_inv;  ///< chunks in arrival order until finish() sorts them
+  Inventory m_inv;  ///< nodes and counts; chunks are in m_chunks until finish()
+  /// Chunks in arrival order: a deque, so growing never copies them all (a vector's doubling
+  /// holds the old and the new array at once, at the peak).
+  std::deque<Chunk> m_chunks;
+  /// Open-addressed index of m_chunks by key (k_none: empty slot); a power of two, ≤ half full.
+  std::vector<std::uint32_t> m_slots;
   std::vector<bool> m_added;
+  std::vector<bool> m_batched;  ///< per node: replicas came in batches
+  std::vector<std::vector<Stray>> m_strays;  ///< per node, from batches
   std::vector<std::vector<std::pair<std::string, std::string>>> m_problems;  ///< per node
   std::vector<std::vector<std::pair<std::string, transport::UnmanagedScan>>> m_unmanaged;
   std::vector<std::vector<std::pair<std::string, transport::LeftoverScan>>> m_leftovers;
-  std::string_view m_probe;
-  std::unordered_set<std::uint32_t, KeyHash, KeyEq> m_index;  ///< chunks by key
 };
 
 /// Scans every node of `nodes` in parallel (one thread per node) and builds the inventory.
