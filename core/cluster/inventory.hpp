@@ -6,7 +6,11 @@
 #include "core/cluster/topology.hpp"
 #include "transport/types.hpp"
 
+#include <algorithm>
+#include <bit>
 #include <cstdint>
+#include <initializer_list>
+#include <iterator>
 #include <deque>
 #include <map>
 #include <optional>
@@ -32,16 +36,17 @@ struct Replica {
   /// Bytes on disk (sparse files count their data only), when the scan reported them.
   std::optional<std::uint64_t> allocated_bytes;
   std::int64_t newest_mtime_ns = 0;
+  Rare<std::string> special;            ///< the special files' relative paths
+  Rare<transport::FileEntry> file_list; ///< with InventoryOptions::with_files only
+  // The 33-byte digests and the flags last, packed without padding between them.
   HashText fingerprint;
   HashText layout_hash;
   HashText content_hash;  ///< with --verify only
   bool has_special = false;  ///< holds symlinks/devices/FIFOs/sockets: never moved
   bool duplicate = false;    ///< a second copy on the same node (not counted as a replica)
-  Rare<std::string> special;            ///< the special files' relative paths
-  Rare<transport::FileEntry> file_list; ///< with InventoryOptions::with_files only
 };
 
-enum class ChunkHealth {
+enum class ChunkHealth : std::uint8_t {
   healthy,
   under_replicated,
   over_replicated,
@@ -55,20 +60,89 @@ enum class ChunkHealth {
 };
 const char* to_string(ChunkHealth h) noexcept;
 
+/// The conditions of a chunk as bits: one byte where a vector cost 24 and often a heap block
+/// (issue 10: memory). Reads like a std::vector<ChunkHealth> that is always in precedence
+/// order (see Chunk::issues), whatever order they were added in.
+class HealthIssues {
+public:
+  /// Most urgent first (Chunk::health's precedence).
+  static constexpr ChunkHealth k_precedence[] = {
+      ChunkHealth::under_replicated, ChunkHealth::divergent, ChunkHealth::zone_unsafe,
+      ChunkHealth::duplicate_on_node, ChunkHealth::over_replicated};
+
+  class iterator {
+  public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = ChunkHealth;
+    using difference_type = std::ptrdiff_t;
+    using pointer = const ChunkHealth*;
+    using reference = ChunkHealth;
+    iterator() = default;
+    iterator(std::uint8_t bits, std::size_t k) : m_bits(bits), m_k(k) { skip(); }
+    ChunkHealth operator*() const { return k_precedence[m_k]; }
+    iterator& operator++() { ++m_k; skip(); return *this; }
+    iterator operator++(int) { iterator old = *this; ++*this; return old; }
+    friend bool operator==(const iterator& a, const iterator& b) { return a.m_k == b.m_k; }
+
+  private:
+    void skip()
+    {
+      while (m_k < std::size(k_precedence) && !(m_bits & bit(k_precedence[m_k]))) {
+        ++m_k;
+      }
+    }
+    std::uint8_t m_bits = 0;
+    std::size_t m_k = std::size(k_precedence);
+  };
+
+  HealthIssues() = default;
+  HealthIssues(std::initializer_list<ChunkHealth> issues)
+  {
+    for (ChunkHealth h : issues) {
+      push_back(h);
+    }
+  }
+  void push_back(ChunkHealth h) { m_bits = static_cast<std::uint8_t>(m_bits | bit(h)); }
+  void clear() { m_bits = 0; }
+  bool empty() const { return m_bits == 0; }
+  std::size_t size() const { return static_cast<std::size_t>(std::popcount(m_bits)); }
+  iterator begin() const { return {m_bits, 0}; }
+  iterator end() const { return {m_bits, std::size(k_precedence)}; }
+  ChunkHealth front() const { return *begin(); }
+  ChunkHealth operator[](std::size_t i) const
+  {
+    auto it = begin();
+    std::advance(it, static_cast<std::ptrdiff_t>(i));
+    return *it;
+  }
+  friend bool operator==(const HealthIssues& a, const HealthIssues& b) = default;
+  friend bool operator==(const HealthIssues& a, const std::vector<ChunkHealth>& b)
+  {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end());
+  }
+
+private:
+  static constexpr std::uint8_t bit(ChunkHealth h)
+  {
+    return static_cast<std::uint8_t>(1u << static_cast<unsigned>(h));
+  }
+  std::uint8_t m_bits = 0;
+};
+
 struct Chunk {
   std::string key;  ///< "<db>/<level values…>/<table>"
   Name db;
   Name table;
   std::vector<std::pair<Name, Name>> partition;  ///< (level name, value) in order
   std::uint64_t bytes = 0;  ///< size of one replica (the largest, if they differ)
-  int replication = 0;      ///< wanted replica count
   std::vector<Replica> replicas;  ///< sorted by node order, then volume
+  int replication = 0;      ///< wanted replica count
   /// The most urgent condition in `issues`, or healthy. Precedence (most urgent first):
   /// under_replicated (data at risk), divergent (no copy can be trusted as the source),
   /// zone_unsafe (one failure domain holds every copy), duplicate_on_node, over_replicated.
   ChunkHealth health = ChunkHealth::healthy;
   /// Every condition that applies, in the precedence order above; empty when healthy.
-  std::vector<ChunkHealth> issues;
+  HealthIssues issues;
   /// True when a replica holds special files (never moved, SPEC §3).
   bool has_special() const;
 
