@@ -3,6 +3,7 @@
 #include "transport/agent_client.hpp"
 #include "transport/agent_connection.hpp"
 
+#include <algorithm>
 #include <mutex>
 #include <type_traits>
 
@@ -94,10 +95,33 @@ public:
 
   NodeScan scan(const ScanSpec& spec) override
   {
+    std::vector<ReplicaScan> replicas;
+    NodeScan result = scan_batched(spec, [&](std::vector<ReplicaScan>& batch) {
+      std::move(batch.begin(), batch.end(), std::back_inserter(replicas));
+    });
+    // The agent sends replicas as its node finds them; sorted as a local scan's: by volume
+    // (in the order the scan lists them), then key.
+    auto volume_of = [&](const ReplicaScan& r) {
+      return std::find_if(result.volumes.begin(), result.volumes.end(),
+                          [&](const VolumeScan& v) { return v.path == r.volume; }) -
+             result.volumes.begin();
+    };
+    std::sort(replicas.begin(), replicas.end(), [&](const ReplicaScan& a, const ReplicaScan& b) {
+      const auto va = volume_of(a);
+      const auto vb = volume_of(b);
+      return va != vb ? va < vb : a.key < b.key;
+    });
+    result.replicas = std::move(replicas);
+    return result;
+  }
+
+  /// Each SCAN_PART frame is one batch, handed over as it is decoded.
+  NodeScan scan_batched(const ScanSpec& spec, const ReplicaBatchSink& sink) override
+  {
     auto c = m_pool.get();
     c->send(MsgType::scan, wire::to_wire(spec));
     c->flush();
-    std::vector<ReplicaScan> replicas;
+    std::vector<ReplicaScan> batch;
     json rest = consume_stream(*c, MsgType::scan, [&](const wire::Frame& f) {
       if (f.type != MsgType::scan_part) {
         throw c->protocol_error(std::string("unexpected ") + wire::to_string(f.type) +
@@ -106,12 +130,14 @@ public:
       decode_reply(*c, "scan part", [&] {
         json part = wire::from_payload(f.payload, "scan_part");
         for (const auto& r : at(part, "replicas")) {
-          replicas.push_back(wire::decode<ReplicaScan>(r));
+          batch.push_back(wire::decode<ReplicaScan>(r));
         }
       });
+      sink(batch);
+      batch.clear();
     });
     auto result = decode_reply(*c, answering(MsgType::scan), [&] { return wire::decode<NodeScan>(rest); });
-    result.replicas = std::move(replicas);
+    result.replicas.clear();
     return result;
   }
 

@@ -247,15 +247,27 @@ void Server::dispatch(const Frame& f)
       m_out.send(MsgType::reply, json::object());
       return;
     case MsgType::scan: {
-      auto result = m_node->scan(wire::decode<ScanSpec>(req));
-      for (std::size_t i = 0; i < result.replicas.size(); i += wire::k_scan_batch) {
-        json part = json::array();
-        for (std::size_t k = i; k < std::min(result.replicas.size(), i + wire::k_scan_batch); ++k) {
-          part.push_back(wire::to_wire(result.replicas[k]));
+      // Replicas leave in SCAN_PART frames as the node finds them: the agent never holds the
+      // node's whole replica list.
+      std::vector<ReplicaScan> pending;
+      auto send_parts = [&](std::size_t at_least) {
+        while (!pending.empty() && pending.size() >= at_least) {
+          const std::size_t n = std::min(pending.size(), wire::k_scan_batch);
+          json part = json::array();
+          for (std::size_t k = 0; k < n; ++k) {
+            part.push_back(wire::to_wire(pending[k]));
+          }
+          pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(n));
+          m_out.send(MsgType::scan_part, json{{"replicas", std::move(part)}});
         }
-        m_out.send(MsgType::scan_part, json{{"replicas", std::move(part)}});
-      }
-      result.replicas.clear();
+      };
+      auto result = m_node->scan_batched(wire::decode<ScanSpec>(req),
+                                         [&](std::vector<ReplicaScan>& batch) {
+                                           std::move(batch.begin(), batch.end(),
+                                                     std::back_inserter(pending));
+                                           send_parts(wire::k_scan_batch);
+                                         });
+      send_parts(1);
       m_out.send(MsgType::reply, wire::to_wire(result));
       return;
     }

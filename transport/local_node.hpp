@@ -59,6 +59,7 @@ public:
   const std::vector<std::string>& roots() const { return m_roots; }
 
   NodeScan scan(const ScanSpec& spec) override;
+  NodeScan scan_batched(const ScanSpec& spec, const ReplicaBatchSink& sink) override;
   ChunkDigest read_chunk(const std::string& volume,
                          const std::string& key,
                          ChunkSink& sink) override;

@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <map>
+#include <mutex>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <thread>
@@ -28,7 +29,6 @@ constexpr std::size_t k_max_scan_threads = 8;
 
 struct VolumeResult {
   VolumeScan volume;
-  std::vector<ReplicaScan> replicas;
   std::vector<UnmanagedScan> unmanaged;
   std::vector<LeftoverScan> leftovers;
   std::vector<std::string> problems;
@@ -96,8 +96,46 @@ int open_subdir(int fd, const std::string& name)
   return ::openat(fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
-/// What one unit of scanning work produced.
+/// Replicas found by a work item go to the scan's sink this many at a time.
+constexpr std::size_t k_replica_batch = 256;
+
+/// The scan's sink, shared by its threads: one call at a time. The first exception the sink
+/// throws stops the handing over and is rethrown by the scan once its threads are done.
+class BatchSink {
+public:
+  explicit BatchSink(const Node::ReplicaBatchSink& sink) : m_sink(sink) {}
+
+  void hand_over(std::vector<ReplicaScan>& batch)
+  {
+    if (batch.empty()) {
+      return;
+    }
+    std::lock_guard lock(m_mutex);
+    if (!m_failure) {
+      try {
+        m_sink(batch);
+      } catch (...) {
+        m_failure = std::current_exception();
+      }
+    }
+    batch.clear();
+  }
+  void rethrow()
+  {
+    if (m_failure) {
+      std::rethrow_exception(m_failure);
+    }
+  }
+
+private:
+  const Node::ReplicaBatchSink& m_sink;
+  std::mutex m_mutex;
+  std::exception_ptr m_failure;
+};
+
+/// What one unit of scanning work produced. Replicas are handed to `sink` as they fill a batch.
 struct Output {
+  BatchSink* sink = nullptr;
   std::vector<ReplicaScan> replicas;
   std::vector<UnmanagedScan> unmanaged;
   std::vector<std::string> problems;
@@ -333,6 +371,9 @@ private:
       r.file_list = std::move(walk.files);
     }
     out.replicas.push_back(std::move(r));
+    if (out.replicas.size() >= k_replica_batch) {
+      out.sink->hand_over(out.replicas);
+    }
   }
 
   /// Each directory under an undeclared top-level directory that directly holds regular files.
@@ -377,6 +418,25 @@ private:
 
 NodeScan LocalNode::scan(const ScanSpec& spec)
 {
+  // Every replica at once, sorted by volume (in configured order), then key.
+  std::vector<ReplicaScan> replicas;
+  NodeScan scan = scan_batched(spec, [&](std::vector<ReplicaScan>& batch) {
+    std::move(batch.begin(), batch.end(), std::back_inserter(replicas));
+  });
+  auto volume_of = [&](const ReplicaScan& r) {
+    return std::find(roots().begin(), roots().end(), r.volume) - roots().begin();
+  };
+  std::sort(replicas.begin(), replicas.end(), [&](const ReplicaScan& a, const ReplicaScan& b) {
+    const auto va = volume_of(a);
+    const auto vb = volume_of(b);
+    return va != vb ? va < vb : a.key < b.key;
+  });
+  scan.replicas = std::move(replicas);
+  return scan;
+}
+
+NodeScan LocalNode::scan_batched(const ScanSpec& spec, const ReplicaBatchSink& sink)
+{
   std::string who = describe();
   std::vector<VolumeResult> results(roots().size());
   std::vector<std::unique_ptr<VolumeScanner>> scanners;
@@ -393,16 +453,21 @@ NodeScan LocalNode::scan(const ScanSpec& spec)
   }
 
   // Metadata scans are bound by system calls, so several threads help even on one disk.
+  // Replicas leave in batches as they are found: the scan never holds its whole list.
+  BatchSink batches(sink);
   std::vector<Output> outputs(items.size());
   std::vector<std::string> failures(items.size());
   std::atomic<std::size_t> next{0};
   auto worker = [&] {
     for (std::size_t i = next++; i < items.size(); i = next++) {
+      outputs[i].sink = &batches;
       try {
         scanners[items[i].volume]->process(items[i], outputs[i]);
       } catch (const std::exception& e) {
         failures[i] = e.what();
       }
+      batches.hand_over(outputs[i].replicas);
+      std::vector<ReplicaScan>().swap(outputs[i].replicas);
     }
   };
   std::size_t hw = std::max(1u, std::thread::hardware_concurrency());
@@ -415,21 +480,11 @@ NodeScan LocalNode::scan(const ScanSpec& spec)
   for (std::thread& t : threads) {
     t.join();
   }
+  batches.rethrow();
 
-  // Each replica list is moved into an exactly reserved one and freed at once: a scan of many
-  // chunks holds one copy of its replicas, not three (issue 10: memory).
-  std::vector<std::size_t> per_volume(results.size(), 0);
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    per_volume[items[i].volume] += outputs[i].replicas.size();
-  }
-  for (std::size_t v = 0; v < results.size(); ++v) {
-    results[v].replicas.reserve(per_volume[v]);
-  }
   for (std::size_t i = 0; i < items.size(); ++i) {
     VolumeResult& r = results[items[i].volume];
     Output& o = outputs[i];
-    std::move(o.replicas.begin(), o.replicas.end(), std::back_inserter(r.replicas));
-    std::vector<ReplicaScan>().swap(o.replicas);
     std::move(o.unmanaged.begin(), o.unmanaged.end(), std::back_inserter(r.unmanaged));
     std::move(o.problems.begin(), o.problems.end(), std::back_inserter(r.problems));
     if (!failures[i].empty()) {
@@ -438,19 +493,10 @@ NodeScan LocalNode::scan(const ScanSpec& spec)
     }
   }
   NodeScan scan;
-  std::size_t total = 0;
-  for (const VolumeResult& r : results) {
-    total += r.replicas.size();
-  }
-  scan.replicas.reserve(total);
   for (VolumeResult& r : results) {
-    std::sort(r.replicas.begin(), r.replicas.end(),
-              [](const ReplicaScan& a, const ReplicaScan& b) { return a.key < b.key; });
     std::sort(r.unmanaged.begin(), r.unmanaged.end(),
               [](const UnmanagedScan& a, const UnmanagedScan& b) { return a.path < b.path; });
     scan.volumes.push_back(std::move(r.volume));
-    std::move(r.replicas.begin(), r.replicas.end(), std::back_inserter(scan.replicas));
-    std::vector<ReplicaScan>().swap(r.replicas);
     std::move(r.unmanaged.begin(), r.unmanaged.end(), std::back_inserter(scan.unmanaged));
     std::move(r.leftovers.begin(), r.leftovers.end(), std::back_inserter(scan.leftovers));
     std::move(r.problems.begin(), r.problems.end(), std::back_inserter(scan.problems));

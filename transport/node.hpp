@@ -111,6 +111,15 @@ public:
   /// VolumeScan::ok/error, not thrown; an unreachable node throws.
   virtual NodeScan scan(const ScanSpec& spec) = 0;
 
+  /// Receives a scan's replicas in batches (see scan_batched); it may move from the elements.
+  using ReplicaBatchSink = std::function<void(std::vector<ReplicaScan>& batch)>;
+  /// As scan(), but the replicas go to `sink` in batches as they are found, in no particular
+  /// order, so that a node's whole replica list never exists at once (issue 10: memory); the
+  /// NodeScan returned holds the rest (its replicas are empty). `sink` is called from any
+  /// thread, one call at a time. A scan that throws may already have handed over batches.
+  /// The default runs scan() and hands over its replicas as one batch.
+  virtual NodeScan scan_batched(const ScanSpec& spec, const ReplicaBatchSink& sink);
+
   /// Streams the chunk's regular files to `sink` in sorted order and returns its digest
   /// (content hash computed from the bytes read, fingerprint taken before reading).
   /// Throws not_found when the chunk is absent; refused when it holds special files.

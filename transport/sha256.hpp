@@ -8,13 +8,13 @@
 #include <string>
 #include <string_view>
 
-/// Streaming SHA-256 (OpenSSL EVP). Every hash clsync prints or compares is lowercase hex.
+/// Streaming SHA-256 (OpenSSL's SHA256_*). Every hash clsync prints or compares is lowercase hex.
 namespace clsync::transport {
 
 /// An incremental SHA-256. Not thread-safe; one per stream.
 class Sha256 {
 public:
-  /// Throws std::runtime_error only if OpenSSL cannot set up a digest context (out of memory).
+  /// Throws std::runtime_error only if OpenSSL cannot set up a digest context.
   Sha256();
   ~Sha256();
   Sha256(Sha256&&) noexcept;

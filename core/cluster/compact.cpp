@@ -76,18 +76,17 @@ HashText::HashText(std::string_view s)
       m_bytes[i] = static_cast<unsigned char>(hi * 16 + lo);
     }
     if (hex) {
-      m_text = nullptr;
+      m_is_text = false;
       return;
     }
-    m_bytes = {};
   }
-  m_text = Name::intern(s);
+  set_text(Name::intern(s));
 }
 
 std::string HashText::str() const
 {
-  if (m_text) {
-    return *m_text;
+  if (m_is_text) {
+    return *text();
   }
   static constexpr char k_digits[] = "0123456789abcdef";
   std::string out(64, '0');

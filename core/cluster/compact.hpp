@@ -4,6 +4,7 @@
 
 #include <array>
 #include <compare>
+#include <cstring>
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
@@ -90,10 +91,12 @@ private:
 };
 
 /// A hex digest (SHA-256 as 64 lowercase hex digits) kept as its 32 bytes; any other text (an
-/// empty value, a test's label) is kept as an interned Name. Reads as the text it was given.
+/// empty value, a test's label) is kept as an interned Name, its pointer in the same bytes.
+/// 33 bytes, aligned to 1: three of them in a Replica cost 99 bytes. Reads as the text it was
+/// given.
 class HashText {
 public:
-  HashText() = default;
+  HashText() { set_text(Name::empty_string()); }
   HashText(std::string_view s);                                       // NOLINT
   HashText(const std::string& s) : HashText(std::string_view(s)) {}   // NOLINT
   HashText(const char* s) : HashText(std::string_view(s)) {}          // NOLINT
@@ -101,13 +104,13 @@ public:
   /// The text, as given.
   std::string str() const;
   operator std::string() const { return str(); }  // NOLINT
-  bool empty() const { return m_text && m_text->empty(); }
-  std::size_t size() const { return m_text ? m_text->size() : 64; }
+  bool empty() const { return m_is_text && text()->empty(); }
+  std::size_t size() const { return m_is_text ? text()->size() : 64; }
 
   friend bool operator==(const HashText& a, const HashText& b)
   {
-    // Interned texts compare by address; digests by their bytes.
-    return a.m_text == b.m_text && (a.m_text || a.m_bytes == b.m_bytes);
+    // Interned texts compare by address (in the bytes); digests by their bytes.
+    return a.m_is_text == b.m_is_text && a.m_bytes == b.m_bytes;
   }
   friend bool operator==(const HashText& a, std::string_view b) { return a == HashText(b); }
   friend bool operator==(const HashText& a, const std::string& b) { return a == HashText(b); }
@@ -119,9 +122,23 @@ public:
   friend std::ostream& operator<<(std::ostream& os, const HashText& h) { return os << h.str(); }
 
 private:
+  const std::string* text() const
+  {
+    const std::string* t = nullptr;
+    std::memcpy(&t, m_bytes.data(), sizeof t);
+    return t;
+  }
+  void set_text(const std::string* t)
+  {
+    m_bytes = {};
+    std::memcpy(m_bytes.data(), &t, sizeof t);
+    m_is_text = true;
+  }
+  /// The digest, or (m_is_text) the interned text's address followed by zeros.
   std::array<unsigned char, 32> m_bytes{};
-  const std::string* m_text = Name::empty_string();  ///< interned; nullptr for a digest
+  bool m_is_text = true;
 };
+static_assert(sizeof(HashText) == 33);
 
 /// A value most replicas lack (special files, file lists): 8 bytes when empty, the vector
 /// itself when not. Reads like the std::vector it holds; copies are deep.

@@ -6,12 +6,16 @@
 #include "core/cluster/topology.hpp"
 #include "transport/types.hpp"
 
+#include <algorithm>
+#include <bit>
 #include <cstdint>
+#include <initializer_list>
+#include <iterator>
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -32,16 +36,17 @@ struct Replica {
   /// Bytes on disk (sparse files count their data only), when the scan reported them.
   std::optional<std::uint64_t> allocated_bytes;
   std::int64_t newest_mtime_ns = 0;
+  Rare<std::string> special;            ///< the special files' relative paths
+  Rare<transport::FileEntry> file_list; ///< with InventoryOptions::with_files only
+  // The 33-byte digests and the flags last, packed without padding between them.
   HashText fingerprint;
   HashText layout_hash;
   HashText content_hash;  ///< with --verify only
   bool has_special = false;  ///< holds symlinks/devices/FIFOs/sockets: never moved
   bool duplicate = false;    ///< a second copy on the same node (not counted as a replica)
-  Rare<std::string> special;            ///< the special files' relative paths
-  Rare<transport::FileEntry> file_list; ///< with InventoryOptions::with_files only
 };
 
-enum class ChunkHealth {
+enum class ChunkHealth : std::uint8_t {
   healthy,
   under_replicated,
   over_replicated,
@@ -55,20 +60,89 @@ enum class ChunkHealth {
 };
 const char* to_string(ChunkHealth h) noexcept;
 
+/// The conditions of a chunk as bits: one byte where a vector cost 24 and often a heap block
+/// (issue 10: memory). Reads like a std::vector<ChunkHealth> that is always in precedence
+/// order (see Chunk::issues), whatever order they were added in.
+class HealthIssues {
+public:
+  /// Most urgent first (Chunk::health's precedence).
+  static constexpr ChunkHealth k_precedence[] = {
+      ChunkHealth::under_replicated, ChunkHealth::divergent, ChunkHealth::zone_unsafe,
+      ChunkHealth::duplicate_on_node, ChunkHealth::over_replicated};
+
+  class iterator {
+  public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = ChunkHealth;
+    using difference_type = std::ptrdiff_t;
+    using pointer = const ChunkHealth*;
+    using reference = ChunkHealth;
+    iterator() = default;
+    iterator(std::uint8_t bits, std::size_t k) : m_bits(bits), m_k(k) { skip(); }
+    ChunkHealth operator*() const { return k_precedence[m_k]; }
+    iterator& operator++() { ++m_k; skip(); return *this; }
+    iterator operator++(int) { iterator old = *this; ++*this; return old; }
+    friend bool operator==(const iterator& a, const iterator& b) { return a.m_k == b.m_k; }
+
+  private:
+    void skip()
+    {
+      while (m_k < std::size(k_precedence) && !(m_bits & bit(k_precedence[m_k]))) {
+        ++m_k;
+      }
+    }
+    std::uint8_t m_bits = 0;
+    std::size_t m_k = std::size(k_precedence);
+  };
+
+  HealthIssues() = default;
+  HealthIssues(std::initializer_list<ChunkHealth> issues)
+  {
+    for (ChunkHealth h : issues) {
+      push_back(h);
+    }
+  }
+  void push_back(ChunkHealth h) { m_bits = static_cast<std::uint8_t>(m_bits | bit(h)); }
+  void clear() { m_bits = 0; }
+  bool empty() const { return m_bits == 0; }
+  std::size_t size() const { return static_cast<std::size_t>(std::popcount(m_bits)); }
+  iterator begin() const { return {m_bits, 0}; }
+  iterator end() const { return {m_bits, std::size(k_precedence)}; }
+  ChunkHealth front() const { return *begin(); }
+  ChunkHealth operator[](std::size_t i) const
+  {
+    auto it = begin();
+    std::advance(it, static_cast<std::ptrdiff_t>(i));
+    return *it;
+  }
+  friend bool operator==(const HealthIssues& a, const HealthIssues& b) = default;
+  friend bool operator==(const HealthIssues& a, const std::vector<ChunkHealth>& b)
+  {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end());
+  }
+
+private:
+  static constexpr std::uint8_t bit(ChunkHealth h)
+  {
+    return static_cast<std::uint8_t>(1u << static_cast<unsigned>(h));
+  }
+  std::uint8_t m_bits = 0;
+};
+
 struct Chunk {
   std::string key;  ///< "<db>/<level values…>/<table>"
   Name db;
   Name table;
   std::vector<std::pair<Name, Name>> partition;  ///< (level name, value) in order
   std::uint64_t bytes = 0;  ///< size of one replica (the largest, if they differ)
-  int replication = 0;      ///< wanted replica count
   std::vector<Replica> replicas;  ///< sorted by node order, then volume
+  int replication = 0;      ///< wanted replica count
   /// The most urgent condition in `issues`, or healthy. Precedence (most urgent first):
   /// under_replicated (data at risk), divergent (no copy can be trusted as the source),
   /// zone_unsafe (one failure domain holds every copy), duplicate_on_node, over_replicated.
   ChunkHealth health = ChunkHealth::healthy;
   /// Every condition that applies, in the precedence order above; empty when healthy.
-  std::vector<ChunkHealth> issues;
+  HealthIssues issues;
   /// True when a replica holds special files (never moved, SPEC §3).
   bool has_special() const;
 
@@ -179,13 +253,19 @@ Inventory build_inventory(const Topology& topo,
 
 /// Builds the inventory one node's scan at a time, in any order of nodes, so that a caller can
 /// fold each scan in as it arrives and free it: the replica list of a scan is consumed by add().
-/// The result is exactly build_inventory's. Not thread-safe: callers serialise add().
+/// A node's replicas may also come in batches before its add() (add_replicas), so that its
+/// whole scan never exists at once. The result is exactly build_inventory's. Not thread-safe:
+/// callers serialise add_replicas() and add().
 class ScanFolder {
 public:
   ScanFolder(const Topology& topo, const InventoryOptions& opts);
   ScanFolder(const ScanFolder&) = delete;
   ScanFolder& operator=(const ScanFolder&) = delete;
 
+  /// Folds in a batch of node `i`'s replicas, consuming them; the node's add() follows. When
+  /// that add() says the node is unreachable, the node's batches are dropped again. Throws
+  /// std::invalid_argument when `i` is out of range or was added before.
+  void add_replicas(std::size_t i, std::vector<transport::ReplicaScan>& batch);
   /// Folds in the result of node `i` (topology order). Throws std::invalid_argument when `i` is
   /// out of range or was added before.
   void add(std::size_t i, NodeScanResult&& result);
@@ -194,30 +274,37 @@ public:
   Inventory finish();
 
 private:
-  static constexpr std::uint32_t k_probe = 0xffffffffu;
-  /// Hash and equality of chunk indices by key; k_probe stands for the key being looked up.
-  struct KeyHash {
-    const ScanFolder* b;
-    std::size_t operator()(std::uint32_t i) const;
+  /// A replica whose key is not a chunk of a declared database, from a batch: its problem is
+  /// told in the scan's order (volume, then key) once the node's volumes are known.
+  struct Stray {
+    std::string volume;
+    std::string key;
   };
-  struct KeyEq {
-    const ScanFolder* b;
-    bool operator()(std::uint32_t x, std::uint32_t y) const;
-  };
-  std::string_view key_at(std::uint32_t i) const;
-  /// The index of `rs`'s chunk, added when new; k_probe (and a problem) when the key is not a
-  /// chunk of a declared database.
-  std::size_t find_or_add(const transport::ReplicaScan& rs, std::size_t node);
+  void check_node(std::size_t i, const char* what) const;
+  /// Folds `rs` into its chunk (added when new). False when its key is not a chunk of a
+  /// declared database.
+  bool fold(std::size_t node, transport::ReplicaScan& rs);
+  /// Node `i`'s replicas folded from batches, taken out again (the node turned unreachable).
+  void drop_replicas(std::size_t i);
+  /// The index of the chunk keyed `key`, or k_none.
+  std::uint32_t find(std::string_view key) const;
+  void index_insert(std::uint32_t c);
 
+  static constexpr std::uint32_t k_none = 0xffffffffu;
   const Topology& m_topo;
   InventoryOptions m_opts;
-  Inventory m_inv;  ///< chunks in arrival order until finish() sorts them
+  Inventory m_inv;  ///< nodes and counts; chunks are in m_chunks until finish()
+  /// Chunks in arrival order: a deque, so growing never copies them all (a vector's doubling
+  /// holds the old and the new array at once, at the peak).
+  std::deque<Chunk> m_chunks;
+  /// Open-addressed index of m_chunks by key (k_none: empty slot); a power of two, ≤ half full.
+  std::vector<std::uint32_t> m_slots;
   std::vector<bool> m_added;
+  std::vector<bool> m_batched;  ///< per node: replicas came in batches
+  std::vector<std::vector<Stray>> m_strays;  ///< per node, from batches
   std::vector<std::vector<std::pair<std::string, std::string>>> m_problems;  ///< per node
   std::vector<std::vector<std::pair<std::string, transport::UnmanagedScan>>> m_unmanaged;
   std::vector<std::vector<std::pair<std::string, transport::LeftoverScan>>> m_leftovers;
-  std::string_view m_probe;
-  std::unordered_set<std::uint32_t, KeyHash, KeyEq> m_index;  ///< chunks by key
 };
 
 /// Scans every node of `nodes` in parallel (one thread per node) and builds the inventory.

@@ -167,59 +167,122 @@ void check_volume_identity(const Topology& topo, const Inventory& inv)
 
 } // namespace
 
-std::size_t ScanFolder::KeyHash::operator()(std::uint32_t i) const
-{
-  return std::hash<std::string_view>{}(b->key_at(i));
-}
-
-bool ScanFolder::KeyEq::operator()(std::uint32_t x, std::uint32_t y) const
-{
-  return b->key_at(x) == b->key_at(y);
-}
-
-std::string_view ScanFolder::key_at(std::uint32_t i) const
-{
-  return i == k_probe ? m_probe : std::string_view(m_inv.chunks[i].key);
-}
-
 ScanFolder::ScanFolder(const Topology& topo, const InventoryOptions& opts)
     : m_topo(topo), m_opts(opts), m_added(topo.nodes.size(), false),
-      m_problems(topo.nodes.size()), m_index(0, KeyHash{this}, KeyEq{this})
+      m_batched(topo.nodes.size(), false), m_strays(topo.nodes.size()),
+      m_problems(topo.nodes.size()), m_unmanaged(topo.nodes.size()),
+      m_leftovers(topo.nodes.size())
 {
   m_inv.nodes.resize(topo.nodes.size());
-  m_unmanaged.resize(topo.nodes.size());
-  m_leftovers.resize(topo.nodes.size());
 }
 
-std::size_t ScanFolder::find_or_add(const transport::ReplicaScan& rs, std::size_t node)
+std::uint32_t ScanFolder::find(std::string_view key) const
 {
-  m_probe = rs.key;
-  if (auto it = m_index.find(k_probe); it != m_index.end()) {
-    return *it;
+  if (m_slots.empty()) {
+    return k_none;
   }
-  Chunk parsed;
-  if (!parse_chunk_key(m_topo, rs.key, parsed)) {
-    m_problems[node].emplace_back(m_topo.nodes[node].name,
-                                  "volume " + rs.volume + ": " + rs.key +
-                                      " is not a chunk of a declared database");
-    return k_probe;
+  const std::size_t mask = m_slots.size() - 1;
+  for (std::size_t s = std::hash<std::string_view>{}(key) & mask;; s = (s + 1) & mask) {
+    const std::uint32_t c = m_slots[s];
+    if (c == k_none || m_chunks[c].key == key) {
+      return c;
+    }
   }
-  m_inv.chunks.push_back(std::move(parsed));
-  const auto i = static_cast<std::uint32_t>(m_inv.chunks.size() - 1);
-  m_index.insert(i);
-  return i;
+}
+
+void ScanFolder::index_insert(std::uint32_t c)
+{
+  if (2 * (m_chunks.size() + 1) > m_slots.size()) {
+    std::vector<std::uint32_t> old(std::max<std::size_t>(64, 2 * m_slots.size()), k_none);
+    old.swap(m_slots);
+    for (std::uint32_t k : old) {
+      if (k != k_none) {
+        index_insert(k);
+      }
+    }
+  }
+  const std::size_t mask = m_slots.size() - 1;
+  std::size_t s = std::hash<std::string_view>{}(m_chunks[c].key) & mask;
+  while (m_slots[s] != k_none) {
+    s = (s + 1) & mask;
+  }
+  m_slots[s] = c;
+}
+
+void ScanFolder::check_node(std::size_t i, const char* what) const
+{
+  if (i >= m_topo.nodes.size() || m_added[i]) {
+    throw std::invalid_argument(std::string("ScanFolder::") + what + ": node " +
+                                std::to_string(i) + " is out of range or added twice");
+  }
+}
+
+bool ScanFolder::fold(std::size_t node, transport::ReplicaScan& rs)
+{
+  std::uint32_t c = find(rs.key);
+  if (c == k_none) {
+    Chunk parsed;
+    if (!parse_chunk_key(m_topo, rs.key, parsed)) {
+      return false;
+    }
+    m_chunks.push_back(std::move(parsed));
+    c = static_cast<std::uint32_t>(m_chunks.size() - 1);
+    index_insert(c);
+  }
+  Replica r;
+  r.node = m_topo.nodes[node].name;
+  r.volume = rs.volume;
+  r.bytes = rs.bytes;
+  r.allocated_bytes = rs.allocated_bytes;
+  r.files = rs.files;
+  r.newest_mtime_ns = rs.newest_mtime_ns;
+  r.fingerprint = rs.fingerprint;
+  r.layout_hash = rs.layout_hash;
+  r.content_hash = rs.content_hash;
+  r.has_special = !rs.special.empty();
+  r.special = std::move(rs.special);
+  if (m_opts.with_files) {
+    r.file_list = std::move(rs.file_list);
+  }
+  auto& replicas = m_chunks[c].replicas;
+  // Most chunks have a handful of replicas: grow one at a time, not by doubling.
+  replicas.reserve(replicas.size() + 1);
+  replicas.push_back(std::move(r));
+  return true;
+}
+
+void ScanFolder::add_replicas(std::size_t i, std::vector<transport::ReplicaScan>& batch)
+{
+  check_node(i, "add_replicas");
+  m_batched[i] = true;
+  for (auto& rs : batch) {
+    if (!fold(i, rs)) {
+      m_strays[i].push_back({std::move(rs.volume), std::move(rs.key)});
+    }
+  }
+  batch.clear();
+}
+
+void ScanFolder::drop_replicas(std::size_t i)
+{
+  const std::string& name = m_topo.nodes[i].name;
+  for (auto& c : m_chunks) {
+    std::erase_if(c.replicas, [&](const Replica& r) { return r.node == name; });
+  }
+  // Chunks left without replicas are dropped by finish().
+  std::vector<Stray>().swap(m_strays[i]);
 }
 
 void ScanFolder::add(std::size_t i, NodeScanResult&& result)
 {
-  if (i >= m_topo.nodes.size() || m_added[i]) {
-    throw std::invalid_argument("ScanFolder::add: node " + std::to_string(i) +
-                                " is out of range or added twice");
-  }
+  check_node(i, "add");
   m_added[i] = true;
   const NodeSpec& spec = m_topo.nodes[i];
   m_inv.nodes[i] = make_node_state(spec, result);
   if (!m_inv.nodes[i].reachable) {
+    if (m_batched[i]) {
+      drop_replicas(i);
+    }
     return;
   }
   transport::NodeScan scan = std::move(result.scan);
@@ -245,30 +308,30 @@ void ScanFolder::add(std::size_t i, NodeScanResult&& result)
   for (auto& l : scan.leftovers) {
     m_leftovers[i].emplace_back(spec.name, std::move(l));
   }
+  auto not_a_chunk = [&](const std::string& volume, const std::string& key) {
+    problems.emplace_back(spec.name,
+                          "volume " + volume + ": " + key + " is not a chunk of a declared database");
+  };
+  // Batches came in any order; a whole scan lists volumes in their order, then keys.
+  auto volume_of = [&](const Stray& s) {
+    return std::find_if(scan.volumes.begin(), scan.volumes.end(),
+                        [&](const transport::VolumeScan& v) { return v.path == s.volume; }) -
+           scan.volumes.begin();
+  };
+  auto& strays = m_strays[i];
+  std::sort(strays.begin(), strays.end(), [&](const Stray& a, const Stray& b) {
+    const auto va = volume_of(a);
+    const auto vb = volume_of(b);
+    return va != vb ? va < vb : a.key < b.key;
+  });
+  for (const auto& s : strays) {
+    not_a_chunk(s.volume, s.key);
+  }
+  std::vector<Stray>().swap(strays);
   for (auto& rs : scan.replicas) {
-    const std::size_t c = find_or_add(rs, i);
-    if (c == k_probe) {
-      continue;
+    if (!fold(i, rs)) {
+      not_a_chunk(rs.volume, rs.key);
     }
-    Replica r;
-    r.node = spec.name;
-    r.volume = std::move(rs.volume);
-    r.bytes = rs.bytes;
-    r.allocated_bytes = rs.allocated_bytes;
-    r.files = rs.files;
-    r.newest_mtime_ns = rs.newest_mtime_ns;
-    r.fingerprint = std::move(rs.fingerprint);
-    r.layout_hash = std::move(rs.layout_hash);
-    r.content_hash = std::move(rs.content_hash);
-    r.has_special = !rs.special.empty();
-    r.special = std::move(rs.special);
-    if (m_opts.with_files) {
-      r.file_list = std::move(rs.file_list);
-    }
-    auto& replicas = m_inv.chunks[c].replicas;
-    // Most chunks have a handful of replicas: grow one at a time, not by doubling.
-    replicas.reserve(replicas.size() + 1);
-    replicas.push_back(std::move(r));
     // What was folded in is freed now, not when the whole scan is.
     rs = transport::ReplicaScan{};
   }
@@ -282,8 +345,21 @@ Inventory ScanFolder::finish()
                                   " has no scan result");
     }
   }
-  decltype(m_index)().swap(m_index);
+  std::vector<std::uint32_t>().swap(m_slots);
   Inventory inv = std::move(m_inv);
+  // Moved out front first, so the deque's blocks are freed as the vector fills. A chunk left
+  // without replicas had them only on a node that turned unreachable.
+  std::size_t kept = 0;
+  for (const auto& c : m_chunks) {
+    kept += c.replicas.empty() ? 0 : 1;
+  }
+  inv.chunks.reserve(kept);
+  while (!m_chunks.empty()) {
+    if (!m_chunks.front().replicas.empty()) {
+      inv.chunks.push_back(std::move(m_chunks.front()));
+    }
+    m_chunks.pop_front();
+  }
   check_volume_identity(m_topo, inv);
   for (std::size_t i = 0; i < m_topo.nodes.size(); ++i) {
     for (auto& p : m_problems[i]) {
@@ -298,7 +374,6 @@ Inventory ScanFolder::finish()
   }
   std::sort(inv.chunks.begin(), inv.chunks.end(),
             [](const Chunk& a, const Chunk& b) { return a.key < b.key; });
-  inv.chunks.shrink_to_fit();
 
   std::map<std::string, std::size_t, std::less<>> node_index;
   for (std::size_t i = 0; i < m_topo.nodes.size(); ++i) {

@@ -88,7 +88,7 @@ Inventory take_inventory(const Topology& topo,
 
   events.phase(opts.verify ? "scanning and hashing " + std::to_string(to_scan) + " nodes"
                            : "scanning " + std::to_string(to_scan) + " nodes");
-  std::mutex progress_mutex;
+  std::mutex fold_mutex;  ///< one fold and one progress report at a time
   Progress progress;
   progress.tasks_total = to_scan;
 
@@ -109,7 +109,18 @@ Inventory take_inventory(const Topology& topo,
     const std::string& name = topo.nodes[i].name;
     try {
       fault_point("scan_node");
-      r.scan = nodes.get(name)->scan(spec);
+      // Replicas are folded in batch by batch as the node finds them: a node's whole replica
+      // list never exists at once (issue 10: memory).
+      r.scan = nodes.get(name)->scan_batched(spec, [&](std::vector<transport::ReplicaScan>& b) {
+        std::lock_guard lock(fold_mutex);
+        try {
+          builder.add_replicas(i, b);
+        } catch (...) {
+          // Not the node's failure: rethrown on the calling thread; the node stops here.
+          fold_error = std::current_exception();
+          throw;
+        }
+      });
     } catch (const transport::TransportError& e) {
       r.reachable = false;
       r.error = e.what();
@@ -122,7 +133,7 @@ Inventory take_inventory(const Topology& topo,
     if (close_after_scan) {
       nodes.close_idle(name);
     }
-    std::lock_guard lock(progress_mutex);
+    std::lock_guard lock(fold_mutex);
     ++progress.tasks_done;
     if (!r.reachable) {
       ++progress.tasks_failed;
