@@ -63,8 +63,17 @@ void add_write_options(CLI::App& sub, core::WriteOptions& w)
   const char* g = "Execution";
   sub.add_flag("-n,--dry-run", w.dry_run, "print the plan and change nothing")->group(g);
   sub.add_option("--concurrency", w.concurrency, "tasks at once (default 2 x nodes)")->group(g);
-  sub.add_option("--per-node", w.per_node, "transfers at once touching one node")
-      ->capture_default_str()
+  sub.add_option("--per-node", w.per_node,
+                 "transfers at once touching one node (default 2, 8 on a local node)")
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            // 0 is the options' "not given" (2, or 8 on a local node), not a value to pass.
+            return v.find_first_not_of("0123456789") == std::string::npos &&
+                           v.find_first_not_of('0') != std::string::npos
+                       ? std::string()
+                       : std::string("must be 1 or more");
+          },
+          ""))
       ->group(g);
   sub.add_option("--bwlimit", w.bwlimit, "bytes per second over the run, e.g. 50M (0: none)")
       ->transform(rate_transform())

@@ -24,8 +24,8 @@ struct FilterOptions {
 /// Options of every command that writes to nodes (SPEC §5, §8).
 struct WriteOptions {
   bool dry_run = false;
-  int concurrency = 0;  ///< 0: 2 × nodes
-  int per_node = 2;     ///< concurrent transfers touching one node
+  int concurrency = 0;  ///< 0: 2 × nodes (at least 8 with a local node and per_node 0)
+  int per_node = 0;     ///< concurrent transfers touching one node; 0: 2, or 8 for a local node
   std::uint64_t bwlimit = 0;           ///< bytes/s over the run, 0 = none
   std::uint64_t bwlimit_per_node = 0;  ///< bytes/s per node, 0 = none
   std::uint64_t max_bytes = 0;         ///< stop scheduling after this many bytes, 0 = none

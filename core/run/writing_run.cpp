@@ -57,8 +57,8 @@ void validate_write(const WriteOptions& w)
   if (w.concurrency < 0) {
     throw UsageError("--concurrency must be 0 (2 x nodes) or more");
   }
-  if (w.per_node < 1) {
-    throw UsageError("--per-node must be 1 or more");
+  if (w.per_node < 0) {
+    throw UsageError("--per-node must be 1 or more (0 in the options: 2, or 8 on a local node)");
   }
   if (w.retries < 0) {
     throw UsageError("--retries must be 0 or more");

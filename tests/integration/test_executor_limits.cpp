@@ -2,6 +2,7 @@
 // Copyright (c) clsync developers
 // The executor's limits by what it counted, not by time (suite `executor`): --per-node, the
 // bandwidth limiter's accounting, and --on-move hooks that hold no transfer slot.
+#include "core/fault.hpp"
 #include "core/run/executor.hpp"
 #include "core/run/journal.hpp"
 #include "tests/integration/rebalance_fixture.hpp"
@@ -10,7 +11,10 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+#include <condition_variable>
 #include <fstream>
+#include <mutex>
 
 namespace fs = std::filesystem;
 using namespace clsync;
@@ -137,6 +141,53 @@ TEST_SUITE("executor")
     for (const auto& [node, most] : journal_concurrency(journal.path())) {
       CAPTURE(node);
       CHECK(most == 1);
+    }
+  }
+
+  TEST_CASE("executor: without --per-node a local node takes 8 tasks at once")
+  {
+    // The demo's nodes are `host: local`. Every task waits after its intents until 8 tasks are
+    // waiting there together (or, on a build that never lets 8 in, until the first wait gives
+    // up after 20 s and lets everything through), so the count below does not depend on how
+    // fast a task runs.
+    DemoCopy d("exec-local-per-node");
+    auto inv = d.inventory();
+    Plan plan = moves_of(d, inv, "P1-dn1", "P3-dn1", 0, 12);
+    Plan more = moves_of(d, inv, "P2-dn1", "P3-dn1", 12, 12);
+    plan.moves.insert(plan.moves.end(), more.moves.begin(), more.moves.end());
+    REQUIRE(plan.moves.size() == 24);
+    auto s = settings_for(d, "run-local-per-node");
+    REQUIRE(s.write.per_node == 0);
+    REQUIRE(s.write.concurrency == 0);
+    std::mutex m;
+    std::condition_variable cv;
+    int waiting = 0, most_waiting = 0;
+    bool released = false;
+    set_fault_hook([&](const char* point) {
+      if (std::string(point) != "after_intent") {
+        return;
+      }
+      std::unique_lock lock(m);
+      most_waiting = std::max(most_waiting, ++waiting);
+      if (waiting >= 8) {
+        released = true;
+        cv.notify_all();
+      }
+      if (!cv.wait_for(lock, std::chrono::seconds(20), [&] { return released; })) {
+        released = true;
+        cv.notify_all();
+      }
+      --waiting;
+    });
+    Journal journal(d.ctx.state_dir, d.topo->cluster, "run-local-per-node", "rebalance-nodes");
+    auto r = execute_plan(d.ctx, plan, s, journal);
+    set_fault_hook({});
+    CHECK(r.finished == 24);
+    CHECK(most_waiting == 8);
+    CHECK(r.max_busy_per_node.at("P3-dn1") == 8);
+    for (const auto& [node, most] : journal_concurrency(journal.path())) {
+      CAPTURE(node);
+      CHECK(most <= 8);
     }
   }
 
