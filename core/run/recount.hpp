@@ -7,12 +7,14 @@
 #include "core/plan/plan.hpp"
 
 #include <functional>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <tuple>
+#include <vector>
 
 /// The re-count (SPEC §5): before any replica is removed or trashed, whatever a planner, a plan
 /// file or another run did, the chunk's replicas are counted fresh from the nodes — every
@@ -90,6 +92,17 @@ public:
                 const std::string& key,
                 const std::string& fingerprint,
                 const std::string& content_hash);
+
+  /// Hashes, on their nodes and in the background, the replicas of `key` that the run's
+  /// inventory lists and a removal of it would count as survivors (at most required(key) of
+  /// them, none of `skip`, one per node), into the cache remove_guarded() reads. A task starts
+  /// it before its copy, so the survivors' reads overlap the copy instead of following it.
+  /// It counts, holds and decides nothing: remove_guarded() still fingerprints each survivor
+  /// fresh under its hold and uses a hash only when that fingerprint is the one it was computed
+  /// at. Best effort: a node that fails is simply read again by the re-count. The returned
+  /// future is ready when the hashing is done (waiting on it, or destroying it, blocks until
+  /// then).
+  std::future<void> prefetch(const std::string& key, const std::vector<Place>& skip);
 
 private:
   struct Identity {
