@@ -22,23 +22,36 @@
 namespace clsync::core {
 namespace {
 
-/// Runs `f` on a thread of its own; runs it on first wait instead when no thread can be made.
-template <class F> auto in_background(F&& f) -> std::future<decltype(f())>
+/// Runs `f` on a thread of its own when `background` (else on first wait, in the waiting thread,
+/// as also when no thread can be made).
+template <class F> auto in_background(F&& f, bool background = true) -> std::future<decltype(f())>
 {
-  try {
-    return std::async(std::launch::async, std::forward<F>(f));
-  } catch (const std::system_error&) {
-    return std::async(std::launch::deferred, std::forward<F>(f));
+  if (background) {
+    try {
+      return std::async(std::launch::async, std::forward<F>(f));
+    } catch (const std::system_error&) {
+    }
   }
+  return std::async(std::launch::deferred, std::forward<F>(f));
 }
+
+} // namespace
+
+bool is_remote_node(const Context& ctx, const std::string& node)
+{
+  const NodeSpec* spec = ctx.topology ? ctx.topology->find_node(node) : nullptr;
+  return spec && !spec->is_local();
+}
+
+namespace {
 
 
 /// The holds one removal placed; released together, best effort (recovery removes what a
 /// crash leaves).
 class Holds {
 public:
-  Holds(NodeSet& nodes, std::string key, std::string record)
-      : m_nodes(nodes), m_key(std::move(key)), m_record(std::move(record))
+  Holds(const Context& ctx, std::string key, std::string record)
+      : m_ctx(ctx), m_nodes(*ctx.nodes), m_key(std::move(key)), m_record(std::move(record))
   {
   }
   Holds(const Holds&) = delete;
@@ -80,7 +93,8 @@ public:
     std::vector<std::future<void>> releasing;
     for (const Place& p : m_held) {
       try {
-        releasing.push_back(in_background([this, p] { release_with_retries(p); }));
+        releasing.push_back(in_background([this, p] { release_with_retries(p); },
+                                          is_remote_node(m_ctx, p.node)));
       } catch (...) {
         release_with_retries(p);
       }
@@ -112,6 +126,7 @@ private:
     }
   }
 
+  const Context& m_ctx;
   NodeSet& m_nodes;
   std::string m_key;
   std::string m_record;
@@ -263,7 +278,7 @@ bool Recount::remove_own(const std::string& key,
                          const std::string& task,
                          const std::function<void()>& remove)
 {
-  Holds holds(*m_ctx.nodes, key, record_for(task, key));
+  Holds holds(m_ctx, key, record_for(task, key));
   if (!holds.place(target).empty()) {
     return false;
   }
@@ -285,7 +300,7 @@ void Recount::remove_guarded(const std::string& key,
   const int want = required < 0 ? this->required(key) : std::max(1, required);
   const std::string what =
       target ? "removing chunk " + key + " from " + place_str(*target) : "chunk " + key;
-  Holds holds(*m_ctx.nodes, key, record_for(task, key));
+  Holds holds(m_ctx, key, record_for(task, key));
   if (target) {
     if (auto holder = holds.place(*target); !holder.empty()) {
       throw RecountRefused("re-count: refused " + what + ": the replica is held by " +
@@ -302,9 +317,11 @@ void Recount::remove_guarded(const std::string& key,
     if (state && !state->reachable) {
       continue;
     }
-    asked.emplace_back(spec.name, in_background([this, name = spec.name, &key] {
-                         return m_ctx.nodes->get(name)->locate_chunk(key);
-                       }));
+    asked.emplace_back(spec.name, in_background(
+                                      [this, name = spec.name, &key] {
+                                        return m_ctx.nodes->get(name)->locate_chunk(key);
+                                      },
+                                      !spec.is_local()));
   }
   std::vector<Place> found;
   bool transient = false; ///< a node failed for a retryable reason: the count may be short

@@ -142,12 +142,14 @@ private:
     const std::string rec = intent_record(m_env.settings.run.run_id, m_id, m_move);
     const bool both = on_source && !(m_move.from == m_move.to);
     // The two records are independent, and both are durable before anything else of the task
-    // happens: on two nodes they are written at once (the task waits for the slower one).
+    // happens: on two nodes, the source over SSH, they are written at once (the task waits for
+    // the slower one).
     auto write_source = [&] {
       m_nodes.get(m_move.from.node)->write_intent(m_move.from.volume, m_id, rec);
     };
     std::future<void> source;
-    if (both && m_move.from.node != m_move.to.node) {
+    if (both && m_move.from.node != m_move.to.node &&
+        is_remote_node(m_env.ctx, m_move.from.node)) {
       try {
         source = std::async(std::launch::async, write_source);
       } catch (const std::system_error&) {

@@ -462,7 +462,7 @@ TEST_SUITE("recount")
     CHECK(r.finished == 1);
   }
 
-  TEST_CASE("re-count: a move's survivor is hashed while the copy runs, then checked under its hold")
+  TEST_CASE("re-count: a move's survivor is hashed during the copy, then checked under its hold")
   {
     DemoCopy d("rc-prefetch");
     auto inv = d.inventory();
@@ -492,7 +492,8 @@ TEST_SUITE("recount")
     const int hash = rec.find("P2-dn1:hash_chunk");
     const int commit = rec.find("P3-dn1:commit_chunk");
     REQUIRE(commit >= 0);
-    CHECK_MESSAGE((hash >= 0 && hash < commit), "P2 hashed at ", hash, ", P3 committed at ", commit);
+    CHECK_MESSAGE((hash >= 0 && hash < commit), "P2 hashed at ", hash, ", P3 committed at ",
+                  commit);
     // Read once, and still counted only after its hold stands, by a fresh fingerprint.
     CHECK(rec.count("P2-dn1:hash_chunk") == 1);
     const int hold = rec.find("P2-dn1:place_hold", commit);
