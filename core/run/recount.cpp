@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <future>
+#include <system_error>
 #include <chrono>
 #include <thread>
 #include <ctime>
@@ -20,13 +22,36 @@
 namespace clsync::core {
 namespace {
 
+/// Runs `f` on a thread of its own when `background` (else on first wait, in the waiting thread,
+/// as also when no thread can be made).
+template <class F> auto in_background(F&& f, bool background = true) -> std::future<decltype(f())>
+{
+  if (background) {
+    try {
+      return std::async(std::launch::async, std::forward<F>(f));
+    } catch (const std::system_error&) {
+    }
+  }
+  return std::async(std::launch::deferred, std::forward<F>(f));
+}
+
+} // namespace
+
+bool is_remote_node(const Context& ctx, const std::string& node)
+{
+  const NodeSpec* spec = ctx.topology ? ctx.topology->find_node(node) : nullptr;
+  return spec && !spec->is_local();
+}
+
+namespace {
+
 
 /// The holds one removal placed; released together, best effort (recovery removes what a
 /// crash leaves).
 class Holds {
 public:
-  Holds(NodeSet& nodes, std::string key, std::string record)
-      : m_nodes(nodes), m_key(std::move(key)), m_record(std::move(record))
+  Holds(const Context& ctx, std::string key, std::string record)
+      : m_ctx(ctx), m_nodes(*ctx.nodes), m_key(std::move(key)), m_record(std::move(record))
   {
   }
   Holds(const Holds&) = delete;
@@ -61,11 +86,23 @@ public:
     m_held.erase(it);
   }
 
+  /// The releases are independent of each other and all come after the removal: they go to
+  /// their nodes at once, so a removal waits for the slowest node, not for the sum.
   void release_all() noexcept
   {
-    while (!m_held.empty()) {
-      release(m_held.back());
+    std::vector<std::future<void>> releasing;
+    for (const Place& p : m_held) {
+      try {
+        releasing.push_back(in_background([this, p] { release_with_retries(p); },
+                                          is_remote_node(m_ctx, p.node)));
+      } catch (...) {
+        release_with_retries(p);
+      }
     }
+    for (auto& r : releasing) {
+      r.wait();
+    }
+    m_held.clear();
   }
 
 private:
@@ -89,6 +126,7 @@ private:
     }
   }
 
+  const Context& m_ctx;
   NodeSet& m_nodes;
   std::string m_key;
   std::string m_record;
@@ -184,6 +222,45 @@ std::string Recount::content_of(transport::Node& node, const Place& p, const std
   return digest.content_hash;
 }
 
+std::future<void> Recount::prefetch(const std::string& key, const std::vector<Place>& skip)
+{
+  const Chunk* c = m_before.chunk(key);
+  if (!c) {
+    return {};
+  }
+  const auto want = static_cast<std::size_t>(required(key));
+  std::vector<Place> survivors;
+  std::set<std::string> nodes;
+  for (const Replica& r : c->replicas) {
+    const Place p{r.node, r.volume};
+    if (survivors.size() >= want) {
+      break;
+    }
+    if (r.duplicate || nodes.count(p.node) ||
+        std::find(skip.begin(), skip.end(), p) != skip.end()) {
+      continue;
+    }
+    nodes.insert(p.node);
+    survivors.push_back(p);
+  }
+  if (survivors.empty()) {
+    return {};
+  }
+  try {
+    return in_background([this, key, survivors = std::move(survivors)] {
+      for (const Place& p : survivors) {
+        try {
+          content_of(*m_ctx.nodes->get(p.node), p, key);
+        } catch (...) {
+          // The re-count reads it again and says why it cannot.
+        }
+      }
+    });
+  } catch (...) {
+    return {}; // no thread: the re-count hashes as it did
+  }
+}
+
 void Recount::remember(const Place& p,
                        const std::string& key,
                        const std::string& fingerprint,
@@ -201,7 +278,7 @@ bool Recount::remove_own(const std::string& key,
                          const std::string& task,
                          const std::function<void()>& remove)
 {
-  Holds holds(*m_ctx.nodes, key, record_for(task, key));
+  Holds holds(m_ctx, key, record_for(task, key));
   if (!holds.place(target).empty()) {
     return false;
   }
@@ -223,7 +300,7 @@ void Recount::remove_guarded(const std::string& key,
   const int want = required < 0 ? this->required(key) : std::max(1, required);
   const std::string what =
       target ? "removing chunk " + key + " from " + place_str(*target) : "chunk " + key;
-  Holds holds(*m_ctx.nodes, key, record_for(task, key));
+  Holds holds(m_ctx, key, record_for(task, key));
   if (target) {
     if (auto holder = holds.place(*target); !holder.empty()) {
       throw RecountRefused("re-count: refused " + what + ": the replica is held by " +
@@ -232,24 +309,33 @@ void Recount::remove_guarded(const std::string& key,
   }
   const Identity target_id = target ? identity(*target) : Identity{};
 
-  // Every replica of every reachable node, fresh.
-  std::vector<Place> found;
-  bool transient = false; ///< a node failed for a retryable reason: the count may be short
-  std::vector<std::string> notes;
+  // Every replica of every reachable node, fresh (asked of all nodes at once, read back in
+  // topology order).
+  std::vector<std::pair<std::string, std::future<std::vector<transport::ChunkLocation>>>> asked;
   for (const auto& spec : m_ctx.topology->nodes) {
     const NodeState* state = m_before.node(spec.name);
     if (state && !state->reachable) {
       continue;
     }
+    asked.emplace_back(spec.name, in_background(
+                                      [this, name = spec.name, &key] {
+                                        return m_ctx.nodes->get(name)->locate_chunk(key);
+                                      },
+                                      !spec.is_local()));
+  }
+  std::vector<Place> found;
+  bool transient = false; ///< a node failed for a retryable reason: the count may be short
+  std::vector<std::string> notes;
+  for (auto& [node, answer] : asked) {
     try {
-      for (const auto& loc : m_ctx.nodes->get(spec.name)->locate_chunk(key)) {
-        found.push_back({spec.name, loc.volume});
+      for (const auto& loc : answer.get()) {
+        found.push_back({node, loc.volume});
       }
     } catch (const transport::TransportError& e) {
       transient = transient || e.retryable();
-      notes.push_back(spec.name + " unreadable");
+      notes.push_back(node + " unreadable");
     } catch (const std::exception&) {
-      notes.push_back(spec.name + " unreadable");
+      notes.push_back(node + " unreadable");
     }
   }
 

@@ -7,12 +7,14 @@
 #include "core/plan/plan.hpp"
 
 #include <functional>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <tuple>
+#include <vector>
 
 /// The re-count (SPEC §5): before any replica is removed or trashed, whatever a planner, a plan
 /// file or another run did, the chunk's replicas are counted fresh from the nodes — every
@@ -54,6 +56,11 @@ struct RecountRefused : std::runtime_error {
 /// The hold record of a task (JSON: run, task, chunk, machine, boot, pid, created).
 std::string hold_record(const std::string& run_id, const std::string& task, const std::string& key);
 
+/// Whether `node` is reached over SSH (not `host: local`). Short requests to such nodes are
+/// round trips worth overlapping; a local node's are system calls of this process, kept in
+/// the calling thread (no latency to hide, and the fault tests count syscalls per thread).
+bool is_remote_node(const Context& ctx, const std::string& node);
+
 class Recount {
 public:
   /// `before` is the run's inventory: the counts before the run and the volume identities.
@@ -90,6 +97,18 @@ public:
                 const std::string& key,
                 const std::string& fingerprint,
                 const std::string& content_hash);
+
+  /// Hashes, on their nodes and in the background, the replicas of `key` that the run's
+  /// inventory lists and a removal of it would count as survivors (at most
+  /// required(key) of them, none of `skip`, one per node), into the cache remove_guarded()
+  /// reads. A task starts
+  /// it before its copy, so the survivors' reads overlap the copy instead of following it.
+  /// It counts, holds and decides nothing: remove_guarded() still fingerprints each survivor
+  /// fresh under its hold and uses a hash only when that fingerprint is the one it was computed
+  /// at. Best effort: a node that fails is simply read again by the re-count. The returned
+  /// future is ready when the hashing is done (waiting on it, or destroying it, blocks until
+  /// then).
+  std::future<void> prefetch(const std::string& key, const std::vector<Place>& skip);
 
 private:
   struct Identity {

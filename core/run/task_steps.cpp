@@ -13,6 +13,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <future>
+#include <system_error>
 #include <thread>
 
 namespace clsync::core {
@@ -138,11 +140,42 @@ private:
   void write_intents(bool on_source)
   {
     const std::string rec = intent_record(m_env.settings.run.run_id, m_id, m_move);
-    m_nodes.get(m_move.to.node)->write_intent(m_move.to.volume, m_id, rec);
-    m_intents.push_back(m_move.to);
-    if (on_source && !(m_move.from == m_move.to)) {
+    const bool both = on_source && !(m_move.from == m_move.to);
+    // The two records are independent, and both are durable before anything else of the task
+    // happens: on two nodes, the source over SSH, they are written at once (the task waits for
+    // the slower one).
+    auto write_source = [&] {
       m_nodes.get(m_move.from.node)->write_intent(m_move.from.volume, m_id, rec);
-      m_intents.push_back(m_move.from);
+    };
+    std::future<void> source;
+    if (both && m_move.from.node != m_move.to.node &&
+        is_remote_node(m_env.ctx, m_move.from.node)) {
+      try {
+        source = std::async(std::launch::async, write_source);
+      } catch (const std::system_error&) {
+        // No thread: written after the destination's, as before.
+      }
+    }
+    std::exception_ptr failed;
+    try {
+      m_nodes.get(m_move.to.node)->write_intent(m_move.to.volume, m_id, rec);
+      m_intents.push_back(m_move.to);
+    } catch (...) {
+      failed = std::current_exception();
+    }
+    try {
+      if (source.valid()) {
+        source.get();
+        m_intents.push_back(m_move.from);
+      } else if (both && !failed) {
+        write_source();
+        m_intents.push_back(m_move.from);
+      }
+    } catch (...) {
+      failed = failed ? failed : std::current_exception();
+    }
+    if (failed) {
+      std::rethrow_exception(failed);
     }
     fault_point("after_intent");
   }
@@ -178,6 +211,9 @@ private:
         // A retry after a trash whose reply was lost: the source sits unchecked in our trash.
         // Put it back so that trashing it again yields the fingerprint.
         src.untrash_chunk(m_move.from.volume, m_id, m_move.chunk);
+      }
+      if (m_survivors.valid()) {
+        m_survivors.wait();
       }
       // Whatever the plan said and whatever the commit found, the source goes only when the
       // chunk keeps its count without it, counted fresh and held (core/run/recount.hpp).
@@ -237,6 +273,12 @@ private:
     auto dst = m_nodes.get(m_move.to.node);
     if (!m_committed) {
       m_fp0 = source_fingerprint(*src);
+      if (m_move.kind == MoveKind::move && !m_survivors.valid()) {
+        // The survivors the re-count will verify are read on their nodes while the copy runs
+        // (core/run/recount.hpp: prefetch decides nothing; the re-count still checks them
+        // fresh under its holds).
+        m_survivors = m_env.recount->prefetch(m_move.chunk, {m_move.from, m_move.to});
+      }
       write_intents(m_move.kind == MoveKind::move);
       m_temp_started = true;
       transport::ChunkDigest read, written;
@@ -455,6 +497,7 @@ private:
   NodeSet& m_nodes;
   std::unique_ptr<transport::ChunkWriter> m_writer;
   std::unique_ptr<FanOutAttempt> m_fan;  ///< kind write
+  std::future<void> m_survivors;         ///< Recount::prefetch of a move across nodes
   std::vector<Place> m_intents;
   std::string m_fp0;
   std::string m_content;  ///< content hash the task verified: what survivors must hash to

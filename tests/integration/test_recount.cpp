@@ -10,14 +10,18 @@
 #include "core/plan/plan_check.hpp"
 #include "core/run/recount.hpp"
 #include "core/run/recovery.hpp"
+#include "core/cluster/node_set.hpp"
 #include "tests/integration/rebalance_fixture.hpp"
+#include "tests/support/recording_node.hpp"
 #include "transport/local_node.hpp"
 #include "tests/support/scratch.hpp"
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <functional>
 #include <condition_variable>
 #include <cstring>
 #include <fstream>
@@ -149,6 +153,48 @@ bool has_dir(const std::string& volume, const std::string& key)
 /// Removes the test's fault hook whatever happens.
 struct HookGuard {
   ~HookGuard() { set_fault_hook({}); }
+};
+
+/// Every node of `d` wrapped in a RecordingNode whose calls all land, in order and named
+/// "node:call", in one list; `hook` sees each before it reaches its node.
+struct RecordedRun {
+  std::mutex m;
+  std::vector<std::string> calls;
+  std::function<void(const std::string&, const test::RecordedCall&)> hook;
+
+  explicit RecordedRun(DemoCopy& d)
+  {
+    d.nodes = std::make_shared<NodeSet>(*d.topo, [this](const NodeSpec& spec) {
+      auto node = std::make_shared<test::RecordingNode>(open_node(spec));
+      node->set_hook([this, name = spec.name](const test::RecordedCall& c) {
+        {
+          std::lock_guard lock(m);
+          calls.push_back(name + ":" + c.name);
+        }
+        if (hook) {
+          hook(name, c);
+        }
+      });
+      return node;
+    });
+    d.ctx.nodes = d.nodes;
+  }
+  int count(const std::string& call)
+  {
+    std::lock_guard lock(m);
+    return static_cast<int>(std::count(calls.begin(), calls.end(), call));
+  }
+  /// Index of the first `call` at or after `from`; -1 when there is none.
+  int find(const std::string& call, int from = 0)
+  {
+    std::lock_guard lock(m);
+    for (int i = std::max(0, from); i < static_cast<int>(calls.size()); ++i) {
+      if (calls[static_cast<std::size_t>(i)] == call) {
+        return i;
+      }
+    }
+    return -1;
+  }
 };
 
 } // namespace
@@ -414,6 +460,80 @@ TEST_SUITE("recount")
     CHECK(has_dir(p2.volume, key));
     CHECK(has_dir(p3.volume, key));
     CHECK(r.finished == 1);
+  }
+
+  TEST_CASE("re-count: a move's survivor is hashed during the copy, then checked under its hold")
+  {
+    DemoCopy d("rc-prefetch");
+    auto inv = d.inventory();
+    const std::string key = inv.chunks[2].key;
+    const Place p1{"P1-dn1", d.volume("P1-dn1")}, p3{"P3-dn1", d.volume("P3-dn1")};
+    RecordedRun rec(d);
+    // The destination's commit (the end of the copy) waits, bounded, for the survivor on P2 to
+    // be hashed: a survivor read during the copy comes; one read only by the re-count, which
+    // follows the commit, never does.
+    std::mutex m;
+    std::condition_variable cv;
+    bool hashed = false;
+    rec.hook = [&](const std::string& node, const test::RecordedCall& c) {
+      std::unique_lock lock(m);
+      if (node == "P2-dn1" && c.name == "hash_chunk") {
+        hashed = true;
+        cv.notify_all();
+      }
+      if (node == "P3-dn1" && c.name == "commit_chunk") {
+        cv.wait_for(lock, std::chrono::seconds(10), [&] { return hashed; });
+      }
+    };
+    Plan plan;
+    plan.moves = {move_of(inv, key, p1, p3)};
+    auto r = run_plan(d, plan, "rc-prefetch");
+    CHECK(r.finished == 1);
+    const int hash = rec.find("P2-dn1:hash_chunk");
+    const int commit = rec.find("P3-dn1:commit_chunk");
+    REQUIRE(commit >= 0);
+    CHECK_MESSAGE((hash >= 0 && hash < commit), "P2 hashed at ", hash, ", P3 committed at ",
+                  commit);
+    // Read once, and still counted only after its hold stands, by a fresh fingerprint.
+    CHECK(rec.count("P2-dn1:hash_chunk") == 1);
+    const int hold = rec.find("P2-dn1:place_hold", commit);
+    REQUIRE(hold >= 0);
+    CHECK(rec.find("P2-dn1:fingerprint", hold) > hold);
+    CHECK(rec.find("P1-dn1:trash_chunk", hold) > hold);
+    CHECK(!has_dir(p1.volume, key));
+    CHECK(has_dir(p3.volume, key));
+    CHECK(has_dir(d.volume("P2-dn1"), key));
+  }
+
+  TEST_CASE("re-count: a survivor changed after its early hash is hashed again and not counted")
+  {
+    DemoCopy d("rc-prefetch-changed");
+    auto inv = d.inventory();
+    const std::string key = inv.chunks[4].key;
+    const Place p1{"P1-dn1", d.volume("P1-dn1")}, p3{"P3-dn1", d.volume("P3-dn1")};
+    const fs::path survivor = fs::path(d.volume("P2-dn1")) / key;
+    RecordedRun rec(d);
+    // The re-count begins with the hold on the replica it removes; by then the early hash of
+    // the survivor is done. The survivor changes right there.
+    bool changed = false;
+    rec.hook = [&](const std::string& node, const test::RecordedCall& c) {
+      if (node == "P1-dn1" && c.name == "place_hold" && !changed) {
+        changed = true;
+        corrupt_one_byte(survivor);
+      }
+    };
+    Plan plan;
+    plan.moves = {move_of(inv, key, p1, p3)};
+    auto r = run_plan(d, plan, "rc-prefetch-changed");
+    CHECK(changed);
+    CHECK(r.failed == 1);
+    REQUIRE(r.tasks.size() == 1);
+    CHECK_MESSAGE(r.tasks[0].error.find("differs") != std::string::npos, r.tasks[0].error);
+    // Hashed during the copy, and again by the re-count: the early hash was not used.
+    CHECK(rec.count("P2-dn1:hash_chunk") == 2);
+    CHECK(has_dir(p1.volume, key));
+    CHECK(has_dir(p3.volume, key));
+    CHECK(d.inventory().leftovers.empty());
   }
 
   TEST_CASE("holds: a removal paused between its re-count and its trash keeps its survivors")
