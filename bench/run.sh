@@ -27,7 +27,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
 ROWS=(rebalance-ssh rebalance-direct move-local disks-xfs disks-rename status status-rss
-      status-json-rss backup push push-nochange restore sync-online sync-nochange)
+      status-json-rss backup push push-nochange restore sync-online sync-nochange sync-rss
+      sync-rss-ssh)
 RUNS=${RUNS:-3}
 CHUNK=${CHUNK:-4M}
 DATES=${DATES:-10}
