@@ -5,7 +5,8 @@
 # bench/run.sh's repository and sync rows (sourced): backup against `tar | zstd -T0 -3`, push
 # against `rsync -a -e ssh` (a full push and one with nothing to send), restore against
 # `zstd -d | tar -x` into two directories, sync-online against `rsync -a -e ssh` (cold and with
-# nothing to send). Uses run.sh's globals (A, B, RUNS, PORT_BASE, work).
+# nothing to send), and sync-online's peak RSS under --max-memory. Uses run.sh's globals (A, B,
+# RUNS, PORT_BASE, work).
 
 ONE_REPLICA=(Level1 Level1_TSDB)  # every chunk of cluster A, on P1-dn1
 
@@ -173,4 +174,51 @@ row_sync_nochange() {
   row sync-nochange "sync-online, nothing changed" "\`rsync -a -e ssh\`, nothing changed" \
     "$sync_data" "$(spread %.2f "${c[@]}") s" "$(spread %.2f "${b[@]}") s" "" \
     "$(speed_ratio "$(median "${c[@]}")" "$(median "${b[@]}")" 2.0)"
+}
+
+# sync-rss: the peak RSS of a cold sync-online of all of cluster A (both databases, every chunk)
+# under --max-memory SYNC_RSS_LIMIT into B's 3 local nodes (2 replicas), and (sync-rss-ssh) into
+# the one SSH node of the sync-online row. Issue 9: below the limit while syncing 10 times as
+# much: the buffers in flight bound it, not the data. The baseline is the binary's floor
+# (`clsync --version`), so the table shows what a run adds to it.
+SYNC_RSS_LIMIT=${SYNC_RSS_LIMIT:-64M}
+# sync_rss_row ROW TEXT TARGET_YAML RESET CHECK: RUNS cold runs (RESET, untimed, before each),
+# alternating with the floor; each must copy every chunk of A and fail none; then CHECK.
+sync_rss_row() {
+  local r c=() b=() bytes chunks limit_kib
+  bytes=$(du -sb "$(avol P1-dn1)" | cut -f1)
+  chunks=$(find "$(avol P1-dn1)" -mindepth 4 -maxdepth 4 -type d | wc -l)
+  limit_kib=$(numfmt --from=iec --to-unit=1024 "$SYNC_RSS_LIMIT")
+  for r in $(seq "$RUNS"); do
+    "$4"
+    rm -rf "$work/sync-rss-state"
+    c+=("$(peak_rss "$work/out.json" "$CLSYNC" --state-dir "$work/sync-rss-state" --json \
+      sync-online --from "$A" --to "$3" --max-memory "$SYNC_RSS_LIMIT" | cut -d' ' -f2)")
+    jq -e --argjson n "$chunks" '.copied == $n and .failed == 0' "$work/out.json" >/dev/null
+    b+=("$(peak_rss /dev/null "$CLSYNC" --version | cut -d' ' -f2)")
+  done
+  "$5"
+  row "$1" "$2" "\`clsync --version\`: peak RSS (the binary's floor)" \
+    "$chunks chunks, $(mb "$bytes") ($(printf %.1f "$(calc "$bytes / ($limit_kib * 1024)")")× the limit)" \
+    "$(mib "${c[@]}") MiB" "$(mib "${b[@]}") MiB" "" \
+    "$(printf '%.2f× --max-memory %s (goal < 1)' "$(calc "$(median "${c[@]}") / $limit_kib")" \
+      "$SYNC_RSS_LIMIT")"
+}
+# Every chunk of A on 2 of B's nodes (status --check exits 5 otherwise), then B emptied.
+b_complete() { "$CLSYNC" -c "$B" status --check >/dev/null; empty_b; }
+b1_equal() {
+  local db
+  for db in Level1 Level1_TSDB; do
+    diff -r "$(avol P1-dn1)/$db" "$work/b1/chunkData/$db" >/dev/null ||
+      { echo "B1's $db differs from A" >&2; return 1; }
+  done
+}
+row_sync_rss() {
+  sync_rss_row sync-rss "sync-online --max-memory $SYNC_RSS_LIMIT into 3 local nodes, 2 replicas: peak RSS" \
+    "$B" empty_b b_complete
+}
+row_sync_rss_ssh() {
+  sync_setup
+  sync_rss_row sync-rss-ssh "sync-online --max-memory $SYNC_RSS_LIMIT into 1 sshd node: peak RSS" \
+    "$work/b1.yaml" sync_cold b1_equal
 }

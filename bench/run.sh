@@ -19,15 +19,17 @@
 # --scan-dates SCAN_DATES (25: the scan tree is the demo's DATES dates over 1 KiB chunks, copied
 # this many times: 5,000 chunks x 2 replicas x 29 files), BUILD (build), PORT_BASE (28222),
 # XFS (ext4: loop-mounted ext4 images under the scratch directory; tmpfs to use tmpfs mounts),
-# BENCH_TMP (/var/tmp, where the scratch directory goes). Needs root (page-cache drop, sshd with
-# root login by key, mounts), openssh-server, rsync, zstd, jq, GNU time, e2fsprogs.
+# BENCH_TMP (/var/tmp, where the scratch directory goes), SYNC_RSS_LIMIT (64M: the --max-memory of
+# the sync-rss rows). Needs root (page-cache drop, sshd with root login by key, mounts),
+# openssh-server, rsync, zstd, jq, GNU time, e2fsprogs.
 # Exit status: 0 when every selected row ran and checked its result, 1 when one failed (its
 # table line says FAILED and its log is printed on stderr), 2 on a usage error.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
 ROWS=(rebalance-ssh rebalance-direct move-local disks-xfs disks-rename status status-rss
-      status-json-rss backup push push-nochange restore sync-online sync-nochange)
+      status-json-rss backup push push-nochange restore sync-online sync-nochange sync-rss
+      sync-rss-ssh)
 RUNS=${RUNS:-3}
 CHUNK=${CHUNK:-4M}
 DATES=${DATES:-10}

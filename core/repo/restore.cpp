@@ -332,6 +332,18 @@ void plan_deletes(const Inventory& inv,
   }
 }
 
+/// The run's note on a chunk it planned nothing for (held out: a commit set of it waits), else
+/// "not planned".
+std::string why_not_planned(const RunResult& run, const std::string& key)
+{
+  for (const auto& n : run.notes) {
+    if (n.chunk == key) {
+      return n.reason;
+    }
+  }
+  return "not planned";
+}
+
 void tally(RestoreResult& res)
 {
   std::map<std::string, std::vector<const TaskResult*>> task_of;
@@ -339,6 +351,10 @@ void tally(RestoreResult& res)
     for (const auto& t : res.run.exec->tasks) {
       task_of[t.move.chunk].push_back(&t);
     }
+  }
+  std::set<std::string> planned;
+  for (const auto& m : res.run.plan.moves) {
+    planned.insert(m.chunk);
   }
   for (auto& rc : res.chunks) {
     if (rc.action == "delete") {
@@ -366,6 +382,10 @@ void tally(RestoreResult& res)
     }
     std::uint64_t written = rc.targets.size();
     bool ok = rc.error.empty();
+    if (res.run.dry_run && !planned.count(rc.key)) {
+      rc.error = "not done: " + why_not_planned(res.run, rc.key);  // held out of the plan
+      continue;
+    }
     if (!res.run.dry_run) {
       auto it = task_of.find(rc.key);
       const TaskResult* t = it == task_of.end() || it->second.empty() ? nullptr : it->second[0];
@@ -375,7 +395,7 @@ void tally(RestoreResult& res)
           rc.error = t->error;
           ok = false;
         } else {
-          rc.error = "not done: " + (t ? t->state : std::string("not planned")) +
+          rc.error = "not done: " + (t ? t->state : why_not_planned(res.run, rc.key)) +
                      "; run again to finish";
           res.replicas_written += written;
           res.bytes += written * rc.bytes;

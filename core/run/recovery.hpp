@@ -2,10 +2,11 @@
 // Copyright (c) clsync developers
 #pragma once
 
-#include "core/context.hpp"
 #include "core/cluster/inventory.hpp"
+#include "core/context.hpp"
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -19,7 +20,7 @@ struct RecoveryReport {
   std::uint64_t trash_restored = 0;  ///< trash renamed back: it was a needed replica
   std::uint64_t surplus_trashed = 0; ///< a committed move's source, removed as the move wanted
   std::uint64_t intents_removed = 0;
-  std::uint64_t holds_removed = 0;   ///< `.clsync-hold-*` of a run that is gone
+  std::uint64_t holds_removed = 0;    ///< `.clsync-hold-*` of a run that is gone
   std::uint64_t sets_finished = 0;    ///< commit sets marked committed, finished (all new)
   std::uint64_t sets_rolled_back = 0; ///< commit sets not marked, rolled back (all old)
   /// Commit sets left wholly or partly for a later run (a participant out of sight, or the
@@ -30,6 +31,9 @@ struct RecoveryReport {
   std::uint64_t set_parts_finished = 0;
   /// What was found and left alone, as sentences naming node, volume and chunk.
   std::vector<std::string> notes;
+  /// The chunk of each set counted in sets_pending → why it waits (naming the participants out
+  /// of sight): the run leaves these chunks alone (run_writing_job holds them out of its plan).
+  std::map<std::string, std::string> held_chunks;
   /// True when anything was changed (the caller then takes the inventory again).
   bool acted() const
   {
@@ -63,5 +67,12 @@ struct RecoveryReport {
 /// Node errors are reported in `notes` and leave the leftover for a later run; never throws for
 /// them. Each action is sent to ctx.events as a warning-level message.
 RecoveryReport recover(Context& ctx, const Inventory& inv, const std::vector<std::string>& nodes);
+
+/// The chunks whose commit set a run leasing `nodes` could not end, as `inv` shows them: a set
+/// with a participant out of sight (as recover() judges it) or an intent that cannot be read.
+/// Chunk key → why, naming node and volume. Reads only; what recover() would leave pending, so a
+/// plan made before the leases (and a --dry-run's) leaves these chunks alone too.
+std::map<std::string, std::string> held_by_commit_sets(const Inventory& inv,
+                                                       const std::vector<std::string>& nodes);
 
 } // namespace clsync::core

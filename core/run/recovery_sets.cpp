@@ -33,33 +33,36 @@ std::string where_key(const std::string& node, const std::string& volume)
   return node + "\n" + volume;
 }
 
-class SetRecovery {
+/// The commit sets whose intents lie on the leased nodes `nodes`, as the inventory shows them,
+/// and which of their participants are in sight.
+class SetView {
 public:
-  SetRecovery(Context& ctx,
-              const Inventory& inv,
-              const std::set<std::string>& nodes,
-              RecoveryReport& report)
-      : m_ctx(ctx), m_inv(inv), m_nodes(nodes), m_report(report)
-  {
-  }
-
-  std::set<std::string> run()
+  SetView(const Inventory& inv, const std::set<std::string>& nodes) : m_inv(inv), m_nodes(nodes)
   {
     gather();
-    std::set<std::string> tasks;
-    for (auto& [task, s] : m_sets) {
-      tasks.insert(task);
-      if (!s.unreadable.empty()) {
-        pending(s.unreadable + "; every part of the set is left alone");
-        continue;
-      }
-      if (s.parts.empty() || s.chunk.empty()) {
-        pending("the intents of task " + task + " name no participants; left alone");
-        continue;
-      }
-      decide(s);
+  }
+
+  std::map<std::string, CommitSet>& sets() { return m_sets; }
+
+  /// A participant is in sight when its node was leased and reached and its volume scanned
+  /// fine: a missing volume (a disk not mounted) hides its intent as surely as a node that is
+  /// down, and reading its absence as "no intent" would decide the set wrongly.
+  bool visible(const Participant& p) const
+  {
+    const NodeState* n = m_inv.node(p.node);
+    const VolumeState* v = m_inv.volume(p.node, p.volume);
+    return m_nodes.count(p.node) && n && n->reachable && v && v->ok;
+  }
+
+  /// Why a participant is out of sight, for the notes.
+  std::string hidden(const Participant& p) const
+  {
+    const NodeState* n = m_inv.node(p.node);
+    if (!m_nodes.count(p.node) || !n || !n->reachable) {
+      return "cannot be reached";
     }
-    return tasks;
+    const VolumeState* v = m_inv.volume(p.node, p.volume);
+    return "cannot be read (" + (v ? v->error : std::string("not a volume of the node")) + ")";
   }
 
 private:
@@ -123,28 +126,68 @@ private:
     }
   }
 
-  /// A participant is in sight when its node was leased and reached and its volume scanned
-  /// fine: a missing volume (a disk not mounted) hides its intent as surely as a node that is
-  /// down, and reading its absence as "no intent" would decide the set wrongly.
-  bool visible(const Participant& p) const
-  {
-    const NodeState* n = m_inv.node(p.node);
-    const VolumeState* v = m_inv.volume(p.node, p.volume);
-    return m_nodes.count(p.node) && n && n->reachable && v && v->ok;
+  const Inventory& m_inv;
+  const std::set<std::string>& m_nodes;
+  std::map<std::string, CommitSet> m_sets;
+};
+
+std::string place(const Participant& p)
+{
+  return p.node + ":" + p.volume;
+}
+
+/// What holds a chunk out of a run: the set of `task` is not ended, for `why`.
+std::string unfinished(const std::string& task, const std::string& why)
+{
+  return "its replacement by task " + task + " is not finished (" + why + ")";
+}
+
+/// Why a set cannot be ended now, naming the participants out of sight; "" when it can be.
+std::string out_of_sight(const SetView& view, const CommitSet& s)
+{
+  if (!s.unreadable.empty()) {
+    return s.unreadable;
   }
-
-  static std::string place(const Participant& p) { return p.node + ":" + p.volume; }
-
-  /// Why a participant is out of sight, for the notes.
-  std::string hidden(const Participant& p) const
-  {
-    const NodeState* n = m_inv.node(p.node);
-    if (!m_nodes.count(p.node) || !n || !n->reachable) {
-      return "cannot be reached";
+  std::string why;
+  for (const auto& p : s.parts) {
+    if (!view.visible(p)) {
+      why += (why.empty() ? "" : ", ") + place(p) + " " + view.hidden(p);
     }
-    const VolumeState* v = m_inv.volume(p.node, p.volume);
-    return "cannot be read (" + (v ? v->error : std::string("not a volume of the node")) + ")";
   }
+  return why;
+}
+
+class SetRecovery {
+public:
+  SetRecovery(Context& ctx,
+              const Inventory& inv,
+              const std::set<std::string>& nodes,
+              RecoveryReport& report)
+      : m_ctx(ctx), m_view(inv, nodes), m_report(report)
+  {
+  }
+
+  std::set<std::string> run()
+  {
+    std::set<std::string> tasks;
+    for (auto& [task, s] : m_view.sets()) {
+      tasks.insert(task);
+      if (!s.unreadable.empty()) {
+        pending(s, s.unreadable + "; every part of the set is left alone");
+        continue;
+      }
+      if (s.parts.empty() || s.chunk.empty()) {
+        pending(s, "the intents of task " + task + " name no participants; left alone");
+        continue;
+      }
+      decide(s);
+    }
+    return tasks;
+  }
+
+private:
+  bool visible(const Participant& p) const { return m_view.visible(p); }
+  std::string hidden(const Participant& p) const { return m_view.hidden(p); }
 
   std::string state_of(const CommitSet& s, const Participant& p) const
   {
@@ -176,12 +219,12 @@ private:
         prepared = prepared || (visible(p) && state_of(s, p) == "prepared");
       }
       if (!prepared) {
-        pending("chunk " + s.chunk + ": whether the replacement of task " + s.task +
-                " was committed is known only to the intent on " + place(last) + ", which " +
-                (visible(last) ? "is missing although the volume is there (another disk "
-                                 "mounted there?)"
-                               : hidden(last)) +
-                "; every part of it is left until that participant is back");
+        pending(s, "chunk " + s.chunk + ": whether the replacement of task " + s.task +
+                       " was committed is known only to the intent on " + place(last) + ", which " +
+                       (visible(last) ? "is missing although the volume is there (another disk "
+                                        "mounted there?)"
+                                      : hidden(last)) +
+                       "; every part of it is left until that participant is back");
         return;
       }
     }
@@ -193,10 +236,21 @@ private:
   }
 
   /// A set left (wholly or partly) for a later run: noted, and the run does not end "ok".
-  void pending(const std::string& what)
+  void pending(const CommitSet& s, const std::string& what)
+  {
+    note(what);
+    wait(s, what);
+  }
+
+  /// Counts the set as left for a later run and holds its chunk out of this run's plan, with
+  /// why (the participants out of sight, else `what`).
+  void wait(const CommitSet& s, const std::string& what)
   {
     ++m_report.sets_pending;
-    note(what);
+    if (!s.chunk.empty()) {
+      const std::string hidden = out_of_sight(m_view, s);
+      m_report.held_chunks.emplace(s.chunk, unfinished(s.task, hidden.empty() ? what : hidden));
+    }
   }
 
   /// Runs one node action; false (noted) when it fails.
@@ -235,8 +289,8 @@ private:
   void finish(const CommitSet& s)
   {
     if (s.content.empty()) {
-      pending("chunk " + s.chunk + ": the committed intents of task " + s.task +
-              " name no content hash; left alone");
+      pending(s, "chunk " + s.chunk + ": the committed intents of task " + s.task +
+                     " name no content hash; left alone");
       return;
     }
     bool complete = true;
@@ -262,7 +316,7 @@ private:
       }
     }
     if (!complete || !remove_intents(s)) {
-      ++m_report.sets_pending;
+      wait(s, "recovery of its committed replacement to finish");
     } else {
       ++m_report.sets_finished;
       m_ctx.events->warning("recovery: finished the committed replacement of chunk " + s.chunk +
@@ -298,12 +352,14 @@ private:
       if (!m_ctx.nodes->get(p.node)->fingerprint(p.volume, s.chunk).empty()) {
         return true;
       }
-      note("chunk " + s.chunk + ": neither the chunk nor anything of task " + s.task +
-           " is on " + place(p) + " (another disk mounted there?); its part of the committed "
+      note("chunk " + s.chunk + ": neither the chunk nor anything of task " + s.task + " is on " +
+           place(p) +
+           " (another disk mounted there?); its part of the committed "
            "replacement is left until it is back");
     } catch (const std::exception& e) {
       note("chunk " + s.chunk + ": cannot look at " + place(p) + " (" + e.what() +
-           "); its part of the committed replacement (task " + s.task + ") is left for a later "
+           "); its part of the committed replacement (task " + s.task +
+           ") is left for a later "
            "run");
     }
     return false;
@@ -318,7 +374,7 @@ private:
              " was exchanged although "
              "its replacement (task " +
              s.task + ") was never committed; left alone");
-        ++m_report.sets_pending;
+        wait(s, "a look at a replica exchanged before the commit point (left alone)");
         return;
       }
     }
@@ -339,7 +395,7 @@ private:
       }
     }
     if (!ok || !remove_intents(s)) {
-      ++m_report.sets_pending;
+      wait(s, "recovery of its uncommitted replacement to finish");
     } else {
       ++m_report.sets_rolled_back;
       m_ctx.events->warning("recovery: rolled back the uncommitted replacement of chunk " +
@@ -350,13 +406,26 @@ private:
   }
 
   Context& m_ctx;
-  const Inventory& m_inv;
-  const std::set<std::string>& m_nodes;
+  SetView m_view;
   RecoveryReport& m_report;
-  std::map<std::string, CommitSet> m_sets;
 };
 
 } // namespace
+
+std::map<std::string, std::string> held_by_commit_sets(const Inventory& inv,
+                                                       const std::vector<std::string>& nodes)
+{
+  const std::set<std::string> leased(nodes.begin(), nodes.end());
+  SetView view(inv, leased);
+  std::map<std::string, std::string> held;
+  for (const auto& [task, s] : view.sets()) {
+    const std::string why = out_of_sight(view, s);
+    if (!s.chunk.empty() && !why.empty()) {
+      held.emplace(s.chunk, unfinished(task, why));
+    }
+  }
+  return held;
+}
 
 std::set<std::string> recover_commit_sets(Context& ctx,
                                           const Inventory& inv,

@@ -10,6 +10,9 @@
 #include "core/run/leases.hpp"
 #include "core/units.hpp"
 
+#include <map>
+#include <set>
+
 namespace clsync::core {
 namespace {
 
@@ -48,6 +51,44 @@ void conclude(Context& ctx, const ExecResult& exec, RunResult& res)
       res.code = exec.finished > 0 ? ExitCode::partial : ExitCode::failed;
     }
   }
+}
+
+/// The nodes the run leases and its recovery looks at: the job's, else every node reached and
+/// not excluded.
+std::vector<std::string> nodes_to_lease(const WritingJob& job, const Inventory& inv)
+{
+  std::vector<std::string> nodes = job.lease_nodes;
+  if (nodes.empty()) {
+    for (const auto& n : inv.nodes) {
+      if (n.reachable && !n.excluded) {
+        nodes.push_back(n.name);
+      }
+    }
+  }
+  return nodes;
+}
+
+/// Takes out of `plan` every move of a chunk in `held` (chunk → why: a commit set of it that
+/// recovery cannot end yet), so that no command writes, moves or removes a replica of a chunk
+/// whose replicas are still being decided: a write elsewhere would add a replica the set's
+/// return makes surplus, a replacement would race it. One note per chunk taken out, also
+/// returned.
+std::vector<PlanNote> hold_out(Plan& plan, const std::map<std::string, std::string>& held)
+{
+  std::vector<PlanNote> added;
+  if (held.empty()) {
+    return added;
+  }
+  std::set<std::string> taken;
+  std::erase_if(plan.moves, [&](const Move& m) {
+    return held.count(m.chunk) && (taken.insert(m.chunk), true);
+  });
+  for (const auto& chunk : taken) {
+    added.push_back({chunk, "left out of this run: " + held.at(chunk) +
+                                "; a run that sees every participant ends it first"});
+  }
+  add_notes(plan.notes, added);
+  return added;
 }
 
 } // namespace
@@ -103,8 +144,10 @@ RunResult run_writing_job(Context& ctx, const WritingJob& job)
     check_reachable(inv);
     return inv;
   };
-  // The pre-run checks and the plan, from one inventory (again after recovery changed things).
-  auto make_plan = [&](const Inventory& inv, std::vector<PlanNote>& notes) {
+  // The pre-run checks and the plan, from one inventory (again after recovery changed things),
+  // without the chunks of commit sets recovery cannot end now (and those in `held`).
+  auto make_plan = [&](const Inventory& inv, std::vector<PlanNote>& notes,
+                       const std::map<std::string, std::string>& held) {
     if (!job.exempt_from_degraded) {
       check_not_degraded(inv, w.allow_degraded);
     }
@@ -123,6 +166,9 @@ RunResult run_writing_job(Context& ctx, const WritingJob& job)
     }
     plan.command = job.command;
     plan.cluster = topo.cluster;
+    auto waiting = held_by_commit_sets(inv, nodes_to_lease(job, inv));
+    waiting.insert(held.begin(), held.end());
+    hold_out(plan, waiting);
     if (job.check) {
       job.check(plan, inv);
     } else {
@@ -135,7 +181,7 @@ RunResult run_writing_job(Context& ctx, const WritingJob& job)
   };
 
   Inventory inv = inventory();
-  res.plan = make_plan(inv, res.notes);
+  res.plan = make_plan(inv, res.notes, {});
   if (job.plan_opts && !job.plan_opts->plan_out.empty()) {
     save_plan(res.plan, job.plan_opts->plan_out);
   }
@@ -149,14 +195,7 @@ RunResult run_writing_job(Context& ctx, const WritingJob& job)
                                [&ctx] { return ctx.stopping(); }};
   run_pre_hook(w.pre_hook, hook, hook_limits);
 
-  std::vector<std::string> lease_nodes = job.lease_nodes;
-  if (lease_nodes.empty()) {
-    for (const auto& n : inv.nodes) {
-      if (n.reachable && !n.excluded) {
-        lease_nodes.push_back(n.name);
-      }
-    }
-  }
+  const std::vector<std::string> lease_nodes = nodes_to_lease(job, inv);
   LeaseSet leases(*ctx.nodes, lease_nodes, {res.run_id, job.command, w.lease_ttl_s, w.break_lock},
                   *ctx.events);
 
@@ -169,13 +208,15 @@ RunResult run_writing_job(Context& ctx, const WritingJob& job)
     // Plans come from the real state: after recovery changed it, look again.
     inv = inventory();
     std::vector<PlanNote> notes;
-    res.plan = make_plan(inv, notes);
+    res.plan = make_plan(inv, notes, res.recovery.held_chunks);
     for (auto& n : res.notes) {
       if (n.reason.rfind("recovery: ", 0) == 0) {
         notes.push_back(n);
       }
     }
     res.notes = std::move(notes);
+  } else {
+    add_notes(res.notes, hold_out(res.plan, res.recovery.held_chunks));
   }
 
   Journal journal(ctx.state_dir, topo.cluster, res.run_id, job.command);

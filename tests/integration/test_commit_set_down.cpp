@@ -10,13 +10,15 @@
 // participant is back, the next run ends the set all new or all old.
 //
 // The recovery runs restore nothing (`--db Level1_TSDB`: the snapshot holds none), so that
-// only recovery acts and the exit code is recovery's: restore itself would write a third
-// replica of the chunk on B3 while a replica's node is excluded.
+// only recovery acts and the exit code is recovery's. The last case runs the commands that do
+// select the chunk (restore, sync-online) while the set waits: they leave it alone and say so,
+// where before they wrote a third replica of it on the node the set does not involve.
 #include "tests/integration/commit_set_fixture.hpp"
 #include "tests/support/scratch.hpp"
 #include "tests/support/sshd_harness.hpp"
 
 #include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 
 #include <cstdlib>
 #include <map>
@@ -125,7 +127,9 @@ struct DownRun {
   std::size_t up = 0;
 };
 
-DownRun crash_then_recover_without(SshdHarness& sshd, CommitSetScene& s, const char* crash_at,
+DownRun crash_then_recover_without(SshdHarness& sshd,
+                                   CommitSetScene& s,
+                                   const char* crash_at,
                                    std::size_t down_part)
 {
   s.restore_and_change();
@@ -221,5 +225,51 @@ TEST_SUITE("commit_set_down")
       s.check_all(s.new_hash, "once the volume is back");
       s.change();
     }
+  }
+
+  TEST_CASE("local, a participant excluded while its set waits: restore and sync-online leave the "
+            "chunk alone and name it, node and volume; then all new")
+  {
+    CommitSetScene s("cs-down-held");
+    s.restore_and_change();
+    run_expect(s.base + " --force", k_killed, "CLSYNC_TEST_CRASH_AT=fanout_after_mark_2");
+    const auto parts = s.participant_volumes();
+    REQUIRE(parts.size() == 2);
+    const std::size_t down = s.node_of(parts[0]);
+    const std::size_t up = s.node_of(parts[1]);
+    const std::size_t other = 3 - down - up; // B's third node: no replica of the chunk
+    const std::string down_name = s.b.topo->nodes[down].name;
+    const std::string other_name = s.b.topo->nodes[other].name;
+    const std::string exclude = " --allow-degraded --exclude-node " + down_name;
+    auto replica_on_other = [&] { return hashes_by_node(s).count(other_name) > 0; };
+    REQUIRE(!replica_on_other());
+
+    // restore selects the chunk (under-replicated as the excluded node hides a replica).
+    std::string out;
+    run_expect(s.base + exclude, 3, "", &out);
+    CHECK_MESSAGE(!replica_on_other(), "restore wrote a third replica on " << other_name);
+    check_named(out, down_name, s.key);
+    CHECK_MESSAGE(out.find(parts[0]) != std::string::npos, out); // the volume it waits for
+    CHECK_MESSAGE(out.find("left out of this run") != std::string::npos, out);
+    // --dry-run predicts the same: nothing planned for the chunk.
+    run_expect(s.base + exclude + " --dry-run", 0, "", &out);
+    CHECK_MESSAGE(out.find("left out of this run") != std::string::npos, out);
+    const auto dry = nlohmann::json::parse(out, nullptr, false);
+    CHECK_MESSAGE((dry.is_object() && dry["restored"] == 0 && dry["replaced"] == 0), out);
+
+    // sync-online from A (whose replicas are the new version B lacks a copy record of).
+    const std::string sync = "--state-dir '" + (s.a.dir / "state-b").string() +
+                             "' sync-online --from '" + s.a.yaml.string() + "' --to '" +
+                             s.b.yaml.string() + "' --db Level1 --where 'date<=2020.06.01'";
+    run_expect(sync + exclude, 3, "", &out);
+    CHECK_MESSAGE(!replica_on_other(), "sync-online wrote a third replica on " << other_name);
+    check_named(out, down_name, s.key);
+    check_hidden_part_kept(s, down);
+    CHECK(hashes_by_node(s)[s.b.topo->nodes[up].name] == s.new_hash);
+
+    // Every participant back: the set ends all new, on its two nodes only.
+    run_expect(s.base, 0);
+    s.check_all(s.new_hash, "once the node is back");
+    CHECK(!replica_on_other());
   }
 }

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Copyright (c) clsync developers
-// sync-online continuous mode (suite `sync_every`, issue 9 item 6) and its bounded memory (suite
-// `sync_memory`, item 3), through the real clsync binary: a copy of the demo's cluster A (local
-// nodes) synced into cluster B whose node B2 is a loopback sshd host that is down for a round.
+// sync-online continuous mode (suite `sync_every`, issue 9 item 6), through the real clsync binary:
+// a copy of the demo's cluster A (local nodes) synced into cluster B whose node B2 is a loopback
+// sshd host that is down for a round. Its bounded memory: test_sync_memory.cpp.
 #include "core/cluster/inventory.hpp"
 #include "core/run/journal.hpp"
 #include "tests/integration/rebalance_fixture.hpp"
@@ -17,7 +17,6 @@
 #include <set>
 #include <spawn.h>
 #include <sstream>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <thread>
 
@@ -302,39 +301,5 @@ TEST_SUITE("sync_every")
     // With B complete the same check passes.
     CHECK(test::run_clsync(base + " --max-lag 1h", &out) == 0);
     CHECK(test::run_clsync(base + " --max-lag 1h", &out) == 0);
-  }
-}
-
-TEST_SUITE("sync_memory")
-{
-  TEST_CASE("the peak RSS of a sync of 200 MiB stays under --max-memory 64M")
-  {
-    const fs::path dir = test::scratch_dir("sync-memory");
-    REQUIRE(test::run_clsync("demo --dir " + quoted(dir / "demo") + " --chunk-size 1M") == 0);
-    const std::string cmd = std::string("exec ") + CLSYNC_BINARY + " --state-dir " +
-                            quoted(dir / "state") + " sync-online --from " +
-                            quoted(dir / "demo/cluster-a.yaml") + " --to " +
-                            quoted(dir / "demo/cluster-b.yaml") + " --max-memory 64M >/dev/null";
-    std::string sh = "/bin/sh", dash_c = "-c";
-    char* argv[] = {sh.data(), dash_c.data(), const_cast<char*>(cmd.c_str()), nullptr};
-    pid_t pid = 0;
-    REQUIRE(posix_spawn(&pid, "/bin/sh", nullptr, nullptr, argv, environ) == 0);
-    int status = 0;
-    rusage usage{};
-    REQUIRE(::wait4(pid, &status, 0, &usage) == pid);
-    REQUIRE(WIFEXITED(status));
-    CHECK(WEXITSTATUS(status) == 0);
-    // ru_maxrss: the peak resident set of the clsync process (the shell exec'd into it), KiB.
-    const long peak_kib = usage.ru_maxrss;
-    MESSAGE("peak RSS " << peak_kib / 1024 << " MiB for 200 MiB of chunks");
-    CHECK(peak_kib > 0);
-    CHECK(peak_kib < 64 * 1024);
-    // And the data did move: every chunk of A is on B.
-    std::uint64_t files = 0;
-    for (auto it = fs::recursive_directory_iterator(dir / "demo/b");
-         it != fs::recursive_directory_iterator(); ++it) {
-      files += it->is_regular_file() && it->path().extension() == ".col" ? 1 : 0;
-    }
-    CHECK(files == 200u * 2u * 29u);
   }
 }
