@@ -50,6 +50,15 @@ Plan moves_of(DemoCopy& d,
   return p;
 }
 
+/// 24 moves onto P3-dn1: 12 chunks from P1-dn1, the next 12 from P2-dn1.
+Plan two_dozen_moves_to_p3(DemoCopy& d, const Inventory& inv)
+{
+  Plan plan = moves_of(d, inv, "P1-dn1", "P3-dn1", 0, 12);
+  Plan more = moves_of(d, inv, "P2-dn1", "P3-dn1", 12, 12);
+  plan.moves.insert(plan.moves.end(), more.moves.begin(), more.moves.end());
+  return plan;
+}
+
 /// Replays a journal: the most tasks "running" at once touching each node, counting a task from
 /// its running record to its final one (the executor takes a node's slot before the first and
 /// frees it after the second, so this never over-counts).
@@ -86,9 +95,7 @@ TEST_SUITE("executor")
   {
     DemoCopy d("exec-limits");
     auto inv = d.inventory();
-    Plan plan = moves_of(d, inv, "P1-dn1", "P3-dn1", 0, 12);
-    Plan more = moves_of(d, inv, "P2-dn1", "P3-dn1", 12, 12);
-    plan.moves.insert(plan.moves.end(), more.moves.begin(), more.moves.end());
+    Plan plan = two_dozen_moves_to_p3(d, inv);
     REQUIRE(plan.moves.size() == 24);
     auto s = settings_for(d, "run-limits");
     s.write.concurrency = 6;
@@ -152,9 +159,7 @@ TEST_SUITE("executor")
     // fast a task runs.
     DemoCopy d("exec-local-per-node");
     auto inv = d.inventory();
-    Plan plan = moves_of(d, inv, "P1-dn1", "P3-dn1", 0, 12);
-    Plan more = moves_of(d, inv, "P2-dn1", "P3-dn1", 12, 12);
-    plan.moves.insert(plan.moves.end(), more.moves.begin(), more.moves.end());
+    Plan plan = two_dozen_moves_to_p3(d, inv);
     REQUIRE(plan.moves.size() == 24);
     auto s = settings_for(d, "run-local-per-node");
     REQUIRE(s.write.per_node == 0);
