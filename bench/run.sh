@@ -17,7 +17,7 @@
 # Knobs (flag or environment): --runs RUNS (3), --chunk-size CHUNK (4M, the demo's chunk size),
 # --dates DATES (10: the demo's dates kept; fewer drop the later ones, so fewer chunks move),
 # --scan-dates SCAN_DATES (25: the scan tree is the demo's DATES dates over 1 KiB chunks, copied
-# this many times: 5,000 chunks x 2 replicas x 29 files), BUILD (build), PORT_BASE (28222),
+# this many times: 5,000 chunks x 2 replicas x 29 files), BUILD (build), PORT_BASE (the first free of 28222, 28232, ...),
 # XFS (ext4: loop-mounted ext4 images under the scratch directory; tmpfs to use tmpfs mounts),
 # BENCH_TMP (/var/tmp, where the scratch directory goes), SYNC_RSS_LIMIT (64M: the --max-memory of
 # the sync-rss rows). Needs root (page-cache drop, sshd with root login by key, mounts),
@@ -34,7 +34,7 @@ RUNS=${RUNS:-3}
 CHUNK=${CHUNK:-4M}
 DATES=${DATES:-10}
 SCAN_DATES=${SCAN_DATES:-25}
-PORT_BASE=${PORT_BASE:-28222}
+PORT_BASE=${PORT_BASE:-} # default: the first free of 28222, 28232, ... (after the sources below)
 XFS=${XFS:-ext4}
 only=""
 usage() { sed -n '/^# Every/,/^# table line/p' "$0" | sed 's/^# \{0,1\}//'; exit 0; }
@@ -72,6 +72,7 @@ if [ ! -x "$BUILD/clsync" ]; then  # a clean clone: build what the bench runs (R
   cmake --build "$BUILD" -j"$(nproc)" --target clsync clsync-agent-static >&2
 fi
 . "$here/loopback_sshd.sh"
+PORT_BASE=${PORT_BASE:-$(free_port_base 28222 2 3 4)}
 . "$here/rows_move.sh"
 . "$here/rows_scan.sh"
 . "$here/rows_repo.sh"

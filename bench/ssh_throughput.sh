@@ -18,7 +18,7 @@ BUILD=${BUILD:-build}
 SIZE_MB=${SIZE_MB:-2048}
 RUNS=${RUNS:-3}
 PAR=${PAR:-4}
-PORT_BASE=${PORT_BASE:-24222}
+PORT_BASE=${PORT_BASE:-}
 CLSYNC=$(realpath "$BUILD/clsync")
 DRIVER=$(realpath "$BUILD/bench/clsync-bench-ssh-copy")
 [ -x "$CLSYNC" ] && [ -x "$DRIVER" ] || {
@@ -36,6 +36,7 @@ trap cleanup EXIT
 mkdir -p /run/sshd "$work/src" "$work/dst"
 
 . "$(dirname "$0")/loopback_sshd.sh"
+PORT_BASE=${PORT_BASE:-$(free_port_base 24222 2 3)}
 start_loopback_sshd "$work" "$PORT_BASE" 2 3
 SSH_OPTS=(-i "$work/client" -o UserKnownHostsFile="$work/known_hosts" -o StrictHostKeyChecking=yes
           -o BatchMode=yes -o IdentitiesOnly=yes)
