@@ -25,6 +25,14 @@ bench_begin() {
 # (unless BENCH_KEEP=1: then it says where it is).
 bench_cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # Persistent agents of the no-change rows: each by the PID listening on its socket.
+  local s p
+  for s in "$work"/run/clsync/*.sock; do
+    [ -S "$s" ] || continue
+    for p in $(ss -xlpn "src $s" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); do
+      kill "$p" 2>/dev/null || true
+    done
+  done
   if [ -f "$work/mounts" ]; then
     tac "$work/mounts" | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" || true; done
   fi

@@ -36,6 +36,9 @@ start_loopback_sshd() {
   ssh-keygen -q -t ed25519 -N '' -f "$work/client"
   cp "$work/client.pub" "$work/authorized_keys"
   : > "$work/known_hosts"
+  # Sessions' runtime directory: persistent agents (--agent-persist) put their sockets there,
+  # and bench_cleanup stops them.
+  mkdir -p -m 700 "$work/run"
   for n in "$@"; do
     port=$((port_base + n))
     if port_listening "127.0.0.$n" "$port"; then
@@ -58,6 +61,7 @@ UseDNS no
 MaxStartups 100
 MaxSessions 100
 Subsystem sftp /usr/lib/openssh/sftp-server
+SetEnv XDG_RUNTIME_DIR=$work/run
 EOF
     [ -z "${SSHD_CIPHERS:-}" ] || echo "Ciphers $SSHD_CIPHERS" >> "$work/sshd$n.conf"
     /usr/sbin/sshd -D -e -f "$work/sshd$n.conf" 2>"$work/sshd$n.log" &

@@ -9,7 +9,9 @@
 #include "core/exceptions.hpp"
 #include "core/json_names.hpp"
 #include "core/cluster/topology.hpp"
+#include "core/units.hpp"
 #include "transport/errors.hpp"
+#include "transport/open.hpp"
 
 #include <nlohmann/json.hpp>
 #include <spdlog/sinks/basic_file_sink.h>
@@ -217,6 +219,10 @@ void build_app(CLI::App& app, GlobalOptions& global, std::vector<Command>& comma
   app.add_flag("--no-progress", global.no_progress, "no progress display on stderr");
   app.add_flag("--deploy-agent", global.deploy_agent,
                "upload a static clsync agent to SSH nodes where agent_command is missing");
+  app.add_option("--agent-persist", global.agent_persist,
+                 "keep each SSH node's agent running this long after a run, reached next time "
+                 "without a login shell (0: off, the default)")
+      ->envname("CLSYNC_SSH_AGENT_PERSIST");
   app.add_flag("--fake-tty", global.fake_tty)->group("");  // hidden: tests
 
   commands.reserve(k_commands.size());
@@ -279,6 +285,7 @@ int run(int argc, char** argv)
   }
 
   setup_logging(global);
+  transport::set_transport_debug_log([](const std::string& line) { spdlog::debug("{}", line); });
   install_signal_handlers();
   auto events = make_events(global);
 
@@ -294,7 +301,16 @@ int run(int argc, char** argv)
   OutputSpool held;
   std::ostream& out = global.json ? held.stream() : std::cout;
   ctx.connect.connections = global.connections;
+  ctx.connect.agent_memory_dir = (ctx.state_dir / "agents").string();
   try {
+    if (!global.agent_persist.empty()) {
+      const auto s = core::parse_duration(global.agent_persist, "--agent-persist").count();
+      if (s > 7 * 86400) {
+        throw UsageError("--agent-persist: at most 7d, got '" + global.agent_persist + "'",
+                         "0 turns it off");
+      }
+      ctx.connect.agent_persist_s = static_cast<int>(s);
+    }
     if (chosen->needs == Needs::topology || !global.config.empty()) {
       if (global.config.empty()) {
         throw UsageError("'" + chosen->sub->get_name() + "' needs a topology file",

@@ -68,6 +68,7 @@ Command make_backup(CLI::App& app)
   return {sub, Needs::topology,
           [opts](core::Context& ctx, const GlobalOptions& global, std::ostream& out) {
             core::repo::BackupResult r;
+            apply_run_connect(opts->connect, ctx);
             try {
               r = core::repo::backup(ctx, *opts);
             } catch (const Error& err) {

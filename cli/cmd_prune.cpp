@@ -113,6 +113,7 @@ Command make_prune(CLI::App& app)
               "  removal failed; 4 while a backup, push or prune holds the repository lock");
   return {sub, Needs::nothing,
           [=](core::Context& ctx, const GlobalOptions& global, std::ostream& out) {
+            apply_run_connect(*connect, ctx);
             const auto where = core::repo::parse_repo_location(*repo_text);
             if (opts->keep.empty()) {
               // Before connecting: a usage error needs no repository.

@@ -100,6 +100,8 @@ Command make_push(CLI::App& app)
             opts->connect.deploy_agent = opts->connect.deploy_agent || global.deploy_agent;
             opts->dest_connect.deploy_agent =
                 opts->dest_connect.deploy_agent || global.deploy_agent;
+            apply_run_connect(opts->connect, ctx);
+            apply_run_connect(opts->dest_connect, ctx);
             auto result = core::repo::push(ctx, *opts);
             if (global.json) {
               out << core::dump_json(push_json(result, opts->dry_run), 2) << '\n';

@@ -155,6 +155,7 @@ Command make_restore(CLI::App& app)
   return {sub, Needs::topology,
           [opts](core::Context& ctx, const GlobalOptions& g, std::ostream& out) {
             opts->connect.deploy_agent = g.deploy_agent;
+            apply_run_connect(opts->connect, ctx);
             RestoreResult r;
             try {
               r = core::repo::restore(ctx, *opts);

@@ -102,7 +102,8 @@ Command make_snapshots(CLI::App& app)
               "\n  snapshots: 3 when a snapshot could not be read; 5 with --check-age when the\n"
               "  newest snapshot of a group is too old or there is none (5 wins over 3)");
   return {sub, Needs::nothing,
-          [=](core::Context&, const GlobalOptions& global, std::ostream& out) {
+          [=](core::Context& ctx, const GlobalOptions& global, std::ostream& out) {
+            apply_run_connect(*connect, ctx);
             core::repo::SnapshotsOptions opts;
             if (!check_age->empty()) {
               opts.check_age = core::parse_duration(*check_age, "--check-age");

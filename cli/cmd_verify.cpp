@@ -92,6 +92,7 @@ Command make_verify(CLI::App& app)
               "  repository cannot be read at all");
   return {sub, Needs::nothing,
           [=](core::Context& ctx, const GlobalOptions& global, std::ostream& out) {
+            apply_run_connect(*connect, ctx);
             if (!against->repo.empty()) {
               if (!repo_text->empty()) {
                 throw UsageError("verify takes REPO or -c FILE --against REPO, not both");

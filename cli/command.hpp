@@ -28,6 +28,7 @@ struct GlobalOptions {
   std::string state_dir;            ///< default: $XDG_STATE_HOME/clsync or ~/.local/state/clsync
   bool no_progress = false;
   bool deploy_agent = false;  ///< upload the static agent to SSH nodes that lack agent_command
+  std::string agent_persist;  ///< --agent-persist DURATION (0: off); empty: the topology's
   /// --connections of the commands that take an inventory: nodes connected and scanned at once
   int connections = core::k_default_connections;
   bool fake_tty = false;  ///< hidden: render progress as if stderr were a terminal (tests)

@@ -35,4 +35,10 @@ void add_repo_options(CLI::App& sub, core::repo::RepoConnect& c, const std::stri
       ->group(group);
 }
 
+void apply_run_connect(core::repo::RepoConnect& c, const core::Context& ctx)
+{
+  c.agent_persist_s = ctx.connect.agent_persist_s.value_or(0);
+  c.agent_memory_dir = ctx.connect.agent_memory_dir;
+}
+
 } // namespace clsync::cli

@@ -2,6 +2,7 @@
 // Copyright (c) clsync developers
 #pragma once
 
+#include "core/context.hpp"
 #include "core/repo/repository.hpp"
 
 #include <CLI/CLI.hpp>
@@ -15,5 +16,9 @@ namespace clsync::cli {
 /// to `sub`, bound to `c`. With `prefix` (push: "dest-"), the names get it (--dest-identity …)
 /// and no environment variables, so two repositories can be reached differently.
 void add_repo_options(CLI::App& sub, core::repo::RepoConnect& c, const std::string& prefix = {});
+
+/// The run-wide connection settings an ssh:// repository shares with SSH nodes: the global
+/// --agent-persist (CLSYNC_SSH_AGENT_PERSIST) and where agent sockets are remembered.
+void apply_run_connect(core::repo::RepoConnect& c, const core::Context& ctx);
 
 } // namespace clsync::cli

@@ -2,7 +2,7 @@
 _clsync() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
   local commands="status backup push restore sync-online rebalance-nodes rebalance-disks move-replicas repair snapshots verify prune demo agent"
-  local globals="-h --help --version -c --config --json -v --verbose -q --quiet --log-file --log-format --state-dir --no-progress --deploy-agent"
+  local globals="-h --help --version -c --config --json -v --verbose -q --quiet --log-file --log-format --state-dir --no-progress --deploy-agent --agent-persist"
   local sub="" i
   for ((i = 1; i < COMP_CWORD; i++)); do
     case " $commands " in *" ${COMP_WORDS[i]} "*) sub=${COMP_WORDS[i]}; break ;; esac

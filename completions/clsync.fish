@@ -11,6 +11,7 @@ complete -c clsync -l log-format -r -d 'progress on stderr: text or json (NDJSON
 complete -c clsync -l state-dir -r -F -d 'task journal and caches'
 complete -c clsync -l no-progress -r -d 'no progress display on stderr'
 complete -c clsync -l deploy-agent -r -d 'upload a static clsync agent to SSH nodes where agent_command is missing'
+complete -c clsync -l agent-persist -r -d 'keep each SSH node\'s agent running this long after a run, reached next time without a login shell (0: off, the default)'
 complete -c clsync -n '__fish_use_subcommand' -a status -d 'Show where every replica lives, health and balance'
 complete -c clsync -n '__fish_seen_subcommand_from status' -s h -l help -r -d 'print this help and exit'
 complete -c clsync -n '__fish_seen_subcommand_from status' -l by -r -d 'also group chunks by db, table or volume'

@@ -200,6 +200,10 @@ struct Hello {
   std::vector<std::string> roots;    ///< volumes / repository roots the agent may touch
   std::uint32_t keepalive_ms = 5000; ///< how often a busy agent sends KEEPALIVE
   bool compress = false;             ///< the agent should send file bytes as DATA_ZSTD
+  /// Seconds a persistent agent (agent_daemon.hpp) should wait for the next connection; 0:
+  /// none. An optional field (an older agent ignores it, and then names no socket), so no
+  /// protocol bump.
+  std::uint32_t persist_s = 0;
 };
 
 struct HelloReply {
@@ -208,6 +212,9 @@ struct HelloReply {
   std::string hostname;
   std::uint32_t euid = 0;
   std::string error; ///< non-empty: the agent refused the hello (bad roots), and exits
+  /// The unix socket a persistent agent of this build listens on (when the hello asked for
+  /// persistence and one runs), for the client's next run; optional, empty: none.
+  std::string socket;
 };
 
 /// The payload of an ERROR frame.

@@ -2,6 +2,7 @@
 // Copyright (c) clsync developers
 #include "transport/agent_server.hpp"
 
+#include "transport/agent_daemon.hpp"
 #include "transport/agent_protocol.hpp"
 #include "transport/agent_server_io.hpp"
 #include "transport/wire_number.hpp"
@@ -147,6 +148,9 @@ private:
         reply.error = e.what();
       }
     }
+    if (reply.error.empty() && hello.persist_s > 0) {
+      reply.socket = persistent_socket(hello.persist_s);
+    }
     m_out.send(MsgType::hello_reply, wire::to_wire(reply));
     if (!reply.error.empty()) {
       return false;
@@ -158,6 +162,29 @@ private:
     m_keepalive =
         std::chrono::milliseconds(std::clamp<std::uint32_t>(hello.keepalive_ms, 50, 60000));
     return true;
+  }
+
+  /// The socket of a persistent agent (agent_daemon.hpp) for the client's next run: the one
+  /// serving us, or one started now (before any thread of ours runs: it forks). "" when
+  /// none can run here; the reason goes to stderr, which the client shows only on failures.
+  std::string persistent_socket(std::uint32_t persist_s)
+  {
+    if (!current_daemon_socket().empty()) {
+      return current_daemon_socket();
+    }
+    constexpr std::uint32_t k_max_persist_s = 7 * 86400;
+    AgentNodeMaker make = m_make;
+    auto serve = [make](int fd) {
+      Server server(fd, fd, make);
+      return server.run();
+    };
+    std::string why;
+    std::string path = ensure_agent_daemon(
+        std::chrono::seconds(std::min(persist_s, k_max_persist_s)), serve, why);
+    if (path.empty()) {
+      std::fprintf(stderr, "clsync agent: no persistent agent: %s\n", why.c_str());
+    }
+    return path;
   }
 
   std::string root(const json& j, const char* key)

@@ -87,7 +87,8 @@ json to_wire(const Hello& v)
           {"version", v.version},
           {"roots", v.roots},
           {"keepalive_ms", v.keepalive_ms},
-          {"compress", v.compress}};
+          {"compress", v.compress},
+          {"persist_s", v.persist_s}};
 }
 void from_wire(const json& j, Hello& v)
 {
@@ -96,6 +97,7 @@ void from_wire(const json& j, Hello& v)
   req(j, "roots", v.roots);
   opt(j, "keepalive_ms", v.keepalive_ms);
   opt(j, "compress", v.compress);
+  opt(j, "persist_s", v.persist_s);
 }
 
 json to_wire(const HelloReply& v)
@@ -104,6 +106,9 @@ json to_wire(const HelloReply& v)
       {"protocol", v.protocol}, {"version", v.version}, {"hostname", v.hostname}, {"euid", v.euid}};
   if (!v.error.empty()) {
     j["error"] = v.error;
+  }
+  if (!v.socket.empty()) {
+    j["socket"] = v.socket;
   }
   return j;
 }
@@ -118,6 +123,7 @@ void from_wire(const json& j, HelloReply& v)
   req(j, "hostname", v.hostname);
   req(j, "euid", v.euid);
   opt(j, "error", v.error);
+  opt(j, "socket", v.socket);
 }
 
 json to_wire(const ErrorInfo& v)

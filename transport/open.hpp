@@ -4,6 +4,7 @@
 
 #include "transport/node.hpp"
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,7 +32,17 @@ struct SshTarget {
   /// zstd on the wire for file bytes (--compress), both directions. Loses on fast links
   /// (the CPU becomes the limit); for WANs.
   bool compress = false;
+  /// Persistent agent (--agent-persist, agent_daemon.hpp): seconds the node's agent waits
+  /// for the next run on a unix socket; 0: off (every run starts its agent over exec).
+  int agent_persist_s = 0;
+  /// Where the client remembers each node's agent socket (a file per node); required when
+  /// agent_persist_s > 0, else persistence is off.
+  std::string agent_memory_dir;
 };
+
+/// Where the SSH transport writes its debug lines (a fallback from the persistent agent to
+/// exec, say); by default nowhere. Set once, before any node connects.
+void set_transport_debug_log(std::function<void(const std::string&)> log);
 
 /// A node whose volumes are on this machine. `roots` are its volumes (absolute paths).
 std::shared_ptr<Node> make_local_node(const std::string& name, std::vector<std::string> roots);

@@ -14,6 +14,8 @@
 #include <string_view>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
 #ifndef CLSYNC_VERSION
 #define CLSYNC_VERSION "0.0.0"
 #endif
@@ -21,6 +23,104 @@
 namespace clsync::transport {
 
 namespace {
+
+std::function<void(const std::string&)>& debug_sink()
+{
+  static std::function<void(const std::string&)> sink;
+  return sink;
+}
+
+void debug_log(const std::string& line)
+{
+  if (auto& sink = debug_sink()) {
+    sink(line);
+  }
+}
+
+/// What the client remembers of a node's persistent agent (agent_daemon.hpp), one small JSON
+/// file per node (user, host, port and agent command) in SshTarget::agent_memory_dir.
+struct AgentMemory {
+  std::string socket;
+  std::uint32_t euid = 0;
+  std::string version;
+};
+
+class AgentMemoryFile {
+public:
+  explicit AgentMemoryFile(const SshTarget& t)
+  {
+    if (t.agent_persist_s <= 0 || t.agent_memory_dir.empty()) {
+      return;
+    }
+    const std::string key = t.user + "@" + t.host + ":" + std::to_string(t.port) + "\n" +
+                            t.agent_command;
+    std::uint64_t h = 1469598103934665603ull;
+    for (unsigned char c : key) {
+      h = (h ^ c) * 1099511628211ull;
+    }
+    char name[32];
+    std::snprintf(name, sizeof name, "%016llx.json", static_cast<unsigned long long>(h));
+    m_path = std::filesystem::path(t.agent_memory_dir) / name;
+  }
+  bool enabled() const { return !m_path.empty(); }
+
+  std::optional<AgentMemory> read() const
+  {
+    std::lock_guard lock(m_mutex);
+    std::ifstream in(m_path);
+    if (!in) {
+      return std::nullopt;
+    }
+    // Our own file, but a damaged one only means "start over exec".
+    auto j = nlohmann::json::parse(in, nullptr, false);
+    if (!j.is_object() || !j.contains("socket") || !j["socket"].is_string() ||
+        !j.contains("euid") || !j["euid"].is_number_unsigned() || !j.contains("version") ||
+        !j["version"].is_string()) {
+      return std::nullopt;
+    }
+    AgentMemory m;
+    m.socket = j["socket"].get<std::string>();
+    m.euid = j["euid"].get<std::uint32_t>();
+    m.version = j["version"].get<std::string>();
+    if (m.socket.empty() || m.socket.front() != '/') {
+      return std::nullopt;
+    }
+    return m;
+  }
+
+  /// Best effort: a memory that cannot be written costs the next run a shell start.
+  void write(const AgentMemory& m) const
+  {
+    std::lock_guard lock(m_mutex);
+    std::error_code ec;
+    std::filesystem::create_directories(m_path.parent_path(), ec);
+    const auto tmp = m_path.string() + ".tmp." + std::to_string(::getpid());
+    {
+      std::ofstream out(tmp, std::ios::trunc);
+      out << nlohmann::json{{"socket", m.socket}, {"euid", m.euid}, {"version", m.version}}.dump()
+          << '\n';
+      if (!out) {
+        std::filesystem::remove(tmp, ec);
+        return;
+      }
+    }
+    std::filesystem::rename(tmp, m_path, ec);
+    if (ec) {
+      std::filesystem::remove(tmp, ec);
+    }
+  }
+
+  void forget() const
+  {
+    std::lock_guard lock(m_mutex);
+    std::error_code ec;
+    std::filesystem::remove(m_path, ec);
+  }
+
+private:
+  std::filesystem::path m_path;
+  mutable std::mutex m_mutex;
+};
 
 /// Where --deploy-agent puts the static agent on a node (the login shell expands '~').
 const std::string k_deployed_agent = std::string("~/.cache/clsync/agent-") + CLSYNC_VERSION;
@@ -78,13 +178,19 @@ public:
 
   std::unique_ptr<AgentStream> operator()()
   {
+    std::shared_ptr<SshSession> session;
+    if (m_memory.enabled()) {
+      if (auto stream = open_persistent(session)) {
+        return stream;
+      }
+    }
     std::string command;
     {
       std::lock_guard lock(m_mutex);
       command = m_agent_command;
     }
     try {
-      return open_agent(command);
+      return open_agent(command, std::move(session));
     } catch (const AgentMissing& missing) {
       if (!m_target.deploy_agent) {
         throw TransportError(FailureKind::error,
@@ -119,20 +225,70 @@ public:
   }
 
 private:
-  /// A fresh session per attempt: a session is one exec channel, so a failed command never
-  /// leaves a channel behind on the session the agent then runs on.
-  std::unique_ptr<AgentStream> open_agent(const std::string& command)
+  wire::Hello make_hello() const
   {
-    auto channel =
-        std::make_unique<SshExecChannel>(SshSession::connect(m_target),
-                                         agent_command_shell_word(command) + " agent");
     wire::Hello hello;
     hello.version = CLSYNC_VERSION;
     hello.roots = m_target.roots;
     hello.compress = m_target.compress;
     hello.keepalive_ms =
         static_cast<std::uint32_t>(std::clamp(m_target.io_timeout_s * 1000 / 4, 50, 5000));
-    if (!try_agent_hello(*channel, hello, m_label)) {
+    hello.persist_s = static_cast<std::uint32_t>(std::max(0, m_target.agent_persist_s));
+    return hello;
+  }
+
+  /// The node's persistent agent, through a direct-streamlocal channel to the socket the last
+  /// exec agent named: no shell, no process start. Anything wrong (nothing remembered, no
+  /// daemon, a socket that is not the agent we remember, a protocol mismatch) gives nullptr,
+  /// leaving `session` (when it connected) for the exec channel. Connect errors are the
+  /// node's and pass as they would over exec.
+  std::unique_ptr<AgentStream> open_persistent(std::shared_ptr<SshSession>& session)
+  {
+    auto memory = m_memory.read();
+    if (!memory) {
+      return nullptr;
+    }
+    session = SshSession::connect(m_target);
+    try {
+      auto channel = std::make_unique<SshExecChannel>(session, NodeUnixSocket{memory->socket});
+      auto reply = try_agent_hello(*channel, make_hello(), m_label);
+      if (!reply) {
+        throw TransportError(FailureKind::error, "closed before the hello reply");
+      }
+      // The agent the exec channel started (same uid, same build), not something else that
+      // listens there.
+      if (reply->euid != memory->euid || reply->version != memory->version) {
+        throw TransportError(FailureKind::error,
+                             "answered as uid " + std::to_string(reply->euid) + ", version " +
+                                 reply->version);
+      }
+      return channel;
+    } catch (const TransportError& e) {
+      debug_log(m_label + ": persistent agent at " + memory->socket + " not used (" + e.what() +
+                "); starting the agent over exec");
+      m_memory.forget();
+      return nullptr;
+    }
+  }
+
+  /// A fresh session per attempt (or `session`, fresh from a failed persistent attempt whose
+  /// channel is closed): a session is one exec channel, so a failed command never leaves a
+  /// channel behind on the session the agent then runs on.
+  std::unique_ptr<AgentStream> open_agent(const std::string& command,
+                                          std::shared_ptr<SshSession> session = nullptr)
+  {
+    auto channel = std::make_unique<SshExecChannel>(
+        session ? std::move(session) : SshSession::connect(m_target),
+        agent_command_shell_word(command) + " agent");
+    auto reply = try_agent_hello(*channel, make_hello(), m_label);
+    if (reply && m_memory.enabled()) {
+      if (reply->socket.empty()) {
+        m_memory.forget();
+      } else {
+        m_memory.write(AgentMemory{reply->socket, reply->euid, reply->version});
+      }
+    }
+    if (!reply) {
       // exit 127 is the shell's "command not found"; 126 "found but cannot execute".
       int status = channel->exit_status();
       std::string diag = channel->diagnostics();
@@ -181,11 +337,17 @@ private:
 
   SshTarget m_target;
   std::string m_label;
+  AgentMemoryFile m_memory{m_target};
   std::mutex m_mutex;
   std::string m_agent_command;
 };
 
 } // namespace
+
+void set_transport_debug_log(std::function<void(const std::string&)> log)
+{
+  debug_sink() = std::move(log);
+}
 
 std::shared_ptr<Node> make_ssh_node(const SshTarget& target)
 {

@@ -332,6 +332,28 @@ SshExecChannel::SshExecChannel(std::shared_ptr<SshSession> session, const std::s
   ssh_set_blocking(s, 0);
 }
 
+SshExecChannel::SshExecChannel(std::shared_ptr<SshSession> session, const NodeUnixSocket& socket)
+    : m_impl(std::make_unique<Impl>())
+{
+  auto& d = *m_impl;
+  d.session = std::move(session);
+  d.si = d.session->m_impl.get();
+  ssh_session s = d.si->s;
+  ssh_set_blocking(s, 1);
+  d.ch = ssh_channel_new(s);
+  if (!d.ch) {
+    d.lost("channel creation");
+  }
+  // The originator fields are informational for sshd.
+  if (ssh_channel_open_forward_unix(d.ch, socket.path.c_str(), "127.0.0.1", 0) != SSH_OK) {
+    std::string why = d.si->error();
+    ssh_set_blocking(s, 0);
+    throw TransportError(FailureKind::error, d.si->label + ": cannot reach the agent socket " +
+                                                 socket.path + (why.empty() ? "" : ": " + why));
+  }
+  ssh_set_blocking(s, 0);
+}
+
 SshExecChannel::~SshExecChannel()
 {
   if (m_impl->ch) {

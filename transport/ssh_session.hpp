@@ -50,13 +50,23 @@ private:
   friend class SshExecChannel;
 };
 
-/// A command running on the node over an exec channel of `session`, as a byte stream with
-/// deadlines (AgentStream). The channel keeps its session alive.
+/// A unix socket on the node, reached through a `direct-streamlocal` channel (sshd connects
+/// to it as the authenticated user; no shell, no process start).
+struct NodeUnixSocket {
+  std::string path;
+};
+
+/// A command running on the node over an exec channel of `session` (or a persistent agent
+/// reached over a direct-streamlocal channel), as a byte stream with deadlines (AgentStream).
+/// The channel keeps its session alive.
 class SshExecChannel : public AgentStream {
 public:
   /// Opens a session channel and requests `command` (run by the node's login shell).
   /// Throws TransportError naming the node.
   SshExecChannel(std::shared_ptr<SshSession> session, const std::string& command);
+  /// Opens a direct-streamlocal channel to `socket` on the node. Throws TransportError
+  /// naming the node (refused: nothing listens there, or sshd forbids forwarding).
+  SshExecChannel(std::shared_ptr<SshSession> session, const NodeUnixSocket& socket);
   ~SshExecChannel() override;
 
   std::size_t read_some(char* buf, std::size_t n) override;

@@ -28,6 +28,8 @@ std::shared_ptr<transport::Node> open_node_with(const NodeSpec& spec, const Conn
   t.io_timeout_s = spec.ssh.io_timeout_s;
   t.compress = c.compress;
   t.deploy_agent = c.deploy_agent;
+  t.agent_persist_s = c.agent_persist_s.value_or(spec.ssh.agent_persist_s);
+  t.agent_memory_dir = c.agent_memory_dir;
   return transport::make_ssh_node(t);
 }
 

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 
@@ -31,6 +32,10 @@ struct ConnectOptions {
   /// Nodes an inventory connects to and scans at once (--connections): its worker threads,
   /// and, in a cluster with more nodes than this, the most SSH sessions it holds open.
   int connections = k_default_connections;
+  /// --agent-persist in seconds, over the topology's agent_persist; unset: the topology's.
+  std::optional<int> agent_persist_s;
+  /// Where the client remembers each node's persistent agent socket (<state dir>/agents).
+  std::string agent_memory_dir;
 };
 
 /// open_node with these options for SSH nodes.

@@ -35,7 +35,8 @@ const std::vector<std::string> k_ssh_keys{"user",
                                           "host_key_policy",
                                           "agent_command",
                                           "connect_timeout",
-                                          "io_timeout"};
+                                          "io_timeout",
+                                          "agent_persist"};
 const std::vector<std::string> k_node_own_keys{"name", "host",     "volumes", "zone",
                                                "weight", "transfer", "direct"};
 const std::vector<std::string> k_database_keys{"levels", "replication"};
@@ -101,6 +102,25 @@ int timeout_seconds(const yaml::Reader& r, const Field& f, const std::string& na
   return static_cast<int>(s);
 }
 
+/// A persistent agent's idle time: 0 (off) to 7 days.
+int persist_seconds(const yaml::Reader& r, const Field& f, const std::string& name)
+{
+  const char* expected = ": expected 0 (off) or a duration up to 7d (e.g. 2h), got ";
+  if (!f.value.IsScalar() || f.value.Scalar().empty()) {
+    r.fail(f.mark(), name + expected + yaml::describe(f.value));
+  }
+  long long s = 0;
+  try {
+    s = parse_duration(f.value.Scalar()).count();
+  } catch (const UsageError&) {
+    r.fail(f.mark(), name + expected + yaml::describe(f.value));
+  }
+  if (s < 0 || s > 7 * 86400) {
+    r.fail(f.mark(), name + expected + yaml::describe(f.value));
+  }
+  return static_cast<int>(s);
+}
+
 /// A login name ssh can only read as a name: letters, digits, '.', '_', '-' (not first), and a
 /// trailing '$'. Anything else (`-oProxyCommand=…`, spaces, shell characters) would be read by
 /// ssh or a shell as something else.
@@ -155,6 +175,8 @@ void apply_ssh(const yaml::Reader& r, const Fields& fields, SshSettings& ssh)
       ssh.connect_timeout_s = timeout_seconds(r, f, key);
     } else if (key == "io_timeout") {
       ssh.io_timeout_s = timeout_seconds(r, f, key);
+    } else if (key == "agent_persist") {
+      ssh.agent_persist_s = persist_seconds(r, f, key);
     }
   }
 }

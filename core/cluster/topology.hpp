@@ -23,6 +23,9 @@ struct SshSettings {
   std::string agent_command = "clsync";
   int connect_timeout_s = 10;
   int io_timeout_s = 60;
+  /// `agent_persist`: seconds the node's agent waits for the next run on a unix socket
+  /// (transport/agent_daemon.hpp); 0: off. --agent-persist overrides it.
+  int agent_persist_s = 0;
 };
 
 /// How chunks travel between two nodes (SPEC §6): through clsync (relay), or pulled by the

@@ -108,6 +108,8 @@ std::shared_ptr<transport::Node> open_node(const RepoLocation& where, const Repo
   t.connect_timeout_s = how.connect_timeout_s;
   t.io_timeout_s = how.io_timeout_s;
   t.deploy_agent = how.deploy_agent;
+  t.agent_persist_s = how.agent_persist_s;
+  t.agent_memory_dir = how.agent_memory_dir;
   return transport::make_ssh_node(t);
 }
 

@@ -45,6 +45,8 @@ struct RepoConnect {
   int connect_timeout_s = 10;
   int io_timeout_s = 60;
   bool deploy_agent = false;
+  int agent_persist_s = 0;       ///< --agent-persist (transport/agent_daemon.hpp); 0: off
+  std::string agent_memory_dir;  ///< <state dir>/agents: remembered agent sockets
 };
 
 class Repository {

@@ -156,6 +156,8 @@ SshdHarness::SshdHarness(int count, const std::string& name) : m_dir(scratch_dir
   std::error_code ec;
   fs::create_directories("/run/sshd", ec);
   fs::create_directories(home());
+  fs::create_directories(runtime_dir());
+  fs::permissions(runtime_dir(), fs::perms::owner_all);
   run_or_fail("ssh-keygen -q -t ed25519 -N '' -C clsync-test-client -f " + client_key().string());
   fs::copy_file(client_key().string() + ".pub", m_dir / "authorized_keys");
   for (int i = 0; i < count; ++i) {
@@ -234,7 +236,10 @@ void SshdHarness::write_config(int i)
     << "LogLevel VERBOSE\n"
     << "Subsystem sftp /usr/lib/openssh/sftp-server\n"
     // Sessions get a home of their own: --deploy-agent writes under ~ on the node.
-    << "SetEnv HOME=" << home().string() << "\n";
+    // and a runtime directory of their own: a persistent agent's socket (--agent-persist)
+    // lives there, apart from other tests' and the machine's.
+    << "SetEnv HOME=" << home().string() << " XDG_RUNTIME_DIR=" << runtime_dir().string()
+    << "\n";
   if (!c) {
     fail("cannot write " + h.config.string());
   }

@@ -43,6 +43,9 @@ public:
   std::filesystem::path known_hosts() const { return m_dir / "known_hosts"; }
   /// $HOME of every session (shared by the hosts; they all run on this machine).
   std::filesystem::path home() const { return m_dir / "home"; }
+  /// $XDG_RUNTIME_DIR of every session (0700): persistent agents put their sockets in
+  /// runtime_dir()/clsync.
+  std::filesystem::path runtime_dir() const { return m_dir / "run"; }
   /// The known_hosts line of host `i`: "[127.0.0.N]:PORT ssh-ed25519 AAAA…".
   std::string known_hosts_line(int i) const;
   /// A topology file's `ssh:` block (ending in "nodes:\n") for the harness's hosts: user root,

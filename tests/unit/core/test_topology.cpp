@@ -67,6 +67,7 @@ nodes:
     user: root
     host_key_policy: accept-new
     io_timeout: 2m
+    agent_persist: 2h
     volumes:
       - /ssd/ssd0/./chunkData
   - name: P3.dn_1
@@ -108,6 +109,8 @@ databases:
     CHECK(p2.ssh.port == 22);
     CHECK(p2.ssh.host_key_policy == HostKeyPolicy::accept_new);
     CHECK(p2.ssh.io_timeout_s == 120);
+    CHECK(p2.ssh.agent_persist_s == 7200);
+    CHECK(p1.ssh.agent_persist_s == 0); // off unless asked for
     CHECK(p2.ssh.identity == home + "/.ssh/id_ed25519"); // inherited
     CHECK(p2.volumes == std::vector<std::string>{"/ssd/ssd0/chunkData"});
     CHECK_FALSE(p2.weight.has_value());
@@ -343,6 +346,9 @@ databases:
     expect_error(head + "    connect_timeout: soon\n",
                  "t.yaml:7:22: ", "connect_timeout: expected seconds");
     expect_error(head + "    io_timeout: 0\n", "t.yaml:7:17: ", "expected 1 second to 1 day");
+    expect_error(head + "    agent_persist: 8d\n", "t.yaml:7:20: ",
+                 "agent_persist: expected 0 (off) or a duration up to 7d");
+    expect_error(head + "    agent_persist: soon\n", "t.yaml:7:20: ", "agent_persist: expected");
     expect_error(head + "    user: [a]\n",
                  "t.yaml:7:11: ", "user: expected a non-empty string, got a list");
     expect_error(head + "    zone:\n", "t.yaml:7:5: ", "zone: expected a non-empty string");
