@@ -318,7 +318,7 @@ private:
                            m_who + ": " + path_of(m_cur.path) + " was not ended before finish");
     }
     // Every file and directory of the chunk, then the temp directory itself: one batch per
-    // chunk, its fsyncs in one pass (sync_fds_parallel).
+    // chunk, its fsyncs overlapped (sync_fds_parallel).
     std::vector<UniqueFd> dir_fds;
     std::vector<int> fds;
     std::vector<std::string> names;

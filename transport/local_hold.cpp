@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Copyright (c) clsync developers
 // Removal holds and chunk location of the local node (the executor's re-count, SPEC §5).
+#include "transport/host_identity.hpp"
 #include "transport/local_node.hpp"
 #include "transport/safe_path.hpp"
 #include "transport/sha256.hpp"
@@ -8,6 +9,7 @@
 #include <atomic>
 #include <cerrno>
 #include <fcntl.h>
+#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 namespace clsync::transport {
@@ -40,6 +42,25 @@ std::string read_hold(int rootfd, const std::string& name, bool& exists)
 }
 
 } // namespace
+
+bool hold_outlives_crash(const std::string& record)
+{
+  const auto j = nlohmann::json::parse(record, nullptr, false);
+  if (!j.is_object()) {
+    return true;
+  }
+  auto text = [&j](const char* field) {
+    const auto it = j.find(field);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  const HostIdentity& me = this_host_identity();
+  // "host:<name>" is the fallback of a machine without a machine id: names are shared by
+  // clones, so it proves nothing.
+  const bool here = !me.machine_id.empty() && me.machine_id.rfind("host:", 0) != 0 &&
+                    !me.boot_id.empty() && text("machine") == me.machine_id &&
+                    text("boot") == me.boot_id;
+  return !here;
+}
 
 std::string hold_name(const std::string& key)
 {
@@ -100,7 +121,8 @@ LocalNode::place_hold(const std::string& volume, const std::string& key, const s
   if (rc != 0) {
     throw_errno(describe(), "place hold", display, rc);
   }
-  if (int e = sync_fd(root.get()); e != 0) {
+  // The record was synced before the link above: a hold that a crash leaves is never empty.
+  if (int e = hold_outlives_crash(record) ? sync_fd(root.get()) : 0; e != 0) {
     throw_errno(describe(), "sync volume", root_of(volume), e);
   }
   if (placed) {
@@ -129,7 +151,7 @@ void LocalNode::release_hold(const std::string& volume,
   if (::unlinkat(root.get(), name.c_str(), 0) != 0 && errno != ENOENT) {
     throw_errno(describe(), "remove hold", join_path(root_of(volume), name), errno);
   }
-  if (int e = sync_fd(root.get()); e != 0) {
+  if (int e = hold_outlives_crash(record) ? sync_fd(root.get()) : 0; e != 0) {
     throw_errno(describe(), "sync volume", root_of(volume), e);
   }
 }

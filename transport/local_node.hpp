@@ -171,6 +171,16 @@ std::string trash_dir_name(const std::string& task);
 std::string intent_name(const std::string& task);
 /// `.clsync-hold-<first 32 hex digits of SHA-256 of key>`: the removal hold of a chunk.
 std::string hold_name(const std::string& key);
+/// Whether the hold of `record` (core's hold_record: "machine", "boot") must survive a crash of
+/// this machine, i.e. be made durable by an fsync of the volume root when placed and released.
+/// Not when its holder is a process of this machine in this boot (a local node, or an agent
+/// reached over ssh from this same machine): a crash ends the holder's run with the hold, and a
+/// hold whose holder is gone decides nothing — recovery removes it when it finds it, and finding
+/// it or not changes nothing else (core/run/recovery.cpp, SPEC §5). A holder on another machine
+/// may outlive this node's crash and still count on its hold, so it keeps both fsyncs; so does
+/// a record that cannot be read. The record itself is always synced before it is linked in, so
+/// a hold that a crash leaves behind is never empty.
+bool hold_outlives_crash(const std::string& record);
 inline constexpr const char* k_lease_name = ".clsync-lease";
 
 } // namespace clsync::transport

@@ -47,7 +47,7 @@ void batch_remove_empty_parents(int rootfd, const std::string& key, std::set<std
   touched.insert(path);
 }
 
-/// fsyncs each directory of `dirs` (relative to `rootfd`; "" is the root), in one pass
+/// fsyncs each directory of `dirs` (relative to `rootfd`; "" is the root), overlapped
 /// (through sync_fds_parallel). A directory that is gone (removed as an empty parent since) needs
 /// none. Returns "" or the first failure.
 std::string batch_sync_dirs(int rootfd, const std::string& root, const std::set<std::string>& dirs)

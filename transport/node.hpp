@@ -205,7 +205,8 @@ public:
   virtual std::vector<ChunkLocation> locate_chunk(const std::string& key) = 0;
 
   /// Places the removal hold of chunk `key` on `volume`: creates `.clsync-hold-<id>` (id: the
-  /// first 32 hex digits of SHA-256 of the key) with O_EXCL, holding `record` (JSON), durably.
+  /// first 32 hex digits of SHA-256 of the key) with O_EXCL, holding `record` (JSON), durably
+  /// unless its holder runs on the node's own machine in this boot (hold_outlives_crash).
   /// Returns "" when placed or when the existing hold's record equals `record` (a retry); else
   /// the record of the hold that is there (another removal holds this replica).
   virtual std::string

@@ -8,11 +8,12 @@
 
 namespace clsync::transport {
 
-/// fsync(2) of every descriptor of `fds`, one after the other for now (posix_io.cpp says why
-/// the overlapping version was turned back); callers that sync many descriptors at once go
-/// through here, the one place to overlap them again. Returns (index, errno) of the first
-/// failure, or (npos, 0). Never retries a failed fsync (a second one may report success with the
-/// data lost).
+/// fsync(2) of every descriptor of `fds`, overlapped: the calling thread and up to 7 helper
+/// threads of its own (kept for the caller's lifetime) each sync a fixed share, so one journal
+/// commit and merged cache flushes serve many of them; the call returns when all are done.
+/// Each descriptor still gets its own fsync. Returns (index, errno) of the failure with the
+/// lowest index, or (npos, 0). Never retries a failed fsync (a second one may report success
+/// with the data lost).
 std::pair<std::size_t, int> sync_fds_parallel(const std::vector<int>& fds);
 
 } // namespace clsync::transport

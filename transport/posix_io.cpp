@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
+#include <cstdint>
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
@@ -185,18 +187,137 @@ int sync_fd(int fd) noexcept
   return 0;
 }
 
-std::pair<std::size_t, int> sync_fds_parallel(const std::vector<int>& fds)
-{
-  // One after the other for now: with a thread per wait, a fault injected per thread (strace's
-  // `when=1` counts each new thread's calls afresh) failed every chunk of a move at once, and
-  // the fault suites (faults_disk: "the copy's first fsync") could no longer tell one failed
-  // task from a failed run. The overlapping version comes back with thread-aware fault tests.
-  for (std::size_t i = 0; i < fds.size(); ++i) {
-    if (int e = sync_fd(fds[i]); e != 0) {
-      return {i, e};
+namespace {
+
+/// The threads that overlap one caller's fsyncs: the calling thread and up to k_lanes - 1
+/// helpers of its own, started on its first batch and kept until it exits. Each batch gives
+/// descriptor i to lane i % lanes, always the same lanes in the same order, so a thread keeps
+/// its role from one batch to the next: a fault injected by strace at the n-th fsync *of a
+/// thread* (its counters are per thread) hits the same kind of call whatever batch runs, and a
+/// worker's second chunk does not meet fresh threads (what turned the first, thread-per-wait
+/// version back). Helpers are per calling thread, never shared: a slow disk under one task
+/// never queues another task's fsyncs behind it.
+class SyncCrew {
+public:
+  static constexpr std::size_t k_lanes = 8;
+
+  SyncCrew() = default;
+  SyncCrew(const SyncCrew&) = delete;
+  SyncCrew& operator=(const SyncCrew&) = delete;
+
+  ~SyncCrew()
+  {
+    {
+      std::lock_guard lock(m_mutex);
+      m_stop = true;
+    }
+    m_start.notify_all();
+    for (auto& t : m_helpers) {
+      t.join();
     }
   }
-  return {std::string::npos, 0};
+
+  std::pair<std::size_t, int> sync(const std::vector<int>& fds)
+  {
+    grow(std::min(k_lanes, fds.size()) - 1);
+    const std::size_t lanes = std::min(m_helpers.size() + 1, fds.size());
+    {
+      std::lock_guard lock(m_mutex);
+      m_fds = &fds;
+      m_lanes = lanes;
+      m_pending = lanes - 1;
+      m_failed = {std::string::npos, 0};
+      ++m_generation;
+    }
+    m_start.notify_all();
+    run_lane(0);
+    std::unique_lock lock(m_mutex);
+    m_done.wait(lock, [&] { return m_pending == 0; });
+    m_fds = nullptr;
+    return m_failed;
+  }
+
+private:
+  /// Up to `helpers` helper threads; fewer when the system has no thread to spare (the lanes
+  /// that exist do all of it).
+  void grow(std::size_t helpers)
+  {
+    while (m_helpers.size() < helpers) {
+      const std::size_t lane = m_helpers.size() + 1;
+      std::uint64_t seen = 0;
+      {
+        std::lock_guard lock(m_mutex);
+        seen = m_generation;
+      }
+      try {
+        m_helpers.emplace_back([this, lane, seen] { helper(lane, seen); });
+      } catch (const std::system_error&) {
+        return;
+      }
+    }
+  }
+
+  void helper(std::size_t lane, std::uint64_t seen)
+  {
+    std::unique_lock lock(m_mutex);
+    while (true) {
+      m_start.wait(lock, [&] { return m_stop || m_generation != seen; });
+      if (m_stop) {
+        return;
+      }
+      seen = m_generation;
+      if (lane >= m_lanes) {
+        continue; // a batch smaller than the crew
+      }
+      lock.unlock();
+      run_lane(lane);
+      lock.lock();
+      if (--m_pending == 0) {
+        m_done.notify_one();
+      }
+    }
+  }
+
+  /// Every descriptor of the lane gets exactly one fsync, whatever the others report: a failed
+  /// one is never tried again (a second fsync may report success with the data lost).
+  void run_lane(std::size_t lane)
+  {
+    const std::vector<int>& fds = *m_fds;
+    for (std::size_t i = lane; i < fds.size(); i += m_lanes) {
+      if (int e = sync_fd(fds[i]); e != 0) {
+        std::lock_guard lock(m_mutex);
+        if (i < m_failed.first) {
+          m_failed = {i, e}; // the lowest index: the same file named whichever lane was first
+        }
+      }
+    }
+  }
+
+  std::mutex m_mutex;
+  std::condition_variable m_start, m_done;
+  std::vector<std::thread> m_helpers;
+  const std::vector<int>* m_fds = nullptr;
+  std::size_t m_lanes = 1;
+  std::size_t m_pending = 0;
+  std::uint64_t m_generation = 0;
+  std::pair<std::size_t, int> m_failed{std::string::npos, 0};
+  bool m_stop = false;
+};
+
+} // namespace
+
+std::pair<std::size_t, int> sync_fds_parallel(const std::vector<int>& fds)
+{
+  if (fds.size() <= 1) {
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+      if (int e = sync_fd(fds[i]); e != 0) {
+        return {i, e};
+      }
+    }
+    return {std::string::npos, 0};
+  }
+  thread_local SyncCrew crew;
+  return crew.sync(fds);
 }
 
 std::string join_path(std::string_view root, std::string_view rel)

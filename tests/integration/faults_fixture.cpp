@@ -12,6 +12,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <sys/statvfs.h>
 #include <spawn.h>
@@ -351,12 +352,25 @@ void fill_leaving(const fs::path& dir, std::uint64_t keep)
   }
 }
 
-/// The line of the call strace failed, from its log.
+/// The line of the call strace failed, from its log. A call that another thread's call cut in
+/// two (strace prints "PID fsync(5</path> <unfinished ...>", later "PID <... fsync resumed>) =
+/// -1 EIO") is put back together from its thread's two halves, so the path is in the line.
 std::string injected_call(const fs::path& log)
 {
   std::istringstream in(read_file(log));
+  std::map<std::string, std::string> unfinished; ///< thread id → its call's first half
   for (std::string line; std::getline(in, line);) {
+    const std::string tid = line.substr(0, line.find(' '));
+    const auto cut = line.find(" <unfinished ...>");
+    if (cut != std::string::npos) {
+      unfinished[tid] = line.substr(0, cut);
+      continue;
+    }
     if (contains(line, "(INJECTED)")) {
+      const auto resumed = line.find(" resumed>");
+      if (resumed != std::string::npos && unfinished.count(tid)) {
+        return unfinished[tid] + line.substr(resumed + 9);
+      }
       return line;
     }
   }

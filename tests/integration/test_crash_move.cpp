@@ -294,6 +294,47 @@ TEST_SUITE("crash_move")
     test::sweep_fault_points("repair/local", move_maker<RepairCrash>(), k_move_ci_budget);
   }
 
+  TEST_CASE("a local move: a chunk's fsyncs overlap on helper threads, and the holds of this "
+            "machine's run skip the volume root's fsyncs")
+  {
+    // 30 chunks drained from P1-dn1 to P3-dn1, two tasks at a time. Before: each chunk's temp
+    // was synced by its task's thread alone (2 threads in all), and each of a move's three
+    // removal holds synced its volume root when placed and when released (13 root fsyncs a
+    // chunk); the holder runs on this machine, so a crash that could lose them ends it too.
+    MoveReplicasCrash c("fsync-placement");
+    const fs::path trace = c.c.dir / "fsyncs.txt";
+    const int rc = test::run_shell("strace -f -qq -o '" + trace.string() +
+                                   "' -y -e trace=fsync " + CLSYNC_BINARY + " " + c.command() +
+                                   " >/dev/null 2>&1");
+    REQUIRE(rc == 0);
+    c.check_converged("fsync placement");
+    std::set<std::string> temp_threads;
+    int temp = 0, roots = 0, hold_records = 0;
+    std::ifstream calls(trace);
+    const std::regex call(R"(^(\d+)\s+fsync\(\d+<([^>]*)>)");
+    for (std::string line; std::getline(calls, line);) {
+      std::smatch m;
+      if (!std::regex_search(line, m, call)) {
+        continue;  // "<... fsync resumed>": counted at its first half
+      }
+      const std::string path = m[2];
+      if (path.find("/.clsync-tmp-") != std::string::npos) {
+        ++temp;
+        temp_threads.insert(m[1]);
+      } else if (path.find("/.clsync-part-intent-hold") != std::string::npos) {
+        ++hold_records;
+      } else if (path.size() >= 10 && path.compare(path.size() - 10, 10, "/chunkData") == 0) {
+        ++roots;
+      }
+    }
+    INFO("temp fsyncs ", temp, " on ", temp_threads.size(), " threads; root fsyncs ", roots,
+         "; hold records ", hold_records);
+    CHECK(temp >= 30 * 3);              // every file and directory of each chunk, still
+    CHECK(temp_threads.size() > 2);     // helpers of the two workers
+    CHECK(hold_records == 30 * 3);      // a hold's record is still synced before it is linked
+    CHECK(roots <= 30 * 8);             // 13 a chunk before
+  }
+
   TEST_CASE("rebalance-disks on one filesystem: one intent per batch, each directory synced once")
   {
     // Before batching, each rename wrote and removed two intents of its own and synced its
