@@ -9,15 +9,16 @@
 #include <string>
 
 /// Holding a command's `--json` output until the run ends (SPEC §9: stdout carries exactly one
-/// document whatever happens) without holding it in memory: the first MiB stays in memory, the
-/// rest goes to an unlinked temporary file in $TMPDIR (or /tmp). A document of a million chunks
-/// costs disk, not RSS.
+/// document whatever happens) without holding it in memory: the first 256 KiB stay in memory,
+/// the rest goes to an unlinked temporary file in $TMPDIR (or /tmp). A document of a million
+/// chunks costs disk, not RSS. (A MiB, before, was a third of `status --json --chunks`'s peak
+/// over plain status's on 10,000 replicas.)
 namespace clsync::cli {
 
 class OutputSpool {
 public:
   /// `memory_limit`: bytes kept in memory before the spool moves to a file.
-  explicit OutputSpool(std::size_t memory_limit = std::size_t{1} << 20);
+  explicit OutputSpool(std::size_t memory_limit = std::size_t{256} << 10);
   ~OutputSpool();
   OutputSpool(const OutputSpool&) = delete;
   OutputSpool& operator=(const OutputSpool&) = delete;

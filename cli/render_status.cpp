@@ -134,7 +134,7 @@ json chunk_json(const core::Chunk& c)
 {
   json partition = json::object();
   json partition_b64 = json::object();
-  for (const auto& [level, value] : c.partition) {
+  for (const auto& [level, value] : c.partition()) {
     json one = json::object();
     core::put_name(one, "v", value);
     partition[level] = one["v"];

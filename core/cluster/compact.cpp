@@ -3,6 +3,7 @@
 #include "core/cluster/compact.hpp"
 
 #include <mutex>
+#include <set>
 #include <unordered_set>
 
 namespace clsync::core {
@@ -48,6 +49,27 @@ const std::string* Name::intern(std::string_view s)
     it = t.strings.emplace(s).first;
   }
   return &*it;
+}
+
+const std::vector<Name>* LevelNames::intern(std::vector<Name> names)
+{
+  // Never freed, like the strings: a database has one list, and chunks point to it.
+  static std::mutex mutex;
+  static auto* lists = new std::set<std::vector<Name>>;
+  std::lock_guard lock(mutex);
+  return &*lists->insert(std::move(names)).first;
+}
+
+LevelNames::LevelNames() : m_names(intern({})) {}
+
+LevelNames::LevelNames(const std::vector<std::string>& names)
+    : m_names(intern(std::vector<Name>(names.begin(), names.end())))
+{
+}
+
+LevelNames::LevelNames(std::initializer_list<std::string_view> names)
+    : m_names(intern(std::vector<Name>(names.begin(), names.end())))
+{
 }
 
 namespace {

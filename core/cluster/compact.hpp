@@ -9,6 +9,7 @@
 #include <functional>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -140,6 +141,75 @@ private:
 };
 static_assert(sizeof(HashText) == 33);
 
+/// A HashText most replicas lack (content hashes: only --verify computes them): 8 bytes when
+/// empty, where a HashText costs 33. Reads like the HashText it holds; copies are deep.
+class RareHash {
+public:
+  RareHash() = default;
+  RareHash(const HashText& h) { assign(h); }                         // NOLINT
+  RareHash(std::string_view s) : RareHash(HashText(s)) {}             // NOLINT
+  RareHash(const std::string& s) : RareHash(HashText(s)) {}           // NOLINT
+  RareHash(const char* s) : RareHash(HashText(s)) {}                  // NOLINT
+  RareHash(const RareHash& o) { if (o.m_h) { m_h = std::make_unique<HashText>(*o.m_h); } }
+  RareHash(RareHash&&) noexcept = default;
+  RareHash& operator=(const RareHash& o) { if (this != &o) { RareHash(o).swap(*this); } return *this; }
+  RareHash& operator=(RareHash&&) noexcept = default;
+
+  std::string str() const { return m_h ? m_h->str() : std::string(); }
+  operator std::string() const { return str(); }  // NOLINT
+  bool empty() const { return !m_h; }
+  std::size_t size() const { return m_h ? m_h->size() : 0; }
+  void swap(RareHash& o) noexcept { m_h.swap(o.m_h); }
+
+  friend bool operator==(const RareHash& a, const RareHash& b)
+  {
+    return a.empty() ? b.empty() : !b.empty() && *a.m_h == *b.m_h;
+  }
+  friend bool operator==(const RareHash& a, std::string_view b) { return a == RareHash(b); }
+  friend bool operator==(const RareHash& a, const std::string& b) { return a == RareHash(b); }
+  friend bool operator==(const RareHash& a, const char* b) { return a == RareHash(b); }
+  friend std::string operator+(const RareHash& a, const std::string& b) { return a.str() + b; }
+  friend std::string operator+(const std::string& a, const RareHash& b) { return a + b.str(); }
+  friend std::string operator+(const char* a, const RareHash& b) { return a + b.str(); }
+  friend std::string operator+(const RareHash& a, const char* b) { return a.str() + b; }
+  friend std::ostream& operator<<(std::ostream& os, const RareHash& h) { return os << h.str(); }
+
+private:
+  void assign(const HashText& h)
+  {
+    if (!h.empty()) {
+      m_h = std::make_unique<HashText>(h);
+    }
+  }
+  std::unique_ptr<HashText> m_h;
+};
+
+/// A count that may be unknown (bytes on disk, when the scan reported them), in 8 bytes where
+/// std::optional<std::uint64_t> costs 16: the all-ones value means unknown (no file system
+/// holds 2^64 - 1 bytes). Reads like the std::optional it replaces.
+class OptionalCount {
+public:
+  OptionalCount() = default;
+  OptionalCount(std::uint64_t v) : m_v(v) {}  // NOLINT
+  OptionalCount(std::nullopt_t) {}            // NOLINT
+  OptionalCount(const std::optional<std::uint64_t>& v) : m_v(v.value_or(k_unknown)) {}  // NOLINT
+
+  bool has_value() const { return m_v != k_unknown; }
+  explicit operator bool() const { return has_value(); }
+  std::uint64_t operator*() const { return m_v; }
+  std::uint64_t value_or(std::uint64_t other) const { return has_value() ? m_v : other; }
+  operator std::optional<std::uint64_t>() const  // NOLINT
+  {
+    return has_value() ? std::optional<std::uint64_t>(m_v) : std::nullopt;
+  }
+  friend bool operator==(const OptionalCount& a, const OptionalCount& b) = default;
+  friend bool operator==(const OptionalCount& a, std::uint64_t b) { return a.has_value() && a.m_v == b; }
+
+private:
+  static constexpr std::uint64_t k_unknown = ~std::uint64_t{0};
+  std::uint64_t m_v = k_unknown;
+};
+
 /// A value most replicas lack (special files, file lists): 8 bytes when empty, the vector
 /// itself when not. Reads like the std::vector it holds; copies are deep.
 template <typename T>
@@ -194,6 +264,26 @@ private:
   std::unique_ptr<std::vector<T>> m_v;
 };
 
+/// The level names of a database's partitions ("date", "hash"), interned as a list: every chunk
+/// of a database shares one, 8 bytes a chunk. Reads like the std::vector<Name> it points to.
+class LevelNames {
+public:
+  LevelNames();
+  LevelNames(const std::vector<std::string>& names);     // NOLINT
+  LevelNames(std::initializer_list<std::string_view> names);
+
+  std::size_t size() const { return m_names->size(); }
+  bool empty() const { return m_names->empty(); }
+  const Name& operator[](std::size_t i) const { return (*m_names)[i]; }
+  auto begin() const { return m_names->begin(); }
+  auto end() const { return m_names->end(); }
+  friend bool operator==(const LevelNames& a, const LevelNames& b) { return a.m_names == b.m_names; }
+
+private:
+  static const std::vector<Name>* intern(std::vector<Name> names);
+  const std::vector<Name>* m_names;
+};
+
 /// JSON (nlohmann, found by ADL): a Name or a HashText is written as its text.
 template <typename Json>
 void to_json(Json& j, const Name& n)
@@ -202,6 +292,11 @@ void to_json(Json& j, const Name& n)
 }
 template <typename Json>
 void to_json(Json& j, const HashText& h)
+{
+  j = h.str();
+}
+template <typename Json>
+void to_json(Json& j, const RareHash& h)
 {
   j = h.str();
 }

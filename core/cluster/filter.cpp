@@ -377,9 +377,10 @@ bool ChunkFilter::matches(const Chunk& chunk) const
     }
   }
   for (const auto& w : m_where) {
-    const auto it = std::find_if(chunk.partition.begin(), chunk.partition.end(),
+    const auto partition = chunk.partition();
+    const auto it = std::find_if(partition.begin(), partition.end(),
                                  [&](const auto& lv) { return lv.first == w.level; });
-    if (it == chunk.partition.end()) {
+    if (it == partition.end()) {
       return false;
     }
     const int c = compare_filter_values(classify_filter_value(it->second), w.value);

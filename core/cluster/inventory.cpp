@@ -118,10 +118,7 @@ bool parse_chunk_key(const Topology& topo, std::string_view key, Chunk& out)
   out.key = std::string(key);
   out.db = parts.front();
   out.table = parts.back();
-  out.partition.clear();
-  for (std::size_t i = 0; i < db->levels.size(); ++i) {
-    out.partition.emplace_back(db->levels[i], parts[i + 1]);
-  }
+  out.levels = db->levels;
   out.replication = db->replication.value_or(topo.replication);
   return true;
 }

@@ -11,7 +11,6 @@
 #include <cstdint>
 #include <initializer_list>
 #include <iterator>
-#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -34,14 +33,14 @@ struct Replica {
   std::uint64_t bytes = 0;
   std::uint64_t files = 0;
   /// Bytes on disk (sparse files count their data only), when the scan reported them.
-  std::optional<std::uint64_t> allocated_bytes;
+  OptionalCount allocated_bytes;
   std::int64_t newest_mtime_ns = 0;
   Rare<std::string> special;            ///< the special files' relative paths
   Rare<transport::FileEntry> file_list; ///< with InventoryOptions::with_files only
+  RareHash content_hash;  ///< with --verify only: a pointer, not 33 bytes, without it
   // The 33-byte digests and the flags last, packed without padding between them.
   HashText fingerprint;
   HashText layout_hash;
-  HashText content_hash;  ///< with --verify only
   bool has_special = false;  ///< holds symlinks/devices/FIFOs/sockets: never moved
   bool duplicate = false;    ///< a second copy on the same node (not counted as a replica)
 };
@@ -133,7 +132,9 @@ struct Chunk {
   std::string key;  ///< "<db>/<level values…>/<table>"
   Name db;
   Name table;
-  std::vector<std::pair<Name, Name>> partition;  ///< (level name, value) in order
+  /// The database's partition levels; their values are the parts of `key` between db and
+  /// table, so they are not stored again (issue 10: memory).
+  LevelNames levels;
   std::uint64_t bytes = 0;  ///< size of one replica (the largest, if they differ)
   std::vector<Replica> replicas;  ///< sorted by node order, then volume
   int replication = 0;      ///< wanted replica count
@@ -149,6 +150,8 @@ struct Chunk {
   /// Replicas counted for replication: one per node (duplicates excluded).
   int replica_count() const;
   bool on_node(std::string_view node) const;
+  /// (level name, value) in order; the values point into `key`.
+  std::vector<std::pair<Name, std::string_view>> partition() const;
   /// The partition path: level values joined by '/' ("20200601/3").
   std::string partition_path() const;
 };
@@ -294,9 +297,11 @@ private:
   const Topology& m_topo;
   InventoryOptions m_opts;
   Inventory m_inv;  ///< nodes and counts; chunks are in m_chunks until finish()
-  /// Chunks in arrival order: a deque, so growing never copies them all (a vector's doubling
-  /// holds the old and the new array at once, at the peak).
-  std::deque<Chunk> m_chunks;
+  /// Chunks in arrival order, handed to the inventory as they are (sorted in place) by finish().
+  /// A vector, not a deque: the deque's blocks and the inventory's vector then existed together
+  /// at the peak, the whole chunk table twice; a vector's doubling holds its old array and the
+  /// moved half of the new one only for a moment, while the scan is still short of its end.
+  std::vector<Chunk> m_chunks;
   /// Open-addressed index of m_chunks by key (k_none: empty slot); a power of two, ≤ half full.
   std::vector<std::uint32_t> m_slots;
   std::vector<bool> m_added;

@@ -245,8 +245,11 @@ bool ScanFolder::fold(std::size_t node, transport::ReplicaScan& rs)
     r.file_list = std::move(rs.file_list);
   }
   auto& replicas = m_chunks[c].replicas;
-  // Most chunks have a handful of replicas: grow one at a time, not by doubling.
-  replicas.reserve(replicas.size() + 1);
+  // Room for the wanted replicas at once: one allocation a chunk, not one per replica (each
+  // freeing the last, in whichever scan thread's malloc arena it came from). Past that, grow
+  // one at a time, not by doubling.
+  replicas.reserve(replicas.empty() ? static_cast<std::size_t>(std::max(1, m_chunks[c].replication))
+                                    : replicas.size() + 1);
   replicas.push_back(std::move(r));
   return true;
 }
@@ -347,19 +350,9 @@ Inventory ScanFolder::finish()
   }
   std::vector<std::uint32_t>().swap(m_slots);
   Inventory inv = std::move(m_inv);
-  // Moved out front first, so the deque's blocks are freed as the vector fills. A chunk left
-  // without replicas had them only on a node that turned unreachable.
-  std::size_t kept = 0;
-  for (const auto& c : m_chunks) {
-    kept += c.replicas.empty() ? 0 : 1;
-  }
-  inv.chunks.reserve(kept);
-  while (!m_chunks.empty()) {
-    if (!m_chunks.front().replicas.empty()) {
-      inv.chunks.push_back(std::move(m_chunks.front()));
-    }
-    m_chunks.pop_front();
-  }
+  // A chunk left without replicas had them only on a node that turned unreachable.
+  std::erase_if(m_chunks, [](const Chunk& c) { return c.replicas.empty(); });
+  inv.chunks = std::move(m_chunks);
   check_volume_identity(m_topo, inv);
   for (std::size_t i = 0; i < m_topo.nodes.size(); ++i) {
     for (auto& p : m_problems[i]) {

@@ -44,8 +44,8 @@ void fill_identity(SnapshotChunk& out, const Chunk& c)
   out.db = c.db;
   out.table = c.table;
   out.partition.clear();
-  for (const auto& [level, value] : c.partition) {
-    out.partition.push_back(value);
+  for (const auto& [level, value] : c.partition()) {
+    out.partition.emplace_back(value);
   }
 }
 

@@ -55,8 +55,8 @@ repo::Snapshot make_repository(DemoCopy& a,
     sc.key = c.key;
     sc.db = c.db;
     sc.table = c.table;
-    for (const auto& [level, value] : c.partition) {
-      sc.partition.push_back(value);
+    for (const auto& [level, value] : c.partition()) {
+      sc.partition.emplace_back(value);
     }
     sc.manifest = packed.manifest;
     sc.object = hash;

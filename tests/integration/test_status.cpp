@@ -148,8 +148,8 @@ TEST_SUITE("status")
     const Chunk* ch = r.inventory.chunk("Level1/20200601/3/Snapshot");
     REQUIRE(ch != nullptr);
     CHECK(ch->bytes == 300);
-    REQUIRE(ch->partition.size() == 2);
-    CHECK(ch->partition[1].second == "3");
+    REQUIRE(ch->partition().size() == 2);
+    CHECK(ch->partition()[1].second == "3");
     REQUIRE(ch->replicas.size() == 2);
     CHECK(ch->replicas[0].node == "n1");
     CHECK(ch->replicas[0].files == 3);

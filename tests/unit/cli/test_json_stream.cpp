@@ -147,6 +147,14 @@ TEST_SUITE("cli::json_stream")
     small.stream() << R"({"a": 1})" << '\n';
     CHECK_FALSE(small.on_file());
     CHECK(small.holds_one_document());
+    // By default a quarter of a MiB is held in memory, no more (issue 10: the held document
+    // was a third of `status --json --chunks`'s peak over plain status's).
+    cli::OutputSpool held;
+    held.stream() << std::string((std::size_t{256} << 10) - 1, ' ');
+    CHECK_FALSE(held.on_file());
+    held.stream() << "{}";
+    CHECK(held.on_file());
+    CHECK(held.holds_one_document());
 
     cli::OutputSpool big(64);
     std::string expected = "[";

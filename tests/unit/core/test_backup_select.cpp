@@ -27,7 +27,7 @@ Inventory two_nodes()
     c.key = key;
     c.db = "db";
     c.table = "t";
-    c.partition = {{"p", std::string(key).substr(3, 1)}};
+    c.levels = {"p"};  // the value is the key's "1", "2" or "3"
     c.bytes = 100;
     for (const char* n : {"A", "B"}) {
       Replica r;

@@ -4,6 +4,9 @@
 #include "core/cluster/inventory.hpp"
 
 #include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include <optional>
 
 #include <algorithm>
 #include <map>
@@ -148,7 +151,73 @@ TEST_SUITE("core::compact")
   TEST_CASE("a replica record stays small")
   {
     // The inventory's per-replica cost (issue 10: ≤ 300 B per replica on a real scan).
-    CHECK(sizeof(Replica) <= 200);
+    CHECK(sizeof(Replica) <= 144);
+  }
+
+  TEST_CASE("a RareHash reads like the HashText it holds, and costs a pointer when empty")
+  {
+    const std::string digest(64, 'b');
+    RareHash none;
+    CHECK(none.empty());
+    CHECK(none.str().empty());
+    CHECK(none == "");
+    CHECK(none == RareHash(""));  // an empty text is no hash: nothing allocated
+    RareHash h = digest;
+    CHECK_FALSE(h.empty());
+    CHECK(h.size() == 64);
+    CHECK(h.str() == digest);
+    CHECK(h == digest);
+    CHECK_FALSE(h == none);
+    CHECK_FALSE(h == std::string(63, 'b') + "c");
+    RareHash copy = h;  // deep
+    h = RareHash("label");
+    CHECK(copy == digest);
+    CHECK(h.str() == "label");
+    CHECK("x " + copy == "x " + digest);
+    nlohmann::json j = copy;
+    CHECK(j == digest);
+  }
+
+  TEST_CASE("an OptionalCount reads like std::optional<std::uint64_t> in 8 bytes")
+  {
+    OptionalCount unknown;
+    CHECK_FALSE(unknown);
+    CHECK_FALSE(unknown.has_value());
+    CHECK(unknown.value_or(7) == 7);
+    CHECK(std::optional<std::uint64_t>(unknown) == std::nullopt);
+    OptionalCount zero = std::optional<std::uint64_t>(0);
+    CHECK(zero);
+    CHECK(*zero == 0);
+    CHECK(zero == 0u);
+    OptionalCount some = std::uint64_t{12288};
+    CHECK(*some == 12288);
+    CHECK(std::optional<std::uint64_t>(some) == 12288u);
+    CHECK_FALSE(unknown == some);
+    OptionalCount none = std::optional<std::uint64_t>();
+    CHECK(none == unknown);
+  }
+
+  TEST_CASE("level names are interned as a list, and a chunk's partition values come from its key")
+  {
+    const LevelNames a = std::vector<std::string>{"date", "hash"};
+    const LevelNames b{"date", "hash"};
+    CHECK(a == b);  // one list, shared
+    CHECK_FALSE(a == LevelNames{"date"});
+    CHECK(LevelNames().empty());
+    REQUIRE(a.size() == 2);
+    CHECK(a[1] == "hash");
+
+    Chunk c;
+    c.key = "db/20200601/3/T";
+    CHECK(c.partition().empty());  // no levels: no partition
+    c.levels = a;
+    const auto p = c.partition();
+    REQUIRE(p.size() == 2);
+    CHECK(p[0].first == "date");
+    CHECK(p[0].second == "20200601");
+    CHECK(p[1].first == "hash");
+    CHECK(p[1].second == "3");
+    CHECK(c.partition_path() == "20200601/3");
   }
 
   TEST_CASE("nodes folded in any order give the inventory build_inventory gives")

@@ -40,11 +40,13 @@ Chunk filter_chunk(const std::string& db,
   Chunk c;
   c.db = db;
   c.table = table;
-  c.partition.assign(partition.begin(), partition.end());
+  std::vector<std::string> levels;
   c.key = db;
-  for (const auto& p : c.partition) {
+  for (const auto& p : partition) {
+    levels.push_back(p.first);
     c.key += "/" + p.second;
   }
+  c.levels = levels;
   c.key += "/" + table;
   return c;
 }
