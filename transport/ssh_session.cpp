@@ -34,6 +34,13 @@ std::string expand_home(const std::string& p)
   return p;
 }
 
+/// Whether libssh's error text says a timeout passed ("Timeout", "timed out").
+bool mentions_timeout(std::string why)
+{
+  std::transform(why.begin(), why.end(), why.begin(), [](unsigned char c) { return std::tolower(c); });
+  return why.find("timeout") != std::string::npos || why.find("timed out") != std::string::npos;
+}
+
 std::string lower_first(std::string s)
 {
   if (!s.empty()) {
@@ -135,12 +142,19 @@ struct SshSession::Impl {
   {
     std::string tried;
     auto note = [&](const std::string& what) { tried += (tried.empty() ? "" : ", ") + what; };
+    // Only DENIED (and PARTIAL) are the server's "no": a method that timed out (AGAIN in
+    // blocking mode once SSH_OPTIONS_TIMEOUT passed, or ERROR saying so) is a hung host, and
+    // trying the next method would end as "authentication failed" for a node that never answered.
     auto check = [&](int rc) {
       if (rc == SSH_AUTH_SUCCESS) {
         return true;
       }
       if (rc == SSH_AUTH_ERROR && !ssh_is_connected(s)) {
         fail(FailureKind::error, "connection lost during authentication: " + error(), true);
+      }
+      if (rc == SSH_AUTH_AGAIN || (rc == SSH_AUTH_ERROR && mentions_timeout(error()))) {
+        fail(FailureKind::timeout, "authentication timed out after " +
+                                       std::to_string(connect_timeout_s) + " s: " + error());
       }
       return false;
     };
@@ -220,7 +234,7 @@ std::shared_ptr<SshSession> SshSession::connect(const SshTarget& t)
     std::string why = impl->error();
     std::string l = why;
     std::transform(l.begin(), l.end(), l.begin(), [](unsigned char c) { return std::tolower(c); });
-    if (l.find("timeout") != std::string::npos || l.find("timed out") != std::string::npos) {
+    if (mentions_timeout(why)) {
       impl->fail(FailureKind::timeout,
                  "connect timed out after " + std::to_string(timeout) + " s (" + why + ")");
     }

@@ -4,6 +4,7 @@
 // Host keys, authentication and connection failures against real sshd servers (SPEC §6).
 #include "tests/support/scratch.hpp"
 #include "tests/support/sshd_harness.hpp"
+#include "tests/support/tcp_proxy.hpp"
 #include "transport/ssh_session.hpp"
 
 #include <doctest/doctest.h>
@@ -136,5 +137,46 @@ TEST_SUITE("ssh_security")
     CHECK_MESSAGE(contains(m, "node P7-dn1 (" + h.host(0).address + ":" +
                                   std::to_string(h.host(0).port) + "): connection refused"),
                   m);
+  }
+
+  TEST_CASE("a host that stops answering mid-authentication times out; it is not refused")
+  {
+    // A frozen host caught between key exchange and the server's answer to our key: libssh's
+    // blocking userauth gives up at the connect timeout, and taking that for the server's "no"
+    // reported "authentication failed" (wrong kind, wrong advice) for a host that never
+    // answered (integration.inventory_many saw it when the freeze caught a login mid-way).
+    SshdHarness h(1, "ssh-auth-stall");
+    auto t = h.target(0, {}, "P5-dn1");
+    t.known_hosts = (h.dir() / "stall_known_hosts").string();
+    t.accept_new = true;
+    t.connect_timeout_s = 1;
+    std::uint64_t whole = 0;
+    {
+      clsync::test::TcpProxy probe("127.0.0.62", h.host(0).address, h.host(0).port, {});
+      t.host = probe.address();
+      t.port = probe.port();
+      SshSession::connect(t);
+      whole = probe.bytes(); // the key exchange and the login, both ways
+    }
+    REQUIRE(whole > 2048);
+    // Stall the link at points through the last 2 KiB of the login: some fall inside
+    // authentication. None may read as a refusal.
+    int timed_out_in_auth = 0;
+    for (std::uint64_t at = whole - 2048; at < whole; at += 128) {
+      clsync::test::ProxyBehaviour b;
+      b.stall_after = at;
+      clsync::test::TcpProxy proxy("127.0.0.62", h.host(0).address, h.host(0).port, b);
+      t.port = proxy.port();
+      try {
+        SshSession::connect(t);
+      } catch (const TransportError& e) {
+        const std::string m = e.what();
+        INFO("stalled after " << at << " of " << whole << " bytes: " << m);
+        CHECK(e.kind() != FailureKind::auth);
+        CHECK(!contains(m, "authentication failed"));
+        timed_out_in_auth += contains(m, "authentication timed out") ? 1 : 0;
+      }
+    }
+    CHECK(timed_out_in_auth > 0);
   }
 }
