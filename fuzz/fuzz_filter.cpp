@@ -87,7 +87,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     Chunk chunk;
     chunk.db = "Level1";
     chunk.table = "T";
-    chunk.partition = {{"date", lines[4]}, {"hash", lines[5]}};
+    chunk.levels = {"date", "hash"}; // the values are read from the key
     chunk.key = chunk.db + "/" + lines[4] + "/" + lines[5] + "/" + chunk.table;
     (void)filter.matches(chunk);
     (void)filter.keeps_file(lines[6]);
