@@ -272,6 +272,19 @@ struct SshExecChannel::Impl {
   std::string stderr_tail;
   int exit_code = -2; ///< -2: unknown yet
 
+  /// Takes the session and makes a channel on it, left in blocking mode: channel set-up runs
+  /// blocking, bounded by the session's (connect) timeout option.
+  void begin(std::shared_ptr<SshSession> on, SshSession::Impl* impl)
+  {
+    session = std::move(on);
+    si = impl;
+    ssh_set_blocking(si->s, 1);
+    ch = ssh_channel_new(si->s);
+    if (!ch) {
+      lost("channel creation");
+    }
+  }
+
   [[noreturn]] void fail(FailureKind kind, const std::string& what)
   {
     throw TransportError(kind, si->label + ": " + what, true);
@@ -328,15 +341,9 @@ SshExecChannel::SshExecChannel(std::shared_ptr<SshSession> session, const std::s
     : m_impl(std::make_unique<Impl>())
 {
   auto& d = *m_impl;
-  d.session = std::move(session);
-  d.si = d.session->m_impl.get();
-  ssh_session s = d.si->s;
-  // Channel setup runs blocking, bounded by the session's (connect) timeout option.
-  ssh_set_blocking(s, 1);
-  d.ch = ssh_channel_new(s);
-  if (!d.ch) {
-    d.lost("channel creation");
-  }
+  SshSession::Impl* si = session->m_impl.get();
+  d.begin(std::move(session), si);
+  ssh_session s = si->s;
   if (ssh_channel_open_session(d.ch) != SSH_OK) {
     d.lost("channel open");
   }
@@ -350,14 +357,9 @@ SshExecChannel::SshExecChannel(std::shared_ptr<SshSession> session, const NodeUn
     : m_impl(std::make_unique<Impl>())
 {
   auto& d = *m_impl;
-  d.session = std::move(session);
-  d.si = d.session->m_impl.get();
-  ssh_session s = d.si->s;
-  ssh_set_blocking(s, 1);
-  d.ch = ssh_channel_new(s);
-  if (!d.ch) {
-    d.lost("channel creation");
-  }
+  SshSession::Impl* si = session->m_impl.get();
+  d.begin(std::move(session), si);
+  ssh_session s = si->s;
   // The originator fields are informational for sshd.
   if (ssh_channel_open_forward_unix(d.ch, socket.path.c_str(), "127.0.0.1", 0) != SSH_OK) {
     std::string why = d.si->error();
