@@ -16,3 +16,14 @@ step "$clsync" -c "$dir/cluster-a.yaml" rebalance-nodes --by count --dry-run
 step "$clsync" -c "$dir/cluster-a.yaml" rebalance-nodes --by count
 step "$clsync" -c "$dir/cluster-a.yaml" status
 step "$clsync" -c "$dir/cluster-a.yaml" status --tasks
+# demo's own "Try next" list was written before the rebalance moved replicas: name a replica
+# that is on P2-dn1 now, so the repair suggestion works as printed.
+replica=$(find "$dir/a/P2-dn1" -mindepth 6 -maxdepth 6 -type d -path '*/Level1/*' | sort | head -1)
+cat <<TRY
+
+Try next (export CLSYNC_STATE_DIR=$CLSYNC_STATE_DIR to keep seeing this demo's runs):
+  $clsync -c $dir/cluster-a.yaml status --chunks --db Level1 --where 'date>=2020.06.09'
+  rm -r $replica && $clsync -c $dir/cluster-a.yaml repair
+  $clsync -c $dir/cluster-a.yaml move-replicas --from-node P3-dn1 --dry-run
+  $clsync -c $dir/cluster-b.yaml status
+TRY
