@@ -94,6 +94,7 @@ LocalNode::place_hold(const std::string& volume, const std::string& key, const s
   UniqueFd root = open_volume(volume);
   const std::string name = hold_name(key);
   const std::string display = join_path(root_of(volume), name);
+  sweep_dead_hold_parts(volume, root.get());
   // Written under a part name then linked in: link(2) fails with EEXIST like O_EXCL, and no
   // reader ever sees a half-written record. The part name is one recovery removes as an
   // intent's part ("hold<id>-<pid>-<n>" is a valid task id).
@@ -135,6 +136,20 @@ LocalNode::place_hold(const std::string& volume, const std::string& key, const s
     return R"({"note":"a hold that was just released"})";
   }
   return theirs == record ? std::string() : (theirs.empty() ? std::string("{}") : theirs);
+}
+
+void LocalNode::sweep_dead_hold_parts(const std::string& volume, int rootfd)
+{
+  // An agent killed inside place_hold (its connection lost mid-run) leaves its part; the run
+  // retries on a new agent and may finish without another recovery. The new process's first
+  // hold on the volume takes the dead part, so a run that succeeds leaves none behind.
+  {
+    std::lock_guard lock(m_swept_mutex);
+    if (!m_swept_holds.insert(volume).second) {
+      return;
+    }
+  }
+  remove_dead_parts(rootfd, DeadParts::holds);
 }
 
 void LocalNode::release_hold(const std::string& volume,

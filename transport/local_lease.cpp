@@ -11,9 +11,7 @@
 #include <string_view>
 #include <vector>
 #include <cerrno>
-#include <csignal>
 #include <ctime>
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -141,53 +139,6 @@ int put_lease(int rootfd, const LeaseInfo& next, bool replace)
 
 std::int64_t now_unix() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
-constexpr std::string_view k_part_prefix = ".clsync-part-lease-";
-
-/// Removes `.clsync-part-lease-<pid>-<n>` temps a killed writer left at the volume root: those
-/// whose writer pid is gone on this node, or older than a minute. Called under the exclusive
-/// lease lock, so no live writer's temp can be in the middle of its write anyway.
-void remove_dead_part_leases(int rootfd)
-{
-  int dupfd = ::fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
-  if (dupfd < 0) {
-    return;
-  }
-  DIR* dir = ::fdopendir(dupfd);
-  if (dir == nullptr) {
-    ::close(dupfd);
-    return;
-  }
-  ::rewinddir(dir);
-  std::vector<std::string> dead;
-  const std::int64_t now = now_unix();
-  while (struct dirent* e = ::readdir(dir)) {
-    std::string_view name = e->d_name;
-    if (name.substr(0, k_part_prefix.size()) != k_part_prefix) {
-      continue;
-    }
-    std::string_view rest = name.substr(k_part_prefix.size());
-    long pid = 0;
-    for (char c : rest.substr(0, rest.find('-'))) {
-      pid = (c >= '0' && c <= '9' && pid < 100000000) ? pid * 10 + (c - '0') : -1;
-      if (pid < 0) {
-        break;
-      }
-    }
-    struct stat st {};
-    if (::fstatat(rootfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) {
-      continue;
-    }
-    const bool gone = pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
-    if (gone || now - static_cast<std::int64_t>(st.st_mtim.tv_sec) > 60) {
-      dead.emplace_back(name);
-    }
-  }
-  ::closedir(dir);
-  for (const auto& name : dead) {
-    ::unlinkat(rootfd, name.c_str(), 0);
-  }
-}
-
 std::string holder_text(const LeaseInfo& l)
 {
   return "run " + l.run_id + " (" + l.command + " on " + l.host + ", pid " +
@@ -202,7 +153,7 @@ LeaseResult LocalNode::acquire_lease(const std::string& volume,
 {
   UniqueFd root = open_volume(volume);
   LeaseLock lock(root.get(), LOCK_EX);
-  remove_dead_part_leases(root.get());
+  remove_dead_parts(root.get(), DeadParts::leases_and_holds);
   std::string lease_path = join_path(root_of(volume), k_lease_name);
 
   LeaseInfo next = mine;
@@ -232,7 +183,7 @@ void LocalNode::refresh_lease(const std::string& volume, const LeaseInfo& mine)
   UniqueFd root = open_volume(volume);
   std::string lease_path = join_path(root_of(volume), k_lease_name);
   LeaseLock lock(root.get(), LOCK_EX);
-  remove_dead_part_leases(root.get());
+  remove_dead_parts(root.get(), DeadParts::leases_and_holds);
   std::optional<LeaseInfo> current = read_lease_at(root.get());
   if (!current) {
     throw TransportError(FailureKind::not_found,
@@ -253,7 +204,7 @@ void LocalNode::release_lease(const std::string& volume, const std::string& run_
 {
   UniqueFd root = open_volume(volume);
   LeaseLock lock(root.get(), LOCK_EX);
-  remove_dead_part_leases(root.get());
+  remove_dead_parts(root.get(), DeadParts::leases_and_holds);
   std::optional<LeaseInfo> current = read_lease_at(root.get());
   if (!current || (!force && current->run_id != run_id)) {
     return;

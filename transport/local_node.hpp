@@ -6,6 +6,7 @@
 #include "transport/posix_io.hpp"
 
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -153,6 +154,8 @@ public:
   UniqueFd check_fence(const std::string& volume) const;
 
 private:
+  /// Removes the volume's dead hold parts the first time this node places a hold there.
+  void sweep_dead_hold_parts(const std::string& volume, int rootfd);
   /// write_chunk's writer; `hash_files` false: end_file's hash is taken as checked by the caller.
   std::unique_ptr<ChunkWriter> open_chunk_writer(const std::string& volume,
                                                  const std::string& task,
@@ -163,6 +166,9 @@ private:
   mutable std::mutex m_fence_mutex;
   std::string m_fence;
   std::shared_ptr<DirectPuller> m_puller;  ///< under m_fence_mutex; made on first pull
+  /// Volumes whose dead hold parts this process has swept (place_hold, once per volume).
+  std::mutex m_swept_mutex;
+  std::set<std::string> m_swept_holds;
 };
 
 /// Names clsync gives its own entries at a volume root (SPEC §5).
@@ -182,5 +188,14 @@ std::string hold_name(const std::string& key);
 /// a hold that a crash leaves behind is never empty.
 bool hold_outlives_crash(const std::string& record);
 inline constexpr const char* k_lease_name = ".clsync-lease";
+
+/// Which temps remove_dead_parts takes: hold parts only, or lease parts too (under the exclusive
+/// lease lock, where a minute-old lease part is dead whatever its pid).
+enum class DeadParts { holds, leases_and_holds };
+/// Removes the part files a killed writer left at the volume root `rootfd`: lease records
+/// (`.clsync-part-lease-<pid>-<n>`) and hold records (`.clsync-part-intent-hold<id>-<pid>-<n>`)
+/// whose writer pid is gone on this machine. A part is never linked in once its writer is gone,
+/// so it explains nothing; a live writer's part is never touched.
+void remove_dead_parts(int rootfd, DeadParts which);
 
 } // namespace clsync::transport
