@@ -116,7 +116,7 @@ void add_write_options(CLI::App& sub, core::WriteOptions& w)
       ->capture_default_str()
       ->group(g);
   sub.add_flag("--compress", w.compress, "zstd on the wire between nodes")->group(g);
-  sub.add_option("--max-memory", w.max_memory, "buffers in flight, e.g. 256M")
+  sub.add_option("--max-memory", w.max_memory, "buffers in flight, at least 16M, e.g. 256M")
       ->transform(size_transform())
       ->type_name("SIZE")
       ->default_str("256M")

@@ -1,5 +1,0 @@
-# --max-memory 0 would leave no buffer for any task: refused as a usage error, nothing moves.
-"$CLSYNC" demo --dir "$TMP/d" --chunk-size 4K >/dev/null || exit 1
-c="$TMP/d/cluster-a.yaml"
-"$CLSYNC" -c "$c" rebalance-nodes --by count --max-memory 0 2>&1; echo "exit: $?"
-"$CLSYNC" -c "$c" --json status | jq -c '[.nodes[].chunks]'
