@@ -227,8 +227,8 @@ TEST_SUITE("commit_set_down")
     }
   }
 
-  TEST_CASE("local, a participant excluded while its set waits: restore and sync-online leave the "
-            "chunk alone and name it, node and volume; then all new")
+  TEST_CASE("local, a participant excluded while its set waits: restore, sync-online, repair and "
+            "move-replicas leave the chunk alone and name it, node and volume; then all new")
   {
     CommitSetScene s("cs-down-held");
     s.restore_and_change();
@@ -264,6 +264,22 @@ TEST_SUITE("commit_set_down")
     run_expect(sync + exclude, 3, "", &out);
     CHECK_MESSAGE(!replica_on_other(), "sync-online wrote a third replica on " << other_name);
     check_named(out, down_name, s.key);
+    check_hidden_part_kept(s, down);
+    CHECK(hashes_by_node(s)[s.b.topo->nodes[up].name] == s.new_hash);
+
+    // The rebalancing commands plan on B's own inventory: repair sees the chunk with one replica
+    // in sight and would copy it to the third node; move-replicas off the participant in sight
+    // would move its replica there. Both leave it alone while the set waits.
+    const std::string on_b = args_b(s.a, s.b);
+    run_expect(on_b + "repair" + exclude, 3, "", &out);
+    CHECK_MESSAGE(!replica_on_other(), "repair wrote a third replica on " << other_name);
+    CHECK_MESSAGE(out.find("left out of this run") != std::string::npos, out);
+    check_named(out, down_name, s.key);
+    run_expect(on_b + "move-replicas --chunk '" + s.key + "' --from-node " +
+                   s.b.topo->nodes[up].name + " --to-node " + other_name + exclude,
+               3, "", &out);
+    CHECK_MESSAGE(!replica_on_other(), "move-replicas moved the replica to " << other_name);
+    CHECK_MESSAGE(out.find("left out of this run") != std::string::npos, out);
     check_hidden_part_kept(s, down);
     CHECK(hashes_by_node(s)[s.b.topo->nodes[up].name] == s.new_hash);
 
