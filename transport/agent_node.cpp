@@ -83,6 +83,7 @@ json consume_stream(AgentConnection& c, MsgType request, OnFrame&& on_frame)
 
 class AgentNode : public Node {
 public:
+  using Node::create_file;
   AgentNode(AgentNodeOptions o, AgentConnector connect)
       : m_description(o.description), m_pool(std::move(o), std::move(connect))
   {
@@ -367,10 +368,16 @@ public:
   }
 
   std::unique_ptr<FileWriter> create_file(const std::string& root,
-                                          const std::string& relpath) override
+                                          const std::string& relpath,
+                                          FileDurability durability) override
   {
     auto c = m_pool.get();
-    c->call(MsgType::create_file, json{{"root", root}, {"relpath", relpath}});
+    json args{{"root", root}, {"relpath", relpath}};
+    if (durability != FileDurability::durable) {
+      // Absent means durable: an older agent ignores the field and syncs everything.
+      args["durability"] = durability == FileDurability::content ? "content" : "none";
+    }
+    c->call(MsgType::create_file, args);
     return detail::make_remote_file_writer(std::move(c));
   }
 

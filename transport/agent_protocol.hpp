@@ -107,7 +107,8 @@ enum class MsgType : std::uint8_t {
   release_lease = 47,    ///< [volume, run_id, force] → {}
   read_lease = 48,       ///< [volume] → {lease: LeaseInfo | null}
   read_file = 49,        ///< [root, relpath, offset] → DATA*, REPLY {}
-  create_file = 50,      ///< [root, relpath] → REPLY {}, then DATA*, FINISH → {sha256}
+  create_file = 50,      ///< [root, relpath, durability?: "content"|"none"] → REPLY {}, then
+                         ///< DATA*, FINISH → {sha256}
   list_dir = 51,         ///< [root, relpath] → {entries: [DirEntry…]}
   remove_file = 52,      ///< [root, relpath] → {}
   ping = 53,             ///< {} → {}: proves an idle connection is alive

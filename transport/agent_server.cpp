@@ -643,7 +643,16 @@ void Server::write_chunk(const json& req)
 void Server::create_file(const json& req)
 {
   auto r = root(req, "root");
-  auto writer = m_node->create_file(r, rel(req, "relpath"));
+  const auto field = req.find("durability");
+  const std::string durability =
+      field == req.end() ? "" : (field->is_string() ? field->get<std::string>() : "?");
+  if (!durability.empty() && durability != "content" && durability != "none") {
+    throw TransportError(FailureKind::refused, "create_file: unknown durability '" + durability + "'");
+  }
+  auto writer = m_node->create_file(r, rel(req, "relpath"),
+                                    durability == "content" ? FileDurability::content
+                                    : durability == "none"  ? FileDurability::none
+                                                            : FileDurability::durable);
   write_stream(
       *writer, "file",
       [&](const Frame& f) {

@@ -31,8 +31,11 @@ public:
         m_expected(std::move(expected))
   {
     // The durable prefix: whatever a killed writer left is made durable before we build on it,
-    // and hashed here, where it lies, so that it never crosses the network again.
-    if (int e = sync_fd(m_fd.get()); e != 0) {
+    // and hashed here, where it lies, so that it never crosses the network again. An empty
+    // partial (the usual case: just created) has nothing to make durable.
+    struct stat st {};
+    const bool empty = ::fstat(m_fd.get(), &st) == 0 && st.st_size == 0;
+    if (int e = empty ? 0 : sync_fd(m_fd.get()); e != 0) {
       drop_partial();
       throw_errno(m_who, "sync", partial_display() + " (removed: its bytes are not durable)", e);
     }

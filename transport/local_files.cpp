@@ -23,9 +23,10 @@ std::atomic<unsigned> g_part_counter{0};
 class LocalFileWriter final : public FileWriter {
 public:
   LocalFileWriter(std::string who, std::string display, UniqueFd parent, std::string leaf,
-                  std::string part, UniqueFd fd)
+                  std::string part, UniqueFd fd, FileDurability durability)
       : m_who(std::move(who)), m_display(std::move(display)), m_parent(std::move(parent)),
-        m_leaf(std::move(leaf)), m_part(std::move(part)), m_fd(std::move(fd))
+        m_leaf(std::move(leaf)), m_part(std::move(part)), m_fd(std::move(fd)),
+        m_durability(durability)
   {
   }
 
@@ -49,7 +50,7 @@ public:
   std::string commit() override
   {
     check_open();
-    int e = sync_fd(m_fd.get());
+    int e = m_durability == FileDurability::none ? 0 : sync_fd(m_fd.get());
     if (e == 0 && ::renameat(m_parent.get(), m_part.c_str(), m_parent.get(), m_leaf.c_str()) != 0) {
       e = errno;
     }
@@ -59,7 +60,7 @@ public:
     }
     m_done = true;
     m_fd.reset();
-    if (int s = sync_fd(m_parent.get()); s != 0) {
+    if (int s = m_durability == FileDurability::durable ? sync_fd(m_parent.get()) : 0; s != 0) {
       throw_errno(m_who, "sync the directory of", m_display, s);
     }
     return m_sha.finish_hex();
@@ -91,6 +92,7 @@ private:
   std::string m_part;
   UniqueFd m_fd;
   Sha256 m_sha;
+  FileDurability m_durability;
   bool m_done = false;
 };
 
@@ -136,13 +138,18 @@ void LocalNode::read_file(const std::string& root,
 }
 
 std::unique_ptr<FileWriter> LocalNode::create_file(const std::string& root,
-                                                   const std::string& relpath)
+                                                   const std::string& relpath,
+                                                   FileDurability durability)
 {
   check_relative(relpath, false, root);
   UniqueFd rootfd = open_volume(root);
   std::string display = join_path(root_of(root), relpath);
   std::string leaf;
-  UniqueFd parent(open_parent(rootfd.get(), relpath, leaf, true));
+  // A file that need not survive a crash needs no durable directory either.
+  std::vector<std::string> not_synced;
+  UniqueFd parent(durability == FileDurability::none
+                      ? open_parent_deferred(rootfd.get(), relpath, leaf, not_synced)
+                      : open_parent(rootfd.get(), relpath, leaf, true));
   if (!parent) {
     throw_errno(describe(), "create the directory of", display, errno);
   }
@@ -155,7 +162,7 @@ std::unique_ptr<FileWriter> LocalNode::create_file(const std::string& root,
                 errno);
   }
   return std::make_unique<LocalFileWriter>(describe(), display, std::move(parent), leaf, part,
-                                           std::move(fd));
+                                           std::move(fd), durability);
 }
 
 std::vector<DirEntry> LocalNode::list_dir(const std::string& root, const std::string& relpath)
@@ -275,6 +282,29 @@ void LocalNode::create_dir(const std::string& root, const std::string& relpath, 
   }
 }
 
+void LocalNode::sync_made_dirs(int rootfd,
+                               std::vector<std::string> made,
+                               std::string_view synced,
+                               const std::string& shown)
+{
+  while (!synced.empty() && synced.back() == '/') {
+    synced.remove_suffix(1);
+  }
+  std::sort(made.begin(), made.end());
+  made.erase(std::unique(made.begin(), made.end()), made.end());
+  for (const std::string& dir : made) {
+    if (dir == synced) {
+      continue;
+    }
+    UniqueFd fd(dir.empty() ? ::fcntl(rootfd, F_DUPFD_CLOEXEC, 0)
+                            : open_beneath(rootfd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
+    const int e = fd ? sync_fd(fd.get()) : errno;
+    if (e != 0) {
+      throw_errno(describe(), "sync the directories made for", shown, e);
+    }
+  }
+}
+
 void LocalNode::rename_file(const std::string& root, const std::string& from, const std::string& to)
 {
   check_relative(from, false, root);
@@ -288,17 +318,20 @@ void LocalNode::rename_file(const std::string& root, const std::string& from, co
     throw_errno(describe(), "open the directory of", shown_from, errno);
   }
   std::string to_leaf;
-  UniqueFd to_dir(open_parent(rootfd.get(), to, to_leaf, true));
+  std::vector<std::string> made; // directories made for `to`, and their parents: synced below
+  UniqueFd to_dir(open_parent_deferred(rootfd.get(), to, to_leaf, made));
   if (!to_dir) {
     throw_errno(describe(), "create the directory of", shown_to, errno);
   }
   if (::renameat(from_dir.get(), from_leaf.c_str(), to_dir.get(), to_leaf.c_str()) != 0) {
     throw_errno(describe(), "rename " + shown_from + " to", shown_to, errno);
   }
-  // The new name first: once it is durable, losing the old one's removal loses nothing.
+  // The new name first: once it is durable, losing the old one's removal loses nothing. A
+  // directory made for it is synced once, here, not also when it was made.
   if (int e = sync_fd(to_dir.get()); e != 0) {
     throw_errno(describe(), "sync the directory of", shown_to, e);
   }
+  sync_made_dirs(rootfd.get(), made, to.substr(0, to.size() - to_leaf.size()), shown_to);
   if (int e = sync_fd(from_dir.get()); e != 0) {
     throw_errno(describe(), "sync the directory of", shown_from, e);
   }

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 /// The node whose volumes are on this machine: every Node operation as direct system calls.
@@ -51,6 +52,7 @@ class DirectPuller;  // transport/direct_pull.hpp
 
 class LocalNode final : public Node {
 public:
+  using Node::create_file;
   /// `name` is the node's name for messages; `roots` its volumes (or a repository root),
   /// absolute paths. Throws TransportError(refused) for a relative or empty root.
   LocalNode(std::string name, std::vector<std::string> roots);
@@ -119,7 +121,8 @@ public:
                  std::uint64_t offset,
                  ByteSink& sink) override;
   std::unique_ptr<FileWriter> create_file(const std::string& root,
-                                          const std::string& relpath) override;
+                                          const std::string& relpath,
+                                          FileDurability durability) override;
   std::vector<DirEntry> list_dir(const std::string& root, const std::string& relpath) override;
   void remove_file(const std::string& root, const std::string& relpath) override;
   std::unique_ptr<AppendWriter> append_file(const std::string& root,
@@ -154,6 +157,11 @@ public:
   UniqueFd check_fence(const std::string& volume) const;
 
 private:
+  /// fsyncs each directory in `made` (paths below `rootfd`, "" for the root) but `synced`.
+  void sync_made_dirs(int rootfd,
+                      std::vector<std::string> made,
+                      std::string_view synced,
+                      const std::string& shown);
   /// Removes the volume's dead hold parts the first time this node places a hold there.
   void sweep_dead_hold_parts(const std::string& volume, int rootfd);
   /// write_chunk's writer; `hash_files` false: end_file's hash is taken as checked by the caller.

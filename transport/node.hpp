@@ -64,6 +64,18 @@ public:
   virtual void abort() noexcept = 0;
 };
 
+/// How much of a repository file's write must survive a crash once commit returns.
+enum class FileDurability {
+  /// The file and its name: both fsynced (snapshots, markers, the backup cache).
+  durable,
+  /// The content only: the caller renames the file elsewhere next and syncs that rename's
+  /// directories (an object's temp), so syncing the temp's own directory would buy nothing.
+  content,
+  /// Neither: a cache whose loss or torn content only costs a read of the data again (object
+  /// records). Written after what it describes is durable, so it never outlives that.
+  none,
+};
+
 /// A repository file being written to a temp name and renamed into place on commit.
 class FileWriter : public ByteSink {
 public:
@@ -264,8 +276,15 @@ public:
                          std::uint64_t offset,
                          ByteSink& sink) = 0;
   /// Opens a writer; the file appears at `relpath` only on commit. Parent dirs are created.
+  /// `durability` says what commit makes durable (parent dirs it creates included).
   virtual std::unique_ptr<FileWriter> create_file(const std::string& root,
-                                                  const std::string& relpath) = 0;
+                                                  const std::string& relpath,
+                                                  FileDurability durability) = 0;
+  /// A durable file (snapshots, markers): create_file(root, relpath, FileDurability::durable).
+  std::unique_ptr<FileWriter> create_file(const std::string& root, const std::string& relpath)
+  {
+    return create_file(root, relpath, FileDurability::durable);
+  }
   /// Lists a directory (empty when it does not exist).
   virtual std::vector<DirEntry> list_dir(const std::string& root, const std::string& relpath) = 0;
   virtual void remove_file(const std::string& root, const std::string& relpath) = 0;

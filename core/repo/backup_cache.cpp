@@ -165,7 +165,8 @@ std::size_t BackupCache::size() const
 void BackupCache::save(const Repository& repo) const
 {
   std::lock_guard lock(m_mutex);
-  auto w = repo.node().create_file(repo.root(), path_for(m_cluster));
+  auto w = repo.node().create_file(repo.root(), path_for(m_cluster),
+                                   transport::FileDurability::durable);
   std::string buf;
   for (const auto& [k, hash] : m_entries) {
     if (m_objects.count(hash) == 0) {

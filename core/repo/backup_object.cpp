@@ -71,7 +71,8 @@ transport::PackResult pack_into(const ObjectPacker& p, transport::Node& node,
                                 const std::string& key, const transport::PackOptions& po,
                                 const std::string& relpath, std::uint64_t& written)
 {
-  auto w = p.repo.node().create_file(p.repo.root(), relpath);
+  // Only the content is synced here: place_object's rename syncs the directories it touches.
+  auto w = p.repo.node().create_file(p.repo.root(), relpath, transport::FileDurability::content);
   transport::PackResult pr;
   std::string sha;
   try {

@@ -59,7 +59,9 @@ void save_object_record(const Repository& repo, const SnapshotChunk& chunk)
                                     .count());
   s.chunks.push_back(chunk);
   const std::string text = snapshot_to_json(s);
-  auto w = repo.node().create_file(repo.root(), object_record_path(chunk.object));
+  // A cache (load_object_record): losing it costs a read of the chunk, so it is not synced.
+  auto w = repo.node().create_file(repo.root(), object_record_path(chunk.object),
+                                   transport::FileDurability::none);
   try {
     w->write(std::span<const char>(text.data(), text.size()));
     w->commit();

@@ -327,7 +327,8 @@ PushResult push(Context& ctx, const PushOptions& o)
     }
     try {
       fault_point("push_before_snapshot");
-      auto w = dest_repo->node().create_file(dest_repo->root(), snapshot_path(snap.id));
+      auto w = dest_repo->node().create_file(dest_repo->root(), snapshot_path(snap.id),
+                                             transport::FileDurability::durable);
       w->write(std::span<const char>(snap.text.data(), snap.text.size()));
       w->commit();
       fault_point("push_snapshot_sent");

@@ -84,7 +84,7 @@ std::string object_hash_of(const std::string& name)
 void write_repo_file(transport::Node& node, const std::string& root, const std::string& relpath,
                 const std::string& text)
 {
-  auto w = node.create_file(root, relpath);
+  auto w = node.create_file(root, relpath, transport::FileDurability::durable);
   w->write(std::span<const char>(text.data(), text.size()));
   w->commit();
 }

@@ -11,6 +11,9 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <fstream>
+#include <regex>
 #include <set>
 
 namespace fs = std::filesystem;
@@ -27,6 +30,31 @@ std::string repo_sweep_join(const std::vector<std::string>& v)
     s += (i ? "; " : "") + v[i];
   }
   return v.size() > 8 ? s + "; …" : s;
+}
+
+/// The path of every fsync `command` (clsync's arguments) makes, under strace.
+std::vector<std::string> fsynced_paths(const fs::path& dir, const std::string& command)
+{
+  const fs::path trace = dir / "fsyncs.txt";
+  REQUIRE(test::run_shell("strace -f -qq -o '" + trace.string() + "' -y -e trace=fsync " +
+                          CLSYNC_BINARY + " " + command + " >/dev/null 2>&1") == 0);
+  std::vector<std::string> paths;
+  std::ifstream calls(trace);
+  const std::regex call(R"(^\d+\s+fsync\(\d+<([^>]*)>)");
+  for (std::string line; std::getline(calls, line);) {
+    std::smatch m;
+    if (std::regex_search(line, m, call)) { // "<... fsync resumed>": counted at its first half
+      paths.push_back(m[1]);
+    }
+  }
+  return paths;
+}
+
+int count_containing(const std::vector<std::string>& paths, const std::string& part)
+{
+  return static_cast<int>(std::count_if(paths.begin(), paths.end(), [&](const std::string& p) {
+    return p.find(part) != std::string::npos;
+  }));
 }
 
 /// Backs cluster A's 30 chunks up into a fresh local repository.
@@ -167,6 +195,40 @@ TEST_SUITE("crash_repo")
   {
     test::sweep_fault_points("backup/local", repo_maker<BackupCrash>(), k_repo_ci_budget);
     test::sweep_syscalls("backup/local/syscalls", repo_maker<BackupCrash>(), k_repo_syscalls, 2);
+  }
+
+  TEST_CASE("backup syncs each object's content and name once, and object records not at all")
+  {
+    // Before: 9 fsyncs an object (the temp's directory at its commit, a new objects/<aa> when
+    // made and again after the rename, the object record, its directory and new parents). The
+    // rename's directories are what make an object's name durable before a snapshot names it;
+    // a record is a cache that a crash may lose (the chunk is read again).
+    BackupCrash b("backup-fsyncs");
+    const auto paths = fsynced_paths(b.c.dir, b.command());
+    b.check_converged("backup under strace");
+    std::size_t objects = 0;
+    for (const auto& e : fs::recursive_directory_iterator(b.repo / "objects")) {
+      objects += e.is_regular_file() ? 1 : 0;
+    }
+    REQUIRE(objects == 30);
+    const int object_files = count_containing(paths, ".tar.zst");
+    const int records = count_containing(paths, "/cache/objects");
+    INFO("fsyncs ", paths.size(), " for ", objects, " objects; of object files ", object_files,
+         "; of object records ", records);
+    CHECK(object_files == 30); // every object's content, once
+    CHECK(records == 0);
+    CHECK(paths.size() <= 30 * 5 + 20); // 9 an object before; 20 for snapshot, markers, leases
+  }
+
+  TEST_CASE("push syncs each object's partial once, when it is complete")
+  {
+    // Before: also when it was opened, though a new partial is empty (nothing to make
+    // durable); a partial that a killed push left is still synced before it is built on.
+    PushCrash p("push-fsyncs");
+    const auto paths = fsynced_paths(p.c.dir, p.command());
+    p.check_converged("push under strace");
+    INFO("fsyncs ", paths.size());
+    CHECK(count_containing(paths, ".partial") == 30);
   }
 
   TEST_CASE("push killed at every step: DEST's snapshots name only complete objects")

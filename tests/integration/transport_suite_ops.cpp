@@ -516,10 +516,17 @@ void run_contract_repository_files(const NodeMaker& make)
   CHECK_FALSE(fs::exists(r / "objects/ab"));
 
   // rename_file places a file under a name known only once it is written (a backup object).
-  auto temp = node->create_file(root, "tmp/t1");
+  auto temp = node->create_file(root, "tmp/t1", transport::FileDurability::content);
   temp->write(std::span<const char>("object", 6));
   temp->commit();
   node->rename_file(root, "tmp/t1", "objects/cd/cdef.tar.zst");
+  // A cache file (an object record) is written unsynced, its new directories too: it arrives
+  // all the same.
+  auto cache =
+      node->create_file(root, "cache/objects/cd/cdef.json", transport::FileDurability::none);
+  cache->write(std::span<const char>("{\"x\":1}", 7));
+  CHECK(cache->commit() == transport::sha256_hex("{\"x\":1}"));
+  CHECK(read_file(r / "cache/objects/cd/cdef.json") == "{\"x\":1}");
   CHECK(read_file(r / "objects/cd/cdef.tar.zst") == "object");
   CHECK_FALSE(fs::exists(r / "tmp/t1"));
   expect_failure([&] { node->rename_file(root, "tmp/t1", "objects/cd/x"); },

@@ -212,10 +212,11 @@ void RecordingNode::read_file(const std::string& root, const std::string& relpat
 }
 
 std::unique_ptr<FileWriter> RecordingNode::create_file(const std::string& root,
-                                                       const std::string& relpath)
+                                                       const std::string& relpath,
+                                                       transport::FileDurability durability)
 {
   record("create_file", root + " " + relpath, true);
-  return m_inner->create_file(root, relpath);
+  return m_inner->create_file(root, relpath, durability);
 }
 
 std::vector<DirEntry> RecordingNode::list_dir(const std::string& root, const std::string& relpath)

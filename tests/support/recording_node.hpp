@@ -24,6 +24,7 @@ struct RecordedCall {
 
 class RecordingNode final : public transport::Node {
 public:
+  using transport::Node::create_file;
   explicit RecordingNode(std::shared_ptr<transport::Node> inner);
 
   /// Every call so far, in order (thread-safe snapshot).
@@ -93,7 +94,8 @@ public:
                  std::uint64_t offset,
                  transport::ByteSink& sink) override;
   std::unique_ptr<transport::FileWriter> create_file(const std::string& root,
-                                                     const std::string& relpath) override;
+                                                     const std::string& relpath,
+                                                     transport::FileDurability durability) override;
   std::vector<transport::DirEntry> list_dir(const std::string& root,
                                             const std::string& relpath) override;
   void remove_file(const std::string& root, const std::string& relpath) override;
