@@ -432,6 +432,35 @@ public:
                      return out;
                    });
   }
+  std::vector<std::string> volumes_holding(const std::string& key) override
+  {
+    // LOCATE_CHUNK without fingerprints; an agent that predates the field sends them anyway,
+    // and they are dropped here.
+    return call_as(MsgType::locate_chunk, {{"key", key}, {"fingerprints", false}},
+                   answering(MsgType::locate_chunk, {}, key), [](const json& r) {
+                     std::vector<std::string> out;
+                     for (const auto& l : at(r, "locations")) {
+                       out.push_back(wire::get_string(l, "volume"));
+                     }
+                     return out;
+                   });
+  }
+  PlacedHold place_hold_fingerprint(const std::string& volume,
+                                    const std::string& key,
+                                    const std::string& record) override
+  {
+    // PLACE_HOLD asking for the fingerprint after the hold; an agent that predates the field
+    // answers the holder alone, and the caller asks fingerprint() as before.
+    return call_as(MsgType::place_hold,
+                   {{"volume", volume}, {"key", key}, {"record", record}, {"fingerprint", true}},
+                   answering(MsgType::place_hold, volume, key), [](const json& r) {
+                     PlacedHold out{wire::get_string(r, "holder"), std::nullopt};
+                     if (r.is_object() && r.contains("fingerprint")) {
+                       out.fingerprint = wire::get_string(r, "fingerprint");
+                     }
+                     return out;
+                   });
+  }
   std::string
   place_hold(const std::string& volume, const std::string& key, const std::string& record) override
   {

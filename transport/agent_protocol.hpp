@@ -113,8 +113,12 @@ enum class MsgType : std::uint8_t {
   remove_file = 52,      ///< [root, relpath] → {}
   ping = 53,             ///< {} → {}: proves an idle connection is alive
   // The executor's re-count (SPEC §5); numbered apart so that other additions do not collide.
-  locate_chunk = 60,     ///< [key] → {locations: [{volume, fingerprint}…]}
-  place_hold = 61,       ///< [volume, key, record] → {holder}
+  locate_chunk = 60,     ///< [key, fingerprints?] → {locations: [{volume, fingerprint}…]}
+                         ///< (fingerprints: false → each fingerprint "", no walk; optional,
+                         ///< absent = true, so an agent that ignores it stays correct)
+  place_hold = 61,       ///< [volume, key, record, fingerprint?] → {holder, fingerprint?}
+                         ///< (fingerprint: true → when placed, the replica's fingerprint taken
+                         ///< after the hold, "" for no chunk; absent when it failed or not asked)
   release_hold = 62,     ///< [volume, key, record] → {}
   // Backup objects (object.hpp): the codec runs in the agent, so only compressed bytes and
   // results cross the network.

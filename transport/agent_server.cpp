@@ -202,6 +202,18 @@ private:
     check_relative(p, std::string_view(key) == "key" ? PathUse::key : PathUse::file, key);
     return p;
   }
+  /// An optional boolean field: `absent` when the request has none (a client that predates it).
+  static bool flag(const json& j, const char* key, bool absent)
+  {
+    const auto it = j.find(key);
+    if (it == j.end()) {
+      return absent;
+    }
+    if (!it->is_boolean()) {
+      refuse(std::string("field '") + key + "' is not a boolean");
+    }
+    return it->get<bool>();
+  }
   std::string task(const json& j)
   {
     std::string t = wire::get_string(j, "task");
@@ -446,16 +458,32 @@ void Server::dispatch(const Frame& f)
     }
     case MsgType::locate_chunk: {
       json locations = json::array();
-      for (const auto& l : m_node->locate_chunk(rel(req, "key"))) {
-        locations.push_back(json{{"volume", l.volume}, {"fingerprint", l.fingerprint}});
+      if (flag(req, "fingerprints", true)) {
+        for (const auto& l : m_node->locate_chunk(rel(req, "key"))) {
+          locations.push_back(json{{"volume", l.volume}, {"fingerprint", l.fingerprint}});
+        }
+      } else {
+        for (const auto& v : m_node->volumes_holding(rel(req, "key"))) {
+          locations.push_back(json{{"volume", v}, {"fingerprint", ""}});
+        }
       }
       m_out.send(MsgType::reply, json{{"locations", std::move(locations)}});
       return;
     }
     case MsgType::place_hold: {
       auto v = root(req, "volume");
-      auto holder = m_node->place_hold(v, rel(req, "key"), wire::get_string(req, "record"));
-      m_out.send(MsgType::reply, json{{"holder", holder}});
+      const auto key = rel(req, "key");
+      json reply{{"holder", m_node->place_hold(v, key, wire::get_string(req, "record"))}};
+      if (reply["holder"].get_ref<const std::string&>().empty() &&
+          flag(req, "fingerprint", false)) {
+        // Taken after the hold stands. A failure leaves the field out: the client then asks
+        // FINGERPRINT itself and gets the error there, as without the field.
+        try {
+          reply["fingerprint"] = m_node->fingerprint(v, key);
+        } catch (const TransportError&) {
+        }
+      }
+      m_out.send(MsgType::reply, reply);
       return;
     }
     case MsgType::release_hold: {

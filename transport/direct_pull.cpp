@@ -252,8 +252,16 @@ PullResult DirectPuller::pull(Node& self,
   }
   auto src = source_node(self.describe(), source);
   // Connects first (a refused key or host key fails here, before any temp exists) and makes
-  // sure the chunk is there.
-  if (src->fingerprint(source.volume, source.key).empty()) {
+  // sure the chunk is there: where it is, not its fingerprint (the read that follows walks it).
+  const auto strip = [](std::string v) {
+    while (v.size() > 1 && v.back() == '/') {
+      v.pop_back();
+    }
+    return v;
+  };
+  const auto where = src->volumes_holding(source.key);
+  if (std::none_of(where.begin(), where.end(),
+                   [&](const std::string& v) { return strip(v) == strip(source.volume); })) {
     throw TransportError(FailureKind::not_found,
                          label + ": chunk " + source.key + " is not on " + source.volume);
   }

@@ -218,6 +218,11 @@ private:
       }
       m_sha_of[m_cur.path] = target_sha;
       m_hashed.push_back({m_cur.path, m_cur.size, target_sha, m_cur.mode});
+      // Another name of the target's inode: on disk it is what the target is.
+      FileEntry name = m_written[m_written_at.at(m_cur.link_to)];
+      name.path = m_cur.path;
+      m_written_at[m_cur.path] = m_written.size();
+      m_written.push_back(std::move(name));
       m_in_file = false;
       return;
     }
@@ -241,6 +246,7 @@ private:
       throw_errno(m_who, "set the size of", path, errno);
     }
     set_attributes(fd, path, m_cur.mode, m_cur.uid, m_cur.gid, m_cur.mtime_ns);
+    record_written(fd, path);
     ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
     m_open.push_back({std::move(m_cur_fd), m_cur.path});
     if (m_open.size() > k_max_open_files) {
@@ -249,6 +255,31 @@ private:
     m_sha_of[m_cur.path] = ours;
     m_hashed.push_back({m_cur.path, m_cur.size, std::move(ours), m_cur.mode});
     m_in_file = false;
+  }
+
+  /// Notes the file just ended as it is on disk, for the digest's fingerprint, so that finish
+  /// need not walk the temp again: its size is the one checked above and its mode and mtime the
+  /// ones just set, which a filesystem keeps, except that it may round an mtime to its
+  /// granularity (a second on some) and the kernel drops a set-id bit for a caller outside the
+  /// file's group. Those are read back with fstat: every file until one set with a nanosecond
+  /// digit (ns % 10 != 0) reads back unchanged, which shows the filesystem keeps nanoseconds;
+  /// after that only set-id files.
+  void record_written(int fd, const std::string& path)
+  {
+    FileEntry on_disk{m_cur.path, m_cur.size, m_cur.mtime_ns, m_cur.mode & 07777};
+    if (!m_mtime_kept || (on_disk.mode & 06000) != 0) {
+      struct stat st {};
+      if (::fstat(fd, &st) != 0) {
+        throw_errno(m_who, "stat", path, errno);
+      }
+      on_disk.size = static_cast<std::uint64_t>(st.st_size);
+      on_disk.mode = st.st_mode & 07777;
+      on_disk.mtime_ns = std::int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
+      m_mtime_kept = m_mtime_kept ||
+                     (on_disk.mtime_ns == m_cur.mtime_ns && m_cur.mtime_ns % 10 != 0);
+    }
+    m_written_at[m_cur.path] = m_written.size();
+    m_written.push_back(std::move(on_disk));
   }
 
   /// Owner (when root), mode and mtime of an open file or directory.
@@ -341,20 +372,37 @@ private:
       throw_errno(m_who, "sync", names[i], e);
     }
     m_open.clear();
-    ChunkFiles written = walk_chunk(m_tmp.get(), m_display);
-    if (!written.problems.empty()) {
-      throw TransportError(FailureKind::error, m_who + ": " + written.problems.front());
+    // The writer made every file and directory of the temp itself and knows what each is
+    // (record_written); only the directories' modes are read back, from the descriptors just
+    // synced (a directory made for a file's path and never announced has mkdir's mode).
+    std::vector<ChunkDir> dirs;
+    dirs.push_back(dir_on_disk(m_tmp.get(), "", m_display));
+    std::size_t at = 0;
+    for (const std::string& d : m_dirs) {
+      dirs.push_back(dir_on_disk(dir_fds[at++].get(), d, path_of(d)));
     }
     ChunkDigest digest;
     // Directories as they are on disk: one the stream did not announce (or announced with
     // another mode) makes the digest differ from the source's.
-    digest.content_hash = content_hash(m_hashed, written.dirs);
-    digest.fingerprint = written.fingerprint();
-    digest.bytes = written.bytes;
-    digest.files = written.files.size();
+    digest.content_hash = content_hash(m_hashed, dirs);
+    digest.fingerprint = quick_fingerprint(m_written);
+    for (const FileEntry& f : m_written) {
+      digest.bytes += f.size;
+    }
+    digest.files = m_written.size();
     m_finished = true;
     m_tmp.reset();
     return digest;
+  }
+
+  ChunkDir dir_on_disk(int fd, const std::string& rel, const std::string& path) const
+  {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      throw_errno(m_who, "stat", path, errno);
+    }
+    return {rel, std::int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec,
+            st.st_mode & 07777, st.st_uid, st.st_gid};
   }
 
   std::string m_who;
@@ -373,6 +421,9 @@ private:
   bool m_cur_hole_last = false;  ///< the current file ends in a hole (so far)
 
   std::map<std::string, std::string> m_sha_of;
+  std::vector<FileEntry> m_written;  ///< every name as it is on disk (record_written)
+  std::map<std::string, std::size_t> m_written_at;
+  bool m_mtime_kept = false;  ///< the filesystem was seen to keep an mtime's nanoseconds
   std::vector<HashedFile> m_hashed;
   std::deque<std::pair<UniqueFd, std::string>> m_open;
   std::set<std::string> m_dirs;

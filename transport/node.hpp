@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -215,6 +216,11 @@ public:
   /// Every configured volume of this node that holds chunk `key`, with its quick fingerprint
   /// (one round trip for the executor's re-count, SPEC §5). Unreadable volumes are skipped.
   virtual std::vector<ChunkLocation> locate_chunk(const std::string& key) = 0;
+  /// The configured volumes of this node that hold chunk `key`, without fingerprints: the
+  /// re-count fingerprints only the replicas it counts, under their holds, so a walk of every
+  /// replica here would be thrown away. Unreadable volumes are skipped. By default
+  /// locate_chunk's volumes.
+  virtual std::vector<std::string> volumes_holding(const std::string& key);
 
   /// Places the removal hold of chunk `key` on `volume`: creates `.clsync-hold-<id>` (id: the
   /// first 32 hex digits of SHA-256 of the key) with O_EXCL, holding `record` (JSON), durably
@@ -223,6 +229,16 @@ public:
   /// the record of the hold that is there (another removal holds this replica).
   virtual std::string
   place_hold(const std::string& volume, const std::string& key, const std::string& record) = 0;
+  /// place_hold and, when the hold is placed, the replica's quick fingerprint taken after it
+  /// ("" when the chunk is not there) where the node answers both in one request (an agent:
+  /// one round trip instead of two). `fingerprint` is empty (no value) when the caller must ask
+  /// fingerprint() itself: by default, and when the node's fingerprint failed.
+  struct PlacedHold {
+    std::string holder;
+    std::optional<std::string> fingerprint;
+  };
+  virtual PlacedHold
+  place_hold_fingerprint(const std::string& volume, const std::string& key, const std::string& record);
   /// Removes the hold of `key` on `volume` when its record equals `record`; no hold is fine.
   virtual void
   release_hold(const std::string& volume, const std::string& key, const std::string& record) = 0;

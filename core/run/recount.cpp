@@ -59,21 +59,28 @@ public:
   ~Holds() { release_all(); }
 
   /// Places the hold on `p`; returns "" when placed, else the holder's record.
-  std::string place(const Place& p)
+  std::string place(const Place& p) { return place_fingerprint(p, false).holder; }
+
+  /// place(), and with `fingerprint`, the replica's fingerprint taken after the hold when its
+  /// node answers both at once (Node::place_hold_fingerprint).
+  transport::Node::PlacedHold place_fingerprint(const Place& p, bool fingerprint = true)
   {
-    std::string holder;
+    transport::Node::PlacedHold placed;
     try {
-      holder = m_nodes.get(p.node)->place_hold(p.volume, m_key, m_record);
+      auto node = m_nodes.get(p.node);
+      placed = fingerprint ? node->place_hold_fingerprint(p.volume, m_key, m_record)
+                           : transport::Node::PlacedHold{node->place_hold(p.volume, m_key, m_record),
+                                                         std::nullopt};
     } catch (...) {
       // The hold may have been made before the connection failed: take ours back (the record
       // names this removal, so another's hold is never touched).
       release_with_retries(p);
       throw;
     }
-    if (holder.empty()) {
+    if (placed.holder.empty()) {
       m_held.push_back(p);
     }
-    return holder;
+    return placed;
   }
 
   void release(const Place& p) noexcept
@@ -203,9 +210,12 @@ std::string Recount::record_for(const std::string& task, const std::string& key)
   return it->second;
 }
 
-std::string Recount::content_of(transport::Node& node, const Place& p, const std::string& key)
+std::string Recount::content_of(transport::Node& node,
+                                const Place& p,
+                                const std::string& key,
+                                const std::optional<std::string>& fresh_fp)
 {
-  const std::string fp = node.fingerprint(p.volume, key);
+  const std::string fp = fresh_fp ? *fresh_fp : node.fingerprint(p.volume, key);
   if (fp.empty()) {
     return {};
   }
@@ -220,6 +230,19 @@ std::string Recount::content_of(transport::Node& node, const Place& p, const std
   m_hashes[{p.node, p.volume, key, digest.fingerprint.empty() ? fp : digest.fingerprint}] =
       digest.content_hash;
   return digest.content_hash;
+}
+
+void Recount::hash_into_cache(transport::Node& node, const Place& p, const std::string& key)
+{
+  // One read: the digest carries the fingerprint of the walk it was read by, which is what the
+  // re-count's fresh fingerprint is compared with (a fingerprint asked first would be a second
+  // walk of the same replica, and a round trip over SSH).
+  auto digest = node.hash_chunk(p.volume, key);
+  if (digest.fingerprint.empty() || digest.content_hash.empty()) {
+    return;  // nothing to find it by: the re-count hashes it again
+  }
+  std::lock_guard lock(m_mutex);
+  m_hashes.try_emplace({p.node, p.volume, key, digest.fingerprint}, digest.content_hash);
 }
 
 std::future<void> Recount::prefetch(const std::string& key, const std::vector<Place>& skip)
@@ -250,7 +273,7 @@ std::future<void> Recount::prefetch(const std::string& key, const std::vector<Pl
     return in_background([this, key, survivors = std::move(survivors)] {
       for (const Place& p : survivors) {
         try {
-          content_of(*m_ctx.nodes->get(p.node), p, key);
+          hash_into_cache(*m_ctx.nodes->get(p.node), p, key);
         } catch (...) {
           // The re-count reads it again and says why it cannot.
         }
@@ -310,8 +333,8 @@ void Recount::remove_guarded(const std::string& key,
   const Identity target_id = target ? identity(*target) : Identity{};
 
   // Every replica of every reachable node, fresh (asked of all nodes at once, read back in
-  // topology order).
-  std::vector<std::pair<std::string, std::future<std::vector<transport::ChunkLocation>>>> asked;
+  // topology order). Only where they are: each one counted is fingerprinted under its hold.
+  std::vector<std::pair<std::string, std::future<std::vector<std::string>>>> asked;
   for (const auto& spec : m_ctx.topology->nodes) {
     const NodeState* state = m_before.node(spec.name);
     if (state && !state->reachable) {
@@ -319,7 +342,7 @@ void Recount::remove_guarded(const std::string& key,
     }
     asked.emplace_back(spec.name, in_background(
                                       [this, name = spec.name, &key] {
-                                        return m_ctx.nodes->get(name)->locate_chunk(key);
+                                        return m_ctx.nodes->get(name)->volumes_holding(key);
                                       },
                                       !spec.is_local()));
   }
@@ -328,8 +351,8 @@ void Recount::remove_guarded(const std::string& key,
   std::vector<std::string> notes;
   for (auto& [node, answer] : asked) {
     try {
-      for (const auto& loc : answer.get()) {
-        found.push_back({node, loc.volume});
+      for (auto& volume : answer.get()) {
+        found.push_back({node, std::move(volume)});
       }
     } catch (const transport::TransportError& e) {
       transient = transient || e.retryable();
@@ -360,13 +383,14 @@ void Recount::remove_guarded(const std::string& key,
     if (nodes_counted.count(p.node)) {
       continue;
     }
-    if (auto holder = holds.place(p); !holder.empty()) {
-      notes.push_back(place_str(p) + " held by " + holder_str(holder));
+    const auto placed = holds.place_fingerprint(p);
+    if (!placed.holder.empty()) {
+      notes.push_back(place_str(p) + " held by " + holder_str(placed.holder));
       continue;
     }
     std::string hash;
     try {
-      hash = content_of(*m_ctx.nodes->get(p.node), p, key);
+      hash = content_of(*m_ctx.nodes->get(p.node), p, key, placed.fingerprint);
     } catch (const transport::TransportError& e) {
       transient = transient || e.retryable();
       notes.push_back(place_str(p) + " unreadable");

@@ -18,7 +18,7 @@
 
 /// The re-count (SPEC §5): before any replica is removed or trashed, whatever a planner, a plan
 /// file or another run did, the chunk's replicas are counted fresh from the nodes — every
-/// reachable node, every volume (Node::locate_chunk) — and a replica counts only when it is on a
+/// reachable node, every volume (Node::volumes_holding) — and a replica counts only when it is on a
 /// physical volume (machine id, device, inode) and a node of its own, and hashes (Node::hash_chunk,
 /// on the node, cached per node, volume, key and fingerprint) to the content the removing task
 /// verified. The removal is refused when fewer than min(the chunk's count before the run, its
@@ -118,7 +118,15 @@ private:
     bool operator==(const Identity&) const = default;
   };
   Identity identity(const Place& p) const;
-  std::string content_of(transport::Node& node, const Place& p, const std::string& key);
+  /// The content hash of the replica at `p` as it is now: `fresh_fp` when the caller already
+  /// has a fingerprint taken now (under its hold), else one asked of the node; the cache's
+  /// hash for that fingerprint, else the node's. "" when the chunk is not there.
+  std::string content_of(transport::Node& node,
+                         const Place& p,
+                         const std::string& key,
+                         const std::optional<std::string>& fresh_fp = std::nullopt);
+  /// Hashes the replica at `p` into the cache under the fingerprint its hash carries.
+  void hash_into_cache(transport::Node& node, const Place& p, const std::string& key);
   std::string record_for(const std::string& task, const std::string& key);
 
   Context& m_ctx;

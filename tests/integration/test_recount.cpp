@@ -505,6 +505,39 @@ TEST_SUITE("recount")
     CHECK(has_dir(d.volume("P2-dn1"), key));
   }
 
+  TEST_CASE("re-count: the survivor's early hash is one request, and the re-count walks only "
+            "the replicas it counts")
+  {
+    DemoCopy d("rc-walks");
+    auto inv = d.inventory();
+    const std::string key = inv.chunks[3].key;
+    const Place p1{"P1-dn1", d.volume("P1-dn1")}, p3{"P3-dn1", d.volume("P3-dn1")};
+    RecordedRun rec(d);
+    Plan plan;
+    plan.moves = {move_of(inv, key, p1, p3)};
+    auto r = run_plan(d, plan, "rc-walks");
+    CHECK(r.finished == 1);
+    // Before: the early hash asked P2's fingerprint, then hash_chunk (whose digest carries the
+    // fingerprint); the re-count's locate_chunk walked every replica on every node, though it
+    // fingerprints the ones it counts again under their holds. Now P2 is walked for a
+    // fingerprint once (under its hold), and nodes are only asked where the chunk is.
+    CHECK(rec.count("P2-dn1:hash_chunk") == 1);
+    CHECK(rec.count("P2-dn1:fingerprint") == 1);
+    const int hold = rec.find("P2-dn1:place_hold");
+    REQUIRE(hold >= 0);
+    CHECK(rec.find("P2-dn1:fingerprint") > hold);
+    for (const char* n : {"P1-dn1", "P2-dn1", "P3-dn1"}) {
+      CHECK(rec.count(std::string(n) + ":locate_chunk") == 0);
+      CHECK(rec.count(std::string(n) + ":volumes_holding") == 1);
+    }
+    // The source: before the copy and after it (SPEC §5: a source changed mid-copy is caught),
+    // the trash's own, none for the re-count; the destination: once, under its hold.
+    CHECK(rec.count("P1-dn1:fingerprint") == 2);
+    CHECK(rec.count("P3-dn1:fingerprint") == 1);
+    CHECK(!has_dir(p1.volume, key));
+    CHECK(has_dir(p3.volume, key));
+  }
+
   TEST_CASE("re-count: a survivor changed after its early hash is hashed again and not counted")
   {
     DemoCopy d("rc-prefetch-changed");

@@ -2,6 +2,7 @@
 // Copyright (c) clsync developers
 // Contract cases for renames, trash, intents, leases, path refusals and repository files.
 #include "tests/integration/transport_suite_util.hpp"
+#include "transport/local_node.hpp"
 
 #include <ctime>
 #include <map>
@@ -193,6 +194,28 @@ void run_contract_holds_and_identity(const NodeMaker& make)
   CHECK(vols.count(v1.string()) == 1);
   CHECK(vols.count(v2.string()) == 1);
   CHECK(vols.count((base / "plain").string()) == 0);
+  // The re-count's questions: where the chunk is (no fingerprints), and a hold with the
+  // fingerprint taken after it, in one request where the node is an agent.
+  auto where = node->volumes_holding(k);
+  CHECK(std::set<std::string>(where.begin(), where.end()) == vols);
+  const bool agent = dynamic_cast<transport::LocalNode*>(node.get()) == nullptr;
+  auto placed = node->place_hold_fingerprint(vol, k, R"({"task":"a"})");  // a retry of a's
+  CHECK(placed.holder.empty());
+  CHECK(placed.fingerprint.has_value() == agent);
+  if (placed.fingerprint) {
+    CHECK(*placed.fingerprint == node->fingerprint(vol, k));
+    CHECK_FALSE(placed.fingerprint->empty());
+  }
+  auto refused = node->place_hold_fingerprint(vol, k, R"({"task":"d"})");
+  CHECK(refused.holder == R"({"task":"a"})");
+  CHECK_FALSE(refused.fingerprint.has_value());
+  const std::string plain = (base / "plain").string();
+  auto nothing = node->place_hold_fingerprint(plain, k, R"({"task":"e"})");
+  CHECK(nothing.holder.empty());
+  CHECK(nothing.fingerprint.value_or("") == "");
+  node->release_hold(plain, k, R"({"task":"e"})");
+  CHECK_FALSE(has_entry_starting(base / "plain", ".clsync"));
+  expect_failure([&] { node->volumes_holding("../x"); }, FailureKind::refused);
 
   node->release_hold(vol, k, R"({"task":"a"})");
   node->release_hold(v2.string(), k, R"({"task":"b"})");

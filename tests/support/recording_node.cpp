@@ -165,6 +165,20 @@ std::string RecordingNode::place_hold(const std::string& volume, const std::stri
   return m_inner->place_hold(volume, key, rec);
 }
 
+Node::PlacedHold RecordingNode::place_hold_fingerprint(const std::string& volume,
+                                                       const std::string& key,
+                                                       const std::string& rec)
+{
+  record("place_hold", volume + " " + key, true);
+  return m_inner->place_hold_fingerprint(volume, key, rec);
+}
+
+std::vector<std::string> RecordingNode::volumes_holding(const std::string& key)
+{
+  record("volumes_holding", key, false);
+  return m_inner->volumes_holding(key);
+}
+
 void RecordingNode::release_hold(const std::string& volume, const std::string& key,
                                  const std::string& rec)
 {

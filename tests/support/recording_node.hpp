@@ -77,8 +77,13 @@ public:
                     const std::string& record) override;
   void remove_intent(const std::string& volume, const std::string& task) override;
   std::vector<transport::ChunkLocation> locate_chunk(const std::string& key) override;
+  std::vector<std::string> volumes_holding(const std::string& key) override;
   std::string
   place_hold(const std::string& volume, const std::string& key, const std::string& record) override;
+  /// Recorded as "place_hold" (it places one), passed on as itself.
+  PlacedHold place_hold_fingerprint(const std::string& volume,
+                                    const std::string& key,
+                                    const std::string& record) override;
   void release_hold(const std::string& volume,
                     const std::string& key,
                     const std::string& record) override;
