@@ -12,7 +12,9 @@
 /// library might throw), so tests see that a worker thread records it instead of terminating.
 /// Points of the executor: after_intent, mid_copy, after_copy, after_commit, after_trash,
 /// before_intent_removal, after_rename, after_recount (the re-count's holds stand, the replica
-/// is not removed yet); of a rename batch (core/run/rename_batch.hpp): rename_batch_after_intent,
+/// is not removed yet); of the trash remover (core/run/trash_remover.hpp): trash_removal (a
+/// finished task's trash and its intent still there), trash_removed (the intent alone); of a
+/// rename batch (core/run/rename_batch.hpp): rename_batch_after_intent,
 /// rename_batch_after_renames; of a commit set (core/run/fan_out_task.hpp): fanout_after_prepare,
 /// fanout_after_mark_<n>, fanout_after_exchange_<n> (n: the participant, from 1),
 /// fanout_before_cleanup; of recovery: recovery_mid; of an inventory: scan_node.

@@ -9,6 +9,7 @@
 #include "core/run/rename_batch.hpp"
 #include "core/run/task_steps.hpp"
 #include "core/run/transfer.hpp"
+#include "core/run/trash_remover.hpp"
 
 #include <algorithm>
 #include <condition_variable>
@@ -334,8 +335,10 @@ execute_plan(Context& ctx, const Plan& plan, const ExecSettings& settings, Journ
   };
   DirectRoutes direct_routes(ctx.nodes->topology(), w.direct_only);
   TransferCounters transfer_counters;
-  TaskEnv env{ctx, journal, settings, limits, on_bytes, &recount, &direct_routes,
-              &transfer_counters};
+  // Declared before the workers' state it outlives: drained after they end (below).
+  TrashRemover remover(ctx, node_limits, w.per_node > 0 ? w.per_node : k_remote_per_node);
+  TaskEnv env{ctx,      journal,        settings,           limits,  on_bytes,
+              &recount, &direct_routes, &transfer_counters, &remover};
   OnMoveRunner on_move(ctx, settings);
 
   // Why no further task may start; empty while tasks may start. Called under the mutex.
@@ -491,6 +494,8 @@ execute_plan(Context& ctx, const Plan& plan, const ExecSettings& settings, Journ
   for (auto& t : threads) {
     t.join();
   }
+  // What finished tasks left to the remover goes before the run ends, its leases still held.
+  remover.drain();
   {
     std::lock_guard lock(mutex);
     workers_done = true;

@@ -227,7 +227,23 @@ private:
         m_trash_checked = true;
       });
     }
-    src.remove_task_dirs(m_move.from.volume, m_id);
+    remove_trash(src);
+  }
+
+  /// The trash of a checked removal on `m_move.from` goes: to the run's remover with the intent
+  /// there (trash_remover.hpp says why that order is safe), or removed here when there is none.
+  void remove_trash(transport::Node& node)
+  {
+    if (!m_env.remover) {
+      node.remove_task_dirs(m_move.from.volume, m_id);
+      return;
+    }
+    if (m_trash_handed) {
+      return;  // a retry of the steps after it
+    }
+    std::erase(m_intents, m_move.from);
+    m_env.remover->remove_later(m_move.from, m_id, true);
+    m_trash_handed = true;
   }
 
   /// The source changed up to its rename to trash: restore it, remove the copy this task placed
@@ -258,11 +274,18 @@ private:
     throw TaskFailed("source changed during the move; " + what);
   }
 
+  /// The last step: the intents go (SPEC §5). With a remover they are its work, off the task's
+  /// slots: every replica is in place and durable, so an intent only explains what recovery
+  /// would find if the run were killed now, and a finished task leaves nothing it needs.
   void finish_intents()
   {
     fault_point("before_intent_removal");
     for (const auto& p : m_intents) {
-      m_nodes.get(p.node)->remove_intent(p.volume, m_id);
+      if (m_env.remover) {
+        m_env.remover->remove_later(p, m_id, false);
+      } else {
+        m_nodes.get(p.node)->remove_intent(p.volume, m_id);
+      }
     }
     m_intents.clear();
   }
@@ -463,7 +486,7 @@ private:
       }
       m_trash_checked = true;
     }
-    node->remove_task_dirs(m_move.from.volume, m_id);
+    remove_trash(*node);
     finish_intents();
   }
 
@@ -506,6 +529,7 @@ private:
   bool m_placed_new = false;
   bool m_trash_tried = false;
   bool m_trash_checked = false;
+  bool m_trash_handed = false;  ///< the trash (and its volume's intent) is the remover's
   std::string m_transfer;       ///< "relay" | "direct" once bytes moved between nodes
   std::string m_transfer_note;  ///< why a direct task relayed (or failed)
 };

@@ -8,6 +8,7 @@
 #include "core/run/journal.hpp"
 #include "core/run/recount.hpp"
 #include "core/run/transfer.hpp"
+#include "core/run/trash_remover.hpp"
 
 #include <atomic>
 #include <functional>
@@ -29,6 +30,9 @@ struct TaskEnv {
   /// `transfer: direct` routes and the byte counts by route; null: everything relays.
   DirectRoutes* direct = nullptr;
   TransferCounters* counters = nullptr;
+  /// Where a finished task leaves its trash and intents (trash_remover.hpp); null: the task
+  /// removes them itself before it ends.
+  TrashRemover* remover = nullptr;
 };
 
 /// Runs one move, copy or drop_duplicate with id `id`, retrying retryable transport errors and a

@@ -132,6 +132,38 @@ struct MoveReplicasCrash : ClusterACrash {
   }
 };
 
+/// The drain above, killed while the trash remover works (core/run/trash_remover.hpp): what the
+/// kill leaves on P1-dn1 must be what recovery finishes: every trash beside the intent that
+/// names its chunk and, killed between a trash and its intent, an intent alone.
+struct RemoverCrash : MoveReplicasCrash {
+  bool trash_expected;
+  RemoverCrash(const std::string& n, bool trash) : MoveReplicasCrash(n), trash_expected(trash) {}
+  void check_after_kill(const std::string& label) override
+  {
+    MoveReplicasCrash::check_after_kill(label);
+    std::set<std::string> trash, intents;
+    for (const auto& v : vols[0].volumes) {
+      for (const auto& e : fs::directory_iterator(v)) {
+        const std::string name = e.path().filename().string();
+        const std::string t = ".clsync-trash-", i = ".clsync-intent-";
+        if (name.rfind(t, 0) == 0) {
+          trash.insert(v.string() + "/" + name.substr(t.size()));
+        } else if (name.rfind(i, 0) == 0) {
+          intents.insert(v.string() + "/" + name.substr(i.size()));
+        }
+      }
+    }
+    for (const auto& t : trash) {
+      CHECK_MESSAGE(intents.count(t), label, ": the trash of ", t, " without its intent");
+    }
+    if (trash_expected) {
+      CHECK_MESSAGE(!trash.empty(), label, ": no trash left by the kill");
+    } else {
+      CHECK_MESSAGE(intents.size() > trash.size(), label, ": no intent without its trash");
+    }
+  }
+};
+
 /// 8 chunks lost their P2-dn1 replica; repair copies them back to 2.
 struct RepairCrash : ClusterACrash {
   explicit RepairCrash(const std::string& n) : ClusterACrash(n, "repair --concurrency 2")
@@ -279,6 +311,19 @@ TEST_SUITE("crash_move")
                              {"after_trash", 1}));
     CHECK(test::kill_at_site("move-replicas/local", move_maker<MoveReplicasCrash>(),
                              {"after_trash", 1}));
+  }
+
+  TEST_CASE("killed while the trash remover works: the rerun removes the finished tasks' trash "
+            "and intents")
+  {
+    // A finished task's trash and the intent on its volume (trash_removal), that intent alone
+    // after its trash went (trash_removed): the first and a later job of the run.
+    for (int nth : {1, 12}) {
+      CHECK(test::kill_at_site("move-replicas/local/remover", move_maker<RemoverCrash>(true),
+                               {"trash_removal", nth}));
+      CHECK(test::kill_at_site("move-replicas/local/remover", move_maker<RemoverCrash>(false),
+                               {"trash_removed", nth}));
+    }
   }
 
   TEST_CASE("move-replicas drain killed at every step: the drained node empties on rerun")

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
 // Copyright (c) clsync developers
 // The executor's limits by what it counted, not by time (suite `executor`): --per-node, the
-// bandwidth limiter's accounting, and --on-move hooks that hold no transfer slot.
+// bandwidth limiter's accounting, and --on-move hooks and trash removals that hold no transfer
+// slot.
+#include "core/cluster/node_set.hpp"
 #include "core/fault.hpp"
 #include "core/run/executor.hpp"
 #include "core/run/journal.hpp"
 #include "tests/integration/rebalance_fixture.hpp"
+#include "tests/support/recording_node.hpp"
 #include "tests/support/scratch.hpp"
 
 #include <doctest/doctest.h>
@@ -237,5 +240,75 @@ TEST_SUITE("executor")
       killed += w.find("--on-move was killed: it ran past --hook-timeout") != std::string::npos;
     }
     CHECK(killed == 2);
+  }
+
+  TEST_CASE("executor: a finished move's trash and intents go off its slots, before the run ends")
+  {
+    // One worker and one slot per node, two moves P1-dn1 -> P3-dn1. The first task's trash
+    // removal waits (in the node's hook) until the second task has written its destination
+    // intent, or gives up after 20 s. Where removing the trash is a step of the task itself,
+    // holding its slots and the only worker, the second task cannot start before it.
+    DemoCopy d("exec-trash-later");
+    auto inv = d.inventory();
+    Plan plan = moves_of(d, inv, "P1-dn1", "P3-dn1", 0, 2);
+    REQUIRE(plan.moves.size() == 2);
+    auto s = settings_for(d, "run-trash-later");
+    s.write.concurrency = 1;
+    s.write.per_node = 1;
+    const std::string first = task_id("run-trash-later", 1);
+    const std::string second = task_id("run-trash-later", 2);
+    const std::string first_trash = plan.moves[0].from.volume + " " + first;
+    std::mutex m;
+    std::condition_variable cv;
+    bool second_started = false, removal_reached = false, waited_in_vain = false;
+    std::size_t finished_when_released = 0;
+    std::vector<std::string> first_calls;  // the first task's calls on its source volume
+    d.nodes = std::make_shared<NodeSet>(*d.topo, [&](const NodeSpec& spec) {
+      auto node = std::make_shared<test::RecordingNode>(open_node(spec));
+      node->set_hook([&](const test::RecordedCall& c) {
+        {
+          std::unique_lock lock(m);
+          if (c.detail.rfind(first_trash, 0) == 0) {
+            first_calls.push_back(c.name);
+          }
+          if (c.name == "write_intent" && c.detail.find(second) != std::string::npos) {
+            second_started = true;
+            cv.notify_all();
+          }
+          if (c.name != "remove_task_dirs" || c.detail != first_trash) {
+            return;
+          }
+          removal_reached = true;
+          waited_in_vain =
+              !cv.wait_for(lock, std::chrono::seconds(20), [&] { return second_started; });
+        }
+        finished_when_released = d.events.count("finished");
+      });
+      return node;
+    });
+    d.ctx.nodes = d.nodes;
+    Journal journal(d.ctx.state_dir, d.topo->cluster, "run-trash-later", "rebalance-nodes");
+    auto r = execute_plan(d.ctx, plan, s, journal);
+    CHECK(r.finished == 2);
+    CHECK(r.result() == "ok");
+    CHECK(removal_reached);
+    CHECK_MESSAGE(!waited_in_vain, "the second task started only after the first one's trash");
+    CHECK(finished_when_released >= 1);
+    // The source's intent, which explains the trash to recovery, goes after it.
+    {
+      std::lock_guard lock(m);
+      const auto trash_at = std::find(first_calls.begin(), first_calls.end(), "remove_task_dirs");
+      const auto intent_at = std::find(first_calls.begin(), first_calls.end(), "remove_intent");
+      CHECK(trash_at != first_calls.end());
+      CHECK(intent_at != first_calls.end());
+      CHECK(trash_at < intent_at);
+    }
+    // Nothing of either task is left once execute_plan returned.
+    auto after = d.inventory();
+    CHECK(after.leftovers.empty());
+    for (const auto& mv : plan.moves) {
+      CHECK(fs::exists(fs::path(mv.to.volume) / mv.chunk));
+      CHECK(!fs::exists(fs::path(mv.from.volume) / mv.chunk));
+    }
   }
 }
