@@ -11,6 +11,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
+#include <memory>
 #include <mutex>
 #include <netinet/in.h>
 #include <poll.h>
@@ -60,6 +61,11 @@ int remaining_ms(Clock::time_point deadline)
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
   return static_cast<int>(std::max<long long>(0, left.count()));
 }
+
+/// Frees a key libssh made for us.
+struct KeyFree {
+  void operator()(ssh_key k) const { ssh_key_free(k); }
+};
 
 } // namespace
 
@@ -166,9 +172,9 @@ struct SshSession::Impl {
         note("identity " + path + " (unreadable, or protected by a passphrase: use ssh-agent)");
       } else {
         note("identity " + path);
-        bool ok = check(ssh_userauth_publickey(s, nullptr, key));
-        ssh_key_free(key);
-        if (ok) {
+        // Owned here: check() throws when the connection is lost or times out mid-login.
+        const std::unique_ptr<ssh_key_struct, KeyFree> owned(key);
+        if (check(ssh_userauth_publickey(s, nullptr, key))) {
           return;
         }
       }
