@@ -362,10 +362,13 @@ TEST_SUITE("faults_disk")
   TEST_CASE("push: EIO from an fsync of the partial object: the partial is dropped, never resumed")
   {
     // A partial whose fsync failed may be lost on disk while the page cache still shows it; the
-    // next fsync succeeds. Resuming from it would commit a file that is not durable.
-    for (int when : {1, 2}) {
-      CAPTURE(when);
-      fs::path d = scratch_dir("fd-push-fsync-" + std::to_string(when));
+    // next fsync succeeds. Resuming from it would commit a file that is not durable. Two
+    // fsyncs of a partial: the one when it is complete, and (for a prefix that a killed push
+    // left) the one that makes the prefix durable before it is built on. A new partial is empty
+    // and not synced when opened.
+    for (const bool killed_prefix : {false, true}) {
+      CAPTURE(killed_prefix);
+      fs::path d = scratch_dir(std::string("fd-push-fsync-") + (killed_prefix ? "prefix" : "new"));
       FaultCluster c(d, 1, {{"n1", {d / "n1"}}});
       put_fault_file(d / "n1" / k_key_a / "a.col", 3 << 20, 4);
       const fs::path src = d / "src";
@@ -380,11 +383,16 @@ TEST_SUITE("faults_disk")
       REQUIRE(!object.empty());
       const fs::path partial = dst / (object.string() + ".partial");
       const std::string push = "push " + fault_quote(src.string()) + " " + fault_quote(dst.string());
+      if (killed_prefix) {
+        // A push killed after its first block: the object's first bytes under the partial name.
+        REQUIRE(run_clsync_all(push, "CLSYNC_TEST_CRASH_AT=push_mid_object").code == 128 + 9);
+        REQUIRE(fs::exists(partial));
+        REQUIRE(fs::file_size(partial) > 0);
+      }
       Outcome o = run_clsync_all(push, "",
                                  "strace -f -qq -o " + fault_quote((d / "strace.log").string()) +
                                      " -P " + fault_quote(partial.string()) +
-                                     " -e trace=fsync -e inject=fsync:error=EIO:when=" +
-                                     std::to_string(when));
+                                     " -e trace=fsync -e inject=fsync:error=EIO:when=1");
       REQUIRE(contains(read_file(d / "strace.log"), "(INJECTED)"));
       check_failed(o, {"Input/output error", object.filename().string()});
       CHECK_FALSE(fs::exists(partial));
