@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <set>
 #include <cerrno>
 #include <cstring>
 #include <dirent.h>
@@ -282,29 +283,6 @@ void LocalNode::create_dir(const std::string& root, const std::string& relpath, 
   }
 }
 
-void LocalNode::sync_made_dirs(int rootfd,
-                               std::vector<std::string> made,
-                               std::string_view synced,
-                               const std::string& shown)
-{
-  while (!synced.empty() && synced.back() == '/') {
-    synced.remove_suffix(1);
-  }
-  std::sort(made.begin(), made.end());
-  made.erase(std::unique(made.begin(), made.end()), made.end());
-  for (const std::string& dir : made) {
-    if (dir == synced) {
-      continue;
-    }
-    UniqueFd fd(dir.empty() ? ::fcntl(rootfd, F_DUPFD_CLOEXEC, 0)
-                            : open_beneath(rootfd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
-    const int e = fd ? sync_fd(fd.get()) : errno;
-    if (e != 0) {
-      throw_errno(describe(), "sync the directories made for", shown, e);
-    }
-  }
-}
-
 void LocalNode::rename_file(const std::string& root, const std::string& from, const std::string& to)
 {
   check_relative(from, false, root);
@@ -331,7 +309,12 @@ void LocalNode::rename_file(const std::string& root, const std::string& from, co
   if (int e = sync_fd(to_dir.get()); e != 0) {
     throw_errno(describe(), "sync the directory of", shown_to, e);
   }
-  sync_made_dirs(rootfd.get(), made, to.substr(0, to.size() - to_leaf.size()), shown_to);
+  std::set<std::string> new_dirs(made.begin(), made.end());
+  new_dirs.erase(to.size() > to_leaf.size() ? to.substr(0, to.size() - to_leaf.size() - 1) : "");
+  if (const DirSyncFailure f = sync_dirs_beneath(rootfd.get(), new_dirs); f.error != 0) {
+    throw_errno(describe(), f.opening ? "open the directory" : "sync the directory",
+                join_path(root_of(root), f.dir), f.error);
+  }
   if (int e = sync_fd(from_dir.get()); e != 0) {
     throw_errno(describe(), "sync the directory of", shown_from, e);
   }

@@ -8,7 +8,6 @@
 #include <mutex>
 #include <set>
 #include <string>
-#include <string_view>
 #include <vector>
 
 /// The node whose volumes are on this machine: every Node operation as direct system calls.
@@ -158,11 +157,6 @@ public:
   UniqueFd check_fence(const std::string& volume) const;
 
 private:
-  /// fsyncs each directory in `made` (paths below `rootfd`, "" for the root) but `synced`.
-  void sync_made_dirs(int rootfd,
-                      std::vector<std::string> made,
-                      std::string_view synced,
-                      const std::string& shown);
   /// Removes the volume's dead hold parts the first time this node places a hold there.
   void sweep_dead_hold_parts(const std::string& volume, int rootfd);
   /// write_chunk's writer; `hash_files` false: end_file's hash is taken as checked by the caller.
@@ -197,6 +191,17 @@ std::string hold_name(const std::string& key);
 /// a hold that a crash leaves behind is never empty.
 bool hold_outlives_crash(const std::string& record);
 inline constexpr const char* k_lease_name = ".clsync-lease";
+
+/// The first directory sync_dirs_beneath could not open or sync; `error` 0 when none failed.
+struct DirSyncFailure {
+  std::string dir;
+  int error = 0;
+  bool opening = false;
+};
+/// fsyncs each directory of `dirs` (relative to `rootfd`; "" is the root), overlapped through
+/// sync_fds_parallel; a directory that is gone (removed since) needs none. Returns the failure
+/// with the lowest index; a failed fsync is never retried.
+DirSyncFailure sync_dirs_beneath(int rootfd, const std::set<std::string>& dirs);
 
 /// Which temps remove_dead_parts takes: hold parts only, or lease parts too (under the exclusive
 /// lease lock, where a minute-old lease part is dead whatever its pid).

@@ -47,34 +47,15 @@ void batch_remove_empty_parents(int rootfd, const std::string& key, std::set<std
   touched.insert(path);
 }
 
-/// fsyncs each directory of `dirs` (relative to `rootfd`; "" is the root), overlapped
-/// (through sync_fds_parallel). A directory that is gone (removed as an empty parent since) needs
-/// none. Returns "" or the first failure.
+/// sync_dirs_beneath's failure as a message naming the directory under `root`; "" for none.
 std::string batch_sync_dirs(int rootfd, const std::string& root, const std::set<std::string>& dirs)
 {
-  std::vector<UniqueFd> open;
-  std::vector<int> fds;
-  std::vector<std::string> names;
-  for (const auto& d : dirs) {
-    if (d.empty()) {
-      fds.push_back(rootfd);
-    } else {
-      UniqueFd fd(open_beneath(rootfd, d, O_RDONLY | O_DIRECTORY));
-      if (!fd) {
-        if (errno == ENOENT) {
-          continue;
-        }
-        return "cannot open " + join_path(root, d) + ": " + std::strerror(errno);
-      }
-      fds.push_back(fd.get());
-      open.push_back(std::move(fd));
-    }
-    names.push_back(d);
+  const DirSyncFailure f = sync_dirs_beneath(rootfd, dirs);
+  if (f.error == 0) {
+    return "";
   }
-  if (auto [i, e] = sync_fds_parallel(fds); e != 0) {
-    return "cannot sync " + join_path(root, names[i]) + ": " + std::strerror(e);
-  }
-  return "";
+  return std::string(f.opening ? "cannot open " : "cannot sync ") + join_path(root, f.dir) + ": " +
+         std::strerror(f.error);
 }
 
 /// Undoes one rename of a batch whose directories could not be synced: `moved` (the chunk
@@ -258,6 +239,33 @@ std::string rename_batch_item(RenameBatchDirs& b, const std::string& who, const 
 }
 
 } // namespace
+
+DirSyncFailure sync_dirs_beneath(int rootfd, const std::set<std::string>& dirs)
+{
+  std::vector<UniqueFd> open;
+  std::vector<int> fds;
+  std::vector<std::string> names;
+  for (const auto& d : dirs) {
+    if (d.empty()) {
+      fds.push_back(rootfd);
+    } else {
+      UniqueFd fd(open_beneath(rootfd, d, O_RDONLY | O_DIRECTORY));
+      if (!fd) {
+        if (errno == ENOENT) {
+          continue;
+        }
+        return {d, errno, true};
+      }
+      fds.push_back(fd.get());
+      open.push_back(std::move(fd));
+    }
+    names.push_back(d);
+  }
+  if (auto [i, e] = sync_fds_parallel(fds); e != 0) {
+    return {names[i], e, false};
+  }
+  return {};
+}
 
 std::vector<RenameItemResult> Node::rename_chunks(const std::string& from_volume,
                                                   const std::string& to_volume,
