@@ -25,7 +25,7 @@ constexpr const char* k_partial_suffix = ".partial";
 class LocalAppendWriter final : public AppendWriter {
 public:
   LocalAppendWriter(std::string who, std::string display, UniqueFd parent, std::string leaf,
-                    UniqueFd fd, std::string expected)
+                    UniqueFd fd, std::string expected, bool empty)
       : m_who(std::move(who)), m_display(std::move(display)), m_parent(std::move(parent)),
         m_leaf(std::move(leaf)), m_partial(m_leaf + k_partial_suffix), m_fd(std::move(fd)),
         m_expected(std::move(expected))
@@ -33,8 +33,6 @@ public:
     // The durable prefix: whatever a killed writer left is made durable before we build on it,
     // and hashed here, where it lies, so that it never crosses the network again. An empty
     // partial (the usual case: just created) has nothing to make durable.
-    struct stat st {};
-    const bool empty = ::fstat(m_fd.get(), &st) == 0 && st.st_size == 0;
     if (int e = empty ? 0 : sync_fd(m_fd.get()); e != 0) {
       drop_partial();
       throw_errno(m_who, "sync", partial_display() + " (removed: its bytes are not durable)", e);
@@ -198,7 +196,7 @@ std::unique_ptr<AppendWriter> LocalNode::append_file(const std::string& root,
                              " is being written by another writer");
   }
   return std::make_unique<LocalAppendWriter>(describe(), display, std::move(parent), leaf,
-                                             std::move(fd), expected_sha256);
+                                             std::move(fd), expected_sha256, st.st_size == 0);
 }
 
 std::vector<DirEntry> LocalNode::list_tree(const std::string& root, const std::string& relpath)
