@@ -3,6 +3,8 @@
 // Packing a chunk stream as a backup object: pax tar members through one zstd stream.
 #include "transport/object_codec.hpp"
 
+#include "transport/cpu_slots.hpp"
+
 #include <zstd.h>
 
 #include <algorithm>
@@ -65,6 +67,9 @@ ContextPool& context_pool()
 } // namespace
 
 struct ObjectPacker::Zstd {
+  explicit Zstd(int threads) : cpu(CpuSlots::process(), std::max(1, threads)) {}
+  /// Taken first: the stream compresses only while it holds a core (its workers' cores too).
+  CpuSlots::Hold cpu;
   ZSTD_CCtx* cctx = context_pool().take();
   bool workers = false;
   ~Zstd() { context_pool().give(cctx, workers); }
@@ -95,7 +100,7 @@ tar::Member member_of(const FileEntry& f)
 } // namespace
 
 ObjectPacker::ObjectPacker(ByteSink& out, const PackOptions& options, std::string who)
-    : m_out(out), m_options(options), m_who(std::move(who)), m_z(std::make_unique<Zstd>()),
+    : m_out(out), m_options(options), m_who(std::move(who)), m_z(std::make_unique<Zstd>(options.threads)),
       m_zout(ZSTD_CStreamOutSize())
 {
   if (!m_z->cctx) {
