@@ -179,6 +179,40 @@ row_sync_nochange() {
     "$(speed_ratio "$(median "${c[@]}")" "$(median "${b[@]}")" 2.0)"
 }
 
+# sync-link: the cold sync-online of sync-online's row with --compress, through a network link
+# of LINK_RATE bytes per second each way (default 125000000: 1 Gbit/s), shared by every
+# connection (clsync-bench-link, a TCP proxy in front of 127.0.0.2's sshd: `tc netem` is not
+# available), against `rsync -a -e ssh` through the same link. On loopback alone nothing is
+# slower than the CPU, and --compress only adds work; on a link it is what an operator picks.
+LINK_RATE=${LINK_RATE:-125000000}
+row_sync_link() {
+  local r c=() b=() link_port
+  sync_setup
+  "$(dirname "$CLSYNC")/bench/clsync-bench-link" 127.0.0.2 127.0.0.2 "$push_port" "$LINK_RATE" \
+    > "$work/link.port" &
+  link_pid=$!  # global: the trap runs after this function has returned
+  trap 'kill "$link_pid" 2>/dev/null' EXIT  # the row runs in a subshell of its own
+  for _ in $(seq 100); do [ -s "$work/link.port" ] && break; sleep 0.1; done
+  link_port=$(cat "$work/link.port")
+  [ -n "$link_port" ] || { echo "clsync-bench-link did not start" >&2; return 1; }
+  echo "[127.0.0.2]:$link_port $(cut -d' ' -f1,2 "$work/host2.pub")" >> "$work/known_hosts"
+  sed "s/port: $push_port\$/port: $link_port/" "$work/b1.yaml" > "$work/b1-link.yaml"
+  grep -q "port: $link_port" "$work/b1-link.yaml"
+  for r in $(seq "$RUNS"); do
+    sync_cold
+    c+=("$(timed "$work/out.json" clsync_sync_link)")
+    jq -e '.failed == 0 and .copied > 0' "$work/out.json" >/dev/null
+    b+=("$(timed /dev/null rsync -a -e "$(ssh_cmd "$link_port")" "$sync_src" "root@127.0.0.2:$work/sync-r/")")
+  done
+  synced_exactly
+  repo_line sync-link "sync-online --compress into 1 sshd node, cold, through a $(calc "$LINK_RATE * 8 / 1e9") Gbit/s link" \
+    "\`rsync -a -e ssh\` through the same link + sync" "$sync_data" "$sync_bytes" 1.3
+}
+clsync_sync_link() {
+  CLSYNC_SSH_AGENT_PERSIST=$AGENT_PERSIST "$CLSYNC" --state-dir "$work/sync-state" --json \
+    sync-online --compress --from "$A" --to "$work/b1-link.yaml" --db Level1
+}
+
 # sync-rss: the peak RSS of a cold sync-online of all of cluster A (both databases, every chunk)
 # under --max-memory SYNC_RSS_LIMIT into B's 3 local nodes (2 replicas), and (sync-rss-ssh) into
 # the one SSH node of the sync-online row. Issue 9: below the limit while syncing 10 times as

@@ -28,8 +28,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
 ROWS=(rebalance-ssh rebalance-direct move-local disks-xfs disks-rename status status-rss
-      status-json-rss backup push push-nochange restore sync-online sync-nochange sync-rss
-      sync-rss-ssh)
+      status-json-rss backup push push-nochange restore sync-online sync-nochange sync-link
+      sync-rss sync-rss-ssh)
 RUNS=${RUNS:-3}
 CHUNK=${CHUNK:-4M}
 DATES=${DATES:-10}
@@ -70,6 +70,9 @@ if [ ! -x "$BUILD/clsync" ]; then  # a clean clone: build what the bench runs (R
   "$here/../scripts/install-deps.sh"
   cmake -S "$here/.." -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build "$BUILD" -j"$(nproc)" --target clsync clsync-agent-static >&2
+fi
+if [ ! -x "$BUILD/bench/clsync-bench-link" ]; then  # the sync-link row's network link
+  cmake --build "$BUILD" --target clsync-bench-link >&2
 fi
 . "$here/loopback_sshd.sh"
 PORT_BASE=${PORT_BASE:-$(free_port_base 28222 2 3 4)}

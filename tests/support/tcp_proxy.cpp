@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstring>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdexcept>
 #include <sys/socket.h>
@@ -103,6 +104,23 @@ bool TcpProxy::take_fault(std::uint64_t carried, std::uint64_t threshold)
   return false;
 }
 
+std::chrono::steady_clock::time_point TcpProxy::take_link_time(
+    std::chrono::steady_clock::time_point& own_free, int side, ssize_t n)
+{
+  // Keep the direction at `rate` (no credit saved up while idle): wait out its bytes, on this
+  // connection's own clock or, for a shared link, on the link's.
+  const auto cost = std::chrono::microseconds(static_cast<std::uint64_t>(n) * 1'000'000 /
+                                              m_behaviour.rate);
+  const auto now = std::chrono::steady_clock::now();
+  if (!m_behaviour.shared_link) {
+    own_free = std::max(own_free, now) + cost;
+    return own_free;
+  }
+  std::lock_guard lock(m_link_mutex);
+  m_link_free[side] = std::max(m_link_free[side], now) + cost;
+  return m_link_free[side];
+}
+
 void TcpProxy::pump(int client)
 {
   int server = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -113,6 +131,11 @@ void TcpProxy::pump(int client)
       ::close(server);
     }
     return;
+  }
+  if (m_behaviour.shared_link) {
+    int one = 1;
+    ::setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    ::setsockopt(server, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   }
   std::uint64_t carried = 0;
   bool stalled = false;
@@ -170,11 +193,7 @@ void TcpProxy::pump(int client)
       }
       m_bytes += static_cast<std::uint64_t>(n);
       if (m_behaviour.rate != 0) {
-        // Keep this direction at `rate` (no credit saved up while idle): wait out its bytes.
-        next_free[side] = std::max(next_free[side], std::chrono::steady_clock::now()) +
-                          std::chrono::microseconds(static_cast<std::uint64_t>(n) * 1'000'000 /
-                                                    m_behaviour.rate);
-        std::this_thread::sleep_until(next_free[side]);
+        std::this_thread::sleep_until(take_link_time(next_free[side], side, n));
       }
     }
     if (closed) {

@@ -3,9 +3,12 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <sys/types.h>
 #include <thread>
 #include <vector>
 
@@ -18,6 +21,10 @@ namespace clsync::test {
 struct ProxyBehaviour {
   /// Bytes per second per direction of each connection; 0 is unlimited.
   std::uint64_t rate = 0;
+  /// `rate` is the whole link's: every connection shares each direction's bytes per second, as
+  /// on a real network link (bench/link_proxy.cpp), and the proxy's sockets send at once
+  /// (TCP_NODELAY, as ssh's own do) so it adds no delay of its own to small packets.
+  bool shared_link = false;
   /// A connection that has carried this many bytes (both directions) stops forwarding but
   /// stays open, reading and dropping what arrives: a hung link. 0: never.
   std::uint64_t stall_after = 0;
@@ -52,6 +59,9 @@ private:
   void pump(int client);
   /// True when this connection, having carried `carried` bytes, is to be faulted now.
   bool take_fault(std::uint64_t carried, std::uint64_t threshold);
+  /// When the bytes just read on `side` have passed at `rate` (see ProxyBehaviour::shared_link).
+  std::chrono::steady_clock::time_point take_link_time(std::chrono::steady_clock::time_point& own_free,
+                                                       int side, ssize_t n);
 
   std::string m_address;
   std::string m_target_address;
@@ -63,6 +73,8 @@ private:
   std::atomic<int> m_connections{0};
   std::atomic<int> m_faults{0};
   std::atomic<std::uint64_t> m_bytes{0};
+  std::mutex m_link_mutex;
+  std::chrono::steady_clock::time_point m_link_free[2]; ///< shared_link: when each direction is free
   std::thread m_acceptor;
   std::vector<std::thread> m_pumps; ///< touched only by the acceptor thread, then the destructor
 };
