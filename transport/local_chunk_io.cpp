@@ -266,7 +266,7 @@ private:
   /// after that only set-id files.
   void record_written(int fd, const std::string& path)
   {
-    FileEntry on_disk{m_cur.path, m_cur.size, m_cur.mtime_ns, m_cur.mode & 07777};
+    FileEntry on_disk{m_cur.path, m_cur.size, m_cur.mtime_ns, m_cur.mode & 07777, 0, 0, {}};
     if (!m_mtime_kept || (on_disk.mode & 06000) != 0) {
       struct stat st {};
       if (::fstat(fd, &st) != 0) {
