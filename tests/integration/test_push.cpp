@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -183,23 +184,24 @@ public:
   PrivateNetwork() : m_home(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC))
   {
     REQUIRE_MESSAGE(m_home >= 0, "cannot open this thread's network namespace");
-    REQUIRE_MESSAGE(::unshare(CLONE_NEWNET) == 0, "unshare(CLONE_NEWNET) failed (root needed)");
+    if (::unshare(CLONE_NEWNET) != 0) {
+      ::close(m_home);
+      FAIL("unshare(CLONE_NEWNET) failed (root needed)");
+    }
     int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    REQUIRE(s >= 0);
     ifreq ifr{};
     std::snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
-    const bool up = ::ioctl(s, SIOCGIFFLAGS, &ifr) == 0 &&
+    const bool up = s >= 0 && ::ioctl(s, SIOCGIFFLAGS, &ifr) == 0 &&
                     (ifr.ifr_flags |= IFF_UP, ::ioctl(s, SIOCSIFFLAGS, &ifr) == 0);
-    ::close(s);
-    REQUIRE_MESSAGE(up, "cannot bring up lo in the new network namespace");
-  }
-  ~PrivateNetwork()
-  {
-    if (::setns(m_home, CLONE_NEWNET) != 0) {
-      std::abort();  // the next cases would run in the wrong namespace
+    if (s >= 0) {
+      ::close(s);
     }
-    ::close(m_home);
+    if (!up) {
+      go_home();  // the destructor does not run for a constructor that throws
+      FAIL("cannot bring up lo in the new network namespace");
+    }
   }
+  ~PrivateNetwork() { go_home(); }
   PrivateNetwork(const PrivateNetwork&) = delete;
   PrivateNetwork& operator=(const PrivateNetwork&) = delete;
 
@@ -226,10 +228,25 @@ public:
   }
 
 private:
+  void go_home()
+  {
+    if (::setns(m_home, CLONE_NEWNET) != 0) {
+      std::abort();  // the next cases would run in the wrong namespace
+    }
+    ::close(m_home);
+  }
   int m_home;
 };
 
 /// Kills (by PID, SO_PEERCRED of their sockets) the persistent agents listening below `dir`.
+void kill_agent_daemons(const fs::path& dir);
+
+/// Kills the kept agents below `dir` when the case ends, however it ends.
+struct AgentDaemonsKiller {
+  fs::path dir;
+  ~AgentDaemonsKiller() { kill_agent_daemons(dir); }
+};
+
 void kill_agent_daemons(const fs::path& dir)
 {
   if (!fs::exists(dir)) {
@@ -474,6 +491,7 @@ TEST_SUITE("push")
     // to send) stalled each object's commit and the next open by the delayed-ACK timer.
     PrivateNetwork net;
     test::SshdHarness sshd(1, "push-acks");
+    const AgentDaemonsKiller daemons{sshd.runtime_dir() / "clsync"};
     SourceRepo src("push-acks");
     constexpr int k_objects = 24;
     std::vector<std::string> hashes;
@@ -496,7 +514,6 @@ TEST_SUITE("push")
     const auto before = PrivateNetwork::tcp_counter("DelayedACKs");
     push_to("dest-2");  // reaches it through its socket: a direct-streamlocal channel
     const auto delayed = PrivateNetwork::tcp_counter("DelayedACKs") - before;
-    kill_agent_daemons(sshd.runtime_dir() / "clsync");
     // Without TCP_QUICKACK before each wait: 26 (one or more per object); with it: 3 (the
     // sessions' set-up and the listings).
     CHECK(delayed < k_objects / 3);
