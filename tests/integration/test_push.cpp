@@ -15,10 +15,19 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <thread>
 #include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 namespace fs = std::filesystem;
 using namespace clsync;
@@ -165,6 +174,99 @@ int count_in_log(const test::SshdHarness& sshd, const std::string& what)
     ++n;
   }
   return n;
+}
+
+/// The calling thread (and every process it starts: sshd, clsync) in a network namespace of its
+/// own with only `lo` up, until destroyed: the kernel's TCP counters (/proc/thread-self/net)
+/// then count this case's connections alone, whatever else runs on the machine.
+class PrivateNetwork {
+public:
+  PrivateNetwork() : m_home(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC))
+  {
+    REQUIRE_MESSAGE(m_home >= 0, "cannot open this thread's network namespace");
+    if (::unshare(CLONE_NEWNET) != 0) {
+      ::close(m_home);
+      FAIL("unshare(CLONE_NEWNET) failed (root needed)");
+    }
+    int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ifreq ifr{};
+    std::snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+    const bool up = s >= 0 && ::ioctl(s, SIOCGIFFLAGS, &ifr) == 0 &&
+                    (ifr.ifr_flags |= IFF_UP, ::ioctl(s, SIOCSIFFLAGS, &ifr) == 0);
+    if (s >= 0) {
+      ::close(s);
+    }
+    if (!up) {
+      go_home();  // the destructor does not run for a constructor that throws
+      FAIL("cannot bring up lo in the new network namespace");
+    }
+  }
+  ~PrivateNetwork() { go_home(); }
+  PrivateNetwork(const PrivateNetwork&) = delete;
+  PrivateNetwork& operator=(const PrivateNetwork&) = delete;
+
+  /// A TcpExt counter of this namespace (/proc/net/netstat), e.g. "DelayedACKs": ACKs the
+  /// kernel held back and sent only when its delayed-ACK timer fired.
+  static std::uint64_t tcp_counter(const std::string& name)
+  {
+    std::ifstream in("/proc/thread-self/net/netstat");
+    std::string names, values;
+    while (std::getline(in, names) && std::getline(in, values)) {
+      if (names.rfind("TcpExt:", 0) != 0) {
+        continue;
+      }
+      std::istringstream n(names), v(values);
+      std::string key, value;
+      while (n >> key && v >> value) {
+        if (key == name) {
+          return std::stoull(value);
+        }
+      }
+    }
+    FAIL("no TcpExt counter " << name << " in /proc/thread-self/net/netstat");
+    return 0;
+  }
+
+private:
+  void go_home()
+  {
+    if (::setns(m_home, CLONE_NEWNET) != 0) {
+      std::abort();  // the next cases would run in the wrong namespace
+    }
+    ::close(m_home);
+  }
+  int m_home;
+};
+
+/// Kills (by PID, SO_PEERCRED of their sockets) the persistent agents listening below `dir`.
+void kill_agent_daemons(const fs::path& dir);
+
+/// Kills the kept agents below `dir` when the case ends, however it ends.
+struct AgentDaemonsKiller {
+  fs::path dir;
+  ~AgentDaemonsKiller() { kill_agent_daemons(dir); }
+};
+
+void kill_agent_daemons(const fs::path& dir)
+{
+  if (!fs::exists(dir)) {
+    return;
+  }
+  for (const auto& e : fs::directory_iterator(dir)) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", e.path().c_str());
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+        ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.pid > 0) {
+      ::kill(cred.pid, SIGKILL);
+    }
+    if (fd >= 0) {
+      ::close(fd);
+    }
+  }
 }
 
 } // namespace
@@ -380,5 +482,40 @@ TEST_SUITE("push")
     CHECK(doc["objects_sent"] == 4);
     CHECK(count_in_log(sshd, "Accepted publickey") == logins + 1);
     check_same(src, dest);
+  }
+
+  TEST_CASE("a push through a kept agent waits on no delayed ACK between objects")
+  {
+    // sshd sends a forwarded channel's reply behind a window adjust, and Nagle holds it until
+    // the client acknowledges the adjust: a client that delays that ACK (waiting, with nothing
+    // to send) stalled each object's commit and the next open by the delayed-ACK timer.
+    PrivateNetwork net;
+    test::SshdHarness sshd(1, "push-acks");
+    const AgentDaemonsKiller daemons{sshd.runtime_dir() / "clsync"};
+    SourceRepo src("push-acks");
+    constexpr int k_objects = 24;
+    std::vector<std::string> hashes;
+    for (int i = 0; i < k_objects; ++i) {
+      hashes.push_back(src.add_object(256 * 1024, 100 + i));
+    }
+    src.add_snapshot(hashes, "");
+    const fs::path state = src.dir.parent_path() / "state";
+    const std::string env = "CLSYNC_SSH_AGENT_PERSIST=1m CLSYNC_STATE_DIR='" + state.string() + "'";
+    auto push_to = [&](const std::string& name) {
+      const fs::path dest = src.dir.parent_path() / name;
+      nlohmann::json doc;
+      REQUIRE(push_json("'" + src.dir.string() + "' '" + ssh_url(sshd, dest) + "'" +
+                            ssh_flags(sshd) + " --parallel 1",
+                        doc, env) == 0);
+      CHECK(doc["objects_sent"] == k_objects);
+      check_same(src, dest);
+    };
+    push_to("dest-1");  // starts the kept agent (over exec)
+    const auto before = PrivateNetwork::tcp_counter("DelayedACKs");
+    push_to("dest-2");  // reaches it through its socket: a direct-streamlocal channel
+    const auto delayed = PrivateNetwork::tcp_counter("DelayedACKs") - before;
+    // Without TCP_QUICKACK before each wait: 26 (one or more per object); with it: 3 (the
+    // sessions' set-up and the listings).
+    CHECK(delayed < k_objects / 3);
   }
 }
