@@ -4,11 +4,13 @@
 // on one node planned; status's memory per replica and its streamed --json --chunks; 64 tasks
 // in flight on 2 cores; a lease removed under a running binary.
 // Sizes are smaller in CI; CLSYNC_TEST_FULL=1 runs the issue's: 100,000 files, 50,000 chunks.
-// Peak RSS is the child's own (wait4), printed as a test message and bounded.
+// Peak RSS is the child's own (wait4), printed as a test message and bounded; the runs it is
+// measured on use test::rss_binary() (a Release clsync in a sanitized build).
 #include "core/fault.hpp"
 #include "core/rebalance.hpp"
 #include "tests/integration/crash_sweep.hpp"
 #include "tests/integration/rebalance_fixture.hpp"
+#include "tests/support/sanitizer_build.hpp"
 #include "tests/support/scratch.hpp"
 
 #include <doctest/doctest.h>
@@ -36,7 +38,7 @@ using clsync::test::DemoCopy;
 
 namespace {
 
-/// A run of the real binary with its own peak RSS and wall time.
+/// A run of the real binary (test::rss_binary()) with its own peak RSS and wall time.
 struct MeasuredRun {
   int status = -1;
   long peak_rss_kib = 0;
@@ -48,7 +50,7 @@ MeasuredRun load_run_measured(const std::string& args)
 {
   MeasuredRun r;
   const fs::path out = test::scratch_dir("load-out") / "stdout";
-  const std::string cmd = std::string("exec ") + CLSYNC_BINARY + " " + args + " >'" +
+  const std::string cmd = "exec " + test::rss_binary() + " " + args + " >'" +
                           out.string() + "' 2>&1";
   const auto t0 = std::chrono::steady_clock::now();
   const pid_t pid = ::fork();

@@ -4,10 +4,12 @@
 // --max-memory while syncing data 10× larger"): a cold sync of the demo's 200 MiB of chunks
 // under --max-memory 32M (6× less), into B's local nodes and into a node behind loopback sshd
 // (every byte relayed through clsync), keeps the clsync process's own peak RSS (ru_maxrss from
-// wait4) under the limit. The data lives on a tmpfs, so the test pays for memory copies rather
-// than for the disk and takes seconds. bench/run.sh's sync-rss rows show the same at 64M with
+// wait4) under the limit. That process is test::rss_binary(): a Release clsync in a sanitized
+// build, whose agents behind sshd are still the sanitized one. The data lives on a tmpfs, so
+// the test pays for memory copies rather than for the disk and takes seconds. bench/run.sh's sync-rss rows show the same at 64M with
 // 13× the data.
 #include "tests/integration/rebalance_fixture.hpp"
+#include "tests/support/sanitizer_build.hpp"
 #include "tests/support/scratch.hpp"
 #include "tests/support/sshd_harness.hpp"
 
@@ -75,7 +77,7 @@ struct Measured {
 /// peak RSS and document.
 Measured run_measured(const std::string& args, const fs::path& out)
 {
-  const std::string cmd = std::string("exec ") + CLSYNC_BINARY + " " + args + " --json >" +
+  const std::string cmd = "exec " + rss_binary() + " " + args + " --json >" +
                           quoted(out) + " 2>" + quoted(fs::path(out.string() + ".err"));
   std::string sh = "/bin/sh", dash_c = "-c";
   char* argv[] = {sh.data(), dash_c.data(), const_cast<char*>(cmd.c_str()), nullptr};
