@@ -2,8 +2,6 @@
 // Copyright (c) clsync developers
 #pragma once
 
-#include <string>
-
 namespace clsync::test {
 
 /// True in an AddressSanitizer build (CMake option CLSYNC_SANITIZE). ASan reserves terabytes of
@@ -20,11 +18,5 @@ inline constexpr bool k_address_sanitizer = false;
 #else
 inline constexpr bool k_address_sanitizer = false;
 #endif
-
-/// The clsync binary a test runs to bound its peak RSS: CLSYNC_BINARY, but in a sanitized build
-/// the Release clsync of CMake's CLSYNC_RELEASE_BUILD (a sanitized process's RSS is mostly the
-/// sanitizer's shadow memory and quarantine: 742 MiB against a bound of 512). Without one the
-/// calling test fails rather than not checking its bound.
-std::string rss_binary();
 
 } // namespace clsync::test
