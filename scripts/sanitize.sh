@@ -4,6 +4,10 @@
 # tests and the suites with threads (executor, agent client, scans, status, leases), in
 # build-tsan. Reports of every process (agents started through sshd too) go to
 # <build>/sanitizer-logs; any report fails the run. More arguments go to ctest.
+# Both first build a Release clsync and its static agent in build/ (or $CLSYNC_RELEASE_BUILD_DIR;
+# the benchmarks use the same): the sanitized build takes that agent (it cannot be sanitized),
+# and the suites that bound peak RSS (load, sync_memory) measure that clsync, since a sanitized
+# process's RSS is mostly the sanitizer's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind=${1:-asan}
@@ -21,7 +25,11 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 ./scripts/install-deps.sh
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCLSYNC_SANITIZE=$sanitize >/dev/null
+release=${CLSYNC_RELEASE_BUILD_DIR:-build}
+cmake -S . -B "$release" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$release" -j"$(nproc)" --target clsync clsync-agent-static
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCLSYNC_SANITIZE=$sanitize \
+      -DCLSYNC_RELEASE_BUILD="$(realpath "$release")" >/dev/null
 cmake --build "$build" -j"$(nproc)" --target "${targets[@]}"
 # The fixture tests sanitizer_reports_clear / sanitizer_reports run first and last.
 ctest --test-dir "$build" --output-on-failure --timeout 1800 -j"$(nproc)" "${tests[@]}" "$@"

@@ -4,11 +4,14 @@
 // on one node planned; status's memory per replica and its streamed --json --chunks; 64 tasks
 // in flight on 2 cores; a lease removed under a running binary.
 // Sizes are smaller in CI; CLSYNC_TEST_FULL=1 runs the issue's: 100,000 files, 50,000 chunks.
-// Peak RSS is the child's own (wait4), printed as a test message and bounded.
+// Peak RSS is clsync's own (GNU time, test::peak_rss_command()), printed as a test message and
+// bounded; the runs it is measured on use test::rss_binary() (a Release clsync in a sanitized
+// build).
 #include "core/fault.hpp"
 #include "core/rebalance.hpp"
 #include "tests/integration/crash_sweep.hpp"
 #include "tests/integration/rebalance_fixture.hpp"
+#include "tests/support/peak_rss.hpp"
 #include "tests/support/scratch.hpp"
 
 #include <doctest/doctest.h>
@@ -24,7 +27,6 @@
 #include <cerrno>
 #include <cstring>
 #include <sys/mount.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -36,7 +38,7 @@ using clsync::test::DemoCopy;
 
 namespace {
 
-/// A run of the real binary with its own peak RSS and wall time.
+/// A run of the real binary (test::rss_binary()) with its own peak RSS and wall time.
 struct MeasuredRun {
   int status = -1;
   long peak_rss_kib = 0;
@@ -48,7 +50,8 @@ MeasuredRun load_run_measured(const std::string& args)
 {
   MeasuredRun r;
   const fs::path out = test::scratch_dir("load-out") / "stdout";
-  const std::string cmd = std::string("exec ") + CLSYNC_BINARY + " " + args + " >'" +
+  const fs::path rss = out.parent_path() / "peak-rss";
+  const std::string cmd = "exec " + test::peak_rss_command(rss) + " " + args + " >'" +
                           out.string() + "' 2>&1";
   const auto t0 = std::chrono::steady_clock::now();
   const pid_t pid = ::fork();
@@ -58,11 +61,10 @@ MeasuredRun load_run_measured(const std::string& args)
     ::_exit(127);
   }
   int status = 0;
-  struct rusage ru {};
-  REQUIRE(::wait4(pid, &status, 0, &ru) == pid);
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.peak_rss_kib = ru.ru_maxrss;
+  r.peak_rss_kib = test::read_peak_rss_kib(rss);
   r.out = test::read_file(out);
   return r;
 }

@@ -3,11 +3,13 @@
 // sync-online's bounded memory (suite `sync_memory`, issue 9 item 3 and its "peak RSS below
 // --max-memory while syncing data 10× larger"): a cold sync of the demo's 200 MiB of chunks
 // under --max-memory 32M (6× less), into B's local nodes and into a node behind loopback sshd
-// (every byte relayed through clsync), keeps the clsync process's own peak RSS (ru_maxrss from
-// wait4) under the limit. The data lives on a tmpfs, so the test pays for memory copies rather
-// than for the disk and takes seconds. bench/run.sh's sync-rss rows show the same at 64M with
-// 13× the data.
+// (every byte relayed through clsync), keeps the clsync process's own peak RSS (GNU time,
+// test::peak_rss_command()) under the limit. That process is test::rss_binary(): a Release
+// clsync in a sanitized build, whose agents behind sshd are still the sanitized one. The data
+// lives on a tmpfs, so the test pays for memory copies rather than for the disk and takes
+// seconds. bench/run.sh's sync-rss rows show the same at 64M with 13× the data.
 #include "tests/integration/rebalance_fixture.hpp"
+#include "tests/support/peak_rss.hpp"
 #include "tests/support/scratch.hpp"
 #include "tests/support/sshd_harness.hpp"
 
@@ -18,7 +20,6 @@
 #include <cstring>
 #include <spawn.h>
 #include <sys/mount.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 
 extern char** environ;
@@ -75,19 +76,18 @@ struct Measured {
 /// peak RSS and document.
 Measured run_measured(const std::string& args, const fs::path& out)
 {
-  const std::string cmd = std::string("exec ") + CLSYNC_BINARY + " " + args + " --json >" +
+  const fs::path rss(out.string() + ".peak-rss");
+  const std::string cmd = "exec " + peak_rss_command(rss) + " " + args + " --json >" +
                           quoted(out) + " 2>" + quoted(fs::path(out.string() + ".err"));
   std::string sh = "/bin/sh", dash_c = "-c";
   char* argv[] = {sh.data(), dash_c.data(), const_cast<char*>(cmd.c_str()), nullptr};
   pid_t pid = 0;
   REQUIRE(posix_spawn(&pid, "/bin/sh", nullptr, nullptr, argv, environ) == 0);
   int status = 0;
-  rusage usage{};
-  REQUIRE(::wait4(pid, &status, 0, &usage) == pid);
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
   Measured m;
   m.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  // The shell exec'd into clsync: ru_maxrss is the clsync process's peak resident set, KiB.
-  m.peak_kib = usage.ru_maxrss;
+  m.peak_kib = read_peak_rss_kib(rss);
   m.doc = nlohmann::json::parse(read_file(out), nullptr, false);
   return m;
 }

@@ -50,8 +50,8 @@ std::vector<fs::path> fuzz_regressions(const std::string& target)
 
 /// Runs `fn` in a child process and returns what it returned: a parser that never returns or
 /// overflows its stack must fail the test, not hang or kill it (memory is capped, since an
-/// endless loop may allocate; not under ASan, see k_address_sanitizer). "(no answer in 10 s)" or
-/// "(died)" otherwise.
+/// endless loop may allocate; not under ASan or TSan, see k_sanitizer_reserves_address_space).
+/// "(no answer in 10 s)" or "(died)" otherwise.
 std::string outcome_in_child(const std::function<std::string()>& fn)
 {
   int fds[2];
@@ -60,7 +60,7 @@ std::string outcome_in_child(const std::function<std::string()>& fn)
   REQUIRE(pid >= 0);
   if (pid == 0) {
     ::close(fds[0]);
-    if (!clsync::test::k_address_sanitizer) {
+    if (!clsync::test::k_sanitizer_reserves_address_space) {
       const rlimit mem{1ull << 30, 1ull << 30};
       ::setrlimit(RLIMIT_AS, &mem);
     }

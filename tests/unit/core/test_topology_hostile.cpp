@@ -29,8 +29,8 @@ using clsync::test::topology_error_of;
 namespace {
 
 /// The message parse_topology gives for `yaml` ("(loaded)" when it loads), computed in a child
-/// process limited to `mib` MiB of address space (not under ASan, which reserves terabytes) and
-/// 20 s of CPU. A child that dies (out of memory, CPU limit, a crash) yields "(died: …)".
+/// process limited to `mib` MiB of address space (not under ASan or TSan, which reserve
+/// terabytes) and 20 s of CPU. A child that dies (out of memory, CPU limit, a crash) yields "(died: …)".
 std::string hostile_bounded_parse(const std::string& yaml, long mib = 512)
 {
   int fds[2];
@@ -39,7 +39,7 @@ std::string hostile_bounded_parse(const std::string& yaml, long mib = 512)
   REQUIRE(pid >= 0);
   if (pid == 0) {
     ::close(fds[0]);
-    if (!clsync::test::k_address_sanitizer) {
+    if (!clsync::test::k_sanitizer_reserves_address_space) {
       const rlimit as{static_cast<rlim_t>(mib) << 20, static_cast<rlim_t>(mib) << 20};
       ::setrlimit(RLIMIT_AS, &as);
     }
