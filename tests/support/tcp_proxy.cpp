@@ -116,8 +116,12 @@ std::chrono::steady_clock::time_point TcpProxy::take_link_time(
     own_free = std::max(own_free, now) + cost;
     return own_free;
   }
+  // A link sends without pause while it has bytes: the time a pump loses between its wake-up
+  // and its next write (a few tens of microseconds a 64 KiB step) is credited back, up to
+  // k_link_queue; without it one stream got a third less than the rate (84 of 125 MB/s).
+  constexpr auto k_link_queue = std::chrono::milliseconds(5);
   std::lock_guard lock(m_link_mutex);
-  m_link_free[side] = std::max(m_link_free[side], now) + cost;
+  m_link_free[side] = std::max(m_link_free[side], now - k_link_queue) + cost;
   return m_link_free[side];
 }
 
