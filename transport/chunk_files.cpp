@@ -301,8 +301,9 @@ namespace {
 /// (POSIX_FADV_WILLNEED): the kernel reads a cold chunk's many small files from disk while the
 /// caller hashes and sends the current one, instead of waiting on each file's first read in
 /// turn. At most k_files files and k_bytes bytes ahead, so a chunk of 100,000 files holds a
-/// handful of descriptors; and only files of the directory being read, so a directory is still
-/// resolved (and one swapped for a symlink refused by name) when the read reaches it.
+/// handful of descriptors; and only within one directory, whose files are opened once the read
+/// reaches it (or the last file before it), so a directory swapped for a symlink mid-read is
+/// refused by name, never read through.
 class FilesAhead {
 public:
   FilesAhead(int dirfd, const std::vector<FileEntry>& files) : m_dirfd(dirfd), m_files(files) {}
