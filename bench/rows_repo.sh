@@ -142,10 +142,16 @@ sync_setup() {
   sync_data="$(find "$sync_src" -mindepth 3 -maxdepth 3 -type d | wc -l) chunks of Level1, $(mb "$sync_bytes")"
 }
 sync_cold() { rm -rf "$work/b1" "$work/sync-state" "$work/sync-r"; mkdir -p "$work/b1/chunkData" "$work/sync-r"; }
+# clsync_sync [TOPOLOGY [SYNC_ARGS...]]: the sync into B1 (or TOPOLOGY, e.g. B1 behind the
+# link), its --json document on stdout.
 clsync_sync() {
-  CLSYNC_SSH_AGENT_PERSIST=$AGENT_PERSIST "$CLSYNC" --state-dir "$work/sync-state" sync-online --from "$A" --to "$work/b1.yaml" --db Level1
+  local to=${1:-$work/b1.yaml}
+  shift || true
+  CLSYNC_SSH_AGENT_PERSIST=$AGENT_PERSIST "$CLSYNC" --state-dir "$work/sync-state" --json \
+    sync-online --from "$A" --to "$to" --db Level1 "$@"
 }
-rsync_sync() { rsync -a -e "$(ssh_cmd "$push_port")" "$sync_src" "root@127.0.0.2:$work/sync-r/"; }
+# rsync_sync [PORT]: the same directory to 127.0.0.2's sshd (or whatever listens on PORT there).
+rsync_sync() { rsync -a -e "$(ssh_cmd "${1:-$push_port}")" "$sync_src" "root@127.0.0.2:$work/sync-r/"; }
 synced_exactly() {
   diff -r "$sync_src" "$work/b1/chunkData/Level1" >/dev/null || { echo "B1 differs from A" >&2; return 1; }
 }
@@ -200,17 +206,13 @@ row_sync_link() {
   grep -q "port: $link_port" "$work/b1-link.yaml"
   for r in $(seq "$RUNS"); do
     sync_cold
-    c+=("$(timed "$work/out.json" clsync_sync_link)")
+    c+=("$(timed "$work/out.json" clsync_sync "$work/b1-link.yaml" --compress)")
     jq -e '.failed == 0 and .copied > 0' "$work/out.json" >/dev/null
-    b+=("$(timed /dev/null rsync -a -e "$(ssh_cmd "$link_port")" "$sync_src" "root@127.0.0.2:$work/sync-r/")")
+    b+=("$(timed /dev/null rsync_sync "$link_port")")
   done
   synced_exactly
   repo_line sync-link "sync-online --compress into 1 sshd node, cold, through a $(calc "$LINK_RATE * 8 / 1e9") Gbit/s link" \
     "\`rsync -a -e ssh\` through the same link + sync" "$sync_data" "$sync_bytes" 1.3
-}
-clsync_sync_link() {
-  CLSYNC_SSH_AGENT_PERSIST=$AGENT_PERSIST "$CLSYNC" --state-dir "$work/sync-state" --json \
-    sync-online --compress --from "$A" --to "$work/b1-link.yaml" --db Level1
 }
 
 # sync-rss: the peak RSS of a cold sync-online of all of cluster A (both databases, every chunk)

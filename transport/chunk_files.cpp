@@ -29,11 +29,6 @@ struct RawFile {
   std::uint64_t allocated = 0;
 };
 
-std::int64_t mtime_ns(const struct stat& st)
-{
-  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
-}
-
 void walk_dir(int fd,
               const std::string& prefix,
               const std::string& display,
@@ -47,7 +42,7 @@ void walk_dir(int fd,
     ::close(fd);
     return;
   }
-  out.dirs.push_back({prefix, mtime_ns(dst), static_cast<std::uint32_t>(dst.st_mode & 07777),
+  out.dirs.push_back({prefix, stat_mtime_ns(dst), static_cast<std::uint32_t>(dst.st_mode & 07777),
                       dst.st_uid, dst.st_gid});
   DIR* dir = ::fdopendir(fd);
   if (!dir) {
@@ -98,7 +93,7 @@ void walk_dir(int fd,
       RawFile f;
       f.entry.path = std::move(rel);
       f.entry.size = static_cast<std::uint64_t>(st.st_size);
-      f.entry.mtime_ns = mtime_ns(st);
+      f.entry.mtime_ns = stat_mtime_ns(st);
       f.entry.mode = st.st_mode & 07777;
       f.entry.uid = st.st_uid;
       f.entry.gid = st.st_gid;

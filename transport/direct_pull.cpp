@@ -253,15 +253,10 @@ PullResult DirectPuller::pull(Node& self,
   auto src = source_node(self.describe(), source);
   // Connects first (a refused key or host key fails here, before any temp exists) and makes
   // sure the chunk is there: where it is, not its fingerprint (the read that follows walks it).
-  const auto strip = [](std::string v) {
-    while (v.size() > 1 && v.back() == '/') {
-      v.pop_back();
-    }
-    return v;
-  };
   const auto where = src->volumes_holding(source.key);
+  const std::string source_volume = normalise_root(source.volume);
   if (std::none_of(where.begin(), where.end(),
-                   [&](const std::string& v) { return strip(v) == strip(source.volume); })) {
+                   [&](const std::string& v) { return normalise_root(v) == source_volume; })) {
     throw TransportError(FailureKind::not_found,
                          label + ": chunk " + source.key + " is not on " + source.volume);
   }

@@ -255,8 +255,7 @@ std::vector<DirEntry> LocalNode::list_tree(const std::string& root, const std::s
         DirEntry e;
         e.name = std::move(path);
         e.size = static_cast<std::uint64_t>(st.st_size);
-        e.mtime_ns =
-            static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+        e.mtime_ns = stat_mtime_ns(st);
         out.push_back(std::move(e));
       }
     }

@@ -274,7 +274,7 @@ private:
       }
       on_disk.size = static_cast<std::uint64_t>(st.st_size);
       on_disk.mode = st.st_mode & 07777;
-      on_disk.mtime_ns = std::int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
+      on_disk.mtime_ns = stat_mtime_ns(st);
       m_mtime_kept = m_mtime_kept ||
                      (on_disk.mtime_ns == m_cur.mtime_ns && m_cur.mtime_ns % 10 != 0);
     }
@@ -401,7 +401,7 @@ private:
     if (::fstat(fd, &st) != 0) {
       throw_errno(m_who, "stat", path, errno);
     }
-    return {rel, std::int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec,
+    return {rel, stat_mtime_ns(st),
             st.st_mode & 07777, st.st_uid, st.st_gid};
   }
 

@@ -215,7 +215,7 @@ std::vector<DirEntry> LocalNode::list_dir(const std::string& root, const std::st
     e.name = std::move(name);
     e.is_dir = S_ISDIR(st.st_mode);
     e.size = e.is_dir ? 0 : static_cast<std::uint64_t>(st.st_size);
-    e.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+    e.mtime_ns = stat_mtime_ns(st);
     out.push_back(std::move(e));
   }
   ::closedir(dir);

@@ -21,14 +21,6 @@ namespace {
 
 std::string intent_part_name(const std::string& task) { return ".clsync-part-intent-" + task; }
 
-std::string normalise_root(std::string root)
-{
-  while (root.size() > 1 && root.back() == '/') {
-    root.pop_back();
-  }
-  return root;
-}
-
 } // namespace
 
 LocalNode::LocalNode(std::string name, std::vector<std::string> roots) : m_name(std::move(name))

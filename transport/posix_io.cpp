@@ -333,4 +333,9 @@ std::string join_path(std::string_view root, std::string_view rel)
   return out;
 }
 
+std::int64_t stat_mtime_ns(const struct stat& st) noexcept
+{
+  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+}
+
 } // namespace clsync::transport

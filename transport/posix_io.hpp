@@ -4,9 +4,11 @@
 
 #include "transport/errors.hpp"
 
+#include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
+#include <sys/stat.h>
 
 /// Small POSIX helpers shared by the local node: an owning file descriptor, errno → TransportError
 /// mapping, full writes, and tree removal that never follows symlinks.
@@ -68,6 +70,9 @@ void remove_empty_parents(int rootfd, std::string_view rel) noexcept;
 
 /// fsync(2) of a descriptor; returns 0 or errno.
 int sync_fd(int fd) noexcept;
+
+/// A stat's modification time in nanoseconds since the epoch.
+std::int64_t stat_mtime_ns(const struct stat& st) noexcept;
 
 /// Joins a root and a relative path for messages ("/vol" + "a/b" → "/vol/a/b").
 std::string join_path(std::string_view root, std::string_view rel);

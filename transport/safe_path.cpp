@@ -253,4 +253,12 @@ int open_root(const std::string& root) noexcept
   return ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
+std::string normalise_root(std::string root)
+{
+  while (root.size() > 1 && root.back() == '/') {
+    root.pop_back();
+  }
+  return root;
+}
+
 } // namespace clsync::transport

@@ -52,6 +52,9 @@ int open_parent_deferred(int dirfd,
 /// 5.6), true allows openat2 again. Affects the whole process.
 void use_openat2(bool enabled) noexcept;
 
+/// A configured root as nodes compare roots: without trailing '/' ("/" stays "/").
+std::string normalise_root(std::string root);
+
 /// Opens a configured root directory itself (the root may be reached through symlinks; below it
 /// nothing is followed). Returns the descriptor or -1 with errno set.
 int open_root(const std::string& root) noexcept;

@@ -59,29 +59,11 @@ public:
   ~Holds() { release_all(); }
 
   /// Places the hold on `p`; returns "" when placed, else the holder's record.
-  std::string place(const Place& p) { return place_fingerprint(p, false).holder; }
+  std::string place(const Place& p) { return placed(p, false).holder; }
 
-  /// place(), and with `fingerprint`, the replica's fingerprint taken after the hold when its
-  /// node answers both at once (Node::place_hold_fingerprint).
-  transport::Node::PlacedHold place_fingerprint(const Place& p, bool fingerprint = true)
-  {
-    transport::Node::PlacedHold placed;
-    try {
-      auto node = m_nodes.get(p.node);
-      placed = fingerprint ? node->place_hold_fingerprint(p.volume, m_key, m_record)
-                           : transport::Node::PlacedHold{node->place_hold(p.volume, m_key, m_record),
-                                                         std::nullopt};
-    } catch (...) {
-      // The hold may have been made before the connection failed: take ours back (the record
-      // names this removal, so another's hold is never touched).
-      release_with_retries(p);
-      throw;
-    }
-    if (placed.holder.empty()) {
-      m_held.push_back(p);
-    }
-    return placed;
-  }
+  /// place(), and the replica's fingerprint taken after the hold when its node answers both at
+  /// once (Node::place_hold_fingerprint).
+  transport::Node::PlacedHold place_fingerprint(const Place& p) { return placed(p, true); }
 
   void release(const Place& p) noexcept
   {
@@ -113,6 +95,28 @@ public:
   }
 
 private:
+  /// The hold on `p`, asked with or without the fingerprint after it; ours is remembered for
+  /// release, and taken back when the request failed.
+  transport::Node::PlacedHold placed(const Place& p, bool with_fingerprint)
+  {
+    transport::Node::PlacedHold out;
+    try {
+      auto node = m_nodes.get(p.node);
+      out = with_fingerprint
+                ? node->place_hold_fingerprint(p.volume, m_key, m_record)
+                : transport::Node::PlacedHold{node->place_hold(p.volume, m_key, m_record), {}};
+    } catch (...) {
+      // The hold may have been made before the connection failed: take ours back (the record
+      // names this removal, so another's hold is never touched).
+      release_with_retries(p);
+      throw;
+    }
+    if (out.holder.empty()) {
+      m_held.push_back(p);
+    }
+    return out;
+  }
+
   /// A node whose connection just dropped (sshd restarted, a reset) usually answers again within
   /// seconds; a hold left behind would outlive the run until the next run's recovery. Still
   /// failing after ~4 s, it is left for recovery: a stale hold only ever keeps a replica.
