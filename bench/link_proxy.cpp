@@ -28,9 +28,16 @@ int main(int argc, char** argv)
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
   try {
     clsync::test::ProxyBehaviour link;
-    link.rate = std::strtoull(argv[4], nullptr, 10);
+    char* end = nullptr;
+    link.rate = std::strtoull(argv[4], &end, 10);
+    const int port = std::atoi(argv[3]);
+    if (*argv[4] == '\0' || *end != '\0' || link.rate == 0 || port <= 0 || port > 65535) {
+      std::fprintf(stderr, "clsync-bench-link: BYTES_PER_SECOND must be a whole number above 0 "
+                           "and TARGET_PORT 1 to 65535 (got '%s', '%s')\n", argv[4], argv[3]);
+      return 2;
+    }
     link.shared_link = true;
-    clsync::test::TcpProxy proxy(argv[1], argv[2], std::atoi(argv[3]), link);
+    clsync::test::TcpProxy proxy(argv[1], argv[2], port, link);
     std::printf("%d\n", proxy.port());
     std::fflush(stdout);
     int sig = 0;
