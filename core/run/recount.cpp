@@ -4,6 +4,7 @@
 
 #include "core/fault.hpp"
 #include "core/run/journal.hpp"
+#include "core/run/transient_retry.hpp"
 #include "core/json_names.hpp"
 #include "core/json_number.hpp"
 #include "transport/host_identity.hpp"
@@ -14,7 +15,6 @@
 #include <future>
 #include <system_error>
 #include <chrono>
-#include <thread>
 #include <ctime>
 #include <set>
 #include <unistd.h>
@@ -117,23 +117,15 @@ private:
     return out;
   }
 
-  /// A node whose connection just dropped (sshd restarted, a reset) usually answers again within
-  /// seconds; a hold left behind would outlive the run until the next run's recovery. Still
-  /// failing after ~4 s, it is left for recovery: a stale hold only ever keeps a replica.
+  /// A hold left behind would outlive the run until the next run's recovery: its release is
+  /// retried while the node's failure is transient. Still failing, it is left for recovery: a
+  /// stale hold only ever keeps a replica.
   void release_with_retries(const Place& p) noexcept
   {
-    auto pause = std::chrono::milliseconds(250);
-    for (int attempt = 0; attempt < 5; ++attempt) {
-      try {
-        m_nodes.get(p.node)->release_hold(p.volume, m_key, m_record);
-        return;
-      } catch (...) {
-        if (attempt == 4) {
-          return;
-        }
-      }
-      std::this_thread::sleep_for(pause);
-      pause *= 2;
+    try {
+      run_with_transient_retries(
+          [&] { m_nodes.get(p.node)->release_hold(p.volume, m_key, m_record); });
+    } catch (...) {
     }
   }
 

@@ -5,6 +5,7 @@
 #include "core/cluster/node_set.hpp"
 #include "core/exceptions.hpp"
 #include "core/fault.hpp"
+#include "core/run/transient_retry.hpp"
 
 #include <algorithm>
 #include <system_error>
@@ -25,11 +26,13 @@ TrashRemover::~TrashRemover()
 void TrashRemover::remove_later(const Place& at, const std::string& task, bool trash)
 {
   const Job job{task, trash};
+  Queue* queue = nullptr;
   {
     std::lock_guard lock(m_mutex);
     ++m_queued;
+    Queue& q = m_queues[{at.node, at.volume}]; // a std::map: stays where it is
+    queue = &q;
     if (!m_draining) {
-      Queue& q = m_queues[{at.node, at.volume}];
       q.jobs.push_back(job);
       const auto it = m_lanes.find(at.node);
       const int lanes = std::max(1, it != m_lanes.end() ? it->second : m_other_lanes);
@@ -50,7 +53,7 @@ void TrashRemover::remove_later(const Place& at, const std::string& task, bool t
       }
     }
   }
-  run_job(at, job);
+  run_job(at, job, *queue);
 }
 
 std::uint64_t TrashRemover::drain()
@@ -93,32 +96,47 @@ void TrashRemover::loop(const Place& at, Queue& q)
     Job job = std::move(q.jobs.front());
     q.jobs.pop_front();
     lock.unlock();
-    run_job(at, job);
+    run_job(at, job, q);
     lock.lock();
   }
 }
 
-void TrashRemover::run_job(const Place& at, const Job& job)
+void TrashRemover::run_job(const Place& at, const Job& job, Queue& q)
 {
+  // A node that failed a job through all its retries is likely down: the volume's later jobs
+  // get one try each, so a drain does not wait seconds per queued job. One success ends that.
+  bool node_down = false;
+  {
+    std::lock_guard lock(m_mutex);
+    node_down = q.gave_up;
+  }
   try {
-    auto node = m_ctx.nodes->get(at.node);
-    if (job.trash) {
-      fault_point("trash_removal");
-      node->remove_task_dirs(at.volume, job.task);
-      // The trash is gone for good (the root is synced): its intent explains nothing any more.
-      fault_point("trash_removed");
-    }
-    node->remove_intent(at.volume, job.task);
+    run_with_transient_retries([&] { remove_now(at, job); }, node_down ? 1 : 5);
+    std::lock_guard lock(m_mutex);
+    q.gave_up = false;
   } catch (...) {
     {
       std::lock_guard lock(m_mutex);
       ++m_failed;
+      q.gave_up = true;
     }
     m_ctx.events->warning("could not remove the " + std::string(job.trash ? "trash" : "intent") +
                           " of finished task " + job.task + " on " + place_str(at) + " (" +
                           current_exception_text() +
                           "); the chunk has its replicas, and the next run's recovery removes it");
   }
+}
+
+void TrashRemover::remove_now(const Place& at, const Job& job)
+{
+  auto node = m_ctx.nodes->get(at.node);
+  if (job.trash) {
+    fault_point("trash_removal");
+    node->remove_task_dirs(at.volume, job.task);
+    // The trash is gone for good (the root is synced): its intent explains nothing any more.
+    fault_point("trash_removed");
+  }
+  node->remove_intent(at.volume, job.task);
 }
 
 } // namespace clsync::core

@@ -51,9 +51,10 @@ public:
   TrashRemover& operator=(const TrashRemover&) = delete;
 
   /// Queues the removal of task `task`'s trash on `at` (when `trash`), then of its intent
-  /// there. Never throws for a node's failure: a job that fails is warned about and left to
-  /// the next run's recovery (the intent stays with the trash). Runs the job in the caller's
-  /// thread when no thread can be started.
+  /// there. A transient failure (a dropped connection, an sshd restarting) is retried for about
+  /// 4 s, then, and at once for any other failure, the job is warned about and left to the next
+  /// run's recovery (the intent stays with the trash); never throws for a node's failure. Runs
+  /// the job in the caller's thread when no thread can be started.
   void remove_later(const Place& at, const std::string& task, bool trash);
 
   /// Waits until every queued job ran, then ends the threads. Returns the jobs that failed.
@@ -71,9 +72,11 @@ private:
     std::deque<Job> jobs;
     std::vector<std::thread> threads;
     int idle = 0;  ///< threads waiting for a job
+    bool gave_up = false; ///< the last job failed through its retries
   };
   void loop(const Place& at, Queue& q);
-  void run_job(const Place& at, const Job& job);
+  void run_job(const Place& at, const Job& job, Queue& q);
+  void remove_now(const Place& at, const Job& job);
 
   Context& m_ctx;
   const std::map<std::string, int> m_lanes;

@@ -13,6 +13,7 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <cstring>
 #include <sys/mount.h>
 
@@ -165,6 +166,76 @@ TEST_SUITE("rebalance")
     auto per = test::replicas_per_node(after);
     CHECK(per["P1-dn1"] == 200);
     CHECK(per["P3-dn1"] == 0);
+  }
+
+  TEST_CASE("executor: a finished task's intent removal that meets a dropped connection is "
+            "retried, and none is left")
+  {
+    DemoCopy d("exec-intent-retry");
+    auto inv = d.inventory();
+    Plan plan = moves_between(d, inv, "P1-dn1", "P3-dn1", 6);
+    REQUIRE(plan.moves.size() == 6);
+    // P3-dn1's first two intent removals fail as a connection lost to an sshd that restarts
+    // would; the chunks' replicas are all in place by then.
+    std::atomic<int> removals{0};
+    d.nodes = std::make_shared<NodeSet>(*d.topo, [&](const NodeSpec& spec) {
+      auto node = std::make_shared<test::RecordingNode>(open_node(spec));
+      if (spec.name == "P3-dn1") {
+        node->set_hook([&](const test::RecordedCall& c) {
+          if (c.name == "remove_intent" && removals.fetch_add(1) < 2) {
+            throw transport::TransportError(transport::FailureKind::error,
+                                            "node P3-dn1: connection lost (test)", true);
+          }
+        });
+      }
+      return node;
+    });
+    d.ctx.nodes = d.nodes;
+    Journal journal(d.ctx.state_dir, d.topo->cluster, "run-intent-retry", "rebalance-nodes");
+    auto r = execute_plan(d.ctx, plan, settings_for(d, "run-intent-retry"), journal);
+    CHECK(r.finished == 6);
+    CHECK(removals.load() == 6 + 2);
+    CHECK(d.events.warnings.empty());
+    auto after = d.inventory();
+    CHECK(after.leftovers.empty());
+    CHECK(test::replicas_per_node(after)["P3-dn1"] == 6);
+  }
+
+  TEST_CASE("executor: intent removals on a node that stays down are tried once each after the "
+            "first gives up, and left to recovery")
+  {
+    DemoCopy d("exec-intent-down");
+    auto inv = d.inventory();
+    Plan plan = moves_between(d, inv, "P1-dn1", "P3-dn1", 8);
+    REQUIRE(plan.moves.size() == 8);
+    std::atomic<int> removals{0};
+    d.nodes = std::make_shared<NodeSet>(*d.topo, [&](const NodeSpec& spec) {
+      auto node = std::make_shared<test::RecordingNode>(open_node(spec));
+      if (spec.name == "P3-dn1") {
+        node->set_hook([&](const test::RecordedCall& c) {
+          if (c.name == "remove_intent") {
+            ++removals;
+            throw transport::TransportError(transport::FailureKind::error,
+                                            "node P3-dn1: connection refused (test)", true);
+          }
+        });
+      }
+      return node;
+    });
+    d.ctx.nodes = d.nodes;
+    auto settings = settings_for(d, "run-intent-down");
+    settings.write.per_node = 1; // one remover thread per volume: the count below is exact
+    Journal journal(d.ctx.state_dir, d.topo->cluster, "run-intent-down", "rebalance-nodes");
+    auto r = execute_plan(d.ctx, plan, settings, journal);
+    CHECK(r.finished == 8);
+    // The first job: 5 tries over ~4 s; the 7 after it: one each (not 5 each, ~30 s more).
+    CHECK(removals.load() == 5 + 7);
+    CHECK(d.events.warnings.size() == 8);
+    // Every chunk has its replicas; the intents are the next run's recovery's to remove.
+    auto after = d.inventory();
+    CHECK(after.leftovers.size() == 8);
+    CHECK(test::replicas_per_node(after)["P3-dn1"] == 8);
+    CHECK(after.health.healthy == 200);
   }
 
   TEST_CASE("executor: a stop request rolls back the task before its commit")

@@ -51,6 +51,11 @@ void check_balanced(DemoCopy& d, const std::map<std::string, std::string>& hashe
   CHECK(per["P3-dn1"] == 133);
   CHECK(inv.health.healthy == 200);
   CHECK(inv.leftovers.empty());
+  if (!inv.leftovers.empty()) {
+    for (const auto& w : d.events.warnings) {
+      MESSAGE("warning of the run: ", w);
+    }
+  }
   CHECK(test::content_by_chunk(inv) == hashes);
 }
 
