@@ -31,7 +31,6 @@ struct Replica {
   Name node;
   Name volume;
   std::uint64_t bytes = 0;
-  std::uint64_t files = 0;
   /// Bytes on disk (sparse files count their data only), when the scan reported them.
   OptionalCount allocated_bytes;
   std::int64_t newest_mtime_ns = 0;
@@ -43,6 +42,9 @@ struct Replica {
   HashText layout_hash;
   bool has_special = false;  ///< holds symlinks/devices/FIFOs/sockets: never moved
   bool duplicate = false;    ///< a second copy on the same node (not counted as a replica)
+  /// After the flags, where it fills the padding (136 B a replica, not 144). A chunk of more
+  /// than 2^32 - 1 files (more inodes than an ext4 file system holds) shows that many.
+  std::uint32_t files = 0;
 };
 
 enum class ChunkHealth : std::uint8_t {

@@ -151,7 +151,7 @@ TEST_SUITE("core::compact")
   TEST_CASE("a replica record stays small")
   {
     // The inventory's per-replica cost (issue 10: ≤ 300 B per replica on a real scan).
-    CHECK(sizeof(Replica) <= 144);
+    CHECK(sizeof(Replica) <= 136);
   }
 
   TEST_CASE("a RareHash reads like the HashText it holds, and costs a pointer when empty")

@@ -453,7 +453,7 @@ TEST_SUITE("core::inventory")
     CHECK(sizeof(RareHash) == sizeof(void*));
     CHECK(sizeof(OptionalCount) == 8);
     CHECK(sizeof(LevelNames) == sizeof(void*));
-    CHECK(sizeof(Replica) <= 144);
+    CHECK(sizeof(Replica) <= 136);
     CHECK(sizeof(Chunk) <= 96);
     CHECK(sizeof(HealthIssues) == 1);
   }
