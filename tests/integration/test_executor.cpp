@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <limits>
 #include <sys/mount.h>
 
 namespace fs = std::filesystem;
@@ -53,6 +54,26 @@ Plan moves_between(DemoCopy& d,
     }
   }
   return p;
+}
+
+/// Wraps every node of `d` so that `node`'s intent removals (counted in `removals`) fail as a
+/// connection to a restarting sshd would (a retryable error), the first `failing` of them.
+void fail_intent_removals(DemoCopy& d, const std::string& node, std::atomic<int>& removals,
+                          int failing)
+{
+  d.nodes = std::make_shared<NodeSet>(*d.topo, [node, &removals, failing](const NodeSpec& spec) {
+    auto wrapped = std::make_shared<test::RecordingNode>(open_node(spec));
+    if (spec.name == node) {
+      wrapped->set_hook([&removals, failing, node](const test::RecordedCall& c) {
+        if (c.name == "remove_intent" && removals.fetch_add(1) < failing) {
+          throw transport::TransportError(transport::FailureKind::error,
+                                          "node " + node + ": connection lost (test)", true);
+        }
+      });
+    }
+    return wrapped;
+  });
+  d.ctx.nodes = d.nodes;
 }
 
 } // namespace
@@ -178,19 +199,7 @@ TEST_SUITE("rebalance")
     // P3-dn1's first two intent removals fail as a connection lost to an sshd that restarts
     // would; the chunks' replicas are all in place by then.
     std::atomic<int> removals{0};
-    d.nodes = std::make_shared<NodeSet>(*d.topo, [&](const NodeSpec& spec) {
-      auto node = std::make_shared<test::RecordingNode>(open_node(spec));
-      if (spec.name == "P3-dn1") {
-        node->set_hook([&](const test::RecordedCall& c) {
-          if (c.name == "remove_intent" && removals.fetch_add(1) < 2) {
-            throw transport::TransportError(transport::FailureKind::error,
-                                            "node P3-dn1: connection lost (test)", true);
-          }
-        });
-      }
-      return node;
-    });
-    d.ctx.nodes = d.nodes;
+    fail_intent_removals(d, "P3-dn1", removals, 2);
     Journal journal(d.ctx.state_dir, d.topo->cluster, "run-intent-retry", "rebalance-nodes");
     auto r = execute_plan(d.ctx, plan, settings_for(d, "run-intent-retry"), journal);
     CHECK(r.finished == 6);
@@ -209,20 +218,7 @@ TEST_SUITE("rebalance")
     Plan plan = moves_between(d, inv, "P1-dn1", "P3-dn1", 8);
     REQUIRE(plan.moves.size() == 8);
     std::atomic<int> removals{0};
-    d.nodes = std::make_shared<NodeSet>(*d.topo, [&](const NodeSpec& spec) {
-      auto node = std::make_shared<test::RecordingNode>(open_node(spec));
-      if (spec.name == "P3-dn1") {
-        node->set_hook([&](const test::RecordedCall& c) {
-          if (c.name == "remove_intent") {
-            ++removals;
-            throw transport::TransportError(transport::FailureKind::error,
-                                            "node P3-dn1: connection refused (test)", true);
-          }
-        });
-      }
-      return node;
-    });
-    d.ctx.nodes = d.nodes;
+    fail_intent_removals(d, "P3-dn1", removals, std::numeric_limits<int>::max());
     auto settings = settings_for(d, "run-intent-down");
     settings.write.per_node = 1; // one remover thread per volume: the count below is exact
     Journal journal(d.ctx.state_dir, d.topo->cluster, "run-intent-down", "rebalance-nodes");
