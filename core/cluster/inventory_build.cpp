@@ -235,7 +235,8 @@ bool ScanFolder::fold(std::size_t node, transport::ReplicaScan& rs)
   r.volume = rs.volume;
   r.bytes = rs.bytes;
   r.allocated_bytes = rs.allocated_bytes;
-  r.files = static_cast<std::uint32_t>(std::min<std::uint64_t>(rs.files, std::numeric_limits<std::uint32_t>::max()));
+  constexpr std::uint64_t most_files = std::numeric_limits<std::uint32_t>::max();
+  r.files = static_cast<std::uint32_t>(std::min(rs.files, most_files));
   r.newest_mtime_ns = rs.newest_mtime_ns;
   r.fingerprint = rs.fingerprint;
   r.layout_hash = rs.layout_hash;
