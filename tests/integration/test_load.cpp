@@ -39,32 +39,16 @@ using clsync::test::DemoCopy;
 namespace {
 
 /// A run of the real binary (test::rss_binary()) with its own peak RSS and wall time.
-struct MeasuredRun {
-  int status = -1;
-  long peak_rss_kib = 0;
-  double seconds = 0;
+struct MeasuredRun : test::PeakRssRun {
   std::string out;
 };
 
 MeasuredRun load_run_measured(const std::string& args)
 {
-  MeasuredRun r;
   const fs::path out = test::scratch_dir("load-out") / "stdout";
-  const fs::path rss = out.parent_path() / "peak-rss";
-  const std::string cmd = "exec " + test::peak_rss_command(rss) + " " + args + " >'" +
-                          out.string() + "' 2>&1";
-  const auto t0 = std::chrono::steady_clock::now();
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.peak_rss_kib = test::read_peak_rss_kib(rss);
+  MeasuredRun r{test::run_with_peak_rss(args + " >'" + out.string() + "' 2>&1",
+                                        out.parent_path() / "peak-rss"),
+                {}};
   r.out = test::read_file(out);
   return r;
 }

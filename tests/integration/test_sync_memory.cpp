@@ -18,11 +18,7 @@
 
 #include <cerrno>
 #include <cstring>
-#include <spawn.h>
 #include <sys/mount.h>
-#include <sys/wait.h>
-
-extern char** environ;
 
 namespace fs = std::filesystem;
 using namespace clsync;
@@ -76,18 +72,12 @@ struct Measured {
 /// peak RSS and document.
 Measured run_measured(const std::string& args, const fs::path& out)
 {
-  const fs::path rss(out.string() + ".peak-rss");
-  const std::string cmd = "exec " + peak_rss_command(rss) + " " + args + " --json >" +
-                          quoted(out) + " 2>" + quoted(fs::path(out.string() + ".err"));
-  std::string sh = "/bin/sh", dash_c = "-c";
-  char* argv[] = {sh.data(), dash_c.data(), const_cast<char*>(cmd.c_str()), nullptr};
-  pid_t pid = 0;
-  REQUIRE(posix_spawn(&pid, "/bin/sh", nullptr, nullptr, argv, environ) == 0);
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  const auto run = run_with_peak_rss(args + " --json >" + quoted(out) + " 2>" +
+                                         quoted(fs::path(out.string() + ".err")),
+                                     fs::path(out.string() + ".peak-rss"));
   Measured m;
-  m.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  m.peak_kib = read_peak_rss_kib(rss);
+  m.status = run.status;
+  m.peak_kib = run.peak_rss_kib;
   m.doc = nlohmann::json::parse(read_file(out), nullptr, false);
   return m;
 }

@@ -8,7 +8,13 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <spawn.h>
+#include <sstream>
+#include <sys/wait.h>
 #include <unistd.h>
+
+extern char** environ;
 
 namespace clsync::test {
 
@@ -46,11 +52,11 @@ long read_peak_rss_kib(const fs::path& rss_file)
 {
   // Before the figure time writes "Command exited with non-zero status N" when it did.
   const std::string text = read_file(rss_file);
-  const auto end = text.find_last_not_of('\n');
-  REQUIRE_MESSAGE(end != std::string::npos, "no peak RSS in " << rss_file);
-  const auto begin = text.find_last_of('\n', end);
-  const std::string last = text.substr(begin == std::string::npos ? 0 : begin + 1,
-                                       end + 1 - (begin == std::string::npos ? 0 : begin + 1));
+  std::istringstream lines(text);
+  std::string last;
+  for (std::string line; std::getline(lines, line);) {
+    last = line.empty() ? last : line;
+  }
   long kib = 0;
   try {
     kib = std::stol(last);
@@ -58,6 +64,23 @@ long read_peak_rss_kib(const fs::path& rss_file)
     FAIL("no peak RSS in " << rss_file << ": " << text);
   }
   return kib;
+}
+
+PeakRssRun run_with_peak_rss(const std::string& args, const fs::path& rss_file)
+{
+  const std::string cmd = "exec " + peak_rss_command(rss_file) + " " + args;
+  std::string sh = "/bin/sh", dash_c = "-c";
+  char* argv[] = {sh.data(), dash_c.data(), const_cast<char*>(cmd.c_str()), nullptr};
+  const auto t0 = std::chrono::steady_clock::now();
+  pid_t pid = 0;
+  REQUIRE(::posix_spawn(&pid, "/bin/sh", nullptr, nullptr, argv, environ) == 0);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  PeakRssRun r;
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.peak_rss_kib = read_peak_rss_kib(rss_file);
+  return r;
 }
 
 } // namespace clsync::test

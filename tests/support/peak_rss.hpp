@@ -23,4 +23,15 @@ std::string peak_rss_command(const std::filesystem::path& rss_file);
 /// What time wrote to `rss_file`: the peak RSS in KiB (its last line).
 long read_peak_rss_kib(const std::filesystem::path& rss_file);
 
+/// How a run under peak_rss_command() ended.
+struct PeakRssRun {
+  int status = -1;       ///< exit code, or 128 + the signal
+  long peak_rss_kib = 0; ///< clsync's own
+  double seconds = 0;    ///< wall clock
+};
+
+/// Runs `rss_binary() ARGS` through /bin/sh under GNU time (ARGS may end in redirections),
+/// waits for it, and reads its peak RSS from `rss_file`.
+PeakRssRun run_with_peak_rss(const std::string& args, const std::filesystem::path& rss_file);
+
 } // namespace clsync::test
