@@ -4,8 +4,15 @@
 # crash, leak, undefined behaviour or hang fails the run; the input is kept in
 # fuzz/crashes/<target>/. Targets run side by side, one per core.
 # Usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]   (targets: see fuzz/CMakeLists.txt)
+#        scripts/fuzz.sh --deps-only    (installs clang and what the build needs, nothing else)
+#        scripts/fuzz.sh --build-only   (installs and builds the targets; .ci/run builds them
+#                                        beside the test suite, at the lowest priority)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+only=""
+case ${1:-} in
+  --deps-only|--build-only) only=$1; shift ;;
+esac
 secs=${1:-20}
 shift || true
 targets=("$@")
@@ -24,11 +31,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+[ "$only" != --deps-only ] || exit 0
 
 build=${CLSYNC_FUZZ_BUILD_DIR:-build-fuzz}
 CC=clang-14 CXX=clang++-14 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCLSYNC_FUZZ=ON \
   -DCLSYNC_BUILD_TESTS=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)" --target fuzz_all
+[ "$only" != --build-only ] || exit 0
 
 # New corpus entries go to a scratch directory: the committed seeds stay small and reviewed.
 work=$(mktemp -d)
