@@ -84,8 +84,11 @@ public:
         continue;
       }
       for (const auto& [node, volume] : intent.found_at) {
+        // Named copies: clang 14 cannot capture a structured binding (C++20, clang 16).
+        const std::string& vol = volume;
+        const std::string& id = task;
         act(
-            node, [&](transport::Node& n) { n.remove_intent(volume, task); }, "",
+            node, [&](transport::Node& n) { n.remove_intent(vol, id); }, "",
             m_report.intents_removed, task);
       }
     }

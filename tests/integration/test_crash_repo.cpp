@@ -149,7 +149,9 @@ struct RestoreCrash : CrashCase {
   std::map<std::string, int> check_complete(const std::string& label)
   {
     std::map<std::string, int> nodes_of;
-    for (const auto& [key, reps] : test::walk_replicas(c.b_vols)) {
+    for (const auto& key_reps : test::walk_replicas(c.b_vols)) {
+      const auto& key = key_reps.first; // named, not bound: doctest's lambdas
+      const auto& reps = key_reps.second; // capture them (clang 14)
       std::set<std::string> nodes;
       for (const auto& r : reps) {
         CHECK_MESSAGE(r.digest == a_digest[key], label, ": ", key, " on ", r.node,
@@ -165,7 +167,9 @@ struct RestoreCrash : CrashCase {
   {
     const auto nodes_of = check_complete(label);
     CHECK_MESSAGE(nodes_of.size() == 30, label);
-    for (const auto& [key, n] : nodes_of) {
+    for (const auto& key_n : nodes_of) {
+      const auto& key = key_n.first; // named, not bound: doctest's lambdas
+      const auto& n = key_n.second; // capture them (clang 14)
       CHECK_MESSAGE(n == 2, label, ": ", key, " on ", n, " node(s)");
     }
     auto roots = c.volumes();

@@ -91,7 +91,9 @@ struct RebalanceSshCrash : CrashCase {
     const auto problems = test::replica_losses(before, now);
     CHECK_MESSAGE(problems.empty(), label, ": ", ssh_sweep_join(problems));
     std::map<std::string, int> per;
-    for (const auto& [key, reps] : now) {
+    for (const auto& key_reps : now) {
+      const auto& key = key_reps.first; // named, not bound: doctest's lambdas
+      const auto& reps = key_reps.second; // capture them (clang 14)
       CHECK_MESSAGE(reps.size() == 2, label, ": ", key, " has ", reps.size(), " replicas");
       for (const auto& r : reps) {
         ++per[r.node];

@@ -82,7 +82,9 @@ struct SyncCrash : CrashCase {
     REQUIRE(changed == 5);
     b_before = test::walk_replicas(b_vols);
     REQUIRE(b_before.size() == 20);
-    for (const auto& [key, reps] : test::walk_replicas(a_vols)) {
+    for (const auto& key_reps : test::walk_replicas(a_vols)) {
+      const auto& key = key_reps.first; // named, not bound: doctest's lambdas
+      const auto& reps = key_reps.second; // capture them (clang 14)
       // The premise of every check below: A's replicas of a chunk are one content, whichever
       // of them sync reads.
       for (const auto& r : reps) {
@@ -104,7 +106,9 @@ struct SyncCrash : CrashCase {
     const auto now = test::walk_replicas(b_vols);
     const auto problems = test::replica_losses(b_before, now, a_now);
     CHECK_MESSAGE(problems.empty(), label, ": ", sync_sweep_join(problems));
-    for (const auto& [key, reps] : now) {
+    for (const auto& key_reps : now) {
+      const auto& key = key_reps.first; // named, not bound: doctest's lambdas
+      const auto& reps = key_reps.second; // capture them (clang 14)
       if (!b_before.count(key)) {
         for (const auto& r : reps) {
           CHECK_MESSAGE(r.digest == a_now[key], label, ": new ", key, " on ", r.node, " torn");
@@ -116,7 +120,9 @@ struct SyncCrash : CrashCase {
   {
     const auto now = test::walk_replicas(b_vols);
     CHECK_MESSAGE(now.size() == 30, label);
-    for (const auto& [key, reps] : now) {
+    for (const auto& key_reps : now) {
+      const auto& key = key_reps.first; // named, not bound: doctest's lambdas
+      const auto& reps = key_reps.second; // capture them (clang 14)
       std::set<std::string> nodes;
       for (const auto& r : reps) {
         CHECK_MESSAGE(r.digest == a_now[key], label, ": ", key, " on ", r.node, " differs from A");

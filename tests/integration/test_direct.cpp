@@ -389,7 +389,9 @@ TEST_SUITE("direct")
                               "' rebalance-nodes --by count --db Level1 --partition '2020060[1-3]/*'";
       REQUIRE(test::run_clsync(cmd + " --direct-only", nullptr,
                                "CLSYNC_TEST_CRASH_AT=" + point_name + ":5") == test::k_killed);
-      for (const auto& [chunk, n] : test::replicas_on_disk(*d.topo)) {
+      for (const auto& chunk_n : test::replicas_on_disk(*d.topo)) {
+        const auto& chunk = chunk_n.first; // named, not bound: doctest's lambdas
+        const auto& n = chunk_n.second; // capture them (clang 14)
         CHECK_MESSAGE(n >= 2, chunk);
       }
       std::string out;

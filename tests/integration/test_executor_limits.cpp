@@ -111,13 +111,17 @@ TEST_SUITE("executor")
     REQUIRE(r.finished == 24);
 
     // Every node's slots: the executor's own counter and the journal agree, never above 2.
-    for (const auto& [node, most] : r.max_busy_per_node) {
+    for (const auto& node_most : r.max_busy_per_node) {
+      const auto& node = node_most.first; // named, not bound: doctest's lambdas
+      const auto& most = node_most.second; // capture them (clang 14)
       CAPTURE(node);
       CHECK(most >= 1);
       CHECK(most <= 2);
     }
     CHECK(r.max_busy_per_node.at("P3-dn1") <= 2);
-    for (const auto& [node, most] : journal_concurrency(journal.path())) {
+    for (const auto& node_most : journal_concurrency(journal.path())) {
+      const auto& node = node_most.first; // named, not bound: doctest's lambdas
+      const auto& most = node_most.second; // capture them (clang 14)
       CAPTURE(node);
       CHECK(most <= 2);
     }
@@ -148,7 +152,9 @@ TEST_SUITE("executor")
     REQUIRE(r.finished == 8);
     CHECK(r.max_busy_per_node.at("P1-dn1") == 1);
     CHECK(r.max_busy_per_node.at("P3-dn1") == 1);
-    for (const auto& [node, most] : journal_concurrency(journal.path())) {
+    for (const auto& node_most : journal_concurrency(journal.path())) {
+      const auto& node = node_most.first; // named, not bound: doctest's lambdas
+      const auto& most = node_most.second; // capture them (clang 14)
       CAPTURE(node);
       CHECK(most == 1);
     }
@@ -193,7 +199,9 @@ TEST_SUITE("executor")
     CHECK(r.finished == 24);
     CHECK(most_waiting == 8);
     CHECK(r.max_busy_per_node.at("P3-dn1") == 8);
-    for (const auto& [node, most] : journal_concurrency(journal.path())) {
+    for (const auto& node_most : journal_concurrency(journal.path())) {
+      const auto& node = node_most.first; // named, not bound: doctest's lambdas
+      const auto& most = node_most.second; // capture them (clang 14)
       CAPTURE(node);
       CHECK(most <= 8);
     }

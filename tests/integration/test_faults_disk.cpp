@@ -54,9 +54,13 @@ struct MoveCase {
   void check_intact(const std::string& when) const
   {
     auto now = replica_digests(c);
-    for (const auto& [key, digest] : before) {
+    for (const auto& key_digest : before) {
+      const auto& key = key_digest.first; // named, not bound: doctest's lambdas
+      const auto& digest = key_digest.second; // capture them (clang 14)
       CHECK_MESSAGE(!now[key].empty(), when << ": " << key << " has no replica");
-      for (const auto& [node, d] : now[key]) {
+      for (const auto& node_d : now[key]) {
+        const auto& node = node_d.first; // named, not bound: doctest's lambdas
+        const auto& d = node_d.second; // capture them (clang 14)
         CHECK_MESSAGE(d == digest, when << ": the replica of " << key << " on " << node
                                         << " differs from the source");
       }
@@ -349,7 +353,9 @@ TEST_SUITE("faults_disk")
       check_failed(o, {"n1"});
     }
     // Nothing of the destination holds a torn copy; no temp is left there.
-    for (const auto& [key, nodes] : chunks_on_disk(m.c)) {
+    for (const auto& key_nodes : chunks_on_disk(m.c)) {
+      const auto& key = key_nodes.first; // named, not bound: doctest's lambdas
+      const auto& nodes = key_nodes.second; // capture them (clang 14)
       CHECK_MESSAGE(!nodes.count("n2"), key << " was committed from a vanished source");
     }
     m.check_no_temp("after the source vanished");

@@ -68,9 +68,13 @@ void check_placed(const FaultCluster& c, const std::map<std::string, std::string
                   const std::set<std::string>& nodes, const std::string& when)
 {
   auto now = replica_digests(c);
-  for (const auto& [key, digest] : want) {
+  for (const auto& key_digest : want) {
+    const auto& key = key_digest.first; // named, not bound: doctest's lambdas
+    const auto& digest = key_digest.second; // capture them (clang 14)
     std::set<std::string> holders;
-    for (const auto& [node, d] : now[key]) {
+    for (const auto& node_d : now[key]) {
+      const auto& node = node_d.first; // named, not bound: doctest's lambdas
+      const auto& d = node_d.second; // capture them (clang 14)
       holders.insert(node);
       CHECK_MESSAGE(d == digest, when << ": " << key << " on " << node << " differs");
     }
@@ -343,7 +347,9 @@ TEST_SUITE("faults_net")
     INFO("clsync said:\n", o.out);
     CHECK(proxy.faults() == 1);
     CHECK((o.code == 0 || o.code == 3));
-    for (const auto& [key, digest] : before) {
+    for (const auto& key_digest : before) {
+      const auto& key = key_digest.first; // named, not bound: doctest's lambdas
+      const auto& digest = key_digest.second; // capture them (clang 14)
       const fs::path copy = d / "b" / "v1" / key;
       CHECK_MESSAGE((!fs::exists(copy) || fault_tree_digest(copy) == digest), key << " is torn");
     }

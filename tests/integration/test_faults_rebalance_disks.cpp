@@ -41,7 +41,9 @@ struct DisksCase {
   void check_intact(const std::string& when) const
   {
     const auto on_disk = chunks_on_disk(c);
-    for (const auto& [key, digest] : before) {
+    for (const auto& key_digest : before) {
+      const auto& key = key_digest.first; // named, not bound: doctest's lambdas
+      const auto& digest = key_digest.second; // capture them (clang 14)
       const auto it = on_disk.find(key);
       REQUIRE_MESSAGE(it != on_disk.end(), when << ": " << key << " is gone");
       int copies = 0;

@@ -247,7 +247,9 @@ TEST_SUITE("hostile")
         {"keepalives, then the end", std::string(hostile_frame(wire::MsgType::keepalive, "")) +
                                          hostile_frame(wire::MsgType::keepalive, "")},
     };
-    for (const auto& [name, bytes] : replies) {
+    for (const auto& name_bytes : replies) {
+      const auto& name = name_bytes.first; // named, not bound: doctest's lambdas
+      const auto& bytes = name_bytes.second; // capture them (clang 14)
       INFO("case: " << std::string(name));
       const auto node =
           hostile_piped_node(hostile_agent_script(dir, hello + bytes, "exit 3"), root);
@@ -263,7 +265,9 @@ TEST_SUITE("hostile")
          hostile_frame(wire::MsgType::scan_part, hostile_cbor(json{{"replicas", json::array({json::array()})}}))},
         {"a reply without volumes", hostile_frame(wire::MsgType::reply, hostile_cbor(json{{"x", 1}}))},
     };
-    for (const auto& [name, bytes] : scans) {
+    for (const auto& name_bytes : scans) {
+      const auto& name = name_bytes.first; // named, not bound: doctest's lambdas
+      const auto& bytes = name_bytes.second; // capture them (clang 14)
       INFO("case: " << std::string(name));
       const auto node = hostile_piped_node(hostile_agent_script(dir, hello + bytes), root);
       ScanSpec spec;

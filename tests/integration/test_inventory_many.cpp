@@ -165,7 +165,9 @@ TEST_SUITE("inventory_many")
     CHECK(after.inventory.health.under_replicated == 0);
     CHECK(hashes_by_chunk(after) == hashes);
     std::uint64_t total = 0;
-    for (const auto& [node, n] : replicas_by_node(after)) {
+    for (const auto& node_n : replicas_by_node(after)) {
+      const auto& node = node_n.first; // named, not bound: doctest's lambdas
+      const auto& n = node_n.second; // capture them (clang 14)
       CHECK_MESSAGE((n >= 1 && n <= 3), node << " holds " << n); // 2 each, ± the threshold
       total += n;
     }

@@ -329,8 +329,10 @@ TEST_SUITE("load")
     CHECK(WEXITSTATUS(status) != 0);
     const int at_end = load_chunks_under(p3);
     MESSAGE("chunks on P3-dn1 when the lease was removed: ", at_loss, ", at the end: ", at_end);
-    // One task in flight may still have committed before the heartbeat (ttl/3) noticed.
-    CHECK(at_end <= at_loss + 2);
+    // The heartbeat notices within its period (ttl/3: 1 s), and a 16 KiB chunk at 40 KB/s takes
+    // 0.4 s: the task in flight and up to 3 that start before the notice each commit (+2
+    // assumed a quicker notice; a clang build met 5 -> 9 on a loaded machine).
+    CHECK(at_end <= at_loss + 4);
     CHECK(at_end < 200);
     // Nothing lost: a rerun with a fresh lease finishes the drain.
     REQUIRE(test::run_clsync("-c '" + d.yaml.string() + "' --state-dir '" +

@@ -108,7 +108,9 @@ TEST_SUITE("planner")
       total += static_cast<double>(l.bytes);
     }
     const double share = total / 3, avg = total / 400;
-    for (const auto& [n, l] : plan.after) {
+    for (const auto& n_l : plan.after) {
+      const auto& n = n_l.first; // named, not bound: doctest's lambdas
+      const auto& l = n_l.second; // capture them (clang 14)
       CHECK_MESSAGE(std::abs(static_cast<double>(l.bytes) - share) < avg, n);
     }
     for (const auto& m : plan.moves) {

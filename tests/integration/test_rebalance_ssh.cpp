@@ -109,7 +109,9 @@ TEST_SUITE("rebalance_ssh")
                               d.ctx.state_dir.string() + "' rebalance-nodes --by count";
       REQUIRE(test::run_clsync(cmd, nullptr, "CLSYNC_TEST_CRASH_AT=" + point_name + ":5") ==
               128 + SIGKILL);
-      for (const auto& [key, n] : test::replicas_on_disk(*d.topo)) {
+      for (const auto& key_n : test::replicas_on_disk(*d.topo)) {
+        const auto& key = key_n.first; // named, not bound: doctest's lambdas
+        const auto& n = key_n.second; // capture them (clang 14)
         CHECK_MESSAGE(n >= 2, key);
       }
       REQUIRE(test::run_clsync(cmd) == 0);

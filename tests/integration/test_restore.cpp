@@ -275,7 +275,9 @@ TEST_SUITE("restore")
       rewritten.insert(r.node);
     }
     test::write_file(gate / "after_intent.go", "");
-    const auto [rc, out] = deleting.get();
+    const auto deleting_result = deleting.get();
+    const auto& rc = deleting_result.first; // named, not bound: doctest's lambdas
+    const auto& out = deleting_result.second; // capture them (clang 14)
     auto doc = nlohmann::json::parse(out, nullptr, false);
     REQUIRE_MESSAGE(doc.is_object(), out);
     // The paused task is the first removal; if it is the rewritten chunk's, it is kept, else
@@ -327,7 +329,9 @@ TEST_SUITE("restore")
                             4);
     CHECK(renamed.dump().find("another run is writing") != std::string::npos);
     test::write_file(gate / "mid_copy.go", "");
-    const auto [rc, out] = first.get();
+    const auto first_result = first.get();
+    const auto& rc = first_result.first; // named, not bound: doctest's lambdas
+    const auto& out = first_result.second; // capture them (clang 14)
     CHECK_MESSAGE(rc == 0, out);
     check_restored(b, snap, 2);
     CHECK(leftovers(a.dir / "b").empty());

@@ -239,7 +239,9 @@ TEST_SUITE("fuzz_regressions")
         {"uid", -1},
         {"mtime_ns", std::numeric_limits<std::uint64_t>::max()},
     };
-    for (const auto& [key, value] : bad) {
+    for (const auto& key_value : bad) {
+      const auto& key = key_value.first; // named, not bound: doctest's lambdas
+      const auto& value = key_value.second; // capture them (clang 14)
       INFO(key << " = " << value.dump());
       nlohmann::json j = good;
       j[key] = value;

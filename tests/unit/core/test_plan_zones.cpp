@@ -225,7 +225,9 @@ TEST_SUITE("core::plan_zones")
       for (const auto& n : names) {
         all_zones.insert(zone_of(b.topo, n));
       }
-      for (const auto& [k, places] : end) {
+      for (const auto& k_places : end) {
+        const auto& k = k_places.first; // named, not bound: doctest's lambdas
+        const auto& places = k_places.second; // capture them (clang 14)
         const int want =
             std::min({static_cast<int>(places.size()), rep, static_cast<int>(all_zones.size())});
         CHECK_MESSAGE(zones_spanned(b.topo, places) >= want, k);

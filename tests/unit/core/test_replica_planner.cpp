@@ -442,7 +442,9 @@ TEST_SUITE("core::replica_planner")
     }
     const double share = total / nodes;
     const double thr = total / 4000.0;
-    for (const auto& [n, l] : plan.after) {
+    for (const auto& n_l : plan.after) {
+      const auto& n = n_l.first; // named, not bound: doctest's lambdas
+      const auto& l = n_l.second; // capture them (clang 14)
       CHECK_MESSAGE(std::abs(static_cast<double>(l.bytes) - share) < thr, n);
     }
     // Every move goes from a node above its share to one below, at the time it is made.

@@ -81,7 +81,8 @@ TEST_SUITE("transport::object_codec")
     auto want = by_path(direct);
     auto have = by_path(got);
     REQUIRE(have.size() == want.size());
-    for (const auto& [path, w] : want) {
+    for (const auto& [key, w] : want) {
+      const std::string& path = key; // CAPTURE's lambda: clang 14 cannot capture a binding
       const auto& h = have.at(path);
       CAPTURE(path);
       CHECK(h.entry.size == w.entry.size);
