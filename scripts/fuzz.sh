@@ -4,15 +4,15 @@
 # crash, leak, undefined behaviour or hang fails the run; the input is kept in
 # fuzz/crashes/<target>/. Targets run side by side, one per core.
 # Usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]   (targets: see fuzz/CMakeLists.txt)
-#        scripts/fuzz.sh --deps-only    (installs clang and what the build needs, nothing else)
 #        scripts/fuzz.sh --build-only   (installs and builds the targets; .ci/run builds them
 #                                        beside the test suite, at the lowest priority)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 only=""
-case ${1:-} in
-  --deps-only|--build-only) only=$1; shift ;;
-esac
+if [ "${1:-}" = --build-only ]; then
+  only=$1
+  shift
+fi
 secs=${1:-20}
 shift || true
 targets=("$@")
@@ -20,18 +20,7 @@ if [ ${#targets[@]} -eq 0 ]; then
   targets=(topology filter snapshot tar agent_protocol)
 fi
 
-./scripts/install-deps.sh
-missing=()
-for p in clang-14 libclang-rt-14-dev; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "installing: ${missing[*]}" >&2
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
-[ "$only" != --deps-only ] || exit 0
+./scripts/install-deps.sh --clang
 
 build=${CLSYNC_FUZZ_BUILD_DIR:-build-fuzz}
 CC=clang-14 CXX=clang++-14 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCLSYNC_FUZZ=ON \
