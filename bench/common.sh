@@ -62,15 +62,27 @@ spread() {
     '{a[NR]=$1} END {printf f " / " f " / " f, a[1], a[int((NR+1)/2)], a[NR]}'
 }
 
+# CPU-seconds the whole machine has spent busy (every process and the kernel: user, nice,
+# system, irq, softirq, steal from /proc/stat; idle and iowait left out).
+busy_cpu() {
+  awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" { printf "%.2f", ($2+$3+$4+$7+$8+$9) / hz; exit }' /proc/stat
+}
+
 # timed OUT CMD...: drops the page caches, runs CMD with stdout to OUT, then `sync`; prints the
-# seconds both took. CMD failing fails the caller (set -e).
+# seconds both took. CMD failing fails the caller (set -e). With BENCH_CPU_LOG=FILE, each step
+# also appends "SECONDS BUSY_CPU_S CMD" to FILE: the CPU-seconds every process on the machine
+# spent in it, which says whether a step was bound by the CPUs (busy ≈ cores × seconds).
 timed() {
-  local out=$1 t0 t1; shift
+  local out=$1 t0 t1 c0 c1; shift
   drop_caches
+  c0=$(busy_cpu)
   t0=$(now)
   "$@" > "$out"
   sync
   t1=$(now)
+  c1=$(busy_cpu)
+  [ -z "${BENCH_CPU_LOG:-}" ] ||
+    echo "$(calc "$t1 - $t0") $(calc "$c1 - $c0") $*" | cut -c1-200 >> "$BENCH_CPU_LOG"
   calc "$t1 - $t0"
 }
 

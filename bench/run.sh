@@ -20,7 +20,8 @@
 # this many times: 5,000 chunks x 2 replicas x 29 files), BUILD (build), PORT_BASE (the first free of 28222, 28232, ...),
 # XFS (ext4: loop-mounted ext4 images under the scratch directory; tmpfs to use tmpfs mounts),
 # BENCH_TMP (/var/tmp, where the scratch directory goes), SYNC_RSS_LIMIT (64M: the --max-memory of
-# the sync-rss rows). Needs root (page-cache drop, sshd with root login by key, mounts),
+# the sync-rss rows), BENCH_CPU_LOG (a file: each timed step appends its seconds, the machine's
+# busy CPU-seconds in it and its command; whether a step was bound by the CPUs). Needs root (page-cache drop, sshd with root login by key, mounts),
 # openssh-server, rsync, zstd, jq, GNU time, e2fsprogs.
 # Exit status: 0 when every selected row ran and checked its result, 1 when one failed (its
 # table line says FAILED and its log is printed on stderr), 2 on a usage error.
