@@ -2,20 +2,21 @@
 # Builds clsync and runs every test suite: unit, integration (real sshd on 127.0.0.x, tmpfs
 # mounts, killed processes: needs root) and the CLI golden tests. Any failure fails the run.
 # CLSYNC_TEST_MODE says how (README "Tests"):
-#   asan+tsan (default; what CI runs)  a Release clsync in build/ (the demo's, the benchmarks',
+#   plain+tsan (default; what CI runs)  every suite once on the Release build in build/, then
+#              ThreadSanitizer on the unit tests and threaded suites (build-tsan, clang 14)
+#   asan+tsan  a Release clsync in build/ (the demo's, the benchmarks',
 #              the peak-RSS bounds'), every suite once under ASan+UBSan+LSan (build-asan), then
 #              ThreadSanitizer on the unit tests and threaded suites (build-tsan, compiled beside
 #              the ASan suite at the lowest priority, in the CPU its waits leave)
 #   asan       the same without ThreadSanitizer
 #   plain      every suite once on the Release build in build/: the quick run
-#   plain+tsan the plain run, then ThreadSanitizer as above
 # More arguments go to ctest for the full suite (e.g. -R integration.crash).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mode=${CLSYNC_TEST_MODE:-asan+tsan}
+mode=${CLSYNC_TEST_MODE:-plain+tsan}
 case $mode in
   asan+tsan|asan|plain|plain+tsan) ;;
-  *) echo "scripts/test.sh: CLSYNC_TEST_MODE is asan+tsan, asan, plain or plain+tsan" >&2; exit 2 ;;
+  *) echo "scripts/test.sh: CLSYNC_TEST_MODE is plain+tsan, plain, asan+tsan or asan" >&2; exit 2 ;;
 esac
 if [ "$(id -u)" -ne 0 ]; then
   echo "scripts/test.sh: the integration tests start sshd and mount tmpfs: run as root" >&2
