@@ -84,7 +84,7 @@ public:
         continue;
       }
       for (const auto& [node, volume] : intent.found_at) {
-        // Named copies: clang 14 cannot capture a structured binding (C++20, clang 16).
+        // Named references: clang 14 cannot capture a structured binding (C++20, clang 16).
         const std::string& vol = volume;
         const std::string& id = task;
         act(
