@@ -39,6 +39,11 @@ start_loopback_sshd() {
   # Sessions' runtime directory: persistent agents (--agent-persist) put their sockets there,
   # and bench_cleanup stops them.
   mkdir -p -m 700 "$work/run"
+  # Sessions' home: a node's plain login shell. Root's ~/.bashrc on the project's VM runs
+  # `pyenv init` (0.7 CPU-s a session), which the nodes of a cluster do not: it would bill both
+  # tools for this machine's shell, the one opening more sessions more. The tests' sshd
+  # (tests/support/sshd_harness.cpp) gives sessions a home of their own for the same reason.
+  mkdir -p -m 700 "$work/home"
   for n in "$@"; do
     port=$((port_base + n))
     if port_listening "127.0.0.$n" "$port"; then
@@ -61,7 +66,7 @@ UseDNS no
 MaxStartups 100
 MaxSessions 100
 Subsystem sftp /usr/lib/openssh/sftp-server
-SetEnv XDG_RUNTIME_DIR=$work/run
+SetEnv HOME=$work/home XDG_RUNTIME_DIR=$work/run
 EOF
     [ -z "${SSHD_CIPHERS:-}" ] || echo "Ciphers $SSHD_CIPHERS" >> "$work/sshd$n.conf"
     /usr/sbin/sshd -D -e -f "$work/sshd$n.conf" 2>"$work/sshd$n.log" &
