@@ -284,13 +284,18 @@ void from_wire(const json& j, DatabaseLayout& v)
 
 json to_wire(const ScanSpec& v)
 {
-  return {{"databases", list(v.databases)},
-          {"with_files", v.with_files},
-          {"with_hashes", v.with_hashes}};
+  json j = {{"databases", list(v.databases)},
+            {"with_files", v.with_files},
+            {"with_hashes", v.with_hashes}};
+  if (!v.skip_databases.empty()) {
+    j["skip_databases"] = v.skip_databases;
+  }
+  return j;
 }
 void from_wire(const json& j, ScanSpec& v)
 {
   req_list(j, "databases", v.databases);
+  opt(j, "skip_databases", v.skip_databases);
   req(j, "with_files", v.with_files);
   req(j, "with_hashes", v.with_hashes);
 }

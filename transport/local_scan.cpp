@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <map>
 #include <mutex>
+#include <set>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <thread>
@@ -160,6 +161,7 @@ public:
     for (const DatabaseLayout& db : spec.databases) {
       m_levels[db.name] = db.levels;
     }
+    m_skip.insert(spec.skip_databases.begin(), spec.skip_databases.end());
   }
 
   /// Fills `out` with the volume's state and leftovers; appends the work to `items`.
@@ -195,6 +197,8 @@ public:
       if (e.name.starts_with(".clsync")) {
         out.leftovers.push_back(leftover(e, out.problems));
       } else if (e.name == "lost+found") {
+        continue;
+      } else if (e.type == Entry::dir && m_skip.count(e.name) != 0) {
         continue;
       } else if (e.type != Entry::dir) {
         out.problems.push_back(path + (e.type == Entry::file
@@ -412,6 +416,7 @@ private:
   const ScanSpec& m_spec;
   UniqueFd m_fd;
   std::map<std::string, std::size_t> m_levels;
+  std::set<std::string> m_skip;  ///< ScanSpec::skip_databases
 };
 
 } // namespace

@@ -100,6 +100,9 @@ struct DatabaseLayout {
 /// What `Node::scan` should look at and compute.
 struct ScanSpec {
   std::vector<DatabaseLayout> databases;
+  /// Declared databases not to look into: no replica, problem or unmanaged entry comes from
+  /// them (the caller's filter cannot select their chunks, e.g. `sync-online --db`).
+  std::vector<std::string> skip_databases;
   bool with_files = false;   ///< fill ReplicaScan::file_list
   bool with_hashes = false;  ///< compute ReplicaScan::content_hash (reads every byte)
 };

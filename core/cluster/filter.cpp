@@ -355,6 +355,16 @@ bool ChunkFilter::selects_all() const
          m_where.empty();
 }
 
+bool ChunkFilter::may_select_database(std::string_view db) const
+{
+  if (!m_dbs.empty() && std::find(m_dbs.begin(), m_dbs.end(), db) == m_dbs.end()) {
+    return false;
+  }
+  return m_chunks.empty() || std::any_of(m_chunks.begin(), m_chunks.end(), [&](const auto& key) {
+           return key.size() > db.size() && key.starts_with(db) && key[db.size()] == '/';
+         });
+}
+
 bool ChunkFilter::matches(const Chunk& chunk) const
 {
   if (!m_dbs.empty() && !contains(m_dbs, chunk.db)) {

@@ -72,6 +72,10 @@ public:
   /// True when no filter was given (every chunk matches).
   bool selects_all() const;
 
+  /// False when no chunk of database `db` can match (--db names others, or every --chunk lies
+  /// in another database): a scan for this filter need not look into it.
+  bool may_select_database(std::string_view db) const;
+
   /// True when --columns was given (some files of a chunk may be left out).
   bool filters_columns() const { return !m_columns.empty(); }
 

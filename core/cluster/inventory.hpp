@@ -216,6 +216,9 @@ struct InventoryOptions {
   bool verify = false;      ///< compute content hashes; divergence by content
   bool with_files = false;  ///< keep file lists
   std::vector<std::string> exclude_nodes;  ///< not contacted; reported unreachable ("excluded")
+  /// Declared databases whose directories are not looked into (ScanSpec::skip_databases): a
+  /// caller that selects chunks by a filter skips those it cannot select (ChunkFilter).
+  std::vector<std::string> skip_databases;
 };
 
 /// The failure domains of a topology's nodes, as health and the planners see them.

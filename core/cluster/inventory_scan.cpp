@@ -65,6 +65,7 @@ Inventory take_inventory(const Topology& topo,
   for (const auto& db : topo.databases) {
     spec.databases.push_back({db.name, db.levels.size()});
   }
+  spec.skip_databases = opts.skip_databases;
   spec.with_files = opts.with_files;
   spec.with_hashes = opts.verify;
 

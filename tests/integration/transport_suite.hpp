@@ -33,6 +33,7 @@ using NodeMaker =
 #define CLSYNC_CONTRACT_CASES(X) \
   X(scan_chunks)                 \
   X(scan_unmanaged)              \
+  X(scan_skip_databases)         \
   X(scan_leftovers)              \
   X(scan_specials)               \
   X(scan_volumes)                \
@@ -66,6 +67,8 @@ CLSYNC_CONTRACT_CASES(CLSYNC_DECLARE_CONTRACT_CASE)
 /// scan_chunks: counts, bytes, files, newest mtime, fingerprints, layout and content hashes,
 ///   file lists of declared databases over two volumes; stray files are problems.
 /// scan_unmanaged: undeclared directories holding files are unmanaged; lost+found is ignored.
+/// scan_skip_databases: a database the spec skips gives no replica, problem or unmanaged
+///   entry; the others are scanned as before.
 /// scan_leftovers: .clsync-* entries at a volume root, with kinds, task ids and intent records.
 /// scan_specials: symlinks, FIFOs inside a chunk are reported and never followed.
 /// scan_volumes: capacity once per filesystem (ids), a missing volume is ok=false, not thrown.

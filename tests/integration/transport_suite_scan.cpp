@@ -120,6 +120,32 @@ void run_contract_scan_unmanaged(const NodeMaker& make)
   CHECK(stray);
 }
 
+void run_contract_scan_skip_databases(const NodeMaker& make)
+{
+  fs::path v = scratch_dir("skip-dbs");
+  const std::string k1 = "Level1/20200601/0/Snapshot";
+  make_small_chunk(v, k1);
+  make_small_chunk(v, "Level2/20200602/7/Quotes", "y");
+  write_file(v / "Level2/20200602/README", "a stray file: a problem when Level2 is scanned");
+  write_file(v / "other/f", "unmanaged");
+  auto node = make({v.string()});
+
+  auto spec = test_spec();
+  const transport::NodeScan all = node->scan(spec);
+  CHECK(all.replicas.size() == 2);
+  CHECK(all.problems.size() == 1);
+
+  spec.skip_databases = {"Level2"};
+  const transport::NodeScan scan = node->scan(spec);
+  REQUIRE(scan.replicas.size() == 1);
+  CHECK(scan.replicas[0].key == k1);
+  CHECK(scan.problems.empty());
+  REQUIRE(scan.unmanaged.size() == 1);  // undeclared directories are still reported
+  CHECK(scan.unmanaged[0].path == "other");
+  REQUIRE(scan.volumes.size() == 1);
+  CHECK(scan.volumes[0].ok);
+}
+
 void run_contract_scan_leftovers(const NodeMaker& make)
 {
   fs::path v = scratch_dir("leftovers");

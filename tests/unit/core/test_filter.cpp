@@ -114,6 +114,23 @@ TEST_SUITE("core::filter")
     CHECK(ChunkFilter().matches(day("20200601")));
   }
 
+  TEST_CASE("the databases a filter may select: --db and --chunk narrow them, the rest do not")
+  {
+    FilterOptions o;
+    CHECK(ChunkFilter(o, topo()).may_select_database("Level1_TSDB"));
+    o.tables = {"Trades"};
+    o.where = {"date>=2020.06.01"};
+    CHECK(ChunkFilter(o, topo()).may_select_database("Level1_TSDB"));
+    o = {};
+    o.dbs = {"Level1"};
+    CHECK(ChunkFilter(o, topo()).may_select_database("Level1"));
+    CHECK_FALSE(ChunkFilter(o, topo()).may_select_database("Level1_TSDB"));
+    o = {};
+    o.chunks = {"Level1_TSDB/20200601/0/Snapshot/"};
+    CHECK(ChunkFilter(o, topo()).may_select_database("Level1_TSDB"));
+    CHECK_FALSE(ChunkFilter(o, topo()).may_select_database("Level1"));  // a prefix, not the db
+  }
+
   TEST_CASE("--db, --table and --chunk are ORed within, ANDed across")
   {
     FilterOptions o;

@@ -223,6 +223,9 @@ TEST_SUITE("transport::agent_protocol")
     CHECK(s2.databases[0].levels == 2);
     CHECK(s2.with_files);
     CHECK_FALSE(s2.with_hashes);
+    CHECK(s2.skip_databases.empty());
+    s.skip_databases = {"Other"};
+    CHECK(round_trip(s).skip_databases == std::vector<std::string>{"Other"});
 
     NodeScan n;
     n.volumes = {v};
