@@ -195,7 +195,7 @@ TEST_SUITE("core::topology_hostile")
   TEST_CASE("a host or user that ssh or a shell would read as something else is refused")
   {
     const std::string node = "cluster: c\nreplication: 1\nnodes:\n  - name: P1\n";
-    for (const std::string& host :
+    for (const std::string host :
          {"-oProxyCommand=touch /tmp/pwned", "-p", "a;b", "$(id)", "a`id`", "a|b", "a&b",
           "a>b", "'a'", "a\\\\b", "a/b", "a*"}) {
       CAPTURE(host);
@@ -203,7 +203,7 @@ TEST_SUITE("core::topology_hostile")
                                                      "\"\n    volumes: [/a]\n");
       CHECK_MESSAGE(hostile_names_place(msg, "host: '"), msg);
     }
-    for (const std::string& user :
+    for (const std::string user :
          {"-oProxyCommand=x", "-l", "a;b", "$(id)", "a b", "a`b`", "root@h", "a\\tb"}) {
       CAPTURE(user);
       const std::string msg = topology_error_of(k_hostile_head + "    user: \"" + user +
