@@ -347,6 +347,31 @@ TEST_SUITE("sync")
     fs::rename(vol.string() + ".away", vol);
   }
 
+  TEST_CASE("--db with --delete: B's chunks of a database A's scan skips are left alone")
+  {
+    // A round scans only the databases of A its filter can select (ScanSpec::skip_databases).
+    // B's chunks of the others must stay out of the comparison, so out of --delete's reach.
+    Pair p("sync-other-db");
+    REQUIRE(sync::sync_round(p.a_ctx(), p.b, options(where("Level1_TSDB", {"date<=2020.06.02"})))
+                .code == ExitCode::ok);
+    auto on_b = [&](const std::string& db) {
+      auto inv = p.b_inventory();
+      return std::count_if(inv.chunks.begin(), inv.chunks.end(),
+                           [&](const Chunk& c) { return c.db == db; });
+    };
+    const auto tsdb_on_b = on_b("Level1_TSDB");
+    REQUIRE(tsdb_on_b == 20);
+    auto del = options(where("Level1", {"date<=2020.06.01"}));
+    del.del = true;
+    del.max_delete = "100%";
+    const auto r = sync::sync_round(p.a_ctx(), p.b, del);
+    CHECK(r.code == ExitCode::ok);
+    CHECK(r.deleted == 0);
+    CHECK(r.lag_before.extra == 0);
+    CHECK(on_b("Level1") == 10);
+    CHECK(on_b("Level1_TSDB") == tsdb_on_b);
+  }
+
   TEST_CASE("the binary: --json document, --dry-run writes nothing, --max-delete is refused")
   {
     Pair& p = shared();
