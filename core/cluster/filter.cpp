@@ -357,7 +357,7 @@ bool ChunkFilter::selects_all() const
 
 bool ChunkFilter::may_select_database(std::string_view db) const
 {
-  if (!m_dbs.empty() && std::find(m_dbs.begin(), m_dbs.end(), db) == m_dbs.end()) {
+  if (!m_dbs.empty() && !contains(m_dbs, db)) {
     return false;
   }
   return m_chunks.empty() || std::any_of(m_chunks.begin(), m_chunks.end(), [&](const auto& key) {
