@@ -58,13 +58,20 @@ void make_odd_chunk(const fs::path& volume)
 /// owner, mtime, size, content hash, whether it is sparse, and which names share an inode.
 std::string exact_listing(const fs::path& chunk)
 {
-  std::vector<std::string> lines;
-  std::map<std::pair<dev_t, ino_t>, std::string> first_name;
+  // Hard links: each is named after the first name of its inode in path order, not in
+  // readdir order (which differs between two copies: tmpfs lists newest first).
+  std::vector<std::string> names;
   for (auto it = fs::recursive_directory_iterator(chunk); it != fs::recursive_directory_iterator();
        ++it) {
-    const std::string rel = fs::relative(it->path(), chunk).string();
+    names.push_back(fs::relative(it->path(), chunk).string());
+  }
+  std::sort(names.begin(), names.end());
+  std::string out;
+  std::map<std::pair<dev_t, ino_t>, std::string> first_name;
+  for (const auto& rel : names) {
+    const fs::path path = chunk / rel;
     struct stat st {};
-    REQUIRE(::lstat(it->path().c_str(), &st) == 0);
+    REQUIRE(::lstat(path.c_str(), &st) == 0);
     std::ostringstream line;
     line << rel << " mode=" << std::oct << (st.st_mode & 07777) << std::dec << " uid=" << st.st_uid
          << " gid=" << st.st_gid << " mtime=" << st.st_mtim.tv_sec << "."
@@ -73,21 +80,15 @@ std::string exact_listing(const fs::path& chunk)
       line << " dir";
     } else {
       REQUIRE(S_ISREG(st.st_mode));
-      line << " size=" << st.st_size << " sha=" << test::sha256_of_file(it->path())
+      line << " size=" << st.st_size << " sha=" << test::sha256_of_file(path)
            << " sparse=" << (st.st_blocks * 512 < st.st_size);
       auto [at, fresh] = first_name.try_emplace({st.st_dev, st.st_ino}, rel);
       if (!fresh) {
         line << " link_of=" << at->second;
       }
     }
-    lines.push_back(line.str());
+    out += line.str() + "\n";
   }
-  std::sort(lines.begin(), lines.end());
-  std::string out;
-  for (const auto& l : lines) {
-    out += l + "\n";
-  }
-  // Hard links: the first name met depends on readdir order; which names share does not.
   return out;
 }
 
