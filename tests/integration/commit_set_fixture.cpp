@@ -57,7 +57,7 @@ void CommitSetScene::restore_and_change(const std::string& on_node)
   const fs::path first = fs::path(std::string(victim->replicas.front().volume)) / key;
   for (const auto& e : fs::recursive_directory_iterator(first)) {
     if (e.is_regular_file()) {
-      rel = fs::relative(e.path(), first);
+      rel = e.path().lexically_relative(first);
       break;
     }
   }

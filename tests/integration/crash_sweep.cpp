@@ -285,7 +285,7 @@ std::string tree_digest(const fs::path& dir)
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(dir, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    entries.emplace_back(fs::relative(it->path(), dir).string(), it->path());
+    entries.emplace_back(it->path().lexically_relative(dir).string(), it->path());
   }
   std::sort(entries.begin(), entries.end());
   SweepFnv f;
@@ -310,7 +310,7 @@ ReplicaMap walk_replicas(const std::vector<VolumesOfNode>& nodes, int depth)
           continue;
         }
         if (it.depth() == depth - 1 && it->is_directory()) {
-          m[fs::relative(it->path(), v).string()].push_back({n.node, tree_digest(it->path())});
+          m[it->path().lexically_relative(v).string()].push_back({n.node, tree_digest(it->path())});
           it.disable_recursion_pending();
         }
       }

@@ -213,10 +213,10 @@ std::string fault_tree_digest(const fs::path& dir)
        it.increment(ec)) {
     struct stat st {};
     if (::lstat(it->path().c_str(), &st) != 0) {
-      lines.push_back(fs::relative(it->path(), dir).string() + " vanished");
+      lines.push_back(it->path().lexically_relative(dir).string() + " vanished");
       continue;
     }
-    std::string line = fs::relative(it->path(), dir).string() + ' ' +
+    std::string line = it->path().lexically_relative(dir).string() + ' ' +
                        std::to_string(st.st_mode) + ' ' + std::to_string(st.st_size) + ' ' +
                        std::to_string(st.st_mtim.tv_sec) + '.' + std::to_string(st.st_mtim.tv_nsec);
     if (S_ISREG(st.st_mode)) {

@@ -188,7 +188,7 @@ std::map<std::string, int> replicas_on_disk(const core::Topology& topo)
       std::error_code ec;
       for (auto it = fs::recursive_directory_iterator(v, ec);
            !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-        auto rel = fs::relative(it->path(), v).string();
+        auto rel = it->path().lexically_relative(v).string();
         if (rel.rfind(".clsync", 0) == 0) {
           it.disable_recursion_pending();
           continue;

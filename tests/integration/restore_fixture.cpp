@@ -202,7 +202,7 @@ std::string tree_difference(const fs::path& original, const fs::path& copy)
   for (const auto& [root, out] : {std::pair{original, &a}, std::pair{copy, &b}}) {
     (*out)[""] = root;
     for (const auto& e : fs::recursive_directory_iterator(root)) {
-      (*out)[fs::relative(e.path(), root).string()] = e.path();
+      (*out)[e.path().lexically_relative(root).string()] = e.path();
     }
   }
   for (const auto& [rel, p] : a) {

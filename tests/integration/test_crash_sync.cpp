@@ -43,7 +43,7 @@ void sync_sweep_change(const std::vector<fs::path>& chunks)
   std::vector<fs::path> files;
   for (const auto& e : fs::recursive_directory_iterator(chunks[0])) {
     if (e.is_regular_file()) {
-      files.push_back(fs::relative(e.path(), chunks[0]));
+      files.push_back(e.path().lexically_relative(chunks[0]));
     }
   }
   REQUIRE(!files.empty());

@@ -63,7 +63,7 @@ std::string exact_listing(const fs::path& chunk)
   std::vector<std::string> names;
   for (auto it = fs::recursive_directory_iterator(chunk); it != fs::recursive_directory_iterator();
        ++it) {
-    names.push_back(fs::relative(it->path(), chunk).string());
+    names.push_back(it->path().lexically_relative(chunk).string());
   }
   std::sort(names.begin(), names.end());
   std::string out;

@@ -312,7 +312,7 @@ TEST_SUITE("faults_net")
     // Every object and snapshot arrived byte for byte; no partial is left.
     for (const auto& e : fs::recursive_directory_iterator(src / "objects")) {
       if (e.is_regular_file()) {
-        const fs::path there = dst / fs::relative(e.path(), src);
+        const fs::path there = dst / e.path().lexically_relative(src);
         REQUIRE_MESSAGE(fs::exists(there), there.string());
         CHECK(sha256_of_file(there) == sha256_of_file(e.path()));
       }

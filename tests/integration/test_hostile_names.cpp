@@ -100,7 +100,7 @@ std::string hostile_tree(const fs::path& root)
        ++it) {
     struct stat st {};
     REQUIRE(::lstat(it->path().c_str(), &st) == 0);
-    std::string line = fs::relative(it->path(), root).string() + ' ' + std::to_string(st.st_mode) +
+    std::string line = it->path().lexically_relative(root).string() + ' ' + std::to_string(st.st_mode) +
                        ' ' + std::to_string(st.st_uid) + ' ' + std::to_string(st.st_gid) + ' ' +
                        std::to_string(st.st_mtim.tv_sec) + '.' +
                        std::to_string(st.st_mtim.tv_nsec);

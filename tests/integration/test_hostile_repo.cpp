@@ -35,7 +35,7 @@ std::string hostile_repo_listing(const fs::path& dir)
 {
   std::vector<std::string> out;
   for (const auto& e : fs::recursive_directory_iterator(dir)) {
-    out.push_back(fs::relative(e.path(), dir).string());
+    out.push_back(e.path().lexically_relative(dir).string());
   }
   std::sort(out.begin(), out.end());
   std::string s;

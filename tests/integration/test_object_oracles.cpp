@@ -64,7 +64,7 @@ void check_same_tree(const fs::path& src, const fs::path& copy)
 {
   std::vector<std::string> rels{""};
   for (const auto& e : fs::recursive_directory_iterator(src)) {
-    rels.push_back(fs::relative(e.path(), src).string());
+    rels.push_back(e.path().lexically_relative(src).string());
   }
   std::size_t in_copy = 0;
   for ([[maybe_unused]] const auto& e : fs::recursive_directory_iterator(copy)) {

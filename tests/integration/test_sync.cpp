@@ -93,7 +93,7 @@ std::string tree(const fs::path& root)
   auto add = [&](const fs::path& p) {
     struct stat st {};
     REQUIRE(::lstat(p.c_str(), &st) == 0);
-    std::string line = fs::relative(p, root).string() + ' ' + std::to_string(st.st_mode) + ' ' +
+    std::string line = p.lexically_relative(root).string() + ' ' + std::to_string(st.st_mode) + ' ' +
                        std::to_string(st.st_uid) + ' ' + std::to_string(st.st_gid) + ' ' +
                        std::to_string(st.st_mtim.tv_sec) + '.' +
                        std::to_string(st.st_mtim.tv_nsec);

@@ -44,7 +44,7 @@ std::vector<transport::ChunkDir> expected_dirs(const fs::path& dir)
   std::vector<transport::ChunkDir> dirs{{"", 0, mode_of(dir), 0, 0}};
   for (const auto& e : fs::recursive_directory_iterator(dir)) {
     if (e.is_directory() && !e.is_symlink()) {
-      dirs.push_back({fs::relative(e.path(), dir).string(), 0, mode_of(e.path()), 0, 0});
+      dirs.push_back({e.path().lexically_relative(dir).string(), 0, mode_of(e.path()), 0, 0});
     }
   }
   return dirs;

@@ -121,7 +121,7 @@ std::vector<std::string> agent_hostile_listing(const fs::path& dir)
 {
   std::vector<std::string> out;
   for (const auto& e : fs::recursive_directory_iterator(dir)) {
-    out.push_back(fs::relative(e.path(), dir).string());
+    out.push_back(e.path().lexically_relative(dir).string());
   }
   std::sort(out.begin(), out.end());
   return out;
