@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: MIT
 // Copyright (c) clsync developers
 //
-// Fuzz target: the snapshot reader (core/repo/snapshot.cpp). A snapshot is data from elsewhere:
+// Fuzz target: the snapshot reader (core/repo/snapshot_read.cpp). A snapshot is data from elsewhere:
 // anything malformed must end in clsync::Error (exit 1, naming the field). A snapshot that is
-// accepted must survive a round trip: what snapshot_to_json writes of it reads back, unchanged.
+// accepted must survive a round trip: what snapshot_to_json writes of it reads back, unchanged,
+// and is the text nlohmann writes of it as one document (the writer streams it, entry by entry).
 #include "core/error.hpp"
+#include "core/json_names.hpp"
 #include "core/repo/snapshot.hpp"
+
+#include <nlohmann/json.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -37,6 +41,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   if (snapshot_to_json(again) != written) {
     std::fprintf(stderr, "snapshot round trip changed it\n");
+    std::abort();
+  }
+  if (clsync::core::dump_json(nlohmann::json::parse(written), 1) + "\n" != written) {
+    std::fprintf(stderr, "the streamed text is not the document's own\n");
     std::abort();
   }
   return 0;

@@ -97,6 +97,11 @@ def main(clsync):
     snap_path = glob.glob(tmp + '/repo/snapshots/*.json')[0]
     snap_text = open(snap_path, 'rb').read()
     write('snapshot', 'backup_two_chunks.json', snap_text)
+    # Members given twice (the last counts): the reader turns entries into structs as they are
+    # parsed, so it must forget what an overridden member held.
+    write('snapshot', 'members_twice.json',
+          snap_text.replace(b'"files": [', b'"files": [{"path": "x"}, 5], "files": [', 1)
+                   .replace(b'"chunks": [', b'"chunks": [7], "chunks": [', 1))
     shutil.copy(tmp + '/demo/cluster-a.yaml', os.path.join(HERE, 'corpus/topology/demo_a.yaml'))
     snap = json.loads(snap_text)
     for i, chunk in enumerate(snap['chunks']):

@@ -259,7 +259,7 @@ BackupResult backup(Context& ctx, const BackupOptions& opts)
       try {
         PackedObject po = packer.pack(*ctx.nodes->get(node), node, r->volume, c.key,
                                       threads, n);
-        SnapshotChunk rec = po.record;
+        SnapshotChunk rec = std::move(po.record);
         fill_identity(rec, c);
         save_object_record(*repo, rec);
         const std::string fp = opts.filter.columns.empty() && !po.fingerprint.empty()

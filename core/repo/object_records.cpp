@@ -57,18 +57,10 @@ void save_object_record(const Repository& repo, const SnapshotChunk& chunk)
   s.created = format_rfc3339_utc(std::chrono::duration_cast<std::chrono::seconds>(
                                     std::chrono::system_clock::now().time_since_epoch())
                                     .count());
-  s.chunks.push_back(chunk);
-  const std::string text = snapshot_to_json(s);
   // A cache (load_object_record): losing it costs a read of the chunk, so it is not synced.
-  auto w = repo.node().create_file(repo.root(), object_record_path(chunk.object),
-                                   transport::FileDurability::none);
-  try {
-    w->write(std::span<const char>(text.data(), text.size()));
-    w->commit();
-  } catch (...) {
-    w->abort();
-    throw;
-  }
+  const SnapshotChunk* const one[] = {&chunk};
+  repo.write_text(object_record_path(chunk.object), transport::FileDurability::none,
+                  [&](const JsonTextOut& out) { write_snapshot_json(s, one, out); });
 }
 
 } // namespace clsync::core::repo

@@ -393,7 +393,23 @@ void Repository::write_snapshot(const Snapshot& snap) const
   if (!is_snapshot_id(snap.id)) {
     throw Error(ExitCode::failed, "cannot write a snapshot with id '" + lossy_utf8(snap.id) + "'");
   }
-  write_repo_file(*m_node, root(), "snapshots/" + snap.id + ".json", snapshot_to_json(snap));
+  write_text("snapshots/" + snap.id + ".json", transport::FileDurability::durable,
+             [&](const JsonTextOut& out) { write_snapshot_json(snap, out); });
+}
+
+void Repository::write_text(const std::string& relpath, transport::FileDurability durability,
+                            const std::function<void(const JsonTextOut&)>& produce) const
+{
+  auto w = m_node->create_file(root(), relpath, durability);
+  try {
+    produce([&](std::string_view piece) {
+      w->write(std::span<const char>(piece.data(), piece.size()));
+    });
+    w->commit();
+  } catch (...) {
+    w->abort();
+    throw;
+  }
 }
 
 void Repository::remove_snapshot(const std::string& id) const

@@ -6,6 +6,7 @@
 #include "transport/node.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -76,6 +77,10 @@ public:
   Snapshot read_snapshot(const std::string& id) const;
   /// Writes a snapshot durably (temp, fsync, rename): call it after every object is in place.
   void write_snapshot(const Snapshot& snap) const;
+  /// Writes file `relpath` with the text `produce` gives its argument, a piece at a time as it
+  /// is made (the text of a snapshot of 100,000 files is 34 MB).
+  void write_text(const std::string& relpath, transport::FileDurability durability,
+                  const std::function<void(const JsonTextOut&)>& produce) const;
   void remove_snapshot(const std::string& id) const;
   void remove_object(const std::string& content_hash) const;
 

@@ -2,7 +2,6 @@
 // Copyright (c) clsync developers
 #include "core/repo/snapshot.hpp"
 
-#include "core/error.hpp"
 #include "core/json_names.hpp"
 #include "transport/safe_path.hpp"
 #include "transport/sha256.hpp"
@@ -12,19 +11,14 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <functional>
 #include <mutex>
-#include <limits>
-#include <map>
 #include <random>
-#include <set>
 
 namespace clsync::core::repo {
 namespace {
 
 using nlohmann::json;
-
-constexpr const char* k_format = "clsync-snapshot";
-constexpr int k_version = 1;
 
 /// A list of names: "<field>": [lossy…] and, when any is not UTF-8, "<field>_b64": [exact…].
 void put_names(json& obj, const std::string& field, const std::vector<std::string>& names)
@@ -90,323 +84,145 @@ json dir_json(const transport::ChunkDir& d)
   return j;
 }
 
-json chunk_json(const SnapshotChunk& c)
+/// A chunk's members but its two long lists, which are written entry by entry.
+json chunk_head_json(const SnapshotChunk& c)
 {
   json j = json::object();
   put_name(j, "key", c.key);
   put_name(j, "db", c.db);
   put_name(j, "table", c.table);
   put_names(j, "partition", c.partition);
-  json files = json::array();
-  for (const auto& f : c.manifest.files) {
-    files.push_back(file_json(f));
-  }
-  j["files"] = std::move(files);
-  json dirs = json::array();
-  for (const auto& d : c.manifest.dirs) {
-    dirs.push_back(dir_json(d));
-  }
-  j["directories"] = std::move(dirs);
   j["object"] = c.object;
   j["object_sha256"] = c.object_sha256;
   j["object_size"] = c.object_size;
   return j;
 }
 
-// ---- reading: every field is checked, every error names the snapshot and the entry ----
+json header_json(const Snapshot& snap)
+{
+  json j = json::object();
+  j["format"] = k_snapshot_format;
+  j["version"] = k_snapshot_version;
+  j["id"] = snap.id;
+  j["created"] = snap.created;
+  put_name(j, "cluster", snap.cluster);
+  put_name(j, "host", snap.host);
+  put_name(j, "tag", snap.tag);
+  j["filters"] = filters_json(snap.filters);
+  return j;
+}
 
-class SnapshotReader {
+/// Writes JSON text exactly as dump_json(doc, 1) would, a piece at a time, so that a snapshot
+/// never exists as one document: a chunk of 100,000 files took 200 MB of DOM (issue 11).
+class IndentedJsonWriter {
 public:
-  explicit SnapshotReader(std::string what) : m_what(std::move(what)) {}
+  /// A member whose value is written by `write(level)` rather than taken from a document.
+  struct Streamed {
+    std::string key;
+    std::function<void(int level)> write;
+  };
 
-  [[noreturn]] void fail(const std::string& where, const std::string& why) const
+  explicit IndentedJsonWriter(const JsonTextOut& out) : m_out(out) {}
+
+  void text(std::string_view s)
   {
-    throw Error(ExitCode::failed, m_what + ": " + where + ": " + why,
-                "the snapshot is damaged or was not written by clsync; it is not used");
+    m_buf.append(s);
+    if (m_buf.size() >= k_flush_bytes) {
+      flush();
+    }
   }
 
-  const json& field(const json& obj, const char* name, const std::string& where) const
+  void flush()
   {
-    auto it = obj.find(name);
-    if (it == obj.end()) {
-      fail(where, std::string("missing field '") + name + "'");
+    if (!m_buf.empty()) {
+      m_out(m_buf);
+      m_buf.clear();
     }
-    return *it;
   }
 
-  std::string str(const json& obj, const char* name, const std::string& where) const
+  /// `v` as the value at indent `level` of an enclosing document (its own newlines indented).
+  void value(const json& v, int level)
   {
-    const json& v = field(obj, name, where);
-    if (!v.is_string()) {
-      fail(where, std::string("field '") + name + "' is not a string");
+    const std::string s = dump_json(v, 1);
+    std::size_t from = 0;
+    for (std::size_t nl; (nl = s.find('\n', from)) != std::string::npos; from = nl + 1) {
+      text(std::string_view(s).substr(from, nl + 1 - from));
+      text(std::string(static_cast<std::size_t>(level), ' '));
     }
-    return v.get<std::string>();
+    text(std::string_view(s).substr(from));
   }
 
-  std::string name(const json& obj, const char* field_name, const std::string& where) const
+  /// Object `obj` at `level`, with the `streamed` members (absent from `obj`) in key order, as
+  /// nlohmann orders an object's members.
+  void object(const json& obj, int level, std::vector<Streamed> streamed)
   {
-    auto n = get_name(obj, field_name);
-    if (!n) {
-      fail(where, std::string("field '") + field_name + "' is missing or malformed");
-    }
-    return *n;
-  }
-
-  std::vector<std::string> names(const json& obj, const std::string& f, const std::string& where) const
-  {
-    std::vector<std::string> out;
-    auto it = obj.find(f);
-    if (it == obj.end()) {
-      return out;
-    }
-    if (!it->is_array()) {
-      fail(where, "field '" + f + "' is not an array");
-    }
-    auto b = obj.find(f + "_b64");
-    if (b != obj.end() && (!b->is_array() || b->size() != it->size())) {
-      fail(where, "field '" + f + "_b64' does not match '" + f + "'");
-    }
-    for (std::size_t i = 0; i < it->size(); ++i) {
-      const json& v = b != obj.end() ? (*b)[i] : (*it)[i];
-      if (!v.is_string()) {
-        fail(where, "field '" + f + "' holds something that is not a string");
+    std::sort(streamed.begin(), streamed.end(),
+              [](const Streamed& a, const Streamed& b) { return a.key < b.key; });
+    auto next = streamed.begin();
+    bool first = true;
+    auto member = [&](const std::string& key) {
+      text(first ? "{\n" : ",\n");
+      first = false;
+      text(std::string(static_cast<std::size_t>(level) + 1, ' '));
+      text(dump_json(json(key)));
+      text(": ");
+    };
+    auto streamed_before = [&](const std::string* key) {
+      for (; next != streamed.end() && (key == nullptr || next->key < *key); ++next) {
+        member(next->key);
+        next->write(level + 1);
       }
-      if (b == obj.end()) {
-        out.push_back(v.get<std::string>());
-        continue;
-      }
-      auto raw = base64_decode(v.get<std::string>());
-      if (!raw) {
-        fail(where, "field '" + f + "_b64' holds invalid base64");
-      }
-      out.push_back(*raw);
+    };
+    for (auto it = obj.begin(); it != obj.end(); ++it) {
+      streamed_before(&it.key());
+      member(it.key());
+      value(*it, level + 1);
     }
-    return out;
+    streamed_before(nullptr);
+    if (first) {
+      text("{}");
+      return;
+    }
+    text("\n");
+    text(std::string(static_cast<std::size_t>(level), ' '));
+    text("}");
   }
 
-  std::uint64_t u64(const json& obj, const char* name, const std::string& where) const
+  /// An array of `n` items at `level`; `item(i, item_level)` writes item i.
+  void array(std::size_t n, int level, const std::function<void(std::size_t, int)>& item)
   {
-    const json& v = field(obj, name, where);
-    if (!v.is_number_unsigned()) {
-      fail(where, std::string("field '") + name + "' is not a non-negative integer");
+    if (n == 0) {
+      text("[]");
+      return;
     }
-    return v.get<std::uint64_t>();
+    for (std::size_t i = 0; i < n; ++i) {
+      text(i == 0 ? "[\n" : ",\n");
+      text(std::string(static_cast<std::size_t>(level) + 1, ' '));
+      item(i, level + 1);
+    }
+    text("\n");
+    text(std::string(static_cast<std::size_t>(level), ' '));
+    text("]");
   }
-
-  std::int64_t i64(const json& obj, const char* name, const std::string& where) const
-  {
-    const json& v = field(obj, name, where);
-    if (v.is_number_unsigned()) {
-      if (v.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-        fail(where, std::string("field '") + name + "' is out of range");
-      }
-      return static_cast<std::int64_t>(v.get<std::uint64_t>());
-    }
-    if (!v.is_number_integer()) {
-      fail(where, std::string("field '") + name + "' is not an integer");
-    }
-    return v.get<std::int64_t>();
-  }
-
-  std::uint32_t u32(const json& obj, const char* name, const std::string& where,
-                    std::uint64_t max = std::numeric_limits<std::uint32_t>::max()) const
-  {
-    std::uint64_t v = u64(obj, name, where);
-    if (v > max) {
-      fail(where, std::string("field '") + name + "' is out of range");
-    }
-    return static_cast<std::uint32_t>(v);
-  }
-
-  std::string hash(const json& obj, const char* name, const std::string& where) const
-  {
-    std::string h = str(obj, name, where);
-    if (!is_sha256_hex(h)) {
-      fail(where, std::string("field '") + name + "' is not 64 lowercase hex digits");
-    }
-    return h;
-  }
-
-  void path_ok(const std::string& path, transport::PathUse use, const std::string& where) const
-  {
-    std::string why = transport::relative_path_problem(path, use);
-    if (!why.empty()) {
-      fail(where, "refused path: " + why);
-    }
-  }
-
-  const std::string& what() const { return m_what; }
 
 private:
-  std::string m_what;
+  static constexpr std::size_t k_flush_bytes = 1u << 20;
+  const JsonTextOut& m_out;
+  std::string m_buf;
 };
 
-std::string display(const std::string& name) { return "'" + lossy_utf8(name) + "'"; }
-
-std::vector<transport::HoleRange>
-read_holes(const SnapshotReader& r, const json& f, std::uint64_t size, const std::string& where)
+void write_chunk(IndentedJsonWriter& w, const SnapshotChunk& c, int level)
 {
-  std::vector<transport::HoleRange> holes;
-  auto it = f.find("holes");
-  if (it == f.end() || it->is_null()) {
-    return holes;
-  }
-  if (!it->is_array()) {
-    r.fail(where, "field 'holes' is not an array");
-  }
-  std::uint64_t end_of_last = 0;
-  for (const auto& h : *it) {
-    if (!h.is_array() || h.size() != 2 || !h[0].is_number_unsigned() ||
-        !h[1].is_number_unsigned()) {
-      r.fail(where, "a hole is not [offset, length]");
-    }
-    transport::HoleRange hr{h[0].get<std::uint64_t>(), h[1].get<std::uint64_t>()};
-    if (hr.length == 0) {
-      r.fail(where, "a hole of length 0");
-    }
-    if (hr.offset > size || hr.length > size - hr.offset) {
-      r.fail(where, "a hole reaches beyond the file's size");
-    }
-    if (!holes.empty() && hr.offset < end_of_last) {
-      r.fail(where, "holes overlap or are out of order");
-    }
-    end_of_last = hr.offset + hr.length;
-    holes.push_back(hr);
-  }
-  return holes;
-}
-
-void read_files(const SnapshotReader& r, const json& c, SnapshotChunk& chunk, const std::string& where)
-{
-  const json& files = r.field(c, "files", where);
-  if (!files.is_array()) {
-    r.fail(where, "field 'files' is not an array");
-  }
-  std::map<std::string, std::size_t> seen;  // path -> index in manifest.files
-  std::uint64_t total = 0;
-  chunk.manifest.files.reserve(files.size());
-  for (const auto& f : files) {
-    if (!f.is_object()) {
-      r.fail(where, "a file entry is not an object");
-    }
-    transport::ObjectFile of;
-    of.entry.path = r.name(f, "path", where + ", a file");
-    const std::string fw = where + ", file " + display(of.entry.path);
-    r.path_ok(of.entry.path, transport::PathUse::file, fw);
-    of.entry.size = r.u64(f, "size", fw);
-    of.entry.mtime_ns = r.i64(f, "mtime_ns", fw);
-    of.entry.mode = r.u32(f, "mode", fw, 07777);
-    of.entry.uid = r.u32(f, "uid", fw);
-    of.entry.gid = r.u32(f, "gid", fw);
-    of.sha256 = r.hash(f, "sha256", fw);
-    if (f.contains("link_to") || f.contains("link_to_b64")) {
-      of.entry.link_to = r.name(f, "link_to", fw);
-    }
-    of.holes = read_holes(r, f, of.entry.size, fw);
-    if (!of.entry.link_to.empty()) {
-      auto target = seen.find(of.entry.link_to);
-      if (target == seen.end() ||
-          !chunk.manifest.files[target->second].entry.link_to.empty()) {
-        r.fail(fw, "link_to " + display(of.entry.link_to) +
-                       " does not name an earlier file of the chunk");
-      }
-      const transport::ObjectFile& t = chunk.manifest.files[target->second];
-      if (t.entry.size != of.entry.size || t.sha256 != of.sha256) {
-        r.fail(fw, "a hard link whose size or sha256 differs from its target's");
-      }
-    }
-    if (total > std::numeric_limits<std::uint64_t>::max() - of.entry.size) {
-      r.fail(fw, "the chunk's sizes add up beyond 2^64");
-    }
-    total += of.entry.size;
-    if (seen.count(of.entry.path) != 0) {
-      r.fail(fw, "the file is listed twice");
-    }
-    seen[of.entry.path] = chunk.manifest.files.size();
-    chunk.manifest.files.push_back(std::move(of));
-  }
-}
-
-void read_dirs(const SnapshotReader& r, const json& c, SnapshotChunk& chunk, const std::string& where)
-{
-  const json& dirs = r.field(c, "directories", where);
-  if (!dirs.is_array()) {
-    r.fail(where, "field 'directories' is not an array");
-  }
-  std::set<std::string> seen;
-  for (const auto& d : dirs) {
-    if (!d.is_object()) {
-      r.fail(where, "a directory entry is not an object");
-    }
-    transport::ChunkDir cd;
-    cd.path = r.name(d, "path", where + ", a directory");
-    const std::string dw = where + ", directory " + display(cd.path);
-    if (!cd.path.empty()) {
-      r.path_ok(cd.path, transport::PathUse::file, dw);
-    }
-    cd.mode = r.u32(d, "mode", dw, 07777);
-    cd.uid = r.u32(d, "uid", dw);
-    cd.gid = r.u32(d, "gid", dw);
-    cd.mtime_ns = r.i64(d, "mtime_ns", dw);
-    if (!seen.insert(cd.path).second) {
-      r.fail(dw, "the directory is listed twice");
-    }
-    chunk.manifest.dirs.push_back(std::move(cd));
-  }
-}
-
-SnapshotChunk read_chunk(const SnapshotReader& r, const json& c, std::size_t index)
-{
-  std::string where = "chunk #" + std::to_string(index);
-  if (!c.is_object()) {
-    r.fail(where, "not an object");
-  }
-  SnapshotChunk chunk;
-  chunk.key = r.name(c, "key", where);
-  where = "chunk " + display(chunk.key);
-  r.path_ok(chunk.key, transport::PathUse::key, where);
-  chunk.db = r.name(c, "db", where);
-  chunk.table = r.name(c, "table", where);
-  const std::string first = chunk.key.substr(0, chunk.key.find('/'));
-  const std::string last = chunk.key.substr(chunk.key.rfind('/') + 1);
-  if (!chunk.db.empty() && chunk.db != first) {
-    r.fail(where, "db " + display(chunk.db) + " is not the key's first component");
-  }
-  if (!chunk.table.empty() && chunk.table != last) {
-    r.fail(where, "table " + display(chunk.table) + " is not the key's last component");
-  }
-  chunk.partition = r.names(c, "partition", where);
-  read_files(r, c, chunk, where);
-  read_dirs(r, c, chunk, where);
-  chunk.object = r.hash(c, "object", where);
-  chunk.object_sha256 = r.hash(c, "object_sha256", where);
-  chunk.object_size = r.u64(c, "object_size", where);
-  return chunk;
-}
-
-FilterOptions read_filters(const SnapshotReader& r, const json& top)
-{
-  FilterOptions f;
-  auto it = top.find("filters");
-  if (it == top.end() || it->is_null()) {
-    return f;
-  }
-  if (!it->is_object()) {
-    r.fail("filters", "not an object");
-  }
-  f.dbs = r.names(*it, "dbs", "filters");
-  f.tables = r.names(*it, "tables", "filters");
-  f.partitions = r.names(*it, "partitions", "filters");
-  f.where = r.names(*it, "where", "filters");
-  f.chunks = r.names(*it, "chunks", "filters");
-  f.columns = r.names(*it, "columns", "filters");
-  if (auto u = it->find("utc"); u != it->end()) {
-    if (!u->is_boolean()) {
-      r.fail("filters", "field 'utc' is not a boolean");
-    }
-    f.utc = u->get<bool>();
-  }
-  return f;
+  const auto& files = c.manifest.files;
+  const auto& dirs = c.manifest.dirs;
+  w.object(chunk_head_json(c), level,
+           {{"files",
+             [&](int l) {
+               w.array(files.size(), l, [&](std::size_t i, int il) { w.value(file_json(files[i]), il); });
+             }},
+            {"directories", [&](int l) {
+               w.array(dirs.size(), l, [&](std::size_t i, int il) { w.value(dir_json(dirs[i]), il); });
+             }}});
 }
 
 } // namespace
@@ -467,79 +283,37 @@ std::string new_snapshot_id()
   return std::string(stamp) + rest;
 }
 
-std::string snapshot_to_json(const Snapshot& snap)
+void write_snapshot_json(const Snapshot& head, std::span<const SnapshotChunk* const> chunks,
+                         const JsonTextOut& out)
 {
-  json j = json::object();
-  j["format"] = k_format;
-  j["version"] = k_version;
-  j["id"] = snap.id;
-  j["created"] = snap.created;
-  put_name(j, "cluster", snap.cluster);
-  put_name(j, "host", snap.host);
-  put_name(j, "tag", snap.tag);
-  j["filters"] = filters_json(snap.filters);
-  std::vector<const SnapshotChunk*> sorted;
-  for (const auto& c : snap.chunks) {
-    sorted.push_back(&c);
-  }
+  std::vector<const SnapshotChunk*> sorted(chunks.begin(), chunks.end());
   std::sort(sorted.begin(), sorted.end(),
             [](const SnapshotChunk* a, const SnapshotChunk* b) { return a->key < b->key; });
-  json chunks = json::array();
-  for (const auto* c : sorted) {
-    chunks.push_back(chunk_json(*c));
-  }
-  j["chunks"] = std::move(chunks);
-  return dump_json(j, 1) + "\n";
+  IndentedJsonWriter w(out);
+  w.object(header_json(head), 0, {{"chunks", [&](int l) {
+                                     w.array(sorted.size(), l, [&](std::size_t i, int il) {
+                                       write_chunk(w, *sorted[i], il);
+                                     });
+                                   }}});
+  w.text("\n");
+  w.flush();
 }
 
-Snapshot snapshot_from_json(std::string_view text, const std::string& what)
+void write_snapshot_json(const Snapshot& snap, const JsonTextOut& out)
 {
-  SnapshotReader r(what);
-  if (text.size() > k_max_snapshot_bytes) {
-    r.fail("the file", "larger than " + std::to_string(k_max_snapshot_bytes) + " bytes");
+  std::vector<const SnapshotChunk*> chunks;
+  chunks.reserve(snap.chunks.size());
+  for (const auto& c : snap.chunks) {
+    chunks.push_back(&c);
   }
-  json top = json::parse(text.begin(), text.end(), nullptr, false);
-  if (top.is_discarded() || !top.is_object()) {
-    r.fail("the file", "not a JSON object");
-  }
-  if (auto f = top.find("format"); f == top.end() || *f != k_format) {
-    r.fail("the file", std::string("not a clsync snapshot (format is not '") + k_format + "')");
-  }
-  if (auto v = top.find("version"); v == top.end() || *v != k_version) {
-    r.fail("the file", "snapshot format version " +
-                           (v == top.end() ? std::string("missing") : v->dump()) +
-                           " is not supported (this clsync reads version " +
-                           std::to_string(k_version) + ")");
-  }
-  Snapshot s;
-  s.id = r.str(top, "id", "the header");
-  if (!is_snapshot_id(s.id)) {
-    r.fail("the header", "id " + display(s.id) + " is not a snapshot id");
-  }
-  s.created = r.str(top, "created", "the header");
-  if (!parse_rfc3339_utc(s.created)) {
-    r.fail("the header", "created '" + lossy_utf8(s.created) + "' is not an RFC 3339 UTC time");
-  }
-  s.cluster = r.name(top, "cluster", "the header");
-  s.host = r.name(top, "host", "the header");
-  s.tag = r.name(top, "tag", "the header");
-  s.filters = read_filters(r, top);
-  const json& chunks = r.field(top, "chunks", "the header");
-  if (!chunks.is_array()) {
-    r.fail("the header", "field 'chunks' is not an array");
-  }
-  s.chunks.reserve(chunks.size());
-  for (std::size_t i = 0; i < chunks.size(); ++i) {
-    s.chunks.push_back(read_chunk(r, chunks[i], i));
-  }
-  std::sort(s.chunks.begin(), s.chunks.end(),
-            [](const SnapshotChunk& a, const SnapshotChunk& b) { return a.key < b.key; });
-  for (std::size_t i = 1; i < s.chunks.size(); ++i) {
-    if (s.chunks[i].key == s.chunks[i - 1].key) {
-      r.fail("chunk " + display(s.chunks[i].key), "the key is listed twice");
-    }
-  }
-  return s;
+  write_snapshot_json(snap, chunks, out);
+}
+
+std::string snapshot_to_json(const Snapshot& snap)
+{
+  std::string text;
+  write_snapshot_json(snap, [&](std::string_view piece) { text.append(piece); });
+  return text;
 }
 
 std::string format_rfc3339_utc(std::int64_t unix_seconds)

@@ -6,7 +6,9 @@
 #include "transport/object.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,12 +47,27 @@ struct Snapshot {
 /// few random bytes.
 std::string new_snapshot_id();
 
-/// JSON text of a snapshot (names that are not UTF-8 as `<field>_b64`).
+/// Receives a snapshot's JSON text, a piece at a time.
+using JsonTextOut = std::function<void(std::string_view)>;
+
+/// Writes the JSON text of a snapshot to `out` (chunks in key order, names that are not UTF-8 as
+/// `<field>_b64`) an entry at a time: memory stays that of one file entry whatever the size of
+/// the chunks.
+void write_snapshot_json(const Snapshot& snap, const JsonTextOut& out);
+/// The same, with `chunks` in place of `head.chunks` (an object record: one chunk, not copied).
+void write_snapshot_json(const Snapshot& head, std::span<const SnapshotChunk* const> chunks,
+                         const JsonTextOut& out);
+/// The whole text of write_snapshot_json, as one string (small snapshots, tests, fuzzing).
 std::string snapshot_to_json(const Snapshot& snap);
 
 /// Parses and checks a snapshot; `what` names it in errors ("snapshot 2024…Z-3f9a in REPO").
-/// Throws Error(failed) naming the field and entry for anything malformed or hostile.
+/// Throws Error(failed) naming the field and entry for anything malformed or hostile. Each file
+/// entry becomes its struct as soon as it is parsed: the text is never a whole document.
 Snapshot snapshot_from_json(std::string_view text, const std::string& what);
+
+/// The header of every snapshot file: "format" and the "version" this clsync reads and writes.
+inline constexpr std::string_view k_snapshot_format = "clsync-snapshot";
+inline constexpr int k_snapshot_version = 1;
 
 /// A snapshot file larger than this is refused before it is parsed.
 inline constexpr std::uint64_t k_max_snapshot_bytes = 256ull << 20;

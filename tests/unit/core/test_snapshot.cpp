@@ -234,6 +234,95 @@ TEST_SUITE("repo")
     CHECK(refusal(json::array()).find("not a JSON object") != std::string::npos);
   }
 
+  TEST_CASE("a snapshot written entry by entry is what nlohmann writes of it as one document")
+  {
+    // The writer never builds the document (a chunk of 100,000 files took 200 MB of it); its
+    // text must still be the document's own indented dump, byte for byte.
+    std::vector<Snapshot> cases;
+    cases.push_back(sample());
+    Snapshot odd = sample();
+    odd.chunks[0].key = "Level1/x\xff/Key0/Snapshot";
+    odd.chunks[0].partition = {"x\xff", "Key0"};
+    odd.chunks[0].manifest.files[0].entry.path = "a\nb\"c\xc0.col";
+    odd.chunks[0].manifest.files[1].entry.link_to = "a\nb\"c\xc0.col";
+    odd.tag = "t\xfe";
+    cases.push_back(odd);
+    Snapshot empty = sample();
+    empty.chunks.clear();
+    empty.filters = {};
+    cases.push_back(empty);
+    Snapshot bare = sample();
+    bare.chunks[0].manifest = {};
+    bare.chunks[0].partition.clear();
+    SnapshotChunk second = sample().chunks[0];
+    second.key = "Level1/20200601/Key0/Alpha";
+    second.table = "Alpha";
+    bare.chunks.push_back(second);
+    cases.push_back(bare);
+    for (const auto& s : cases) {
+      const std::string text = snapshot_to_json(s);
+      CAPTURE(text);
+      CHECK(core::dump_json(json::parse(text), 1) + "\n" == text);
+      CHECK(snapshot_to_json(snapshot_from_json(text, "t")) == text);
+    }
+    // Chunks are written in key order, whatever the order given.
+    const json j = json::parse(snapshot_to_json(cases[3]));
+    CHECK(j["chunks"][0]["table"] == "Alpha");
+    CHECK(j["chunks"][1]["files"] == json::array());
+  }
+
+  TEST_CASE("the streamed reader keeps a whole document's rules: last member wins, entries in order")
+  {
+    // Text a document writer would not produce, so spelled out: members given twice, entries
+    // that are not objects, and a "files" array where no chunk is.
+    const std::string good = snapshot_to_json(sample());
+    auto with = [&](const std::string& from, const std::string& to) {
+      std::string t = good;
+      const auto at = t.find(from);
+      REQUIRE(at != std::string::npos);
+      return t.replace(at, from.size(), to);
+    };
+    auto refused = [](const std::string& text) {
+      try {
+        snapshot_from_json(text, "snapshot X");
+      } catch (const Error& e) {
+        return std::string(e.what());
+      }
+      return std::string();
+    };
+    // A "files" member given twice: only the last counts (here empty, so the chunk has none).
+    const Snapshot twice = snapshot_from_json(with("\"files\": [", "\"files\": [], \"files\": ["), "t");
+    CHECK(twice.chunks[0].manifest.files.size() == 2);
+    const Snapshot last_empty =
+        snapshot_from_json(with("\"key\":", "\"files\": [],\n   \"key\":"), "t");
+    CHECK(last_empty.chunks[0].manifest.files.empty());
+    // The first "chunks" is replaced by the second, problems and all.
+    CHECK(snapshot_from_json(with("\"chunks\": [", "\"chunks\": [5], \"chunks\": ["), "t").chunks.size() == 1);
+    CHECK(snapshot_from_json(with("\"created\":", "\"chunks\": [], \"created\":"), "t").chunks.empty());
+    CHECK(refused(with("\"created\":", "\"chunks\": 7, \"created\":")).find("'chunks' is not an array") !=
+          std::string::npos);
+    // Entries that are not objects, where files and chunks are.
+    CHECK(refused(with("\"files\": [", "\"files\": [[1, {\"a\": 2}], ")).find(
+              "chunk 'Level1/20200601/Key0/Snapshot': a file entry is not an object") != std::string::npos);
+    CHECK(refused(with("\"files\": [", "\"files\": [null, ")).find("a file entry is not an object") !=
+          std::string::npos);
+    CHECK(refused(with("\"chunks\": [", "\"chunks\": [\"x\", ")).find("chunk #0: not an object") !=
+          std::string::npos);
+    // A file's problem names its chunk by key, though the key comes after the files.
+    CHECK(refused(with("\"size\": 100", "\"size\": -3")).find(
+              "snapshot X: chunk 'Level1/20200601/Key0/Snapshot', file 'price.col': field 'size'") !=
+          std::string::npos);
+    // The header's problems come first, as before: here the format, then the bad file.
+    CHECK(refused(with("\"format\": \"clsync-snapshot\"", "\"format\": \"x\"")
+                      .replace(good.find("\"size\": 100"), 11, "\"size\": -3"))
+              .find("format") != std::string::npos);
+    // "files" elsewhere than in a chunk is not a chunk's.
+    const Snapshot elsewhere = snapshot_from_json(
+        with("\"utc\":", "\"files\": [{\"path\": \"../x\"}],\n  \"utc\":"), "t");
+    CHECK(elsewhere.chunks[0].manifest.files.size() == 2);
+    CHECK(refused(good + "x").find("not a JSON object") != std::string::npos);
+  }
+
   TEST_CASE("a snapshot text larger than the limit is refused before parsing")
   {
     std::string huge(k_max_snapshot_bytes + 1, ' ');
