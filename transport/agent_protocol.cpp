@@ -228,23 +228,29 @@ namespace {
 /// Deepest nesting of arrays and maps a control payload may have; ours nest five levels.
 constexpr std::size_t k_max_cbor_depth = 64;
 
-/// True when the CBOR item in `p` nests arrays, maps or indefinite strings deeper than `limit`,
-/// read without recursion. nlohmann's CBOR reader recurses once per level, so a payload of
-/// nested one-byte arrays would overflow the stack (a crash, not an error) far below
-/// k_max_frame. Malformed bytes are left to from_cbor, which reports them.
-bool cbor_nests_deeper(const std::vector<char>& p, std::size_t limit)
+/// Why the CBOR item in `p` must not reach from_cbor: it nests arrays, maps or indefinite
+/// strings deeper than `limit`, or its structure breaks off where the walk cannot go on (a
+/// length beyond the payload, a reserved byte); empty when it may. Read without recursion:
+/// nlohmann's CBOR reader recurses once per level, so a payload of nested one-byte arrays would
+/// overflow the stack (a crash, not an error) far below k_max_frame. A broken structure is
+/// refused here too, not left to from_cbor: an array that claims more items than the payload
+/// has bytes ended this walk early while from_cbor recursed into its items (the tar fuzzer).
+std::string cbor_shape_problem(const std::vector<char>& p, std::size_t limit)
 {
   constexpr std::uint64_t indefinite = ~std::uint64_t{0};
   std::vector<std::uint64_t> open; // items still to come at each open level
   std::size_t pos = 0;
   const std::size_t size = p.size();
+  auto broken = [&](const char* why) {
+    return std::string(why) + " at byte " + std::to_string(pos);
+  };
   while (pos < size) {
     const auto b = static_cast<unsigned char>(p[pos++]);
     const unsigned major = b >> 5, info = b & 31;
     bool done = true; // the byte completed an item (else it opened a level or is a tag)
     if (b == 0xFF) {
       if (open.empty() || open.back() != indefinite) {
-        return false;
+        return broken("a break outside an indefinite item");
       }
       open.pop_back();
     } else {
@@ -252,27 +258,27 @@ bool cbor_nests_deeper(const std::vector<char>& p, std::size_t limit)
       if (info >= 24 && info <= 27) {
         const std::size_t n = std::size_t{1} << (info - 24);
         if (size - pos < n) {
-          return false;
+          return broken("a length cut short");
         }
         arg = 0;
         for (std::size_t i = 0; i < n; ++i) {
           arg = arg << 8 | static_cast<unsigned char>(p[pos++]);
         }
       } else if (info >= 28 && info <= 30) {
-        return false;
+        return broken("a reserved additional-information value");
       }
       const bool indef = info == 31;
       if ((major == 2 || major == 3) && !indef) {
         if (arg > size - pos) {
-          return false;
+          return broken("a string longer than the payload");
         }
         pos += static_cast<std::size_t>(arg);
       } else if (major == 2 || major == 3 || major == 4 || major == 5) {
         if (indef) {
           open.push_back(indefinite);
           done = false;
-        } else if (arg > size) {
-          return false; // more items than bytes
+        } else if (arg > size - pos) {
+          return broken("more items than the payload has bytes");
         } else if (arg > 0) {
           open.push_back(major == 5 ? 2 * arg : arg);
           done = false;
@@ -281,7 +287,7 @@ bool cbor_nests_deeper(const std::vector<char>& p, std::size_t limit)
         done = false; // a tag: its item follows
       }
       if (open.size() > limit) {
-        return true;
+        return "nested deeper than " + std::to_string(limit) + " levels";
       }
     }
     while (done && !open.empty() && open.back() != indefinite) {
@@ -291,16 +297,15 @@ bool cbor_nests_deeper(const std::vector<char>& p, std::size_t limit)
       open.pop_back();
     }
   }
-  return false;
+  return {}; // complete, or cut short at the end: from_cbor says which
 }
 
 } // namespace
 
 json from_payload(const std::vector<char>& payload, const char* what)
 {
-  if (cbor_nests_deeper(payload, k_max_cbor_depth)) {
-    protocol_error(std::string("malformed ") + what + " payload: nested deeper than " +
-                   std::to_string(k_max_cbor_depth) + " levels");
+  if (const std::string why = cbor_shape_problem(payload, k_max_cbor_depth); !why.empty()) {
+    protocol_error(std::string("malformed ") + what + " payload: " + why);
   }
   try {
     return json::from_cbor(payload.begin(), payload.end());

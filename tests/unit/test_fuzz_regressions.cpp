@@ -295,4 +295,44 @@ TEST_SUITE("fuzz_regressions")
     const nlohmann::json scan = wire::to_wire(NodeScan{{VolumeScan{}}, {}, {}, {}, {"p"}});
     CHECK(wire::from_payload(wire::to_payload(scan), "reply") == scan);
   }
+
+  TEST_CASE("agent protocol: a structure that breaks off is refused before it is decoded")
+  {
+    // fuzz/regressions/tar/array_longer_than_payload_stack_overflow: an array claiming 39,300
+    // items in a 13 KiB manifest. The depth check stopped there ("malformed: from_cbor will say
+    // so"), while from_cbor went on into the items, nested arrays, and overflowed the stack.
+    const std::string outcome = outcome_in_child([] {
+      std::vector<char> payload = {static_cast<char>(0x9A), static_cast<char>(0xFF),
+                                   static_cast<char>(0xFF), static_cast<char>(0xFF),
+                                   static_cast<char>(0xFF)}; // an array of 2^32-1 items
+      payload.insert(payload.end(), std::size_t{1} << 20, static_cast<char>(0x81)); // [[[…
+      payload.push_back(0);
+      try {
+        (void)wire::from_payload(payload, "unpack_chunk");
+        return std::string("(decoded)");
+      } catch (const TransportError& e) {
+        return std::string(e.what());
+      }
+    });
+    CHECK(outcome == "agent protocol: malformed unpack_chunk payload: more items than the "
+                     "payload has bytes at byte 5");
+    auto refusal = [](std::vector<char> payload) {
+      try {
+        (void)wire::from_payload(payload, "x");
+      } catch (const TransportError& e) {
+        return std::string(e.what());
+      }
+      return std::string("(decoded)");
+    };
+    CHECK(refusal({static_cast<char>(0x5A), 0, 0, 0, 9, 'a'}).find("a string longer than the payload") !=
+          std::string::npos);
+    CHECK(refusal({static_cast<char>(0x81), static_cast<char>(0xFF)}).find("a break outside") !=
+          std::string::npos);
+    CHECK(refusal({static_cast<char>(0x1C)}).find("reserved") != std::string::npos);
+    CHECK(refusal({static_cast<char>(0x19), 1}).find("a length cut short") != std::string::npos);
+    // Cut short at the end is from_cbor's to name; complete items decode.
+    CHECK(refusal({static_cast<char>(0x82), 1}).find("malformed x payload") != std::string::npos);
+    CHECK(refusal({static_cast<char>(0x82), 1, 2}) == "(decoded)");
+    CHECK(refusal({static_cast<char>(0x62), 'o', 'k'}) == "(decoded)");
+  }
 }
