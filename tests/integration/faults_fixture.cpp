@@ -395,4 +395,41 @@ void attach_eio(pid_t pid, const fs::path& log, const std::string& syscall, int 
   FAIL("strace did not attach to " << pid);
 }
 
+std::vector<TracedCall> trace_calls(const fs::path& log, const std::string& syscalls,
+                                    const std::string& args)
+{
+  Outcome o = run_clsync_all(args, "",
+                             "strace -f -qq -y -o " + fault_quote(log.string()) + " -e trace=" + syscalls);
+  INFO(o.out);
+  REQUIRE_MESSAGE(o.code != 127, "strace is missing (scripts/install-deps.sh installs it)");
+  REQUIRE(o.code == 0);
+  std::vector<TracedCall> out;
+  std::istringstream in(read_file(log));
+  for (std::string line; std::getline(in, line);) {
+    if (contains(line, "resumed>")) {
+      continue; // the second half of a call strace printed in two parts
+    }
+    for (const auto& s : {std::string("fsync("), std::string("fdatasync("),
+                          std::string("renameat2("), std::string("write("),
+                          std::string("pwrite64(")}) {
+      if (contains(line, s) && contains(syscalls, s.substr(0, s.size() - 1))) {
+        out.push_back({static_cast<int>(out.size()) + 1, line});
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+Outcome run_with_eio(const fs::path& log, const std::string& syscall, int n, const std::string& args,
+                     bool& injected)
+{
+  Outcome o = run_clsync_all(args, "",
+                             "strace -f -qq -y -o " + fault_quote(log.string()) + " -e trace=" +
+                                 syscall + " -e inject=" + syscall + ":error=EIO:when=" +
+                                 std::to_string(n));
+  injected = contains(read_file(log), "(INJECTED)");
+  return o;
+}
+
 } // namespace clsync::test::faults

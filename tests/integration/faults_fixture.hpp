@@ -15,6 +15,10 @@
 /// and checks that look at the volumes directly, never through clsync's own code.
 namespace clsync::test::faults {
 
+/// Two chunk keys of the fault suites' clusters (database Level1, levels date and hash).
+inline const std::string k_key_a = "Level1/20200601/0/T";
+inline const std::string k_key_b = "Level1/20200602/0/T";
+
 /// One node of a test topology. `host` "local", or an address with `port` (an sshd).
 struct FaultNode {
   std::string name;
@@ -138,5 +142,21 @@ std::string injected_call(const std::filesystem::path& log);
 /// Attaches strace to every thread of `pid` with `syscall` failing with EIO at its `n`-th call
 /// from now on; returns once the tracer holds the process.
 void attach_eio(pid_t pid, const std::filesystem::path& log, const std::string& syscall, int n);
+
+/// One line of an strace log: the call's number among the traced ones and its first argument
+/// as strace -y prints it ("5</path>").
+struct TracedCall {
+  int n = 0;
+  std::string text;
+};
+
+/// The calls of `syscalls` the command makes, in order (all threads), from one traced run.
+std::vector<TracedCall> trace_calls(const std::filesystem::path& log, const std::string& syscalls,
+                                    const std::string& args);
+
+/// Runs `args` with `syscall` failing with EIO at its `n`-th call. `injected` tells whether
+/// strace did inject (a run with fewer calls than the probe's, threads differing, may not).
+Outcome run_with_eio(const std::filesystem::path& log, const std::string& syscall, int n,
+                     const std::string& args, bool& injected);
 
 } // namespace clsync::test::faults

@@ -26,8 +26,6 @@ using namespace clsync::test::faults;
 
 namespace faults_disk_cases {
 
-const std::string k_key_a = "Level1/20200601/0/T";
-const std::string k_key_b = "Level1/20200602/0/T";
 
 /// Source node n1 (a plain directory) holding two chunks; destination node n2 whose volume is
 /// `dst` (a tmpfs of the case). Replication 1: draining n1 moves both chunks to n2.
@@ -91,53 +89,6 @@ struct MoveCase {
     CHECK_MESSAGE(left.empty(), when << ": left behind: " << (left.empty() ? "" : left.front()));
   }
 };
-
-/// One line of an strace log: the call's number among the traced ones and its first argument
-/// as strace -y prints it ("5</path>").
-struct TracedCall {
-  int n = 0;
-  std::string text;
-};
-
-/// The calls of `syscalls` the command makes, in order (all threads), from one traced run.
-std::vector<TracedCall> trace_calls(const fs::path& log, const std::string& syscalls,
-                                    const std::string& args)
-{
-  Outcome o = run_clsync_all(args, "",
-                             "strace -f -qq -y -o " + fault_quote(log.string()) + " -e trace=" + syscalls);
-  INFO(o.out);
-  REQUIRE_MESSAGE(o.code != 127, "strace is missing (scripts/install-deps.sh installs it)");
-  REQUIRE(o.code == 0);
-  std::vector<TracedCall> out;
-  std::istringstream in(read_file(log));
-  for (std::string line; std::getline(in, line);) {
-    if (contains(line, "resumed>")) {
-      continue; // the second half of a call strace printed in two parts
-    }
-    for (const auto& s : {std::string("fsync("), std::string("fdatasync("),
-                          std::string("renameat2("), std::string("write("),
-                          std::string("pwrite64(")}) {
-      if (contains(line, s) && contains(syscalls, s.substr(0, s.size() - 1))) {
-        out.push_back({static_cast<int>(out.size()) + 1, line});
-        break;
-      }
-    }
-  }
-  return out;
-}
-
-/// Runs `args` with `syscall` failing with EIO at its `n`-th call. `injected` tells whether
-/// strace did inject (a run with fewer calls than the probe's, threads differing, may not).
-Outcome run_with_eio(const fs::path& log, const std::string& syscall, int n, const std::string& args,
-                     bool& injected)
-{
-  Outcome o = run_clsync_all(args, "",
-                             "strace -f -qq -y -o " + fault_quote(log.string()) + " -e trace=" +
-                                 syscall + " -e inject=" + syscall + ":error=EIO:when=" +
-                                 std::to_string(n));
-  injected = contains(read_file(log), "(INJECTED)");
-  return o;
-}
 
 /// The EIO sweep of one system call over a drain of n1 onto a tmpfs n2: every sampled call
 /// fails once; the run must then fail (or not need the call), lose nothing, leave no temp,
@@ -439,53 +390,5 @@ TEST_SUITE("faults_disk")
     CHECK(run_clsync_all("verify --read-data " + fault_quote(t.path().string())).code == 0);
     CHECK(clsync_leftovers(c, {t.path()}).empty());
     CHECK(fault_tree_digest(d / "n1") == before);
-  }
-
-  TEST_CASE("sync-online: the target fills up, or its first write fails with EIO, mid-copy")
-  {
-    for (const std::string fault : {"ENOSPC", "EIO"}) {
-      CAPTURE(fault);
-      fs::path d = scratch_dir("fd-sync-" + fault);
-      FaultTmpfs t(d / "b-vol", "size=16m");
-      FaultCluster a(d / "a", 1, {{"a1", {d / "a" / "v1"}}});
-      FaultCluster b(d / "b", 1, {{"b1", {t.path()}}});
-      put_fault_file(d / "a" / "v1" / k_key_a / "a.col", 2 << 20, 7);
-      put_fault_file(d / "a" / "v1" / k_key_b / "b.col", 2 << 20, 8);
-      const std::string source = fault_tree_digest(d / "a" / "v1");
-      const std::string sync = "--state-dir " + fault_quote((d / "state").string()) +
-                               " sync-online --from " + fault_quote(a.yaml.string()) + " --to " +
-                               fault_quote(b.yaml.string());
-      {
-        PausedRun run(sync, "mid_copy", d / "pause");
-        REQUIRE(run.reached());
-        if (fault == "ENOSPC") {
-          fill_leaving(t.path(), 256 << 10);
-        } else {
-          attach_eio(run.pid(), d / "strace.log", "write", 1);
-        }
-        Outcome o = run.finish();
-        check_failed(o, {fault == "ENOSPC" ? "No space left on device" : "Input/output error",
-                         t.path().string()});
-      }
-      // Whatever B holds is whole; A is untouched; no temp is left.
-      for (const std::string& key : {k_key_a, k_key_b}) {
-        if (fs::exists(t.path() / key)) {
-          CHECK(fault_tree_digest(t.path() / key) == fault_tree_digest(d / "a" / "v1" / key));
-        }
-      }
-      CHECK(fault_tree_digest(d / "a" / "v1") == source);
-      for (const auto& l : clsync_leftovers(b)) {
-        CHECK_MESSAGE(l.find(".clsync-tmp-") == std::string::npos, l);
-      }
-      fs::remove(t.path() / "filler");
-      Outcome r = run_clsync_all(sync);
-      INFO("the rerun said:\n", r.out);
-      CHECK(r.code == 0);
-      for (const std::string& key : {k_key_a, k_key_b}) {
-        REQUIRE(fs::exists(t.path() / key));
-        CHECK(fault_tree_digest(t.path() / key) == fault_tree_digest(d / "a" / "v1" / key));
-      }
-      CHECK(clsync_leftovers(b).empty());
-    }
   }
 }

@@ -7,6 +7,7 @@
 #include "core/fault.hpp"
 #include "core/sync/sync_online.hpp"
 #include "tests/integration/rebalance_fixture.hpp"
+#include "tests/integration/restore_fixture.hpp"
 #include "tests/support/scratch.hpp"
 #include "tests/support/sshd_harness.hpp"
 
@@ -26,15 +27,6 @@ using namespace clsync::core;
 using clsync::test::DemoCopy;
 
 namespace {
-
-/// Level1 up to 2020.06.03: 3 dates × 10 hash partitions = 30 chunks.
-FilterOptions first_three_days()
-{
-  FilterOptions f;
-  f.dbs = {"Level1"};
-  f.where = {"date<=2020.06.03"};
-  return f;
-}
 
 /// The demo copy's cluster A and its empty cluster B (pointed at the copy's own volumes).
 struct Pair {
@@ -245,7 +237,7 @@ TEST_SUITE("sync")
   TEST_CASE("a first sync copies, a rerun copies nothing, one changed chunk is found and copied")
   {
     Pair& p = shared();
-    const auto f = first_three_days();
+    const auto f = test::first_three_days();
     auto r = sync::sync_round(p.a_ctx(), p.b, options(f));
     CHECK(r.code == ExitCode::ok);
     CHECK(r.copied == 30);
