@@ -100,10 +100,12 @@ struct SyncCase {
     CHECK(r.code == 0);
     const auto want = a_digests();
     auto now = replica_digests(b);
-    for (const auto& [key, digest] : want) {
+    for (const auto& key_digest : want) {
+      const auto& key = key_digest.first; // named, not bound: doctest's lambdas
       CHECK(now[key].size() == 2);
-      for (const auto& [node, d] : now[key]) {
-        CHECK_MESSAGE(d == digest, when << ": " << key << " on " << node << " after the rerun");
+      for (const auto& node_d : now[key]) {
+        CHECK_MESSAGE(node_d.second == key_digest.second,
+                      when << ": " << key << " on " << node_d.first << " after the rerun");
       }
     }
     CHECK(clsync_leftovers(b).empty());
