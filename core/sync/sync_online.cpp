@@ -135,16 +135,18 @@ std::function<bool(const std::string&)> column_filter(const SyncOptions& opts, c
   return [filter](const std::string& path) { return filter->keeps_file(path); };
 }
 
-/// Records in the state what the round copied; forgets chunks A no longer has.
-void update_state(SyncState& state,
+/// Records in the state what the round copied; forgets chunks A no longer has. Returns whether
+/// anything changed: a round that copied nothing need not rewrite it (two fsyncs of a file of
+/// ~500 bytes a chunk, in every no-change round).
+bool update_state(SyncState& state,
                   const Comparison& cmp,
-                  const RoundResult& res,
                   const SyncSource& source,
                   const std::set<std::string>& finished)
 {
+  bool changed = false;
   for (const auto& d : cmp.chunks) {
     if (d.state == ChunkState::extra) {
-      state.chunks.erase(d.key);
+      changed = state.chunks.erase(d.key) > 0 || changed;
       continue;
     }
     if (!finished.count(d.key)) {
@@ -154,6 +156,7 @@ void update_state(SyncState& state,
     if (copy.a.node.empty()) {
       continue;
     }
+    changed = true;
     SyncedChunk& st = state.chunks[d.key];
     if (d.state == ChunkState::under && st.a_node == copy.a.node &&
         st.a_volume == copy.a.volume && st.a_fingerprint == copy.a_fingerprint) {
@@ -162,7 +165,7 @@ void update_state(SyncState& state,
       st = {copy.a.node, copy.a.volume, copy.a_fingerprint, copy.content_hash, copy.written};
     }
   }
-  (void)res;
+  return changed;
 }
 
 /// The lag left after the round: chunks whose copy or delete did not finish still count.
@@ -360,10 +363,11 @@ RoundResult sync_round(Context& a, Context& b, const SyncOptions& opts)
       res.errors.push_back("--delete: nothing deleted, since this round had failures or "
                            "tasks left; the next complete round deletes");
     }
-    update_state(state, cmp, res, source, finished);
-    fault_point("sync_before_state_save");
-    save_sync_state(state_file, state);
-    fault_point("sync_after_state_save");
+    if (update_state(state, cmp, source, finished)) {
+      fault_point("sync_before_state_save");
+      save_sync_state(state_file, state);
+      fault_point("sync_after_state_save");
+    }
     res.lag_after = lag_after(cmp, finished, deleted);
   }
   res.code = combine(res.run->code, res);

@@ -247,12 +247,20 @@ TEST_SUITE("sync")
     CHECK(r.bytes > 0);
     check_synced(p, f);
 
+    // A round that copies nothing leaves the state file as it was (no rewrite, no fsyncs): a
+    // rewrite replaces it by rename, so its inode would change.
+    const fs::path state_file = p.b.state_dir / "demo-b" / "sync-demo-a.json";
+    struct stat before {};
+    REQUIRE(::stat(state_file.c_str(), &before) == 0);
     auto again = sync::sync_round(p.a_ctx(), p.b, options(f));
     CHECK(again.code == ExitCode::ok);
     CHECK(again.copied == 0);
     CHECK(again.skipped == 30);
     CHECK(again.lag_before.missing + again.lag_before.differing + again.lag_before.extra == 0);
     CHECK(chunks_written(again).empty());
+    struct stat after {};
+    REQUIRE(::stat(state_file.c_str(), &after) == 0);
+    CHECK(after.st_ino == before.st_ino);
 
     const std::string key = "Level1/20200602/3/Snapshot";
     change_on_a(p.a, key, std::chrono::seconds(100));
