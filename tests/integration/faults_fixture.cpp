@@ -61,6 +61,40 @@ void collect_chunks(const fs::path& root, const fs::path& rel, int depth,
 
 using namespace fixture_detail;
 
+DetachableVolume::DetachableVolume(fs::path volume, const fs::path& disk)
+    : m_volume(std::move(volume)), m_disk(disk / m_volume.filename())
+{
+  fs::create_directories(disk);
+  fs::rename(m_volume, m_disk);
+  fs::create_directories(m_volume);
+  attach();
+}
+
+DetachableVolume::~DetachableVolume()
+{
+  run_command("umount -l " + fault_quote(m_volume.string()) + " 2>/dev/null");
+}
+
+void DetachableVolume::attach() const
+{
+  REQUIRE(run_command("mount --bind " + fault_quote(m_disk.string()) + " " +
+                      fault_quote(m_volume.string())) == 0);
+}
+
+void DetachableVolume::detach() const
+{
+  REQUIRE(run_command("umount -l " + fault_quote(m_volume.string())) == 0);
+}
+
+void run_into_read_only(const std::string& args, FaultTmpfs& t, const fs::path& pause)
+{
+  PausedRun run(args, "after_intent", pause);
+  REQUIRE(run.reached());
+  t.remount("ro");
+  Outcome o = run.finish();
+  check_failed(o, {"Read-only file system", t.path().string()});
+}
+
 std::string fault_quote(const std::string& s)
 {
   std::string out = "'";

@@ -127,6 +127,29 @@ private:
   std::filesystem::path m_path;
 };
 
+/// A volume that can vanish as a pulled disk does: its directory's contents move to `disk` and
+/// are bind-mounted back at `volume`. Unmounted (lazily) when it goes.
+class DetachableVolume {
+public:
+  DetachableVolume(std::filesystem::path volume, const std::filesystem::path& disk);
+  ~DetachableVolume();
+  DetachableVolume(const DetachableVolume&) = delete;
+  DetachableVolume& operator=(const DetachableVolume&) = delete;
+  /// Mounts the data at the volume again; REQUIREs success.
+  void attach() const;
+  /// `umount -l` of the volume: its data is gone from there; REQUIREs success.
+  void detach() const;
+
+private:
+  std::filesystem::path m_volume;
+  std::filesystem::path m_disk;
+};
+
+/// Runs `clsync <args>` paused after its first intent (before a copy opens a file: a tmpfs with
+/// a file open for writing cannot be remounted read-only), remounts `t` read-only there and
+/// lets it finish: it must fail saying so and naming the volume. `t` stays read-only.
+void run_into_read_only(const std::string& args, FaultTmpfs& t, const std::filesystem::path& pause);
+
 /// Shell-quotes `s` in single quotes.
 std::string fault_quote(const std::string& s);
 

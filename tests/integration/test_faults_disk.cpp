@@ -26,7 +26,6 @@ using namespace clsync::test::faults;
 
 namespace faults_disk_cases {
 
-
 /// Source node n1 (a plain directory) holding two chunks; destination node n2 whose volume is
 /// `dst` (a tmpfs of the case). Replication 1: draining n1 moves both chunks to n2.
 struct MoveCase {
@@ -264,18 +263,10 @@ TEST_SUITE("faults_disk")
 
   TEST_CASE("move: the destination is remounted read-only mid-task")
   {
-    // Paused after the intents are written and before the copy opens a file (a tmpfs with a
-    // file open for writing cannot be remounted read-only).
     fs::path d = scratch_dir("fd-ro-move");
     FaultTmpfs t(d / "dst", "size=64m");
     MoveCase m(d, t.path(), 2 << 20);
-    {
-      PausedRun run(m.drain(), "after_intent", d / "pause");
-      REQUIRE(run.reached());
-      t.remount("ro");
-      Outcome o = run.finish();
-      check_failed(o, {"Read-only file system", t.path().string()});
-    }
+    run_into_read_only(m.drain(), t, d / "pause");
     m.check_intact("after a read-only remount");
     // The intent (and lease) could not be removed from a read-only volume: the rerun's
     // recovery removes them.
@@ -287,19 +278,12 @@ TEST_SUITE("faults_disk")
   {
     fs::path d = scratch_dir("fd-umount-src");
     FaultTmpfs t(d / "dst", "size=64m");
-    // n1's volume is a bind mount of `disk`: unmounting it hides the data, as pulling a
-    // disk does, and mounting it again brings the same data back.
-    fs::create_directories(d / "disk");
     MoveCase m(d, t.path(), 2 << 20);
-    fs::rename(d / "n1", d / "disk" / "n1");
-    fs::create_directories(d / "n1");
-    const std::string bind =
-        "mount --bind " + fault_quote((d / "disk" / "n1").string()) + " " + fault_quote((d / "n1").string());
-    REQUIRE(run_command(bind) == 0);
+    DetachableVolume n1(d / "n1", d / "disk");
     {
       PausedRun run(m.drain(), "mid_copy", d / "pause");
       REQUIRE(run.reached());
-      REQUIRE(run_command("umount -l " + fault_quote((d / "n1").string())) == 0);
+      n1.detach();
       Outcome o = run.finish();
       check_failed(o, {"n1"});
     }
@@ -310,10 +294,9 @@ TEST_SUITE("faults_disk")
       CHECK_MESSAGE(!nodes.count("n2"), key << " was committed from a vanished source");
     }
     m.check_no_temp("after the source vanished");
-    REQUIRE(run_command(bind) == 0);
+    n1.attach();
     m.check_intact("after the source came back");
     m.check_rerun_converges("after the source came back");
-    run_command("umount -l " + fault_quote((d / "n1").string()));
   }
 
   TEST_CASE("push: EIO from an fsync of the partial object: the partial is dropped, never resumed")

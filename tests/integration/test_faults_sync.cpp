@@ -19,7 +19,6 @@ using namespace clsync::test::faults;
 
 namespace faults_sync_cases {
 
-
 /// A (one local node a1) and B (b1 on `b_volume`, b2 on a directory, replication 2), two chunks
 /// on A, and the sync of A into B with its own state directory.
 struct SyncCase {
@@ -212,20 +211,13 @@ TEST_SUITE("faults_disk")
 
   TEST_CASE("sync-online: B's volume is remounted read-only mid-round")
   {
-    // Paused after the intents and before the copy opens a file (a tmpfs with a file open for
-    // writing cannot be remounted read-only), one task at a time so that no other is copying.
+    // One task at a time, so that no other has a file open when the first pauses.
     const fs::path d = scratch_dir("fd-sync-ro");
     FaultTmpfs t(d / "b-vol", "size=64m");
     SyncCase c(d, t.path());
     REQUIRE(run_clsync_all(c.sync()).code == 0);
     c.change_a();
-    {
-      PausedRun run(c.sync(" --parallel 1"), "after_intent", d / "pause");
-      REQUIRE(run.reached());
-      t.remount("ro");
-      Outcome o = run.finish();
-      check_failed(o, {"Read-only file system", t.path().string()});
-    }
+    run_into_read_only(c.sync(" --parallel 1"), t, d / "pause");
     c.check_whole("after a read-only remount");
     // The intents could not be removed from a read-only volume: the rerun's recovery does.
     t.remount("rw");
@@ -236,25 +228,17 @@ TEST_SUITE("faults_disk")
   {
     const fs::path d = scratch_dir("fd-sync-umount");
     SyncCase c(d, d / "b" / "v1");
-    // a1's volume is a bind mount of `disk`: unmounting it hides the data, as pulling a disk
-    // does, and mounting it again brings the same data back.
-    fs::create_directories(d / "disk");
-    fs::rename(d / "a" / "v1", d / "disk" / "v1");
-    fs::create_directories(d / "a" / "v1");
-    const std::string bind = "mount --bind " + fault_quote((d / "disk" / "v1").string()) + " " +
-                             fault_quote((d / "a" / "v1").string());
-    REQUIRE(run_command(bind) == 0);
+    DetachableVolume a1(d / "a" / "v1", d / "disk");
     {
       PausedRun run(c.sync(" --delete"), "mid_copy", d / "pause");
       REQUIRE(run.reached());
-      REQUIRE(run_command("umount -l " + fault_quote((d / "a" / "v1").string())) == 0);
+      a1.detach();
       Outcome o = run.finish();
       check_failed(o, {"a1"});
     }
     // Whatever B holds came whole from A, and --delete removed nothing in a failed round.
-    REQUIRE(run_command(bind) == 0);
+    a1.attach();
     c.check_whole("after A's volume vanished");
     c.check_rerun_converges("after A's volume came back");
-    run_command("umount -l " + fault_quote((d / "a" / "v1").string()));
   }
 }

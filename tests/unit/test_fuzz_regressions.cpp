@@ -48,6 +48,17 @@ std::vector<fs::path> fuzz_regressions(const std::string& target)
   return out;
 }
 
+/// What decoding `payload` as a `what` payload gives: its error, or "(decoded)".
+std::string decode_outcome(const std::vector<char>& payload, const char* what)
+{
+  try {
+    (void)wire::from_payload(payload, what);
+  } catch (const TransportError& e) {
+    return e.what();
+  }
+  return "(decoded)";
+}
+
 /// Runs `fn` in a child process and returns what it returned: a parser that never returns or
 /// overflows its stack must fail the test, not hang or kill it (memory is capped, since an
 /// endless loop may allocate; not under ASan or TSan, see k_sanitizer_reserves_address_space).
@@ -271,12 +282,7 @@ TEST_SUITE("fuzz_regressions")
       const std::string outcome = outcome_in_child([&] {
         std::vector<char> payload(levels, static_cast<char>(0x81)); // [[[…
         payload.push_back(0);
-        try {
-          (void)wire::from_payload(payload, "unpack_chunk");
-          return std::string("(decoded)");
-        } catch (const TransportError& e) {
-          return std::string(e.what());
-        }
+        return decode_outcome(payload, "unpack_chunk");
       });
       CHECK(outcome ==
             "agent protocol: malformed unpack_chunk payload: nested deeper than 64 levels");
@@ -307,23 +313,11 @@ TEST_SUITE("fuzz_regressions")
                                    static_cast<char>(0xFF)}; // an array of 2^32-1 items
       payload.insert(payload.end(), std::size_t{1} << 20, static_cast<char>(0x81)); // [[[…
       payload.push_back(0);
-      try {
-        (void)wire::from_payload(payload, "unpack_chunk");
-        return std::string("(decoded)");
-      } catch (const TransportError& e) {
-        return std::string(e.what());
-      }
+      return decode_outcome(payload, "unpack_chunk");
     });
     CHECK(outcome == "agent protocol: malformed unpack_chunk payload: more items than the "
                      "payload has bytes at byte 5");
-    auto refusal = [](std::vector<char> payload) {
-      try {
-        (void)wire::from_payload(payload, "x");
-      } catch (const TransportError& e) {
-        return std::string(e.what());
-      }
-      return std::string("(decoded)");
-    };
+    auto refusal = [](const std::vector<char>& payload) { return decode_outcome(payload, "x"); };
     CHECK(refusal({static_cast<char>(0x5A), 0, 0, 0, 9, 'a'}).find("a string longer than the payload") !=
           std::string::npos);
     CHECK(refusal({static_cast<char>(0x81), static_cast<char>(0xFF)}).find("a break outside") !=
