@@ -140,6 +140,9 @@ public:
     }
   }
 
+  /// `level` spaces: the indent of a line at that depth.
+  void indent(int level) { m_buf.append(static_cast<std::size_t>(level), ' '); }
+
   /// `v` as the value at indent `level` of an enclosing document (its own newlines indented).
   void value(const json& v, int level)
   {
@@ -147,7 +150,7 @@ public:
     std::size_t from = 0;
     for (std::size_t nl; (nl = s.find('\n', from)) != std::string::npos; from = nl + 1) {
       text(std::string_view(s).substr(from, nl + 1 - from));
-      text(std::string(static_cast<std::size_t>(level), ' '));
+      indent(level);
     }
     text(std::string_view(s).substr(from));
   }
@@ -163,7 +166,7 @@ public:
     auto member = [&](const std::string& key) {
       text(first ? "{\n" : ",\n");
       first = false;
-      text(std::string(static_cast<std::size_t>(level) + 1, ' '));
+      indent(level + 1);
       text(dump_json(json(key)));
       text(": ");
     };
@@ -184,7 +187,7 @@ public:
       return;
     }
     text("\n");
-    text(std::string(static_cast<std::size_t>(level), ' '));
+    indent(level);
     text("}");
   }
 
@@ -197,11 +200,11 @@ public:
     }
     for (std::size_t i = 0; i < n; ++i) {
       text(i == 0 ? "[\n" : ",\n");
-      text(std::string(static_cast<std::size_t>(level) + 1, ' '));
+      indent(level + 1);
       item(i, level + 1);
     }
     text("\n");
-    text(std::string(static_cast<std::size_t>(level), ' '));
+    indent(level);
     text("]");
   }
 
