@@ -164,19 +164,21 @@ void decode_header(const char* h, MsgType& type, std::uint32_t& length)
 }
 
 FrameReader::FrameReader(ByteSource& source, std::size_t buffer_size)
-    : m_source(source), m_buf(std::max<std::size_t>(buffer_size, 64))
+    : m_source(source),
+      m_buf(new char[std::max<std::size_t>(buffer_size, 64)]),
+      m_size(std::max<std::size_t>(buffer_size, 64))
 {
 }
 
 bool FrameReader::fill(std::size_t n, bool allow_eof)
 {
   while (m_end - m_begin < n) {
-    if (m_buf.size() - m_begin < n) {
-      std::memmove(m_buf.data(), m_buf.data() + m_begin, m_end - m_begin);
+    if (m_size - m_begin < n) {
+      std::memmove(m_buf.get(), m_buf.get() + m_begin, m_end - m_begin);
       m_end -= m_begin;
       m_begin = 0;
     }
-    std::size_t got = m_source.read_some(m_buf.data() + m_end, m_buf.size() - m_end);
+    std::size_t got = m_source.read_some(m_buf.get() + m_end, m_size - m_end);
     if (got == 0) {
       if (allow_eof && m_begin == m_end) {
         return false;
@@ -194,13 +196,13 @@ bool FrameReader::next(Frame& frame)
     return false;
   }
   std::uint32_t length = 0;
-  decode_header(m_buf.data() + m_begin, frame.type, length);
+  decode_header(m_buf.get() + m_begin, frame.type, length);
   m_begin += k_header_size;
   frame.payload.resize(length);
   // Copy what is buffered, then read the rest straight into the payload (big frames).
   std::size_t have = std::min<std::size_t>(length, m_end - m_begin);
   if (have > 0) { // an empty payload's data() may be null: memcpy(null, …, 0) is undefined
-    std::memcpy(frame.payload.data(), m_buf.data() + m_begin, have);
+    std::memcpy(frame.payload.data(), m_buf.get() + m_begin, have);
   }
   m_begin += have;
   if (m_begin == m_end) {
