@@ -4,7 +4,7 @@
 # fuzz targets are compiled with clang).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libcli11-dev libyaml-cpp-dev libssh-dev libzstd-dev
-      libspdlog-dev doctest-dev nlohmann-json3-dev libssl-dev libarchive-dev
+      libspdlog-dev doctest-dev nlohmann-json3-dev libssl-dev libarchive-dev zlib1g-dev
       openssh-server openssh-client rsync jq zstd ccache zsh fish strace time e2fsprogs)
 if [ "${1:-}" = --clang ]; then
   pkgs+=(clang-14 libclang-rt-14-dev)
