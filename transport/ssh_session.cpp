@@ -405,8 +405,13 @@ std::size_t SshExecChannel::read_some(char* buf, std::size_t n)
   auto until = d.deadline();
   const auto cap = static_cast<uint32_t>(std::min<std::size_t>(n, 1u << 30));
   for (;;) {
-    d.acknowledge_promptly();
-    int avail = ssh_channel_poll_timeout(d.ch, std::min(remaining_ms(until), 1000), 0);
+    // What libssh holds already needs no wait, nor a prompt ACK (a syscall each: the hello
+    // reply is read a byte at a time).
+    int avail = ssh_channel_poll(d.ch, 0);
+    if (avail == 0) {
+      d.acknowledge_promptly();
+      avail = ssh_channel_poll_timeout(d.ch, std::min(remaining_ms(until), 1000), 0);
+    }
     if (avail == SSH_ERROR) {
       d.lost("read");
     }
