@@ -3,6 +3,7 @@
 #include "transport/ssh_session.hpp"
 
 #include "transport/ssh_known_hosts.hpp"
+#include "transport/ssh_tcp_connect.hpp"
 
 #include <libssh/callbacks.h>
 #include <libssh/libssh.h>
@@ -82,6 +83,8 @@ struct SshSession::Impl {
   std::string fingerprint;
   int io_timeout_ms = 60000;
   int connect_timeout_s = 10;
+  std::string identity_path;                          ///< the target's identity, expanded
+  std::unique_ptr<ssh_key_struct, KeyFree> identity;  ///< null: none, or unreadable
 
   ~Impl()
   {
@@ -145,7 +148,23 @@ struct SshSession::Impl {
     }
   }
 
-  void authenticate(const SshTarget& t)
+  /// The `identity` key, read before the connection is up (the server's sshd is starting
+  /// meanwhile); a key that cannot be read is only noted, and authentication goes on to the
+  /// other methods.
+  void load_identity(const SshTarget& t)
+  {
+    if (t.identity.empty()) {
+      return;
+    }
+    identity_path = expand_home(t.identity);
+    ssh_key key = nullptr;
+    if (ssh_pki_import_privkey_file(identity_path.c_str(), nullptr, refuse_passphrase, nullptr,
+                                    &key) == SSH_OK) {
+      identity.reset(key);
+    }
+  }
+
+  void authenticate()
   {
     std::string tried;
     auto note = [&](const std::string& what) { tried += (tried.empty() ? "" : ", ") + what; };
@@ -165,19 +184,13 @@ struct SshSession::Impl {
       }
       return false;
     };
-    if (!t.identity.empty()) {
-      std::string path = expand_home(t.identity);
-      ssh_key key = nullptr;
-      if (ssh_pki_import_privkey_file(path.c_str(), nullptr, refuse_passphrase, nullptr, &key) !=
-          SSH_OK) {
-        note("identity " + path + " (unreadable, or protected by a passphrase: use ssh-agent)");
-      } else {
-        note("identity " + path);
-        // Owned here: check() throws when the connection is lost or times out mid-login.
-        const std::unique_ptr<ssh_key_struct, KeyFree> owned(key);
-        if (check(ssh_userauth_publickey(s, nullptr, key))) {
-          return;
-        }
+    if (!identity_path.empty() && !identity) {
+      note("identity " + identity_path +
+           " (unreadable, or protected by a passphrase: use ssh-agent)");
+    } else if (identity) {
+      note("identity " + identity_path);
+      if (check(ssh_userauth_publickey(s, nullptr, identity.get()))) {
+        return;
       }
     }
     if (const char* sock = std::getenv("SSH_AUTH_SOCK"); sock && *sock) {
@@ -196,13 +209,17 @@ struct SshSession::Impl {
 
 std::shared_ptr<SshSession> SshSession::connect(const SshTarget& t)
 {
-  static std::once_flag init;
-  std::call_once(init, [] { ssh_init(); });
-
   auto impl = std::make_unique<Impl>();
   impl->label = describe_ssh_target(t);
   impl->io_timeout_ms = std::max(1, t.io_timeout_s) * 1000;
   impl->connect_timeout_s = std::max(1, t.connect_timeout_s);
+  // First the TCP connection: the server's sshd starts on it while the rest is set up.
+  const auto connect_deadline = Clock::now() + std::chrono::seconds(impl->connect_timeout_s);
+  UniqueFd tcp =
+      connect_tcp(impl->label, t.host, t.port, std::chrono::seconds(impl->connect_timeout_s));
+
+  static std::once_flag init;
+  std::call_once(init, [] { ssh_init(); });
   impl->s = ssh_new();
   if (!impl->s) {
     impl->fail(FailureKind::error, "cannot create an SSH session");
@@ -216,7 +233,8 @@ std::shared_ptr<SshSession> SshSession::connect(const SshTarget& t)
   // silently changes the host, user, port or known_hosts file a node was declared with.
   int no = 0;
   int yes = 1;
-  long timeout = impl->connect_timeout_s;
+  // What is left of the connect timeout, for the SSH handshake (whole seconds, at least one).
+  long timeout = std::max(1L, (remaining_ms(connect_deadline) + 999L) / 1000);
   unsigned int port = static_cast<unsigned int>(t.port);
   std::string known_hosts = expand_home(t.known_hosts);
   bool ok = ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &no) == SSH_OK &&
@@ -237,6 +255,14 @@ std::shared_ptr<SshSession> SshSession::connect(const SshTarget& t)
     impl->fail(FailureKind::error, "bad SSH options: " + impl->error());
   }
 
+  impl->load_identity(t);
+
+  // libssh owns the socket from ssh_connect on (and closes it with the session).
+  socket_t fd = tcp.get();
+  if (ssh_options_set(s, SSH_OPTIONS_FD, &fd) != SSH_OK) {
+    impl->fail(FailureKind::error, "bad SSH options: " + impl->error());
+  }
+  (void)tcp.release();
   if (ssh_connect(s) != SSH_OK) {
     std::string why = impl->error();
     std::string l = why;
@@ -255,7 +281,7 @@ std::shared_ptr<SshSession> SshSession::connect(const SshTarget& t)
     (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &yes, sizeof yes);
   }
   impl->check_host_key(t, t.known_hosts);
-  impl->authenticate(t);
+  impl->authenticate();
   return std::shared_ptr<SshSession>(new SshSession(std::move(impl)));
 }
 
