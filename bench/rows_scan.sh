@@ -56,9 +56,14 @@ row_status() {
 
 # rss_pair ROW CLSYNC_ARGS BASELINE_ARGS CLSYNC_TEXT BASELINE_TEXT: peak RSS (MiB) of the two
 # commands, alternating; sets CT and BT (KiB).
+# At least 5 runs a side, whatever RUNS says (they take seconds): a peak RSS counts the binary's
+# file-backed pages that the page-cache drop left to readahead and fault-around, which moved
+# the per-replica figure of the static-linked clsync by up to 100 B between single runs
+# (bench/README.md, "Peak RSS of a static clsync").
+RSS_RUNS=$(( RUNS > 5 ? RUNS : 5 ))
 rss_pair() {
   local r; CT=() BT=()
-  for r in $(seq "$RUNS"); do
+  for r in $(seq "$RSS_RUNS"); do
     # shellcheck disable=SC2086
     CT+=("$(peak_rss /dev/null "$CLSYNC" $1 | cut -d' ' -f2)")
     # shellcheck disable=SC2086
@@ -89,7 +94,7 @@ row_status_rss() {
   scan_counts
   empty_scan_cluster
   rss_pair "-c $cfg status" "-c $work/scan-empty/cluster-a.yaml status"
-  for r in $(seq "$RUNS"); do
+  for r in $(seq "$RSS_RUNS"); do
     ET+=("$(peak_rss /dev/null "$CLSYNC" --version | cut -d' ' -f2)")
   done
   row status-rss "status: peak RSS" "\`status\` of the same cluster emptied: peak RSS" \
