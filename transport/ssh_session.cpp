@@ -258,8 +258,8 @@ std::shared_ptr<SshSession> SshSession::connect(const SshTarget& t)
   impl->load_identity(t);
 
   // libssh owns the socket from ssh_connect on (and closes it with the session).
-  socket_t fd = tcp.get();
-  if (ssh_options_set(s, SSH_OPTIONS_FD, &fd) != SSH_OK) {
+  socket_t connected = tcp.get();
+  if (ssh_options_set(s, SSH_OPTIONS_FD, &connected) != SSH_OK) {
     impl->fail(FailureKind::error, "bad SSH options: " + impl->error());
   }
   (void)tcp.release();
