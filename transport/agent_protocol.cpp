@@ -164,9 +164,7 @@ void decode_header(const char* h, MsgType& type, std::uint32_t& length)
 }
 
 FrameReader::FrameReader(ByteSource& source, std::size_t buffer_size)
-    : m_source(source),
-      m_buf(new char[std::max<std::size_t>(buffer_size, 64)]),
-      m_size(std::max<std::size_t>(buffer_size, 64))
+    : m_source(source), m_size(std::max<std::size_t>(buffer_size, 64)), m_buf(new char[m_size])
 {
 }
 

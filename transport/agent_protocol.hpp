@@ -188,10 +188,10 @@ private:
   /// Ensures `n` bytes are buffered; false at end of stream with nothing buffered.
   bool fill(std::size_t n, bool allow_eof);
   ByteSource& m_source;
+  std::size_t m_size;
   /// Not zero-filled: a reader per connection, and zeroing 1 MiB costs 256 page faults
   /// (milliseconds on a VM) before the first byte; pages are touched only as data arrives.
   std::unique_ptr<char[]> m_buf;
-  std::size_t m_size = 0;
   std::size_t m_begin = 0;
   std::size_t m_end = 0;
 };

@@ -232,7 +232,6 @@ std::shared_ptr<SshSession> SshSession::connect(const SshTarget& t)
   // The topology is the whole configuration: ~/.ssh/config is not read, so nothing there
   // silently changes the host, user, port or known_hosts file a node was declared with.
   int no = 0;
-  int yes = 1;
   // What is left of the connect timeout, for the SSH handshake (whole seconds, at least one).
   long timeout = std::max(1L, (remaining_ms(connect_deadline) + 999L) / 1000);
   unsigned int port = static_cast<unsigned int>(t.port);
@@ -241,7 +240,6 @@ std::shared_ptr<SshSession> SshSession::connect(const SshTarget& t)
             ssh_options_set(s, SSH_OPTIONS_HOST, t.host.c_str()) == SSH_OK &&
             ssh_options_set(s, SSH_OPTIONS_PORT, &port) == SSH_OK &&
             ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout) == SSH_OK &&
-            ssh_options_set(s, SSH_OPTIONS_NODELAY, &yes) == SSH_OK &&
             ssh_options_set(s, SSH_OPTIONS_CIPHERS_C_S, k_ciphers) == SSH_OK &&
             ssh_options_set(s, SSH_OPTIONS_CIPHERS_S_C, k_ciphers) == SSH_OK &&
             ssh_options_set(s, SSH_OPTIONS_COMPRESSION, "no") == SSH_OK;
@@ -263,22 +261,16 @@ std::shared_ptr<SshSession> SshSession::connect(const SshTarget& t)
     impl->fail(FailureKind::error, "bad SSH options: " + impl->error());
   }
   (void)tcp.release();
+  // The socket is connected already (a refused connect failed in connect_tcp): what fails
+  // here is the SSH handshake.
   if (ssh_connect(s) != SSH_OK) {
     std::string why = impl->error();
-    std::string l = why;
-    std::transform(l.begin(), l.end(), l.begin(), [](unsigned char c) { return std::tolower(c); });
     if (mentions_timeout(why)) {
-      impl->fail(FailureKind::timeout,
-                 "connect timed out after " + std::to_string(timeout) + " s (" + why + ")");
-    }
-    if (l.find("connection refused") != std::string::npos) {
-      impl->fail(FailureKind::error, "connection refused", true);
+      impl->fail(FailureKind::timeout, "connect timed out after " +
+                                           std::to_string(impl->connect_timeout_s) + " s (" +
+                                           why + ")");
     }
     impl->fail(FailureKind::error, "cannot connect: " + why, true);
-  }
-  // Dead peers on idle pooled connections are found by TCP keep-alives too.
-  if (socket_t fd = ssh_get_fd(s); fd != SSH_INVALID_SOCKET) {
-    (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &yes, sizeof yes);
   }
   impl->check_host_key(t, t.known_hosts);
   impl->authenticate();

@@ -65,8 +65,10 @@ UniqueFd try_address(const addrinfo& a, Clock::time_point deadline, int& err)
   }
   const int flags = ::fcntl(fd.get(), F_GETFL);
   const int yes = 1;
+  // Keep-alives: dead peers on idle pooled connections are found by TCP too.
   if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) != 0 ||
-      ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes) != 0) {
+      ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes) != 0 ||
+      ::setsockopt(fd.get(), SOL_SOCKET, SO_KEEPALIVE, &yes, sizeof yes) != 0) {
     err = errno;
     return {};
   }

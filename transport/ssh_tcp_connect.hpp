@@ -15,7 +15,7 @@ namespace clsync::transport {
 
 /// Connects to `host` (a name or an address; every address it resolves to is tried in turn)
 /// port `port` within `timeout`, with TCP_NODELAY set (libssh moves bulk data an order of
-/// magnitude slower without it) and the socket left blocking. Throws ConnectError naming
+/// magnitude slower without it), SO_KEEPALIVE set and the socket left blocking. Throws ConnectError naming
 /// `label`: timeout ("connect timed out after N s"), or error, retryable ("connection
 /// refused", "cannot resolve host …", "cannot connect: …").
 UniqueFd connect_tcp(const std::string& label, const std::string& host, int port,
